@@ -1,1 +1,18 @@
+//! guichet: an authenticating reverse proxy for FranceConnect, FranceConnect+ and MConnect.
+//!
+//! See `ARCHITECTURE.md` for the map of modules and the life of a request.
 #![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod config;
+pub mod crypto;
+pub mod gateway;
+pub mod identity;
+pub mod metrics;
+pub mod oidc;
+pub mod pages;
+pub mod policy;
+pub mod proxy;
+pub mod server;
+pub mod session;
+pub mod web;

@@ -1,1 +1,110 @@
-fn main() {}
+//! The `guichet` command: `run`, `check`, `demo`, `keygen`.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use guichet::config::Config;
+use guichet::server::{self, RunOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "guichet",
+    version,
+    about = "Authenticating reverse proxy for FranceConnect, FranceConnect+ and MConnect"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run {
+        #[arg(long, short, default_value = "guichet.toml")]
+        config: PathBuf,
+        /// Take over the listeners of a running guichet (zero-downtime upgrade).
+        #[arg(long)]
+        upgrade: bool,
+        /// Socket used to hand listeners over during an upgrade.
+        #[arg(long)]
+        upgrade_sock: Option<String>,
+    },
+    /// Validate a configuration and print the effective values, secrets redacted.
+    Check {
+        #[arg(long, short, default_value = "guichet.toml")]
+        config: PathBuf,
+    },
+    /// Keys: print a new private key (PEM) and its public JWK.
+    Keygen,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Run {
+            config,
+            upgrade,
+            upgrade_sock,
+        } => {
+            let cfg = match Config::from_file(&config) {
+                Ok(c) => c,
+                Err(e) => return config_error(&e),
+            };
+            match server::run(
+                cfg,
+                RunOptions {
+                    upgrade,
+                    upgrade_sock,
+                },
+            ) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("guichet: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Check { config } => match Config::from_file(&config) {
+            Ok(cfg) => {
+                println!("# {}: valid", config.display());
+                print!("{}", cfg.to_effective_toml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_error(&e),
+        },
+        Command::Keygen => match guichet::crypto::keygen_es256() {
+            Ok((pem, jwk)) => {
+                println!("{pem}");
+                println!("{jwk}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("guichet: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn config_error(e: &guichet::config::ConfigError) -> ExitCode {
+    eprintln!("guichet: configuration error: {e}");
+    ExitCode::from(2)
+}
+
+/// Logs go to stderr (the evidence log owns stdout by default). `GUICHET_LOG` sets the filter
+/// (default `info`), `GUICHET_LOG_FORMAT=json` switches to JSON lines.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("GUICHET_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("GUICHET_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,279 @@
+//! The configuration file as written by the operator: serde structs with defaults and
+//! `deny_unknown_fields`, one doc comment per key. Nothing outside `config` reads these;
+//! [`super::Config::from_file`] validates them once into the internal [`super::Config`].
+//!
+//! `config.example.toml` at the repository root documents every key with the same words.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    pub upstream: UpstreamSection,
+    #[serde(default)]
+    pub providers: Vec<ProviderSection>,
+    #[serde(default)]
+    pub session: SessionSection,
+    #[serde(default)]
+    pub routes: Vec<RouteSection>,
+    #[serde(default)]
+    pub headers: HeadersSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    #[serde(default)]
+    pub audit: AuditSection,
+    #[serde(default)]
+    pub pages: PagesSection,
+}
+
+/// `[server]`: the listener the browsers talk to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Address and port of the main listener.
+    pub listen: String,
+    /// The URL browsers use to reach guichet (scheme, host, optional port, no path).
+    /// Redirect URIs registered at the provider are derived from it.
+    pub public_url: String,
+    /// Worker threads of the proxy; 0 means one per CPU.
+    pub threads: usize,
+    /// Prefix of guichet's own paths (login, callback, logout, ...).
+    pub prefix: String,
+    /// Seconds to let in-flight requests finish on shutdown.
+    pub grace_period: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            threads: 0,
+            prefix: "/.guichet".into(),
+            grace_period: "5s".into(),
+        }
+    }
+}
+
+/// `[upstream]`: the application guichet protects.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    /// `http://host:port` or `https://host:port` of the application.
+    pub url: String,
+    /// Value of the `Host` header sent upstream; default: the client's `Host`.
+    #[serde(default)]
+    pub host_header: Option<String>,
+    /// Time allowed to open a connection to the upstream.
+    #[serde(default = "defaults::connect_timeout")]
+    pub connect_timeout: String,
+    /// Time allowed between two reads from the upstream.
+    #[serde(default = "defaults::read_timeout")]
+    pub read_timeout: String,
+    /// Time allowed between two writes to the upstream.
+    #[serde(default = "defaults::read_timeout")]
+    pub write_timeout: String,
+    /// How long an idle keepalive connection to the upstream is kept.
+    #[serde(default = "defaults::idle_timeout")]
+    pub idle_timeout: String,
+    /// Keepalive connections kept open to the upstream.
+    #[serde(default = "defaults::pool_size")]
+    pub pool_size: usize,
+    /// Verify the upstream's certificate when `url` is https.
+    #[serde(default = "defaults::yes")]
+    pub verify_tls: bool,
+}
+
+/// One `[[providers]]` entry: an OpenID provider citizens can log in with.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    /// Short name used in URLs (`?provider=NAME`), metrics and logs.
+    pub name: String,
+    /// Preset: `franceconnect-v2-integration`, `franceconnect-v2`, `generic`, ...
+    pub preset: String,
+    /// Label shown on the login chooser.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Issuer URL; required for `generic`, fixed by the FranceConnect presets.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Client identifier given by the provider.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// `env:VARIABLE` or `file:/path/to/secret`; never the secret itself.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Scopes requested (`openid` is always sent).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// `acr_values` sent when no route asks for a higher level.
+    #[serde(default)]
+    pub acr_values: Option<String>,
+    /// Accepted id_token signature algorithms (pinned; `none` and HMAC are refused unless the
+    /// preset is FranceConnect v1).
+    #[serde(default)]
+    pub id_token_algs: Option<Vec<String>>,
+    /// Token endpoint authentication: `client_secret_post`, `client_secret_basic` or `auto`.
+    #[serde(default)]
+    pub token_auth: Option<String>,
+    /// Userinfo response format: `json`, `jwt` (signed), or `auto` (by content type).
+    #[serde(default)]
+    pub userinfo: Option<String>,
+    /// PKCE S256: `auto` (when the provider advertises it), `always` or `never`.
+    #[serde(default)]
+    pub pkce: Option<String>,
+    /// Tolerated clock difference with the provider, e.g. `60s`.
+    #[serde(default)]
+    pub clock_skew: Option<String>,
+    /// Minimum time between two JWKS downloads triggered by an unknown `kid`.
+    #[serde(default)]
+    pub jwks_refresh_interval: Option<String>,
+    /// Extra parameters added to the authorization request (e.g. `prompt`).
+    #[serde(default)]
+    pub authorize_params: Option<BTreeMap<String, String>>,
+    /// Endpoint overrides (normally from discovery).
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+}
+
+/// `[session]`: how long a citizen stays logged in and where sessions live.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSection {
+    /// `memory` (one replica) or `redis` (several replicas).
+    pub store: String,
+    /// `redis://` or `rediss://` URL, when `store = "redis"`.
+    pub redis_url: Option<String>,
+    /// A session unused for this long is deleted (FranceConnect: 30 minutes).
+    pub idle_timeout: String,
+    /// A session older than this is deleted whatever its activity.
+    pub absolute_timeout: String,
+    /// Time allowed between the redirect to the provider and the callback.
+    pub login_timeout: String,
+    /// Upper bound of sessions kept by the memory store.
+    pub max_sessions: u64,
+}
+
+impl Default for SessionSection {
+    fn default() -> Self {
+        Self {
+            store: "memory".into(),
+            redis_url: None,
+            idle_timeout: "30m".into(),
+            absolute_timeout: "12h".into(),
+            login_timeout: "10m".into(),
+            max_sessions: 100_000,
+        }
+    }
+}
+
+/// One `[[routes]]` entry: what a path prefix requires.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// Path prefix, matched on whole segments (`/api` matches `/api` and `/api/x`, not `/apix`).
+    pub path: String,
+    /// `browser` (redirect to login), `api` (401), or `public` (no session needed).
+    #[serde(default = "defaults::browser")]
+    pub access: String,
+    /// Minimum assurance level (`eidas1`, `eidas2`, `eidas3`).
+    #[serde(default)]
+    pub min_level: Option<String>,
+}
+
+/// `[headers]`: how the identity reaches the application.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeadersSection {
+    /// Prefix of identity headers; every client header starting with it is removed.
+    pub prefix: String,
+    /// Encoding of non-ASCII values: `percent` (UTF-8 percent-encoded).
+    pub encoding: String,
+}
+
+impl Default for HeadersSection {
+    fn default() -> Self {
+        Self {
+            prefix: "X-Pivot-".into(),
+            encoding: "percent".into(),
+        }
+    }
+}
+
+/// `[metrics]`: the Prometheus listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Address of the metrics listener; empty string disables it.
+    pub listen: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9090".into(),
+        }
+    }
+}
+
+/// `[audit]`: the evidence log of authentication events.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// `stdout`, or a file path the events are appended to.
+    pub output: String,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            output: "stdout".into(),
+        }
+    }
+}
+
+/// `[pages]`: what citizens see on guichet's own pages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagesSection {
+    /// Name of the service shown in page titles.
+    pub service_name: Option<String>,
+    /// Link to the service's other way to log in (MConnect terms 5.1), shown on the chooser.
+    pub other_login_url: Option<String>,
+    /// Where `/.guichet/logged-out` sends the citizen after logout; default: a guichet page.
+    pub logged_out_url: Option<String>,
+}
+
+mod defaults {
+    pub fn connect_timeout() -> String {
+        "5s".into()
+    }
+    pub fn read_timeout() -> String {
+        "60s".into()
+    }
+    pub fn idle_timeout() -> String {
+        "90s".into()
+    }
+    pub fn pool_size() -> usize {
+        128
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn browser() -> String {
+        "browser".into()
+    }
+}

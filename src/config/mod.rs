@@ -1,0 +1,863 @@
+//! Configuration: load the TOML file, apply provider presets, resolve secrets, validate,
+//! and produce the one [`Config`] the rest of the program reads.
+//!
+//! Invariants:
+//! - A `Config` value is always valid: every check happens in [`Config::from_file`] /
+//!   [`Config::from_toml`], and a failure names the file and the key ([`ConfigError`]).
+//! - Secrets are [`Secret`]s: printing a `Config` (Debug or `guichet check`) never shows them.
+
+pub mod file;
+pub mod presets;
+pub mod secret;
+
+use crate::policy::{Access, Level, Route};
+use file::FileConfig;
+use jsonwebtoken::Algorithm;
+pub use secret::Secret;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// A configuration problem, located by file and key.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+}
+
+/// Which federation a provider belongs to; decides quirks the presets cannot express as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flavour {
+    FranceConnectV2,
+    Generic,
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuth {
+    ClientSecretPost,
+    ClientSecretBasic,
+    /// `client_secret_basic` if the provider's metadata lists it (or lists nothing), else post.
+    Auto,
+}
+
+/// What the userinfo endpoint returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserinfoFormat {
+    Json,
+    /// A JWS signed with one of the provider's keys (`application/jwt`).
+    Jwt,
+    /// Decided by the response's content type.
+    Auto,
+}
+
+/// When to send a PKCE S256 challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pkce {
+    /// When the discovery document lists `S256` in `code_challenge_methods_supported`.
+    Auto,
+    Always,
+    Never,
+}
+
+/// The validated configuration.
+#[derive(Debug, Serialize)]
+pub struct Config {
+    #[serde(skip)]
+    pub source: PathBuf,
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub providers: Vec<ProviderConfig>,
+    pub session: SessionConfig,
+    pub routes: Vec<Route>,
+    pub headers: HeaderConfig,
+    pub metrics: MetricsConfig,
+    pub audit: AuditConfig,
+    pub pages: PagesConfig,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// `scheme://host[:port]`, no trailing slash.
+    pub public_url: String,
+    /// Whether the public URL is https (cookies get `__Host-` and `Secure`).
+    pub https: bool,
+    pub threads: usize,
+    pub prefix: String,
+    #[serde(with = "duration_str")]
+    pub grace_period: Duration,
+}
+
+impl ServerConfig {
+    /// Absolute URL of one of guichet's own paths, e.g. `callback`.
+    pub fn own_url(&self, leaf: &str) -> String {
+        format!("{}{}/{}", self.public_url, self.prefix, leaf)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpstreamConfig {
+    pub url: String,
+    /// `host:port` to connect to.
+    pub address: String,
+    pub tls: bool,
+    /// Server name for TLS (the URL's host).
+    pub sni: String,
+    pub host_header: Option<String>,
+    #[serde(with = "duration_str")]
+    pub connect_timeout: Duration,
+    #[serde(with = "duration_str")]
+    pub read_timeout: Duration,
+    #[serde(with = "duration_str")]
+    pub write_timeout: Duration,
+    #[serde(with = "duration_str")]
+    pub idle_timeout: Duration,
+    pub pool_size: usize,
+    pub verify_tls: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub preset: String,
+    pub flavour: Flavour,
+    pub display_name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scopes: Vec<String>,
+    pub acr_values: Option<String>,
+    pub id_token_algs: Vec<Algorithm>,
+    pub token_auth: TokenAuth,
+    pub userinfo: UserinfoFormat,
+    pub pkce: Pkce,
+    #[serde(with = "duration_str")]
+    pub clock_skew: Duration,
+    #[serde(with = "duration_str")]
+    pub jwks_refresh_interval: Duration,
+    pub authorize_params: BTreeMap<String, String>,
+    pub endpoints: EndpointOverrides,
+}
+
+/// Endpoints given in the configuration; the rest comes from discovery.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct EndpointOverrides {
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+    pub end_session_endpoint: Option<String>,
+    pub jwks_uri: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionConfig {
+    pub store: StoreKind,
+    #[serde(with = "duration_str")]
+    pub idle_timeout: Duration,
+    #[serde(with = "duration_str")]
+    pub absolute_timeout: Duration,
+    #[serde(with = "duration_str")]
+    pub login_timeout: Duration,
+    pub max_sessions: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    Memory,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HeaderConfig {
+    pub prefix: String,
+    pub encoding: HeaderEncoding,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeaderEncoding {
+    /// UTF-8, then `%XX` for every byte outside printable ASCII and for `%` itself.
+    Percent,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MetricsConfig {
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutput {
+    Stdout,
+    File(PathBuf),
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditConfig {
+    pub output: AuditOutput,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PagesConfig {
+    pub service_name: String,
+    pub other_login_url: Option<String>,
+    pub logged_out_url: Option<String>,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            key: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses and validates configuration text; `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut v = Validator {
+            file: path.display().to_string(),
+        };
+        let raw = v.parse(text)?;
+        v.build(raw, path)
+    }
+
+    /// The effective configuration as TOML, secrets redacted (for `guichet check`).
+    pub fn to_effective_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot render the effective configuration: {e}\n"))
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+}
+
+/// Carries the file name so every error can name it.
+struct Validator {
+    file: String,
+}
+
+impl Validator {
+    fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    fn parse(&self, text: &str) -> Result<FileConfig, ConfigError> {
+        let de =
+            toml::Deserializer::parse(text).map_err(|e| self.toml_err(text, "(syntax)", &e))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let key = if path.is_empty() || path == "." {
+                "(top level)".to_string()
+            } else {
+                path
+            };
+            self.toml_err(text, &key, e.inner())
+        })
+    }
+
+    fn toml_err(&self, text: &str, key: &str, e: &toml::de::Error) -> ConfigError {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let message = match line {
+            Some(l) => format!("{} (line {l})", e.message().trim()),
+            None => e.message().trim().to_string(),
+        };
+        self.err(key, message)
+    }
+
+    fn duration(&self, key: &str, value: &str) -> Result<Duration, ConfigError> {
+        humantime::parse_duration(value).map_err(|e| {
+            self.err(
+                key,
+                format!("{value:?} is not a duration like \"30s\" or \"12h\": {e}"),
+            )
+        })
+    }
+
+    fn build(&mut self, raw: FileConfig, path: &Path) -> Result<Config, ConfigError> {
+        let server = self.server(&raw.server)?;
+        let upstream = self.upstream(&raw.upstream)?;
+        if raw.providers.is_empty() {
+            return Err(self.err("providers", "at least one [[providers]] entry is required"));
+        }
+        let mut providers = Vec::new();
+        for (i, p) in raw.providers.iter().enumerate() {
+            let provider = self.provider(i, p)?;
+            if providers
+                .iter()
+                .any(|q: &ProviderConfig| q.name == provider.name)
+            {
+                return Err(self.err(
+                    format!("providers[{i}].name"),
+                    format!("{:?} is used by two providers", provider.name),
+                ));
+            }
+            providers.push(provider);
+        }
+        let session = self.session(&raw.session)?;
+        let routes = self.routes(&raw.routes, &server.prefix)?;
+        let headers = self.headers(&raw.headers)?;
+        let metrics = MetricsConfig {
+            listen: if raw.metrics.listen.is_empty() {
+                None
+            } else {
+                Some(self.socket_addr("metrics.listen", &raw.metrics.listen)?)
+            },
+        };
+        let audit = AuditConfig {
+            output: match raw.audit.output.as_str() {
+                "stdout" | "" => AuditOutput::Stdout,
+                other => AuditOutput::File(PathBuf::from(other)),
+            },
+        };
+        let pages = self.pages(&raw.pages)?;
+        Ok(Config {
+            source: path.to_path_buf(),
+            server,
+            upstream,
+            providers,
+            session,
+            routes,
+            headers,
+            metrics,
+            audit,
+            pages,
+        })
+    }
+
+    fn socket_addr(&self, key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+        value.parse().map_err(|_| {
+            self.err(
+                key,
+                format!("{value:?} is not an address like \"0.0.0.0:8080\""),
+            )
+        })
+    }
+
+    fn server(&self, s: &file::ServerSection) -> Result<ServerConfig, ConfigError> {
+        let listen = self.socket_addr("server.listen", &s.listen)?;
+        let url = self.url("server.public_url", &s.public_url)?;
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(self.err(
+                "server.public_url",
+                "must be scheme://host[:port] with no path (guichet serves the whole origin)",
+            ));
+        }
+        let https = url.scheme() == "https";
+        if !https && !is_loopback_url(&url) {
+            return Err(self.err(
+                "server.public_url",
+                "http:// is only allowed for loopback hosts; use the https:// URL browsers see",
+            ));
+        }
+        let prefix = s.prefix.trim_end_matches('/').to_string();
+        if !prefix.starts_with('/') || prefix.len() < 2 || !prefix.bytes().all(is_path_byte) {
+            return Err(self.err("server.prefix", "must be a path like \"/.guichet\""));
+        }
+        Ok(ServerConfig {
+            listen,
+            public_url: origin_of(&url),
+            https,
+            threads: s.threads,
+            prefix,
+            grace_period: self.duration("server.grace_period", &s.grace_period)?,
+        })
+    }
+
+    fn url(&self, key: &str, value: &str) -> Result<Url, ConfigError> {
+        let url =
+            Url::parse(value).map_err(|e| self.err(key, format!("{value:?} is not a URL: {e}")))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(self.err(key, "must be an http:// or https:// URL"));
+        }
+        if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
+            return Err(self.err(key, "must name a host and carry no credentials"));
+        }
+        Ok(url)
+    }
+
+    /// A provider-side URL: https, or http on a loopback host only.
+    fn provider_url(&self, key: &str, value: &str) -> Result<Url, ConfigError> {
+        let url = self.url(key, value)?;
+        if url.scheme() == "http" && !is_loopback_url(&url) {
+            return Err(self.err(
+                key,
+                format!("{value:?}: http:// is refused for a provider unless its host is loopback"),
+            ));
+        }
+        Ok(url)
+    }
+
+    fn upstream(&self, u: &file::UpstreamSection) -> Result<UpstreamConfig, ConfigError> {
+        let url = self.url("upstream.url", &u.url)?;
+        if url.path() != "/" || url.query().is_some() {
+            return Err(self.err("upstream.url", "must be scheme://host[:port] with no path"));
+        }
+        let tls = url.scheme() == "https";
+        let host = url.host_str().unwrap_or_default().to_string();
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if tls { 443 } else { 80 });
+        let address = match url.host() {
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]:{port}"),
+            _ => format!("{host}:{port}"),
+        };
+        if u.pool_size == 0 {
+            return Err(self.err("upstream.pool_size", "must be at least 1"));
+        }
+        Ok(UpstreamConfig {
+            url: origin_of(&url),
+            address,
+            tls,
+            sni: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            host_header: u.host_header.clone(),
+            connect_timeout: self.duration("upstream.connect_timeout", &u.connect_timeout)?,
+            read_timeout: self.duration("upstream.read_timeout", &u.read_timeout)?,
+            write_timeout: self.duration("upstream.write_timeout", &u.write_timeout)?,
+            idle_timeout: self.duration("upstream.idle_timeout", &u.idle_timeout)?,
+            pool_size: u.pool_size,
+            verify_tls: u.verify_tls,
+        })
+    }
+
+    fn provider(&self, i: usize, p: &file::ProviderSection) -> Result<ProviderConfig, ConfigError> {
+        let key = |k: &str| format!("providers[{i}].{k}");
+        if p.name.is_empty()
+            || p.name.len() > 32
+            || !p
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(self.err(
+                key("name"),
+                "must be 1-32 characters among a-z, 0-9, '-', '_'",
+            ));
+        }
+        let preset = presets::lookup(&p.preset).ok_or_else(|| {
+            self.err(
+                key("preset"),
+                format!(
+                    "unknown preset {:?}; known: {}",
+                    p.preset,
+                    presets::NAMES.join(", ")
+                ),
+            )
+        })?;
+        let issuer = match (&p.issuer, preset.issuer) {
+            (Some(i), _) => i.clone(),
+            (None, Some(i)) => i.to_string(),
+            (None, None) => {
+                return Err(self.err(
+                    key("issuer"),
+                    format!("required with preset {:?}", p.preset),
+                ))
+            }
+        };
+        let issuer_url = self.provider_url(&key("issuer"), &issuer)?;
+        let client_id = match &p.client_id {
+            Some(c)
+                if !c.is_empty() && c.len() <= 256 && c.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                c.clone()
+            }
+            Some(_) => {
+                return Err(self.err(key("client_id"), "must be 1-256 printable ASCII characters"))
+            }
+            None => return Err(self.err(key("client_id"), "required")),
+        };
+        let secret_ref = p.client_secret.as_deref().ok_or_else(|| {
+            self.err(
+                key("client_secret"),
+                "required (\"env:VARIABLE\" or \"file:/path\")",
+            )
+        })?;
+        let client_secret =
+            Secret::load(secret_ref).map_err(|e| self.err(key("client_secret"), e.to_string()))?;
+        if client_secret.expose().len() < 16 {
+            return Err(self.err(
+                key("client_secret"),
+                format!(
+                    "{} is shorter than 128 bits (16 bytes)",
+                    client_secret.source()
+                ),
+            ));
+        }
+        let scopes: Vec<String> = match &p.scopes {
+            Some(s) => {
+                let mut s = s.clone();
+                if !s.iter().any(|x| x == "openid") {
+                    s.insert(0, "openid".into());
+                }
+                s
+            }
+            None => preset.scopes.iter().map(|s| s.to_string()).collect(),
+        };
+        if let Some(bad) = scopes
+            .iter()
+            .find(|s| s.is_empty() || !s.bytes().all(is_scope_byte))
+        {
+            return Err(self.err(key("scopes"), format!("{bad:?} is not a valid scope token")));
+        }
+        let acr_values = p.acr_values.clone().or(preset.acr_values.map(String::from));
+        let algs: Vec<String> = match &p.id_token_algs {
+            Some(a) => a.clone(),
+            None => preset.id_token_algs.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut id_token_algs = Vec::new();
+        for a in &algs {
+            let alg: Algorithm = a.parse().map_err(|_| {
+                self.err(
+                    key("id_token_algs"),
+                    format!("{a:?} is not a JWS algorithm"),
+                )
+            })?;
+            if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+                return Err(self.err(
+                    key("id_token_algs"),
+                    format!(
+                        "{a} (shared-secret signatures) is refused for preset {:?}",
+                        p.preset
+                    ),
+                ));
+            }
+            id_token_algs.push(alg);
+        }
+        if id_token_algs.is_empty() {
+            return Err(self.err(key("id_token_algs"), "at least one algorithm is required"));
+        }
+        let token_auth = match p.token_auth.as_deref() {
+            None => preset.token_auth,
+            Some("client_secret_post") => TokenAuth::ClientSecretPost,
+            Some("client_secret_basic") => TokenAuth::ClientSecretBasic,
+            Some("auto") => TokenAuth::Auto,
+            Some(o) => {
+                return Err(self.err(
+                    key("token_auth"),
+                    format!("{o:?}: expected client_secret_post, client_secret_basic or auto"),
+                ))
+            }
+        };
+        let userinfo = match p.userinfo.as_deref() {
+            None => preset.userinfo,
+            Some("json") => UserinfoFormat::Json,
+            Some("jwt") => UserinfoFormat::Jwt,
+            Some("auto") => UserinfoFormat::Auto,
+            Some(o) => {
+                return Err(self.err(
+                    key("userinfo"),
+                    format!("{o:?}: expected json, jwt or auto"),
+                ))
+            }
+        };
+        let pkce = match p.pkce.as_deref() {
+            None => preset.pkce,
+            Some("auto") => Pkce::Auto,
+            Some("always") => Pkce::Always,
+            Some("never") => Pkce::Never,
+            Some(o) => {
+                return Err(self.err(
+                    key("pkce"),
+                    format!("{o:?}: expected auto, always or never"),
+                ))
+            }
+        };
+        let clock_skew = match &p.clock_skew {
+            Some(s) => self.duration(&key("clock_skew"), s)?,
+            None => Duration::from_secs(60),
+        };
+        if clock_skew > Duration::from_secs(600) {
+            return Err(self.err(
+                key("clock_skew"),
+                "more than 10 minutes would accept stale tokens",
+            ));
+        }
+        let jwks_refresh_interval = match &p.jwks_refresh_interval {
+            Some(s) => self.duration(&key("jwks_refresh_interval"), s)?,
+            None => Duration::from_secs(60),
+        };
+        let mut authorize_params: BTreeMap<String, String> = preset
+            .authorize_params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if let Some(extra) = &p.authorize_params {
+            for (k, v) in extra {
+                if RESERVED_AUTHORIZE_PARAMS.contains(&k.as_str()) {
+                    return Err(self.err(
+                        key(&format!("authorize_params.{k}")),
+                        "is set by guichet itself and cannot be overridden",
+                    ));
+                }
+                authorize_params.insert(k.clone(), v.clone());
+            }
+        }
+        if authorize_params
+            .get("prompt")
+            .is_some_and(|v| v.split(' ').any(|p| p == "none"))
+        {
+            return Err(self.err(
+                key("authorize_params.prompt"),
+                "prompt=none is not supported",
+            ));
+        }
+        let endpoint = |k: &str, v: &Option<String>| -> Result<Option<String>, ConfigError> {
+            v.as_deref()
+                .map(|s| self.provider_url(&key(k), s).map(|u| u.to_string()))
+                .transpose()
+        };
+        let endpoints = EndpointOverrides {
+            authorization_endpoint: endpoint("authorization_endpoint", &p.authorization_endpoint)?,
+            token_endpoint: endpoint("token_endpoint", &p.token_endpoint)?,
+            userinfo_endpoint: endpoint("userinfo_endpoint", &p.userinfo_endpoint)?,
+            end_session_endpoint: endpoint("end_session_endpoint", &p.end_session_endpoint)?,
+            jwks_uri: endpoint("jwks_uri", &p.jwks_uri)?,
+        };
+        Ok(ProviderConfig {
+            name: p.name.clone(),
+            preset: preset.name.to_string(),
+            flavour: preset.flavour,
+            display_name: p
+                .display_name
+                .clone()
+                .unwrap_or(preset.display_name.to_string()),
+            issuer: issuer_url.as_str().trim_end_matches('/').to_string(),
+            client_id,
+            client_secret,
+            scopes,
+            acr_values,
+            id_token_algs,
+            token_auth,
+            userinfo,
+            pkce,
+            clock_skew,
+            jwks_refresh_interval,
+            authorize_params,
+            endpoints,
+        })
+    }
+
+    fn session(&self, s: &file::SessionSection) -> Result<SessionConfig, ConfigError> {
+        let store = match s.store.as_str() {
+            "memory" => StoreKind::Memory,
+            "redis" => {
+                return Err(self.err(
+                    "session.store",
+                    "\"redis\" is not available in this version; use \"memory\"",
+                ))
+            }
+            o => return Err(self.err("session.store", format!("{o:?}: expected memory or redis"))),
+        };
+        let idle_timeout = self.duration("session.idle_timeout", &s.idle_timeout)?;
+        let absolute_timeout = self.duration("session.absolute_timeout", &s.absolute_timeout)?;
+        let login_timeout = self.duration("session.login_timeout", &s.login_timeout)?;
+        if idle_timeout.is_zero() || absolute_timeout.is_zero() || login_timeout.is_zero() {
+            return Err(self.err("session", "timeouts must be positive"));
+        }
+        if idle_timeout > absolute_timeout {
+            return Err(self.err(
+                "session.idle_timeout",
+                "is longer than session.absolute_timeout",
+            ));
+        }
+        if s.max_sessions == 0 {
+            return Err(self.err("session.max_sessions", "must be at least 1"));
+        }
+        Ok(SessionConfig {
+            store,
+            idle_timeout,
+            absolute_timeout,
+            login_timeout,
+            max_sessions: s.max_sessions,
+        })
+    }
+
+    fn routes(
+        &self,
+        routes: &[file::RouteSection],
+        prefix: &str,
+    ) -> Result<Vec<Route>, ConfigError> {
+        let mut out: Vec<Route> = Vec::new();
+        for (i, r) in routes.iter().enumerate() {
+            let key = |k: &str| format!("routes[{i}].{k}");
+            let path = if r.path.len() > 1 {
+                r.path.trim_end_matches('/')
+            } else {
+                &r.path
+            };
+            let plain = path.starts_with('/')
+                && path.bytes().all(is_path_byte)
+                && !path.contains("//")
+                && !path.split('/').any(|s| s == "." || s == "..");
+            if !plain {
+                return Err(self.err(
+                    key("path"),
+                    format!("{:?} is not a plain path prefix like \"/public\"", r.path),
+                ));
+            }
+            if path.starts_with(prefix) {
+                return Err(self.err(
+                    key("path"),
+                    format!("{prefix} is reserved for guichet's own pages"),
+                ));
+            }
+            if out.iter().any(|o| o.prefix == path) {
+                return Err(self.err(key("path"), format!("{path:?} appears twice")));
+            }
+            let access = match r.access.as_str() {
+                "browser" => Access::Browser,
+                "api" => Access::Api,
+                "public" => Access::Public,
+                o => {
+                    return Err(self.err(
+                        key("access"),
+                        format!("{o:?}: expected browser, api or public"),
+                    ))
+                }
+            };
+            let min_level = r
+                .min_level
+                .as_deref()
+                .map(|l| {
+                    Level::parse(l).ok_or_else(|| {
+                        self.err(
+                            key("min_level"),
+                            format!("{l:?}: expected eidas1, eidas2 or eidas3"),
+                        )
+                    })
+                })
+                .transpose()?;
+            if access == Access::Public && min_level.is_some() {
+                return Err(self.err(key("min_level"), "a public route cannot require a level"));
+            }
+            out.push(Route {
+                prefix: path.to_string(),
+                access,
+                min_level,
+            });
+        }
+        Ok(out)
+    }
+
+    fn headers(&self, h: &file::HeadersSection) -> Result<HeaderConfig, ConfigError> {
+        let prefix = &h.prefix;
+        if prefix.len() < 2
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || http::HeaderName::from_bytes(prefix.as_bytes()).is_err()
+        {
+            return Err(self.err(
+                "headers.prefix",
+                "must be a header name prefix like \"X-Pivot-\"",
+            ));
+        }
+        let encoding = match h.encoding.as_str() {
+            "percent" => HeaderEncoding::Percent,
+            o => return Err(self.err("headers.encoding", format!("{o:?}: expected percent"))),
+        };
+        Ok(HeaderConfig {
+            prefix: prefix.clone(),
+            encoding,
+        })
+    }
+
+    fn pages(&self, p: &file::PagesSection) -> Result<PagesConfig, ConfigError> {
+        for (k, v) in [
+            ("pages.other_login_url", &p.other_login_url),
+            ("pages.logged_out_url", &p.logged_out_url),
+        ] {
+            if let Some(v) = v {
+                if !v.starts_with('/') || v.starts_with("//") {
+                    self.url(k, v)?;
+                }
+            }
+        }
+        Ok(PagesConfig {
+            service_name: p
+                .service_name
+                .clone()
+                .unwrap_or_else(|| "Service en ligne".into()),
+            other_login_url: p.other_login_url.clone(),
+            logged_out_url: p.logged_out_url.clone(),
+        })
+    }
+}
+
+/// Parameters guichet computes itself for every authorization request.
+const RESERVED_AUTHORIZE_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "acr_values",
+    "code_challenge",
+    "code_challenge_method",
+    "login_hint",
+];
+
+fn is_path_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"/-._~".contains(&b)
+}
+
+fn is_scope_byte(b: u8) -> bool {
+    // RFC 6749 3.3: %x21 / %x23-5B / %x5D-7E
+    b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)
+}
+
+fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// True for `localhost`, 127.0.0.0/8 and `::1`.
+pub fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// Durations print as `30m`, `12h`, ... in the effective configuration.
+mod duration_str {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("<redacted {}>", self.source()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,351 @@
+//! A login, from `/.guichet/login` to the provider and back to `/.guichet/callback`.
+//!
+//! Invariants:
+//! - `state` and `nonce` are 256-bit CSPRNG values; the `state` is stored with a hash of the
+//!   browser's pre-auth cookie and taken (deleted) by the first callback that names it.
+//! - A session is created only after the code exchange, the full id_token validation, the
+//!   userinfo `sub` check and the claim whitelist all pass; it gets a fresh id, and the
+//!   session the browser had before (if any) is deleted.
+
+use super::Gateway;
+use crate::audit::Event;
+use crate::crypto;
+use crate::identity::headers::HeaderBlock;
+use crate::identity::Identity;
+use crate::oidc::flow::{sanitize_error_code, AuthorizeRequest};
+use crate::oidc::jws::{self, Expect};
+use crate::oidc::{OidcError, Provider};
+use crate::pages::Failure;
+use crate::policy::{safe_return_to, Level};
+use crate::session::cookies;
+use crate::session::{now, LoginState, Session, SessionKey, SessionRecord};
+use crate::web::{Reply, Request};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// A successful login, ready to become a session.
+struct Verified {
+    identity: Identity,
+    level: Option<Level>,
+    id_token: String,
+    sid: Option<String>,
+}
+
+impl Gateway {
+    /// `GET /.guichet/login?return_to=/path&provider=NAME&level=eidasN&login_hint=...`
+    pub(super) async fn login(&self, req: &Request<'_>) -> Reply {
+        let (return_to, provider, level, hint) = match (
+            req.param("return_to"),
+            req.param("provider"),
+            req.param("level"),
+            req.param("login_hint"),
+        ) {
+            (Ok(r), Ok(p), Ok(l), Ok(h)) => (r, p, l, h),
+            _ => return self.fail(req, &Failure::InvalidRequest("query")),
+        };
+        let return_to = safe_return_to(return_to.as_deref(), &self.cfg.server.prefix).to_string();
+        let level = match level.as_deref().map(Level::parse) {
+            None => None,
+            Some(Some(l)) => Some(l),
+            Some(None) => return self.fail(req, &Failure::InvalidRequest("level")),
+        };
+        let provider = match provider.as_deref() {
+            Some(name) => match self.provider(name) {
+                Some(p) => p,
+                None => return self.fail(req, &Failure::UnknownProvider),
+            },
+            None if self.providers.len() == 1 => &self.providers[0],
+            None => return self.chooser(req, &return_to, level),
+        };
+        let hint =
+            hint.filter(|h| !h.is_empty() && h.len() <= 256 && !h.chars().any(char::is_control));
+        let Some(endpoints) = provider.endpoints() else {
+            return self.fail(req, &Failure::ProviderUnavailable);
+        };
+
+        let state = crypto::random_hex32();
+        let nonce = crypto::random_hex32();
+        let (verifier, challenge) = if provider.wants_pkce(&endpoints) {
+            let (v, c) = crypto::pkce_pair();
+            (Some(v), Some(c))
+        } else {
+            (None, None)
+        };
+        // One binding cookie per browser, reused by concurrent logins in several tabs.
+        let binding = match req.cookie(self.cookies.login) {
+            Some(b) if crypto::is_token(b) => b.to_string(),
+            _ => crypto::random_token(),
+        };
+        let default_level = provider.cfg.acr_values.as_deref().and_then(Level::parse);
+        let requested = level.max(default_level);
+        // Providers speaking eIDAS levels (or with no acr_values configured) are asked for the
+        // level; others get their configured acr_values verbatim.
+        let acr_values = match requested {
+            Some(l) if provider.cfg.acr_values.is_none() || default_level.is_some() => {
+                Some(l.eidas().to_string())
+            }
+            _ => provider.cfg.acr_values.clone(),
+        };
+        let login = LoginState {
+            provider: provider.name().to_string(),
+            nonce: nonce.clone(),
+            pkce_verifier: verifier,
+            return_to,
+            level: requested,
+            binding: crypto::sha256_hex(binding.as_bytes()),
+            created_at: now(),
+            logout: false,
+        };
+        if let Err(e) = self.store.put_login(&state, login).await {
+            return self.fail(req, &self.store_failed(&e));
+        }
+        let redirect_uri = self.cfg.server.own_url("callback");
+        let url = provider.authorize_url(
+            &endpoints,
+            &AuthorizeRequest {
+                redirect_uri: &redirect_uri,
+                state: &state,
+                nonce: &nonce,
+                acr_values: acr_values.as_deref(),
+                code_challenge: challenge.as_deref(),
+                login_hint: hint.as_deref(),
+            },
+        );
+        self.metrics
+            .logins_started
+            .with_label_values(&[provider.name()])
+            .inc();
+        Reply::redirect(&url).set_cookie(cookies::set_for(
+            self.cookies.login,
+            &binding,
+            self.cfg.session.login_timeout,
+        ))
+    }
+
+    fn chooser(&self, req: &Request<'_>, return_to: &str, level: Option<Level>) -> Reply {
+        let entries: Vec<_> = self
+            .providers
+            .iter()
+            .map(|p| {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                q.append_pair("provider", p.name())
+                    .append_pair("return_to", return_to);
+                if let Some(l) = level {
+                    q.append_pair("level", l.eidas());
+                }
+                let href = format!("{}/login?{}", self.cfg.server.prefix, q.finish());
+                (p.name(), p.cfg.display_name.as_str(), p.cfg.flavour, href)
+            })
+            .collect();
+        self.pages.chooser(req.lang(), &entries)
+    }
+
+    /// `GET /.guichet/callback?code=...&state=...` (or `?error=...&state=...`).
+    pub(super) async fn callback(&self, req: &Request<'_>) -> Reply {
+        let (code, state, error) = match (req.param("code"), req.param("state"), req.param("error"))
+        {
+            (Ok(c), Ok(s), Ok(e)) => (c, s, e),
+            _ => return self.login_failed(req, None, Failure::InvalidRequest("query")),
+        };
+        let state = state.filter(|s| crypto::is_hex(s, 64));
+        if let Some(error) = error {
+            // The provider refused (or the citizen cancelled): consume the state so it cannot
+            // be used again, then explain.
+            let login = match &state {
+                Some(s) => self.store.take_login(s).await.ok().flatten(),
+                None => None,
+            };
+            let code = sanitize_error_code(&error);
+            let failure = if code == "access_denied" {
+                Failure::Cancelled
+            } else {
+                Failure::ProviderError(code)
+            };
+            return self.login_failed(req, login.as_ref().map(|l| l.provider.as_str()), failure);
+        }
+        let Some(state) = state else {
+            return self.login_failed(req, None, Failure::InvalidRequest("state"));
+        };
+        let Some(code) = code.filter(|c| {
+            !c.is_empty() && c.len() <= 1024 && c.bytes().all(|b| b.is_ascii_graphic())
+        }) else {
+            return self.login_failed(req, None, Failure::InvalidRequest("code"));
+        };
+        let login = match self.store.take_login(&state).await {
+            Ok(Some(l)) if !l.logout => l,
+            Ok(Some(_)) => return self.login_failed(req, None, Failure::LoginExpired),
+            Ok(None) => return self.login_failed(req, None, Failure::LoginExpired),
+            Err(e) => return self.login_failed(req, None, self.store_failed(&e)),
+        };
+        let bound = req.cookie(self.cookies.login).is_some_and(|b| {
+            crypto::constant_time_eq(
+                crypto::sha256_hex(b.as_bytes()).as_bytes(),
+                login.binding.as_bytes(),
+            )
+        });
+        if !bound {
+            return self.login_failed(req, Some(&login.provider), Failure::StateMismatch);
+        }
+        let Some(provider) = self.provider(&login.provider).cloned() else {
+            return self.login_failed(req, None, Failure::UnknownProvider);
+        };
+        let verified = match self.verify(&provider, &code, &login).await {
+            Ok(v) => v,
+            Err(e) => {
+                let failure = match &e {
+                    OidcError::Unavailable(why) => {
+                        tracing::warn!(provider = provider.name(), error = %why, "provider unavailable during callback");
+                        Failure::ProviderUnavailable
+                    }
+                    OidcError::Claims(_) => Failure::InvalidIdentity(e.reason()),
+                    _ => Failure::Verification(e.reason()),
+                };
+                tracing::warn!(provider = provider.name(), reason = %e.reason(), "login refused");
+                return self.login_failed(req, Some(provider.name()), failure);
+            }
+        };
+        self.open_session(req, &provider, verified, &login.return_to)
+            .await
+    }
+
+    /// Code exchange, id_token, userinfo, claims: every check of a login.
+    async fn verify(
+        &self,
+        provider: &Provider,
+        code: &str,
+        login: &LoginState,
+    ) -> Result<Verified, OidcError> {
+        let endpoints = provider
+            .endpoints()
+            .ok_or_else(|| OidcError::Unavailable("metadata not loaded".into()))?;
+        let redirect_uri = self.cfg.server.own_url("callback");
+        let (access_token, id_token) = provider
+            .exchange_code(
+                &endpoints,
+                code,
+                &redirect_uri,
+                login.pkce_verifier.as_deref(),
+            )
+            .await?;
+        let t = now();
+        let expect = Expect {
+            require_times: true,
+            require_aud: true,
+            nonce: Some(&login.nonce),
+            now: t,
+        };
+        let id_claims = jws::verify(provider, &id_token, &expect)
+            .await
+            .map_err(OidcError::IdToken)?;
+        let level = jws::check_acr(&id_claims, login.level, provider.cfg.acr_values.as_deref())
+            .map_err(OidcError::IdToken)?;
+        let sub = id_claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .ok_or(OidcError::IdToken(jws::TokenError::MissingClaim))?;
+        let mut userinfo = provider.userinfo(&endpoints, &access_token, sub, t).await?;
+        // Protocol claims come from the id_token only.
+        userinfo.remove("acr");
+        userinfo.remove("amr");
+        let identity = Identity::from_claims(&[&id_claims, &userinfo])?;
+        let sid = id_claims
+            .get("sid")
+            .and_then(Value::as_str)
+            .filter(|s| s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic()))
+            .map(String::from);
+        Ok(Verified {
+            identity,
+            level,
+            id_token,
+            sid,
+        })
+    }
+
+    async fn open_session(
+        &self,
+        req: &Request<'_>,
+        provider: &Provider,
+        v: Verified,
+        return_to: &str,
+    ) -> Reply {
+        // No session fixation: whatever session this browser had is deleted, a new id is made.
+        if let Some(old) = req
+            .cookie(self.cookies.session)
+            .and_then(SessionKey::from_cookie)
+        {
+            if let Err(e) = self.store.remove(&old).await {
+                return self.login_failed(req, Some(provider.name()), self.store_failed(&e));
+            }
+        }
+        let token = crypto::random_token();
+        let Some(key) = SessionKey::from_cookie(&token) else {
+            return self.login_failed(
+                req,
+                Some(provider.name()),
+                Failure::InvalidRequest("session"),
+            );
+        };
+        let t = now();
+        let headers = HeaderBlock::build(&v.identity, provider.name(), &self.cfg.headers);
+        let record = SessionRecord {
+            provider: provider.name().to_string(),
+            identity: v.identity,
+            level: v.level,
+            created_at: t,
+            id_token: v.id_token,
+            sid: v.sid,
+        };
+        let session = Arc::new(Session::new(record, t, headers));
+        if let Err(e) = self.store.insert(key, session.clone()).await {
+            return self.login_failed(req, Some(provider.name()), self.store_failed(&e));
+        }
+        let identity = &session.record.identity;
+        let level = session.record.level.map(|l| l.eidas());
+        self.metrics
+            .logins
+            .with_label_values(&[
+                provider.name(),
+                &self.metrics.idp_label(identity.get("idp_id")),
+                level.unwrap_or("none"),
+                "success",
+                "ok",
+            ])
+            .inc();
+        self.audit.record(&Event {
+            event: "login",
+            outcome: "success",
+            reason: "ok",
+            provider: Some(provider.name()),
+            sub: Some(identity.sub()),
+            idp_id: identity.get("idp_id"),
+            level,
+            client_ip: req.client_ip,
+        });
+        Reply::redirect(return_to).set_cookie(cookies::set(self.cookies.session, &token))
+    }
+
+    fn login_failed(&self, req: &Request<'_>, provider: Option<&str>, failure: Failure) -> Reply {
+        let reason = failure.reason();
+        self.metrics
+            .logins
+            .with_label_values(&[
+                provider.unwrap_or("unknown"),
+                "none",
+                "none",
+                "failure",
+                &failure.metric_reason(),
+            ])
+            .inc();
+        self.audit.record(&Event {
+            event: "login",
+            outcome: "failure",
+            reason: &reason,
+            provider,
+            sub: None,
+            idp_id: None,
+            level: None,
+            client_ip: req.client_ip,
+        });
+        self.fail(req, &failure)
+    }
+}

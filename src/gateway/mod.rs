@@ -1,0 +1,255 @@
+//! The gateway's decisions, free of any server: given a [`Request`], answer it ([`Reply`]) or
+//! let it through to the upstream ([`Forward`]) with or without an identity.
+//!
+//! `proxy` calls [`Gateway::handle`] from pingora's `request_filter`; tests call it directly.
+//!
+//! Invariants:
+//! - A request reaches the upstream as authenticated only with a live, unexpired session from
+//!   the store; any store error fails closed (503), it never lets the request through.
+//! - An expired session is deleted when seen, not only ignored.
+
+mod login;
+mod logout;
+
+use crate::audit::{Audit, Event};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::oidc::Provider;
+use crate::pages::{Failure, Pages};
+use crate::policy::{normalize_path, Access, Policy};
+use crate::session::cookies::CookieNames;
+use crate::session::{now, Session, SessionKey, SessionStore};
+use crate::web::{Reply, Request};
+use http::header::{self, HeaderValue};
+use http::StatusCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to do with a request.
+pub enum Outcome {
+    /// guichet answers by itself.
+    Reply(Reply),
+    /// Send it to the upstream.
+    Forward(Forward),
+}
+
+/// A request allowed through, with the session whose identity it carries (if any).
+pub struct Forward {
+    pub session: Option<Arc<Session>>,
+    /// Route class, for metrics: `browser`, `api`, `public`.
+    pub class: &'static str,
+}
+
+/// Everything the request path needs, built once at start-up.
+pub struct Gateway {
+    pub cfg: Arc<Config>,
+    pub providers: Vec<Arc<Provider>>,
+    pub store: Arc<dyn SessionStore>,
+    pub policy: Policy,
+    pub cookies: CookieNames,
+    pub pages: Pages,
+    pub metrics: Arc<Metrics>,
+    pub audit: Arc<Audit>,
+    /// `last_seen` is written back to the store at most this often.
+    touch_interval: Duration,
+}
+
+impl Gateway {
+    pub fn new(
+        cfg: Arc<Config>,
+        providers: Vec<Arc<Provider>>,
+        store: Arc<dyn SessionStore>,
+        metrics: Arc<Metrics>,
+        audit: Arc<Audit>,
+    ) -> Gateway {
+        let touch_interval =
+            (cfg.session.idle_timeout / 20).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        Gateway {
+            policy: Policy::new(&cfg.routes),
+            cookies: CookieNames::new(cfg.server.https),
+            pages: Pages::new(&cfg.pages, &cfg.server.prefix),
+            cfg,
+            providers,
+            store,
+            metrics,
+            audit,
+            touch_interval,
+        }
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&Arc<Provider>> {
+        self.providers.iter().find(|p| p.name() == name)
+    }
+
+    /// Decides what happens to one request.
+    pub async fn handle(&self, req: &Request<'_>) -> Outcome {
+        if let Some(leaf) = req.path.strip_prefix(self.cfg.server.prefix.as_str()) {
+            if leaf.is_empty() || leaf.starts_with('/') {
+                return Outcome::Reply(self.own_path(leaf.trim_start_matches('/'), req).await);
+            }
+        }
+        match req.path {
+            "/healthz" => return Outcome::Reply(Reply::text(StatusCode::OK, "ok\n")),
+            "/readyz" => return Outcome::Reply(self.readiness().await),
+            _ => {}
+        }
+        let path = match normalize_path(req.path) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::info!(reason = %e, "request path refused");
+                return Outcome::Reply(self.fail(req, &Failure::PathRefused));
+            }
+        };
+        let route = self.policy.route_for(&path);
+        let class = match route.access {
+            Access::Browser => "browser",
+            Access::Api => "api",
+            Access::Public => "public",
+        };
+        let session = match self.current_session(req).await {
+            Ok(s) => s,
+            Err(failure) => return Outcome::Reply(self.fail(req, &failure)),
+        };
+        match (route.access, session) {
+            (Access::Public, session) => Outcome::Forward(Forward { session, class }),
+            (_, Some(s))
+                if route
+                    .min_level
+                    .is_none_or(|min| s.record.level.is_some_and(|l| l >= min)) =>
+            {
+                Outcome::Forward(Forward {
+                    session: Some(s),
+                    class,
+                })
+            }
+            (Access::Api, session) => Outcome::Reply(self.unauthorized(session.is_some())),
+            (Access::Browser, _) => {
+                let mut location = format!(
+                    "{}/login?return_to={}",
+                    self.cfg.server.prefix,
+                    url::form_urlencoded::byte_serialize(req.path_and_query().as_bytes())
+                        .collect::<String>()
+                );
+                if let Some(min) = route.min_level {
+                    location.push_str("&level=");
+                    location.push_str(min.eidas());
+                }
+                Outcome::Reply(Reply::redirect(&location))
+            }
+        }
+    }
+
+    /// `401` for API routes: no redirect a script could not follow.
+    fn unauthorized(&self, level_too_low: bool) -> Reply {
+        let (challenge, body) = if level_too_low {
+            (
+                "Bearer realm=\"guichet\", error=\"insufficient_user_authentication\"",
+                serde_json::json!({"error": "insufficient_user_authentication", "login": format!("{}/login", self.cfg.server.prefix)}),
+            )
+        } else {
+            (
+                "Bearer realm=\"guichet\"",
+                serde_json::json!({"error": "unauthenticated", "login": format!("{}/login", self.cfg.server.prefix)}),
+            )
+        };
+        Reply::json(StatusCode::UNAUTHORIZED, &body).header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        )
+    }
+
+    /// The live session named by the request's cookie. Expired sessions are deleted here.
+    pub async fn current_session(
+        &self,
+        req: &Request<'_>,
+    ) -> Result<Option<Arc<Session>>, Failure> {
+        let Some(key) = req
+            .cookie(self.cookies.session)
+            .and_then(SessionKey::from_cookie)
+        else {
+            return Ok(None);
+        };
+        let session = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| self.store_failed(&e))?;
+        let Some(session) = session else {
+            return Ok(None);
+        };
+        let t = now();
+        let s = &self.cfg.session;
+        if let Some(why) = session.expired(t, s.idle_timeout, s.absolute_timeout) {
+            self.store
+                .remove(&key)
+                .await
+                .map_err(|e| self.store_failed(&e))?;
+            self.metrics
+                .sessions_expired
+                .with_label_values(&[why.as_str()])
+                .inc();
+            self.audit.record(&Event {
+                event: "session_expired",
+                outcome: "success",
+                reason: why.as_str(),
+                provider: Some(&session.record.provider),
+                sub: Some(session.record.identity.sub()),
+                idp_id: session.record.identity.get("idp_id"),
+                level: session.record.level.map(|l| l.eidas()),
+                client_ip: req.client_ip,
+            });
+            return Ok(None);
+        }
+        if session.touch(t, self.touch_interval) {
+            self.store
+                .touch(&key, &session)
+                .await
+                .map_err(|e| self.store_failed(&e))?;
+        }
+        Ok(Some(session))
+    }
+
+    fn store_failed(&self, e: &crate::session::StoreError) -> Failure {
+        tracing::error!(error = %e, "session store error; failing closed");
+        self.metrics.store_errors.inc();
+        Failure::StoreUnavailable
+    }
+
+    /// A failure page in the request's language.
+    pub fn fail(&self, req: &Request<'_>, failure: &Failure) -> Reply {
+        self.pages.failure(failure, req.lang())
+    }
+
+    async fn own_path(&self, leaf: &str, req: &Request<'_>) -> Reply {
+        match leaf {
+            "login" => self.login(req).await,
+            "callback" => self.callback(req).await,
+            "logout" => self.logout(req).await,
+            "logged-out" => self.logged_out(req).await,
+            "session" => self.session_info(req).await,
+            _ => self.fail(req, &Failure::NotFound),
+        }
+    }
+
+    async fn readiness(&self) -> Reply {
+        let missing: Vec<&str> = self
+            .providers
+            .iter()
+            .filter(|p| !p.is_ready())
+            .map(|p| p.name())
+            .collect();
+        let store = self.store.ready().await;
+        if missing.is_empty() && store.is_ok() {
+            Reply::json(StatusCode::OK, &serde_json::json!({"ready": true}))
+        } else {
+            Reply::json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({
+                    "ready": false,
+                    "providers_not_ready": missing,
+                    "store_ready": store.is_ok(),
+                }),
+            )
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The three protocol steps of a login: the authorization request URL, the code exchange at
+//! the token endpoint, and the userinfo call.
+
+use super::jws::{self, Expect, TokenError};
+use super::{http, Endpoints, OidcError, Provider};
+use crate::config::{Pkce, TokenAuth, UserinfoFormat};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{Map, Value};
+
+/// What one authorization request carries besides the provider's fixed parameters.
+pub struct AuthorizeRequest<'a> {
+    pub redirect_uri: &'a str,
+    pub state: &'a str,
+    pub nonce: &'a str,
+    pub acr_values: Option<&'a str>,
+    pub code_challenge: Option<&'a str>,
+    pub login_hint: Option<&'a str>,
+}
+
+impl Provider {
+    /// Should this login send a PKCE challenge?
+    pub fn wants_pkce(&self, endpoints: &Endpoints) -> bool {
+        match self.cfg.pkce {
+            Pkce::Always => true,
+            Pkce::Never => false,
+            Pkce::Auto => endpoints.pkce_s256,
+        }
+    }
+
+    /// The URL the browser is sent to.
+    pub fn authorize_url(&self, endpoints: &Endpoints, req: &AuthorizeRequest<'_>) -> String {
+        let scope = self.cfg.scopes.join(" ");
+        let mut params: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", &self.cfg.client_id),
+            ("redirect_uri", req.redirect_uri),
+            ("scope", &scope),
+            ("state", req.state),
+            ("nonce", req.nonce),
+        ];
+        if let Some(acr) = req.acr_values {
+            params.push(("acr_values", acr));
+        }
+        if let Some(challenge) = req.code_challenge {
+            params.push(("code_challenge", challenge));
+            params.push(("code_challenge_method", "S256"));
+        }
+        if let Some(hint) = req.login_hint {
+            params.push(("login_hint", hint));
+        }
+        for (k, v) in &self.cfg.authorize_params {
+            params.push((k, v));
+        }
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let sep = if endpoints.authorization.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!("{}{sep}{query}", endpoints.authorization)
+    }
+
+    /// Exchanges the authorization code. Returns `(access_token, id_token)`.
+    pub async fn exchange_code(
+        &self,
+        endpoints: &Endpoints,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+    ) -> Result<(String, String), OidcError> {
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ];
+        if let Some(v) = code_verifier {
+            form.push(("code_verifier", v));
+        }
+        let secret = self.cfg.client_secret.expose();
+        let mut req = self.http().post(&endpoints.token);
+        match endpoints.token_auth {
+            TokenAuth::ClientSecretBasic => {
+                // RFC 6749 2.3.1: both parts are form-urlencoded before base64.
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                let creds =
+                    STANDARD.encode(format!("{}:{}", enc(&self.cfg.client_id), enc(secret)));
+                req = req.header(reqwest::header::AUTHORIZATION, format!("Basic {creds}"));
+            }
+            TokenAuth::ClientSecretPost | TokenAuth::Auto => {
+                form.push(("client_id", &self.cfg.client_id));
+                form.push(("client_secret", secret));
+            }
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let req = req
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(body);
+        let resp = http::send(req, "token").await?;
+        if resp.status >= 500 {
+            return Err(OidcError::Unavailable(format!(
+                "token: HTTP {}",
+                resp.status
+            )));
+        }
+        if !resp.is_json() {
+            return Err(OidcError::BadResponse("token", "not JSON"));
+        }
+        let json: Map<String, Value> = serde_json::from_slice(&resp.body)
+            .map_err(|_| OidcError::BadResponse("token", "not a JSON object"))?;
+        if resp.status != 200 {
+            let code = json
+                .get("error")
+                .and_then(Value::as_str)
+                .map(sanitize_error_code)
+                .unwrap_or_else(|| format!("http_{}", resp.status));
+            return Err(OidcError::TokenRefused(code));
+        }
+        let access = json
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| is_token_string(t))
+            .ok_or(OidcError::BadResponse("token", "no valid access_token"))?;
+        let id_token = json
+            .get("id_token")
+            .and_then(Value::as_str)
+            .filter(|t| is_token_string(t))
+            .ok_or(OidcError::BadResponse("token", "no valid id_token"))?;
+        if let Some(tt) = json.get("token_type").and_then(Value::as_str) {
+            if !tt.eq_ignore_ascii_case("bearer") {
+                return Err(OidcError::BadResponse("token", "token_type is not Bearer"));
+            }
+        }
+        Ok((access.to_string(), id_token.to_string()))
+    }
+
+    /// Calls userinfo and returns its claims, checking that `sub` is the id_token's.
+    pub async fn userinfo(
+        &self,
+        endpoints: &Endpoints,
+        access_token: &str,
+        expected_sub: &str,
+        now: u64,
+    ) -> Result<Map<String, Value>, OidcError> {
+        let Some(url) = &endpoints.userinfo else {
+            return Ok(Map::new());
+        };
+        let req = self.http().get(url).header(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {access_token}"),
+        );
+        let resp = http::send(req, "userinfo").await?;
+        if resp.status >= 500 {
+            return Err(OidcError::Unavailable(format!(
+                "userinfo: HTTP {}",
+                resp.status
+            )));
+        }
+        if resp.status != 200 {
+            return Err(OidcError::BadResponse(
+                "userinfo",
+                "refused the access token",
+            ));
+        }
+        let signed = match self.cfg.userinfo {
+            UserinfoFormat::Jwt => true,
+            UserinfoFormat::Json => false,
+            UserinfoFormat::Auto => resp.is_jwt(),
+        };
+        let claims = if signed {
+            if resp.is_json() {
+                // A provider pinned to signed userinfo that answers plain JSON is refused: an
+                // attacker on the path could otherwise strip the signature.
+                return Err(OidcError::Userinfo(TokenError::Malformed));
+            }
+            let token = std::str::from_utf8(&resp.body)
+                .map_err(|_| OidcError::Userinfo(TokenError::Malformed))?
+                .trim();
+            let expect = Expect {
+                require_times: false,
+                require_aud: false,
+                nonce: None,
+                now,
+            };
+            jws::verify(self, token, &expect)
+                .await
+                .map_err(OidcError::Userinfo)?
+        } else {
+            if !resp.is_json() {
+                return Err(OidcError::BadResponse("userinfo", "not JSON"));
+            }
+            serde_json::from_slice(&resp.body)
+                .map_err(|_| OidcError::BadResponse("userinfo", "not a JSON object"))?
+        };
+        if claims.get("sub").and_then(Value::as_str) != Some(expected_sub) {
+            return Err(OidcError::Userinfo(TokenError::SubMismatch));
+        }
+        Ok(claims)
+    }
+}
+
+/// Tokens are printable ASCII without spaces, and bounded.
+fn is_token_string(t: &str) -> bool {
+    !t.is_empty() && t.len() <= jws::MAX_TOKEN_LEN && t.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// An OAuth `error` value reduced to its allowed charset and a bounded length, so it can be
+/// logged and shown without carrying anything else.
+pub fn sanitize_error_code(s: &str) -> String {
+    let cleaned: String = s
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
+        .take(64)
+        .collect();
+    if cleaned.is_empty() {
+        "unknown".into()
+    } else {
+        cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_reduced_to_a_safe_charset() {
+        assert_eq!(sanitize_error_code("access_denied"), "access_denied");
+        assert_eq!(
+            sanitize_error_code("<script>x</script>\r\n"),
+            "scriptxscript"
+        );
+        assert_eq!(sanitize_error_code("éé"), "unknown");
+        assert_eq!(sanitize_error_code(&"a".repeat(500)).len(), 64);
+    }
+}

@@ -1,0 +1,326 @@
+//! Policy: which route a path belongs to, what that route requires (session, level), and
+//! which `return_to` targets are safe.
+//!
+//! Invariants:
+//! - A path whose meaning could differ between guichet and the upstream (dot segments,
+//!   encoded slashes or backslashes, control characters) is refused, never guessed
+//!   ([`normalize_path`]).
+//! - Route matching never makes a path *less* protected because of letter case: the
+//!   stricter of the case-sensitive and case-insensitive matches wins ([`Policy::route_for`]).
+//! - `return_to` is a same-origin path or it is replaced by `/` ([`safe_return_to`]).
+
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// eIDAS assurance level (FranceConnect `eidas1..3`, MConnect `substantial`/`high`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Low = 1,
+    Substantial = 2,
+    High = 3,
+}
+
+impl Level {
+    /// Accepts the eIDAS names (`eidas1`) and the plain ones (`low`, `substantial`, `high`).
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "eidas1" | "low" => Some(Level::Low),
+            "eidas2" | "substantial" => Some(Level::Substantial),
+            "eidas3" | "high" => Some(Level::High),
+            _ => None,
+        }
+    }
+
+    /// FranceConnect's `acr` value for this level.
+    pub fn eidas(self) -> &'static str {
+        match self {
+            Level::Low => "eidas1",
+            Level::Substantial => "eidas2",
+            Level::High => "eidas3",
+        }
+    }
+}
+
+/// What a route demands of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// A session is required; without one the browser is sent to login.
+    Browser,
+    /// A session is required; without one the answer is `401` (for XHR/fetch clients).
+    Api,
+    /// No session required (identity is still forwarded when a session exists).
+    Public,
+}
+
+/// One configured path prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    /// Matched on whole segments: `/api` matches `/api` and `/api/x`, not `/apix`.
+    pub prefix: String,
+    pub access: Access,
+    pub min_level: Option<Level>,
+}
+
+impl Route {
+    fn strictness(&self) -> (u8, Option<Level>) {
+        let needs_session = u8::from(self.access != Access::Public);
+        (needs_session, self.min_level)
+    }
+}
+
+/// The routing table, longest prefix first.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    routes: Vec<Route>,
+    default: Route,
+}
+
+impl Policy {
+    /// Builds the table; a route with prefix `/` replaces the default (browser, no level).
+    pub fn new(routes: &[Route]) -> Policy {
+        let mut routes = routes.to_vec();
+        let default = match routes.iter().position(|r| r.prefix == "/") {
+            Some(i) => routes.remove(i),
+            None => Route {
+                prefix: "/".into(),
+                access: Access::Browser,
+                min_level: None,
+            },
+        };
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        Policy { routes, default }
+    }
+
+    /// The route for a normalized path (see [`normalize_path`]).
+    pub fn route_for(&self, path: &str) -> &Route {
+        let exact = self.find(path, false);
+        let folded = self.find(path, true);
+        if folded.strictness() > exact.strictness() {
+            folded
+        } else {
+            exact
+        }
+    }
+
+    fn find(&self, path: &str, fold_case: bool) -> &Route {
+        self.routes
+            .iter()
+            .find(|r| prefix_matches(&r.prefix, path, fold_case))
+            .unwrap_or(&self.default)
+    }
+}
+
+fn prefix_matches(prefix: &str, path: &str, fold_case: bool) -> bool {
+    let (p, s) = (prefix.as_bytes(), path.as_bytes());
+    if s.len() < p.len() {
+        return false;
+    }
+    let head = &s[..p.len()];
+    let same = if fold_case {
+        head.eq_ignore_ascii_case(p)
+    } else {
+        head == p
+    };
+    same && (s.len() == p.len() || s[p.len()] == b'/')
+}
+
+/// Why a request path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path contains a dot segment")]
+    DotSegment,
+    #[error("path contains an encoded slash or a backslash")]
+    AmbiguousSeparator,
+    #[error("path contains control characters or invalid encoding")]
+    BadEncoding,
+    #[error("path is not absolute")]
+    NotAbsolute,
+}
+
+/// The path as guichet matches it: percent-decoded, `;parameters` removed from each segment,
+/// repeated slashes collapsed. Paths that an upstream could read differently are refused.
+///
+/// Plain paths (the common case) are returned borrowed, without allocation.
+pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
+    if !raw.starts_with('/') {
+        return Err(PathError::NotAbsolute);
+    }
+    let plain = raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/-_~!$&'()*+,=:@".contains(&b) || b == b'.')
+        && !raw.contains("//");
+    if plain {
+        check_segments(raw)?;
+        return Ok(Cow::Borrowed(raw));
+    }
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") || raw.contains('\\') {
+        return Err(PathError::AmbiguousSeparator);
+    }
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| PathError::BadEncoding)?;
+    if decoded.chars().any(|c| c.is_control()) || decoded.contains('\\') {
+        return Err(PathError::BadEncoding);
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for segment in decoded.split('/') {
+        let segment = segment.split(';').next().unwrap_or("");
+        if segment.is_empty() {
+            continue;
+        }
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() || decoded.ends_with('/') {
+        out.push('/');
+    }
+    check_segments(&out)?;
+    Ok(Cow::Owned(out))
+}
+
+fn check_segments(path: &str) -> Result<(), PathError> {
+    if path.split('/').any(|s| s == "." || s == "..") {
+        Err(PathError::DotSegment)
+    } else {
+        Ok(())
+    }
+}
+
+/// `return_to` if it is a same-origin path outside guichet's own prefix, else `/`.
+pub fn safe_return_to<'a>(candidate: Option<&'a str>, own_prefix: &str) -> &'a str {
+    let Some(c) = candidate else { return "/" };
+    let ok = c.len() <= 2048
+        && c.starts_with('/')
+        && !c.starts_with("//")
+        && !c.starts_with("/\\")
+        && !c
+            .bytes()
+            .any(|b| b == b'\\' || b.is_ascii_control() || b == b' ' || b >= 0x80)
+        && !starts_with_ignore_case(c, own_prefix);
+    if !ok {
+        return "/";
+    }
+    // The decoded form must not become scheme-relative or leave the path either.
+    match percent_encoding::percent_decode_str(c).decode_utf8() {
+        Ok(d)
+            if !d.starts_with("//")
+                && !d.starts_with("/\\")
+                && !d.chars().any(|ch| ch.is_control() || ch == '\\')
+                && !starts_with_ignore_case(&d, own_prefix) =>
+        {
+            c
+        }
+        _ => "/",
+    }
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy::new(&[
+            Route {
+                prefix: "/public".into(),
+                access: Access::Public,
+                min_level: None,
+            },
+            Route {
+                prefix: "/api".into(),
+                access: Access::Api,
+                min_level: None,
+            },
+            Route {
+                prefix: "/admin".into(),
+                access: Access::Browser,
+                min_level: Some(Level::High),
+            },
+        ])
+    }
+
+    #[test]
+    fn longest_segment_prefix_wins() {
+        let p = policy();
+        assert_eq!(p.route_for("/public").access, Access::Public);
+        assert_eq!(p.route_for("/public/css/a.css").access, Access::Public);
+        assert_eq!(p.route_for("/publicity").access, Access::Browser);
+        assert_eq!(p.route_for("/api/v1/me").access, Access::Api);
+        assert_eq!(p.route_for("/").access, Access::Browser);
+    }
+
+    #[test]
+    fn case_games_never_lower_protection() {
+        let p = policy();
+        // /ADMIN would fall to the default route case-sensitively; the folded match is stricter.
+        assert_eq!(p.route_for("/ADMIN/x").min_level, Some(Level::High));
+        // /PUBLIC is not public: the exact (stricter) default route wins.
+        assert_eq!(p.route_for("/PUBLIC/x").access, Access::Browser);
+    }
+
+    #[test]
+    fn ambiguous_paths_are_refused_or_normalized() {
+        assert_eq!(normalize_path("/a/b").unwrap(), "/a/b");
+        assert_eq!(
+            normalize_path("/public/../admin"),
+            Err(PathError::DotSegment)
+        );
+        assert_eq!(
+            normalize_path("/public/%2e%2e/admin"),
+            Err(PathError::DotSegment)
+        );
+        assert_eq!(
+            normalize_path("/public%2f..%2fadmin"),
+            Err(PathError::AmbiguousSeparator)
+        );
+        assert_eq!(
+            normalize_path("/public\\..\\admin"),
+            Err(PathError::AmbiguousSeparator)
+        );
+        assert_eq!(normalize_path("/public/%00"), Err(PathError::BadEncoding));
+        assert_eq!(normalize_path("//admin").unwrap(), "/admin");
+        assert_eq!(
+            normalize_path("/public;x=1/../admin"),
+            Err(PathError::DotSegment)
+        );
+        assert_eq!(normalize_path("/admin;jsessionid=1/x").unwrap(), "/admin/x");
+        assert_eq!(normalize_path("/%61dmin").unwrap(), "/admin");
+        assert_eq!(normalize_path("/a/").unwrap(), "/a/");
+        assert_eq!(normalize_path("x"), Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn return_to_only_accepts_same_origin_paths() {
+        let pre = "/.guichet";
+        assert_eq!(safe_return_to(Some("/whoami?x=1"), pre), "/whoami?x=1");
+        for evil in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "%2F%2Fevil.example",
+            "/%2F%2Fevil.example",
+            "/%5Cevil.example",
+            "javascript:alert(1)",
+            "/ok\r\nSet-Cookie: x=1",
+            "/.guichet/logout",
+            "/.GUICHET/logout",
+            "",
+        ] {
+            assert_eq!(safe_return_to(Some(evil), pre), "/", "{evil:?}");
+        }
+        assert_eq!(safe_return_to(None, pre), "/");
+    }
+
+    #[test]
+    fn levels_parse_and_order() {
+        assert!(Level::parse("eidas3").unwrap() > Level::parse("substantial").unwrap());
+        assert_eq!(Level::parse("eidas2"), Some(Level::Substantial));
+        assert_eq!(Level::parse("EIDAS2"), None);
+    }
+}

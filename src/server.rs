@@ -1,0 +1,215 @@
+//! Start-up and shut-down: build the gateway from a [`Config`], start the background work
+//! (provider discovery with backoff, key refresh), and run pingora's services (the proxy on
+//! the main listener, metrics on their own) until a signal stops them.
+//!
+//! Pingora handles the signals: SIGTERM drains in-flight requests for `grace_period` then
+//! exits, SIGQUIT hands the listening sockets to a new process started with `--upgrade`
+//! (zero-downtime restart), SIGINT exits at once.
+
+use crate::audit::Audit;
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::oidc::Provider;
+use crate::proxy::GuichetProxy;
+use crate::session::memory::MemoryStore;
+use crate::session::SessionStore;
+use async_trait::async_trait;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server};
+use pingora::services::listening::Service;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Options from the command line that are not in the configuration file.
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// Take over the listening sockets of a running guichet (zero-downtime upgrade).
+    pub upgrade: bool,
+    /// Unix socket used to hand over listeners during an upgrade.
+    pub upgrade_sock: Option<String>,
+}
+
+/// A problem that prevents start-up (reported with exit code 2, like a config error).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Everything built from the configuration, before any listener opens.
+pub struct Built {
+    pub gateway: Arc<Gateway>,
+    pub audit: Arc<Audit>,
+}
+
+/// Builds the gateway (providers, store, metrics, audit) without starting anything.
+pub fn build(cfg: Config) -> Result<Built, StartError> {
+    install_crypto_provider();
+    let cfg = Arc::new(cfg);
+    let audit = Arc::new(Audit::open(&cfg.audit.output).map_err(|e| {
+        StartError::Setup(format!(
+            "{}: audit.output: cannot open {:?}: {e}",
+            cfg.source.display(),
+            cfg.audit.output
+        ))
+    })?);
+    let metrics = Arc::new(Metrics::new());
+    let mut providers = Vec::new();
+    for p in &cfg.providers {
+        let provider = Provider::new(p.clone()).map_err(|e| StartError::Setup(e.to_string()))?;
+        providers.push(Arc::new(provider));
+    }
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new(&cfg.session));
+    let gateway = Arc::new(Gateway::new(cfg, providers, store, metrics, audit.clone()));
+    Ok(Built { gateway, audit })
+}
+
+/// rustls needs one process-wide crypto provider; pingora and reqwest both use *ring*.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Runs until a shutdown signal. Returns after pingora has drained.
+pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
+    let listen = cfg.server.listen;
+    let metrics_listen = cfg.metrics.listen;
+    let threads = match cfg.server.threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let grace = cfg.server.grace_period.as_secs();
+    let pool = cfg.upstream.pool_size;
+    let built = build(cfg)?;
+    let gateway = built.gateway;
+
+    let background = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("guichet-background")
+        .enable_all()
+        .build()
+        .map_err(|e| StartError::Setup(format!("cannot start the background runtime: {e}")))?;
+    for provider in &gateway.providers {
+        background.spawn(keep_provider_loaded(provider.clone(), gateway.clone()));
+    }
+
+    let conf = ServerConf {
+        threads,
+        grace_period_seconds: Some(grace),
+        graceful_shutdown_timeout_seconds: Some(grace + 5),
+        upstream_keepalive_pool_size: pool,
+        upgrade_sock: opts
+            .upgrade_sock
+            .clone()
+            .unwrap_or_else(|| "/tmp/guichet-upgrade.sock".into()),
+        ..ServerConf::default()
+    };
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        GuichetProxy::new(gateway.clone()),
+        "guichet",
+    );
+    proxy.add_tcp(&listen.to_string());
+    server.add_service(proxy);
+
+    if let Some(addr) = metrics_listen {
+        let mut metrics = Service::new(
+            "guichet metrics".into(),
+            MetricsApp {
+                gateway: gateway.clone(),
+            },
+        );
+        metrics.add_tcp(&addr.to_string());
+        server.add_service(metrics);
+    }
+
+    tracing::info!(%listen, "guichet listening");
+    server.run(RunArgs::default());
+    built.audit.flush();
+    background.shutdown_timeout(Duration::from_secs(2));
+    tracing::info!("guichet stopped");
+    Ok(())
+}
+
+/// Discovery with exponential backoff until it succeeds, then a refresh every hour (keys
+/// also refresh on demand when a token names an unknown key).
+async fn keep_provider_loaded(provider: Arc<Provider>, gateway: Arc<Gateway>) {
+    let name = provider.name().to_string();
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match provider.discover().await {
+            Ok(()) => {
+                tracing::info!(provider = %name, "provider metadata and keys loaded");
+                gateway.metrics.providers_ready.inc();
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(provider = %name, error = %e, retry_in = ?delay, "provider discovery failed");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        if let Err(e) = provider.discover().await {
+            tracing::warn!(provider = %name, error = %e, "periodic provider refresh failed; keeping the previous metadata");
+        }
+    }
+}
+
+/// The metrics listener: `/metrics` in Prometheus text format.
+struct MetricsApp {
+    gateway: Arc<Gateway>,
+}
+
+#[async_trait]
+impl ServeHttp for MetricsApp {
+    async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
+        let path = session.req_header().uri.path().to_string();
+        let (status, content_type, body) = match path.as_str() {
+            "/metrics" => {
+                let gw = &self.gateway;
+                if let Some(n) = gw.store.active_sessions() {
+                    gw.metrics
+                        .active_sessions
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+                for p in &gw.providers {
+                    let ok = p.jwks.fetches.load(Ordering::Relaxed);
+                    let failed = p.jwks.failures.load(Ordering::Relaxed);
+                    for (result, value) in [("success", ok), ("failure", failed)] {
+                        let c = gw
+                            .metrics
+                            .jwks_refreshes
+                            .with_label_values(&[p.name(), result]);
+                        let delta = value.saturating_sub(c.get());
+                        c.inc_by(delta);
+                    }
+                }
+                (
+                    200,
+                    "text/plain; version=0.0.4",
+                    gw.metrics.render().into_bytes(),
+                )
+            }
+            _ => (404, "text/plain", b"not found\n".to_vec()),
+        };
+        http::Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .header(http::header::CONTENT_LENGTH, body.len())
+            .body(body)
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,65 @@
+//! Names and attributes of guichet's two cookies: the session cookie and the pre-auth
+//! "login binding" cookie that ties a `state` to the browser that started the login.
+//!
+//! Both are `HttpOnly`, `Secure`, `SameSite=Lax` and `Path=/`; with an https public URL they
+//! carry the `__Host-` prefix, which browsers only accept from a secure origin without a
+//! `Domain` attribute (no subdomain can plant or read them). Browsers and curl treat
+//! `http://127.0.0.1` and `http://localhost` as secure, so the demo works over plain http.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct CookieNames {
+    pub session: &'static str,
+    pub login: &'static str,
+}
+
+impl CookieNames {
+    pub fn new(https: bool) -> CookieNames {
+        if https {
+            CookieNames {
+                session: "__Host-guichet",
+                login: "__Host-guichet-login",
+            }
+        } else {
+            CookieNames {
+                session: "guichet",
+                login: "guichet-login",
+            }
+        }
+    }
+}
+
+const ATTRS: &str = "Path=/; HttpOnly; Secure; SameSite=Lax";
+
+/// A browser-session cookie (no `Max-Age`: the server enforces the timeouts).
+pub fn set(name: &str, value: &str) -> String {
+    format!("{name}={value}; {ATTRS}")
+}
+
+/// A cookie that expires by itself after `max_age`.
+pub fn set_for(name: &str, value: &str, max_age: Duration) -> String {
+    format!("{name}={value}; Max-Age={}; {ATTRS}", max_age.as_secs())
+}
+
+/// Deletes a cookie.
+pub fn clear(name: &str) -> String {
+    format!("{name}=; Max-Age=0; {ATTRS}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_uses_host_prefix_and_all_cookies_are_locked_down() {
+        assert_eq!(CookieNames::new(true).session, "__Host-guichet");
+        let c = set("__Host-guichet", "v");
+        for attr in ["Path=/", "HttpOnly", "Secure", "SameSite=Lax"] {
+            assert!(c.contains(attr), "{c}");
+        }
+        assert!(!c.contains("Domain"));
+        assert!(clear("x").contains("Max-Age=0"));
+        assert!(set_for("x", "v", Duration::from_secs(600)).contains("Max-Age=600"));
+    }
+}

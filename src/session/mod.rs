@@ -1,0 +1,248 @@
+//! Sessions: what a logged-in citizen's cookie points to, the pre-auth login state between
+//! the redirect to the provider and the callback, and the store trait both live behind.
+//!
+//! Invariants:
+//! - The cookie holds 256 random bits; stores are keyed by their SHA-256 ([`SessionKey`]),
+//!   so a dump of the store gives no usable cookie.
+//! - A login state is taken at most once ([`SessionStore::take_login`] is atomic).
+//! - Expiry is decided here ([`Session::expired`]) and the caller deletes what is expired.
+//! - `Debug` of a session shows no token and no personal data.
+
+pub mod cookies;
+pub mod memory;
+
+use crate::identity::headers::HeaderBlock;
+use crate::identity::Identity;
+use crate::policy::Level;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The store key of a session: SHA-256 of the cookie value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionKey(pub [u8; 32]);
+
+impl SessionKey {
+    /// Accepts only cookie values guichet could have issued (43 base64url characters).
+    pub fn from_cookie(value: &str) -> Option<SessionKey> {
+        crate::crypto::is_token(value).then(|| SessionKey(crate::crypto::sha256(value.as_bytes())))
+    }
+
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionKey({}..)", &self.hex()[..8])
+    }
+}
+
+/// What is stored for a session (and serialized by stores that leave the process).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub provider: String,
+    pub identity: Identity,
+    /// Level proven at login (from the id_token's `acr`).
+    pub level: Option<Level>,
+    pub created_at: u64,
+    /// Kept for RP-initiated logout (`id_token_hint`). Never logged, never sent upstream.
+    pub id_token: String,
+    /// The provider's session id, for back-channel logout.
+    pub sid: Option<String>,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("provider", &self.provider)
+            .field("level", &self.level)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a session is no longer valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    Idle,
+    Absolute,
+}
+
+impl Expiry {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expiry::Idle => "idle_timeout",
+            Expiry::Absolute => "absolute_timeout",
+        }
+    }
+}
+
+/// A live session: the record, its last activity, and the pre-built identity headers.
+pub struct Session {
+    pub record: SessionRecord,
+    last_seen: AtomicU64,
+    pub headers: HeaderBlock,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("record", &self.record)
+            .field("last_seen", &self.last_seen())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub fn new(record: SessionRecord, last_seen: u64, headers: HeaderBlock) -> Session {
+        Session {
+            record,
+            last_seen: AtomicU64::new(last_seen),
+            headers,
+        }
+    }
+
+    pub fn last_seen(&self) -> u64 {
+        self.last_seen.load(Ordering::Relaxed)
+    }
+
+    /// Is the session past its idle or absolute limit at `now`?
+    pub fn expired(&self, now: u64, idle: Duration, absolute: Duration) -> Option<Expiry> {
+        if now >= self.record.created_at.saturating_add(absolute.as_secs()) {
+            Some(Expiry::Absolute)
+        } else if now >= self.last_seen().saturating_add(idle.as_secs()) {
+            Some(Expiry::Idle)
+        } else {
+            None
+        }
+    }
+
+    /// Records activity. Returns true when the stored copy should be refreshed: activity is
+    /// only written back once per `interval`, never on every request.
+    pub fn touch(&self, now: u64, interval: Duration) -> bool {
+        let seen = self.last_seen();
+        if now >= seen.saturating_add(interval.as_secs().max(1)) {
+            self.last_seen
+                .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        } else {
+            false
+        }
+    }
+}
+
+/// Everything the callback needs to finish a login it did not start (another replica may
+/// have started it), keyed by `state`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LoginState {
+    pub provider: String,
+    pub nonce: String,
+    pub pkce_verifier: Option<String>,
+    pub return_to: String,
+    pub level: Option<Level>,
+    /// SHA-256 (hex) of the pre-auth cookie of the browser that started the login.
+    pub binding: String,
+    pub created_at: u64,
+    /// This state was sent with an RP-initiated logout, not a login.
+    #[serde(default)]
+    pub logout: bool,
+}
+
+impl fmt::Debug for LoginState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginState")
+            .field("provider", &self.provider)
+            .field("level", &self.level)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A store that cannot answer. Requests that need it fail closed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("session store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// Where sessions and login states live.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    async fn get(&self, key: &SessionKey) -> Result<Option<Arc<Session>>, StoreError>;
+    async fn insert(&self, key: SessionKey, session: Arc<Session>) -> Result<(), StoreError>;
+    async fn remove(&self, key: &SessionKey) -> Result<(), StoreError>;
+    /// Persists the session's new `last_seen` (called at most once per refresh interval).
+    async fn touch(&self, key: &SessionKey, session: &Session) -> Result<(), StoreError>;
+    async fn put_login(&self, state: &str, login: LoginState) -> Result<(), StoreError>;
+    /// Returns and deletes the login state in one step: a `state` works once.
+    async fn take_login(&self, state: &str) -> Result<Option<LoginState>, StoreError>;
+    /// Can the store serve requests right now (for `/readyz`)?
+    async fn ready(&self) -> Result<(), StoreError>;
+    /// Sessions currently held, when the store can tell cheaply.
+    fn active_sessions(&self) -> Option<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn session(created: u64) -> Session {
+        let claims = json!({"sub": "s"});
+        let record = SessionRecord {
+            provider: "fc".into(),
+            identity: Identity::from_claims(&[claims.as_object().unwrap()]).unwrap(),
+            level: Some(Level::Low),
+            created_at: created,
+            id_token: "secret.token.value".into(),
+            sid: None,
+        };
+        Session::new(record, created, HeaderBlock::default())
+    }
+
+    #[test]
+    fn idle_and_absolute_expiry() {
+        let s = session(1000);
+        let idle = Duration::from_secs(60);
+        let abs = Duration::from_secs(600);
+        assert_eq!(s.expired(1059, idle, abs), None);
+        assert_eq!(s.expired(1060, idle, abs), Some(Expiry::Idle));
+        assert!(s.touch(1050, Duration::from_secs(10)));
+        assert_eq!(s.expired(1100, idle, abs), None);
+        assert_eq!(s.expired(1600, idle, abs), Some(Expiry::Absolute));
+    }
+
+    #[test]
+    fn touch_writes_back_at_most_once_per_interval() {
+        let s = session(1000);
+        let every = Duration::from_secs(30);
+        assert!(!s.touch(1010, every));
+        assert!(s.touch(1030, every));
+        assert!(!s.touch(1031, every));
+        assert!(!s.touch(1059, every));
+        assert!(s.touch(1060, every));
+    }
+
+    #[test]
+    fn debug_output_has_no_token() {
+        let s = session(1);
+        assert!(!format!("{s:?}").contains("secret.token"));
+    }
+
+    #[test]
+    fn session_key_only_from_wellformed_cookies() {
+        assert!(SessionKey::from_cookie(&crate::crypto::random_token()).is_some());
+        assert!(SessionKey::from_cookie("short").is_none());
+        assert!(SessionKey::from_cookie(&"a".repeat(42).replace('a', "é")).is_none());
+    }
+}
