@@ -1,1 +1,2 @@
 pub mod citizens;
+pub mod echo;
