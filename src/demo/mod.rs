@@ -1,2 +1,3 @@
 pub mod citizens;
 pub mod echo;
+pub mod provider;
