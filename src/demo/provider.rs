@@ -920,11 +920,18 @@ fn chooser_page(inner: &Inner, params: &BTreeMap<String, String>) -> Response {
         } else {
             format!("né·e le {} (commune {})", c.birthdate, c.birthplace)
         };
+        let born = if c.idp_birthdate.len() < c.birthdate.len() {
+            format!("{born}, date connue : {}", c.idp_birthdate)
+        } else {
+            born
+        };
         items.push_str(&format!(
-            "<li><a href=\"{}\"><span class=\"name\">{}</span> <span class=\"meta\">{}</span></a></li>\n",
+            "<li><a href=\"{}\"><span class=\"name\">{}</span> <span class=\"meta\">{}</span> \
+             <span class=\"meta\">Identifiant de test (login_hint) : {}</span></a></li>\n",
             escape_html(&href),
             escape_html(&c.display_name()),
             escape_html(&born),
+            escape_html(c.id),
         ));
     }
     let body = format!(
