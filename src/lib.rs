@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod config;
 pub mod crypto;
+pub mod demo;
 pub mod gateway;
 pub mod identity;
 pub mod metrics;

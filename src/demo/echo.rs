@@ -1,0 +1,317 @@
+//! Echo upstream: a tiny web "application" that answers every request with a JSON description
+//! of what it received, so `guichet demo` can show the identity headers and tests can assert
+//! exactly what the protected application saw.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+
+/// How many requests [`EchoHandle::requests`] remembers.
+pub const KEEP_REQUESTS: usize = 64;
+
+/// Largest request body the echo reads (larger bodies get 413).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// One request as the upstream received it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EchoedRequest {
+    pub method: String,
+    pub path: String,
+    /// Raw query string (without `?`), if any.
+    pub query: Option<String>,
+    /// Header names lowercased, values as raw bytes, in arrival order (repeats kept).
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl EchoedRequest {
+    /// First value of a header (name compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// First value of a header as UTF-8 text, if it is valid UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every value of a header, in order.
+    pub fn header_all(&self, name: &str) -> Vec<&[u8]> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+            .collect()
+    }
+}
+
+struct Inner {
+    addr: SocketAddr,
+    requests: Mutex<VecDeque<EchoedRequest>>,
+    stop: watch::Sender<bool>,
+}
+
+/// Handle on a running echo upstream; cheap to clone.
+#[derive(Clone)]
+pub struct EchoHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EchoHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EchoHandle")
+            .field("addr", &self.inner.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EchoHandle {
+    /// The address the echo listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// `http://ADDR`, handy as an upstream URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.inner.addr)
+    }
+
+    /// The last [`KEEP_REQUESTS`] requests, oldest first.
+    pub fn requests(&self) -> Vec<EchoedRequest> {
+        lock(&self.inner.requests).iter().cloned().collect()
+    }
+
+    /// The most recent request, if any.
+    pub fn last_request(&self) -> Option<EchoedRequest> {
+        lock(&self.inner.requests).back().cloned()
+    }
+
+    /// Forget the recorded requests.
+    pub fn clear(&self) {
+        lock(&self.inner.requests).clear();
+    }
+
+    /// Stop serving (graceful: in-flight requests finish, no new connection is accepted).
+    pub fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the data inconsistent: keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Serve the echo upstream on `listener`, spawned onto the current tokio runtime.
+pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<EchoHandle> {
+    let addr = listener.local_addr()?;
+    let (stop, mut stopped) = watch::channel(false);
+    let inner = Arc::new(Inner {
+        addr,
+        requests: Mutex::new(VecDeque::with_capacity(KEEP_REQUESTS)),
+        stop,
+    });
+    let app = Router::new().fallback(echo).with_state(inner.clone());
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!(error = %e, "echo upstream stopped");
+        }
+    });
+    Ok(EchoHandle { inner })
+}
+
+fn text(v: &[u8]) -> Value {
+    Value::String(match std::str::from_utf8(v) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(v).into_owned(),
+    })
+}
+
+async fn echo(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n").into_response(),
+    };
+    let headers: Vec<(String, Vec<u8>)> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_ascii_lowercase(), v.as_bytes().to_vec()))
+        .collect();
+    let record = EchoedRequest {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers,
+        body: body.to_vec(),
+    };
+
+    let mut hmap = Map::new();
+    for (name, value) in &record.headers {
+        match hmap.get_mut(name) {
+            None => {
+                hmap.insert(name.clone(), text(value));
+            }
+            Some(Value::Array(values)) => values.push(text(value)),
+            Some(first) => {
+                let first = first.take();
+                hmap.insert(name.clone(), Value::Array(vec![first, text(value)]));
+            }
+        }
+    }
+    let json = serde_json::json!({
+        "method": record.method,
+        "path": record.path,
+        "query": record.query,
+        "headers": hmap,
+        "body": text(&record.body),
+    });
+
+    {
+        let mut reqs = lock(&inner.requests);
+        if reqs.len() >= KEEP_REQUESTS {
+            reqs.pop_front();
+        }
+        reqs.push_back(record);
+    }
+
+    let mut out = serde_json::to_vec_pretty(&json).unwrap_or_default();
+    out.push(b'\n');
+    let mut resp = Response::new(Body::from(out));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn raw_request(addr: SocketAddr, req: &[u8]) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(req).await.expect("write");
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.expect("read");
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn body_json(resp: &str) -> Value {
+        let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+        serde_json::from_str(body).expect("json body")
+    }
+
+    #[tokio::test]
+    async fn echoes_method_path_query_and_headers() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let echo = serve(l).await.expect("serve");
+        let resp = raw_request(
+            echo.addr(),
+            b"PATCH /a/b%20c?x=1&y=%C3%A9 HTTP/1.1\r\nHost: app\r\nX-Pivot-Given-Name: %C3%89lodie\r\n\
+              X-Multi: one\r\nx-multi: two\r\nX-Raw: caf\xc3\xa9\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        assert!(resp
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"));
+        let j = body_json(&resp);
+        assert_eq!(j["method"], "PATCH");
+        assert_eq!(j["path"], "/a/b%20c");
+        assert_eq!(j["query"], "x=1&y=%C3%A9");
+        assert_eq!(j["headers"]["x-pivot-given-name"], "%C3%89lodie");
+        assert_eq!(j["headers"]["x-multi"], serde_json::json!(["one", "two"]));
+        assert_eq!(j["headers"]["x-raw"], "café");
+        assert_eq!(j["headers"]["host"], "app");
+        assert_eq!(j["body"], "hello");
+
+        let last = echo.last_request().expect("recorded");
+        assert_eq!(last.method, "PATCH");
+        assert_eq!(last.header("X-RAW"), Some("café".as_bytes()));
+        assert_eq!(last.header_all("x-multi"), vec![&b"one"[..], &b"two"[..]]);
+        assert_eq!(last.body, b"hello");
+        echo.shutdown();
+    }
+
+    #[tokio::test]
+    async fn non_utf8_header_is_kept_exactly_in_record() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let echo = serve(l).await.expect("serve");
+        let resp = raw_request(
+            echo.addr(),
+            b"GET / HTTP/1.1\r\nHost: app\r\nX-Latin1: caf\xe9\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        let j = body_json(&resp);
+        assert_eq!(j["headers"]["x-latin1"], "caf\u{fffd}");
+        assert_eq!(j["query"], Value::Null);
+        let last = echo.last_request().expect("recorded");
+        assert_eq!(last.header("x-latin1"), Some(&b"caf\xe9"[..]));
+    }
+
+    #[tokio::test]
+    async fn keeps_only_the_last_requests() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let echo = serve(l).await.expect("serve");
+        for i in 0..(KEEP_REQUESTS + 3) {
+            let req = format!("GET /r{i} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n");
+            raw_request(echo.addr(), req.as_bytes()).await;
+        }
+        let reqs = echo.requests();
+        assert_eq!(reqs.len(), KEEP_REQUESTS);
+        assert_eq!(reqs[0].path, "/r3");
+        assert_eq!(
+            reqs.last().map(|r| r.path.as_str()),
+            Some(format!("/r{}", KEEP_REQUESTS + 2).as_str())
+        );
+        echo.clear();
+        assert!(echo.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_accepting() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let echo = serve(l).await.expect("serve");
+        let addr = echo.addr();
+        echo.shutdown();
+        let mut refused = false;
+        for _ in 0..50 {
+            if tokio::net::TcpStream::connect(addr).await.is_err() {
+                refused = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(refused, "echo still accepting after shutdown");
+    }
+}

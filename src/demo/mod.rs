@@ -1,0 +1,3 @@
+pub mod citizens;
+pub mod echo;
+pub mod provider;
