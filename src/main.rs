@@ -36,6 +36,12 @@ enum Command {
         #[arg(long, short, default_value = "guichet.toml")]
         config: PathBuf,
     },
+    /// Start a mock provider, an echo app and the gateway in front of them, on loopback.
+    Demo {
+        /// Gateway port on 127.0.0.1.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
     /// Keys: print a new private key (PEM) and its public JWK.
     Keygen,
 }
@@ -74,6 +80,13 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => config_error(&e),
+        },
+        Command::Demo { port } => match guichet::demo::run(port) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("guichet: {e}");
+                ExitCode::from(2)
+            }
         },
         Command::Keygen => match guichet::crypto::keygen_es256() {
             Ok((pem, jwk)) => {

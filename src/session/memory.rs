@@ -76,6 +76,8 @@ impl SessionStore for MemoryStore {
     }
 
     fn active_sessions(&self) -> Option<u64> {
+        // moka counts lazily; settle pending work first (called at scrape time, not per request).
+        self.sessions.run_pending_tasks();
         Some(self.sessions.entry_count())
     }
 }

@@ -1,0 +1,185 @@
+//! The `guichet` command as an operator runs it: `check`, bad configurations, `keygen`, `demo`.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn guichet(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args(args)
+        .output()
+        .expect("run guichet")
+}
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn config(secret_path: &str) -> String {
+    format!(
+        r#"
+[server]
+public_url = "https://demarches.example.fr"
+[upstream]
+url = "http://127.0.0.1:3000"
+[[providers]]
+name = "fc"
+preset = "franceconnect-v2-integration"
+client_id = "0123456789"
+client_secret = "file:{secret_path}"
+"#
+    )
+}
+
+#[test]
+fn check_prints_the_effective_config_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(
+        dir.path(),
+        "secret",
+        "super-secret-value-0123456789abcdef\n",
+    );
+    let cfg = write(dir.path(), "guichet.toml", &config(&secret));
+    let out = guichet(&["check", "--config", &cfg]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("valid"));
+    assert!(stdout.contains("https://fcp-low.integ01.dev-franceconnect.fr/api/v2"));
+    assert!(stdout.contains("idle_timeout = \"30m\""));
+    assert!(stdout.contains("<redacted file:"));
+    assert!(!stdout.contains("super-secret-value"));
+}
+
+#[test]
+fn bad_configs_exit_2_naming_the_file_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "secret", "super-secret-value-0123456789abcdef");
+    let good = config(&secret);
+    let cases = [
+        (
+            "unknown key",
+            good.replace("[upstream]", "[upstream]\ntimeout = 3"),
+            "upstream",
+        ),
+        (
+            "wrong type",
+            good.replace("[server]", "[server]\nthreads = \"two\""),
+            "server.threads",
+        ),
+        (
+            "missing client_id",
+            good.replace("client_id = \"0123456789\"\n", ""),
+            "providers[0].client_id",
+        ),
+        (
+            "http issuer",
+            good.replace(
+                "preset = \"franceconnect-v2-integration\"",
+                "preset = \"generic\"\nissuer = \"http://idp.example.org\"",
+            ),
+            "providers[0].issuer",
+        ),
+        (
+            "unreadable secret",
+            good.replace(&secret, "/nonexistent/secret"),
+            "providers[0].client_secret",
+        ),
+    ];
+    for (what, text, key) in cases {
+        let cfg = write(dir.path(), "bad.toml", &text);
+        for cmd in ["check", "run"] {
+            let out = guichet(&[cmd, "--config", &cfg]);
+            assert_eq!(out.status.code(), Some(2), "{what} ({cmd})");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(&cfg) && stderr.contains(key),
+                "{what} ({cmd}): {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+            assert_eq!(
+                stderr.trim().lines().count(),
+                1,
+                "{what}: one message, got {stderr}"
+            );
+        }
+    }
+    let out = guichet(&["check", "--config", "/nonexistent/guichet.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn keygen_prints_a_private_key_and_a_public_jwk() {
+    let out = guichet(&["keygen"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("-----BEGIN PRIVATE KEY-----"));
+    let jwk_line = stdout.lines().find(|l| l.starts_with('{')).expect("jwk");
+    let jwk: serde_json::Value = serde_json::from_str(jwk_line).unwrap();
+    assert_eq!(jwk["kty"], "EC");
+    assert_eq!(jwk["crv"], "P-256");
+    assert!(
+        jwk.get("d").is_none(),
+        "public JWK must not contain the private part"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_with_no_setup_and_a_script_can_log_in() {
+    let port = guichet::demo::free_port().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args(["demo", "--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _guard = Kill(child);
+    let url = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line.trim().to_string()
+    })
+    .await
+    .unwrap();
+    assert_eq!(url, format!("http://127.0.0.1:{port}/"));
+    let b = Browser::new();
+    // Wait until the provider's metadata is loaded.
+    for _ in 0..100 {
+        if b.get(&format!("{url}readyz")).await.status() == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let landed = b
+        .follow(&format!(
+            "{url}.guichet/login?login_hint=elodie&return_to=/whoami"
+        ))
+        .await;
+    assert_eq!(landed.status, 200, "{}", landed.body);
+    let headers = echoed_headers(&landed.body);
+    assert_eq!(
+        percent_decode(headers["x-pivot-given-name"].as_str().unwrap()),
+        "Élodie"
+    );
+    // Without the cookie: back to login.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{url}whoami"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+}

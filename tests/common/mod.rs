@@ -1,0 +1,343 @@
+//! Shared integration-test harness: the demo [`Stack`] (mock provider signing real JWTs, echo
+//! upstream) plus the real `guichet` binary on ephemeral loopback ports, and a [`Browser`]
+//! that keeps cookies and follows redirects one hop at a time.
+#![allow(dead_code)]
+
+use guichet::demo::provider::{Faults, Flavour};
+use guichet::demo::{free_port, Stack, StackOptions};
+use reqwest::header::LOCATION;
+use reqwest::{Response, StatusCode};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options for one test's stack.
+pub struct Setup {
+    pub flavour: Flavour,
+    /// Appended to the configuration.
+    pub extra_toml: String,
+    /// Added to the provider's `[[providers]]` entry.
+    pub provider_toml: String,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            flavour: Flavour::FranceConnectV2,
+            extra_toml: String::new(),
+            provider_toml: String::new(),
+        }
+    }
+}
+
+/// A running stack and gateway; everything stops when it is dropped.
+pub struct Harness {
+    pub stack: Stack,
+    pub gateway: GatewayProcess,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct GatewayProcess {
+    child: Child,
+    pub stderr_path: PathBuf,
+    pub audit_path: PathBuf,
+    pub metrics_url: String,
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl GatewayProcess {
+    /// Sends SIGTERM and waits (bounded) for a clean exit.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Harness::with(Setup::default()).await
+    }
+
+    pub async fn with(setup: Setup) -> Harness {
+        guichet::server::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port().expect("free port");
+        let metrics_port = free_port().expect("free port");
+        let audit_path = dir.path().join("audit.log");
+        let mut opts = StackOptions::new(port);
+        opts.metrics_port = Some(metrics_port);
+        opts.flavour = setup.flavour;
+        opts.extra_toml = setup.extra_toml;
+        opts.provider_toml = setup.provider_toml;
+        opts.audit_file = Some(audit_path.clone());
+        let stack = Stack::start(dir.path(), &opts).await.expect("stack");
+        let stderr_path = dir.path().join("guichet.stderr");
+        let child = Command::new(env!("CARGO_BIN_EXE_guichet"))
+            .args(["run", "--config"])
+            .arg(&stack.config_path)
+            .arg("--upgrade-sock")
+            .arg(dir.path().join("upgrade.sock"))
+            .env("GUICHET_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+            .spawn()
+            .expect("spawn guichet");
+        let url = stack.gateway_url.clone();
+        let mut gateway = GatewayProcess {
+            child,
+            stderr_path,
+            audit_path,
+            metrics_url: format!("http://127.0.0.1:{metrics_port}"),
+        };
+        wait_ready(&url, &mut gateway).await;
+        Harness {
+            stack,
+            gateway,
+            url,
+            dir,
+        }
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new()
+    }
+
+    pub fn set_faults(&self, f: Faults) {
+        self.stack.mock.set_faults(f);
+    }
+
+    /// Everything guichet wrote to stderr so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.gateway.stderr_path).unwrap_or_default()
+    }
+
+    /// Evidence log lines so far, parsed.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.gateway.audit_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The last `login` event's reason in the evidence log.
+    pub fn last_login_reason(&self) -> Option<String> {
+        self.audit()
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "login")
+            .and_then(|e| e["reason"].as_str().map(String::from))
+    }
+
+    /// Did the upstream see any request carrying an identity?
+    pub fn upstream_saw_identity(&self) -> bool {
+        self.stack
+            .echo
+            .requests()
+            .iter()
+            .any(|r| r.headers.iter().any(|(n, _)| n.starts_with("x-pivot-")))
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.gateway.metrics_url))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+}
+
+async fn wait_ready(url: &str, gw: &mut GatewayProcess) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = gw.child.try_wait() {
+            let logs = std::fs::read_to_string(&gw.stderr_path).unwrap_or_default();
+            panic!("guichet exited early ({status}):\n{logs}");
+        }
+        if let Ok(r) = client.get(format!("{url}/readyz")).send().await {
+            if r.status() == StatusCode::OK {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs = std::fs::read_to_string(&gw.stderr_path).unwrap_or_default();
+    panic!("guichet not ready after 30 s:\n{logs}");
+}
+
+/// An HTTP client with a cookie jar that does not follow redirects by itself.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+}
+
+/// The end of a chain of redirects.
+pub struct Landed {
+    pub status: StatusCode,
+    pub url: String,
+    pub body: String,
+    /// Every URL visited, in order.
+    pub hops: Vec<String>,
+    pub set_cookies: Vec<String>,
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar.clone())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+        Browser { client, jar }
+    }
+
+    pub async fn get(&self, url: &str) -> Response {
+        self.client.get(url).send().await.expect("request")
+    }
+
+    /// GETs `url` and follows redirects (at most 10).
+    pub async fn follow(&self, url: &str) -> Landed {
+        let mut url = url.to_string();
+        let mut hops = Vec::new();
+        let mut set_cookies = Vec::new();
+        for _ in 0..10 {
+            hops.push(url.clone());
+            let resp = self.get(&url).await;
+            for c in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+                set_cookies.push(c.to_str().unwrap_or_default().to_string());
+            }
+            if resp.status().is_redirection() {
+                let loc = resp
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .expect("redirect without Location")
+                    .to_string();
+                url = reqwest::Url::parse(&url)
+                    .and_then(|base| base.join(&loc))
+                    .expect("bad Location")
+                    .to_string();
+                continue;
+            }
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            return Landed {
+                status,
+                url,
+                body,
+                hops,
+                set_cookies,
+            };
+        }
+        panic!("too many redirects: {hops:?}");
+    }
+
+    /// Logs in as a test citizen through the whole flow; returns where it landed.
+    pub async fn login(&self, h: &Harness, citizen: &str, return_to: &str) -> Landed {
+        let enc: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
+        self.follow(&format!(
+            "{}/.guichet/login?login_hint={citizen}&return_to={enc}",
+            h.url
+        ))
+        .await
+    }
+
+    /// Starts a login and stops at the provider's redirect back to the callback, returning the
+    /// callback URL without visiting it.
+    pub async fn start_login(&self, h: &Harness, citizen: &str) -> String {
+        let r = self
+            .get(&format!(
+                "{}/.guichet/login?login_hint={citizen}&return_to=/whoami",
+                h.url
+            ))
+            .await;
+        assert_eq!(r.status(), StatusCode::FOUND);
+        let authorize = location(&r);
+        let r = self.get(&authorize).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::FOUND,
+            "provider did not redirect back"
+        );
+        location(&r)
+    }
+}
+
+pub fn location(r: &Response) -> String {
+    r.headers()
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .expect("Location")
+        .to_string()
+}
+
+/// Query parameters of a URL.
+pub fn query(url: &str) -> std::collections::BTreeMap<String, String> {
+    reqwest::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Decodes the echo upstream's JSON body into its headers object.
+pub fn echoed_headers(body: &str) -> serde_json::Map<String, serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not echo JSON: {body}"));
+    v["headers"].as_object().cloned().unwrap_or_default()
+}
+
+pub fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .expect("utf-8")
+        .into_owned()
+}
+
+/// Sends `GET <raw_target>` exactly as written (no client-side normalization) and returns the
+/// status code and the raw response head.
+pub async fn raw_get(base_url: &str, raw_target: &str, extra_headers: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base_url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!(
+        "GET {raw_target} HTTP/1.1\r\nHost: {addr}\r\n{extra_headers}Connection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let head = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head)
+}
