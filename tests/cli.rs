@@ -183,3 +183,22 @@ async fn demo_runs_with_no_setup_and_a_script_can_log_in() {
         .unwrap();
     assert_eq!(r.status(), 302);
 }
+
+#[test]
+fn config_example_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args(["check", "--config", path])
+        .env(
+            "GUICHET_FC_CLIENT_SECRET",
+            "an-example-secret-of-enough-length",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("an-example-secret"));
+}

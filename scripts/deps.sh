@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what building and testing guichet needs on a Debian machine, only when missing.
+#   scripts/deps.sh            build + test dependencies
+#   scripts/deps.sh bench      also nginx and wrk (load benchmarks)
+# Needs root or sudo for apt-get; runs `apt-get update` at most once.
+set -euo pipefail
+
+want=()
+need() { # need COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 || want+=("$2")
+}
+need_file() { # need_file PATH PACKAGE
+  [ -e "$1" ] || want+=("$2")
+}
+
+need cmake cmake                       # libz-ng-sys (pulled by pingora) builds zlib-ng with cmake
+need pkg-config pkg-config             # openssl-sys (josekit) finds OpenSSL with it
+need cc gcc
+need_file /usr/include/openssl/ssl.h libssl-dev
+need curl curl
+if [ "${1:-}" = "bench" ]; then
+  need nginx nginx-light
+  need wrk wrk
+fi
+
+if [ ${#want[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "deps: installing ${want[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "deps: cargo not found; install the Rust toolchain (https://rustup.rs) first" >&2
+  exit 1
+fi
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+  done
+fi
