@@ -64,7 +64,16 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
         providers.push(Arc::new(provider));
     }
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new(&cfg.session));
-    let gateway = Arc::new(Gateway::new(cfg, providers, store, metrics, audit.clone()));
+    // Public keys: assertion signing keys and provider encryption keys join this set.
+    let jwks = Vec::new();
+    let gateway = Arc::new(Gateway::new(
+        cfg,
+        providers,
+        store,
+        metrics,
+        audit.clone(),
+        jwks,
+    ));
     Ok(Built { gateway, audit })
 }
 

@@ -359,3 +359,23 @@ async fn hostile_paths_never_reach_a_protected_route_unauthenticated() {
     }
     assert!(h.stack.echo.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callback_naming_another_issuer_is_refused() {
+    let h = Harness::start().await;
+    let b = h.browser();
+    let callback = b.start_login(&h, "elodie").await;
+    let landed = b
+        .follow(&format!("{callback}&iss=https%3A%2F%2Fevil.example"))
+        .await;
+    assert_eq!(landed.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        h.last_login_reason().as_deref(),
+        Some("response_wrong_issuer")
+    );
+    assert_eq!(
+        h.stack.mock.counters().token,
+        0,
+        "the code must not be exchanged"
+    );
+}

@@ -74,12 +74,11 @@ pub const CITIZENS: &[Citizen] = &[
         given_name: "Louis",
         family_name: "Martin",
         preferred_username: "",
-        // Day and month unknown. FranceConnect's documentation says presumed parts are set to
-        // `01` in `birthdate` ("présumé mois" -> YYYY-01-01) and `idp_birthdate` may be partial
-        // (`YYYY-MM` or `YYYY`). The lead will adjust this once the research on FC's partial-date
-        // format is in.
+        // Day and month unknown ("présumé né"). FranceConnect v2 completes `birthdate` with
+        // `01` (YYYY-01-01) and passes the identity provider's raw value in `idp_birthdate`
+        // (`YYYY-00-00`; FC v1 and FC+ send that form in `birthdate` itself).
         birthdate: "1962-01-01",
-        idp_birthdate: "1962",
+        idp_birthdate: "1962-00-00",
         gender: "male",
         birthplace: "13055",
         birthcountry: "99100",
@@ -162,7 +161,10 @@ mod tests {
             } else {
                 b.is_ascii_digit()
             }));
-            assert!(c.birthdate.starts_with(c.idp_birthdate) || c.idp_birthdate.len() < 10);
+            // idp_birthdate is the identity provider's raw value: the same date, or the same
+            // year with unknown parts as 00.
+            assert_eq!(c.idp_birthdate.len(), 10, "{}", c.id);
+            assert_eq!(&c.birthdate[..4], &c.idp_birthdate[..4], "{}", c.id);
             assert!(c.gender == "male" || c.gender == "female");
             assert!(c.birthplace.is_empty() || c.birthplace.len() == 5);
             assert_eq!(c.birthcountry.len(), 5);

@@ -189,6 +189,19 @@ impl Gateway {
         let Some(provider) = self.provider(&login.provider).cloned() else {
             return self.login_failed(req, None, Failure::UnknownProvider);
         };
+        // RFC 9207: a provider that names itself in the response must be the one we asked
+        // (FranceConnect adds `iss`); a mismatch is a mix-up attack.
+        match req.param("iss") {
+            Ok(None) => {}
+            Ok(Some(iss)) if iss.trim_end_matches('/') == provider.cfg.issuer => {}
+            _ => {
+                return self.login_failed(
+                    req,
+                    Some(provider.name()),
+                    Failure::Verification("response_wrong_issuer".into()),
+                )
+            }
+        }
         let verified = match self.verify(&provider, &code, &login).await {
             Ok(v) => v,
             Err(e) => {

@@ -52,6 +52,9 @@ pub struct Gateway {
     pub audit: Arc<Audit>,
     /// `last_seen` is written back to the store at most this often.
     touch_interval: Duration,
+    /// Public keys served at `/.guichet/jwks.json`: keys the upstream uses to verify guichet's
+    /// assertions (`use: sig`) and keys providers encrypt to (`use: enc`). Public parts only.
+    jwks: Vec<serde_json::Value>,
 }
 
 impl Gateway {
@@ -61,6 +64,7 @@ impl Gateway {
         store: Arc<dyn SessionStore>,
         metrics: Arc<Metrics>,
         audit: Arc<Audit>,
+        jwks: Vec<serde_json::Value>,
     ) -> Gateway {
         let touch_interval =
             (cfg.session.idle_timeout / 20).clamp(Duration::from_secs(1), Duration::from_secs(60));
@@ -74,7 +78,13 @@ impl Gateway {
             metrics,
             audit,
             touch_interval,
+            jwks,
         }
+    }
+
+    /// The JWK set guichet publishes.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": self.jwks })
     }
 
     pub fn provider(&self, name: &str) -> Option<&Arc<Provider>> {
@@ -227,6 +237,7 @@ impl Gateway {
             "logout" => self.logout(req).await,
             "logged-out" => self.logged_out(req).await,
             "session" => self.session_info(req).await,
+            "jwks.json" => Reply::json(StatusCode::OK, &self.jwks()),
             _ => self.fail(req, &Failure::NotFound),
         }
     }

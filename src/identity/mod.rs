@@ -21,8 +21,11 @@ pub enum Rule {
     Subject,
     /// A person's name: letters (any script), combining accents, space, `-`, `'`, `’`, `.`.
     Name,
-    /// `YYYY-MM-DD`, a real calendar date.
+    /// `YYYY-MM-DD`, a calendar date; `00` stands for an unknown month or day (`YYYY-MM-00`,
+    /// `YYYY-00-00`: people whose exact birth date is unknown, as FranceConnect sends them).
     Date,
+    /// [`Rule::Date`], or the shorter `YYYY-MM` and `YYYY` forms (`idp_birthdate`).
+    PartialDate,
     /// `male` or `female` (FranceConnect's values).
     Gender,
     /// INSEE commune code: 5 digits, or Corsica's `2A`/`2B` + 3 digits.
@@ -59,6 +62,7 @@ pub const CLAIMS: &[ClaimSpec] = &[
     spec("family_name", "Family-Name", Rule::Name),
     spec("preferred_username", "Preferred-Username", Rule::Name),
     spec("birthdate", "Birthdate", Rule::Date),
+    spec("idp_birthdate", "Idp-Birthdate", Rule::PartialDate),
     spec("gender", "Gender", Rule::Gender),
     spec("birthplace", "Birthplace", Rule::InseeCommune),
     spec("birthcountry", "Birthcountry", Rule::InseeCountry),
@@ -200,6 +204,7 @@ fn check(claim: &'static str, rule: Rule, s: &str) -> Result<(), ClaimError> {
                 && !s.ends_with(' ')
         }
         Rule::Date => is_date(s),
+        Rule::PartialDate => is_date(s) || is_year_month(s),
         Rule::Gender => s == "male" || s == "female",
         Rule::InseeCommune => {
             let b = s.as_bytes();
@@ -230,6 +235,7 @@ fn rule_reason(rule: Rule) -> &'static str {
         Rule::Subject => "not an identifier",
         Rule::Name => "characters outside a name",
         Rule::Date => "not a YYYY-MM-DD date",
+        Rule::PartialDate => "not a YYYY[-MM[-DD]] date",
         Rule::Gender => "not male/female",
         Rule::InseeCommune => "not an INSEE commune code",
         Rule::InseeCountry => "not an INSEE country code",
@@ -245,21 +251,23 @@ fn is_name_char(c: char) -> bool {
         || matches!(c, ' ' | '-' | '\'' | '\u{2019}' | '.')
 }
 
+/// `YYYY-MM-DD` with a real day, or with `00` for an unknown day (`YYYY-MM-00`) or an unknown
+/// month and day (`YYYY-00-00`).
 fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = &s[r];
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())
-            .flatten()
-    };
-    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
+    let (Some(y), Some(m), Some(d)) = (digits(&s[0..4]), digits(&s[5..7]), digits(&s[8..10]))
+    else {
         return false;
     };
+    if !(1800..=2200).contains(&y) {
+        return false;
+    }
+    if m == 0 {
+        return d == 0;
+    }
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let days = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -268,7 +276,29 @@ fn is_date(s: &str) -> bool {
         2 => 28,
         _ => return false,
     };
-    (1800..=2200).contains(&y) && (1..=days).contains(&d)
+    d <= days
+}
+
+/// `YYYY` or `YYYY-MM`.
+fn is_year_month(s: &str) -> bool {
+    let year_ok = |y: &str| digits(y).is_some_and(|y| (1800..=2200).contains(&y));
+    match s.len() {
+        4 => year_ok(s),
+        7 => {
+            s.as_bytes()[4] == b'-'
+                && year_ok(&s[0..4])
+                && digits(&s[5..7]).is_some_and(|m| (1..=12).contains(&m))
+        }
+        _ => false,
+    }
+}
+
+fn digits(part: &str) -> Option<u32> {
+    if part.bytes().all(|c| c.is_ascii_digit()) {
+        part.parse().ok()
+    } else {
+        None
+    }
 }
 
 fn is_email(s: &str) -> bool {
@@ -336,6 +366,7 @@ mod tests {
             json!({"sub": "s", "family_name": "R2D2"}),
             json!({"sub": "s", "birthdate": "1990-02-30"}),
             json!({"sub": "s", "birthdate": "1990-2-3"}),
+            json!({"sub": "s", "birthdate": "1990"}),
             json!({"sub": "s", "gender": "unknown"}),
             json!({"sub": "s", "birthplace": "7505"}),
             json!({"sub": "s", "birthplace": "2C004"}),
@@ -354,9 +385,24 @@ mod tests {
     }
 
     #[test]
-    fn leap_days() {
+    fn dates_full_and_partially_unknown() {
         assert!(is_date("2000-02-29"));
         assert!(!is_date("1900-02-29"));
         assert!(is_date("2024-02-29"));
+        // Présumés nés: unknown day, or unknown month and day.
+        assert!(is_date("1992-11-00"));
+        assert!(is_date("1992-00-00"));
+        assert!(!is_date("1992-00-05"));
+        assert!(!is_date("1992-13-01"));
+        let partial = |v: &str| {
+            Identity::from_claims(&[&obj(json!({"sub": "s", "idp_birthdate": v}))])
+                .map(|i| i.get("idp_birthdate").map(String::from))
+        };
+        for ok in ["1962", "1962-03", "1962-03-00", "1962-00-00", "1962-03-14"] {
+            assert_eq!(partial(ok), Ok(Some(ok.to_string())), "{ok}");
+        }
+        for bad in ["62", "1962-3", "1962-13", "1962-03-1", "abcd"] {
+            assert!(partial(bad).is_err(), "{bad}");
+        }
     }
 }
