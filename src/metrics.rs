@@ -29,18 +29,25 @@ pub struct Metrics {
     idps: Mutex<HashSet<String>>,
 }
 
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+/// Registers a collector. Names, help texts and labels are constants, so a failure here is a
+/// programming error caught by the first test run, not a runtime condition.
+fn register<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    made: prometheus::Result<C>,
+) -> C {
+    let c = made.unwrap_or_else(|e| panic!("malformed metric: {e}"));
     registry
         .register(Box::new(c.clone()))
-        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+        .unwrap_or_else(|e| panic!("metric registered twice: {e}"));
     c
 }
 
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(registry, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
 impl Metrics {
-    /// Builds and registers every metric. Names and labels are constants, so a failure here is
-    /// a programming error caught by the first test run, not a runtime condition.
+    /// Builds and registers every metric.
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let requests = counter(
@@ -49,29 +56,27 @@ impl Metrics {
             "Requests answered, by route class and status code.",
             &["route", "status"],
         );
-        let request_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "guichet_http_request_duration_seconds",
-                "Time from request to end of response, by route class.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0,
-            ]),
-            &["route"],
-        )
-        .unwrap_or_else(|e| panic!("histogram malformed: {e}"));
-        registry
-            .register(Box::new(request_duration.clone()))
-            .unwrap_or_else(|e| panic!("histogram registered twice: {e}"));
-        let upstream_errors = IntCounter::new(
-            "guichet_upstream_errors_total",
-            "Requests that failed to reach the upstream.",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        registry
-            .register(Box::new(upstream_errors.clone()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let request_duration = register(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "guichet_http_request_duration_seconds",
+                    "Time from request to end of response, by route class.",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0,
+                ]),
+                &["route"],
+            ),
+        );
+        let upstream_errors = register(
+            &registry,
+            IntCounter::new(
+                "guichet_upstream_errors_total",
+                "Requests that failed to reach the upstream.",
+            ),
+        );
         let logins_started = counter(
             &registry,
             "guichet_logins_started_total",
@@ -96,36 +101,33 @@ impl Metrics {
             "Sessions found expired and deleted, by reason.",
             &["reason"],
         );
-        let active_sessions = IntGauge::new(
-            "guichet_active_sessions",
-            "Sessions held by the store (memory store; updated at scrape).",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        registry
-            .register(Box::new(active_sessions.clone()))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let store_errors = IntCounter::new(
-            "guichet_session_store_errors_total",
-            "Session store operations that failed (requests then fail closed).",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        registry
-            .register(Box::new(store_errors.clone()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let active_sessions = register(
+            &registry,
+            IntGauge::new(
+                "guichet_active_sessions",
+                "Sessions held by the store (memory store; updated at scrape).",
+            ),
+        );
+        let store_errors = register(
+            &registry,
+            IntCounter::new(
+                "guichet_session_store_errors_total",
+                "Session store operations that failed (requests then fail closed).",
+            ),
+        );
         let jwks_refreshes = counter(
             &registry,
             "guichet_jwks_refreshes_total",
             "JWKS downloads, by provider and result.",
             &["provider", "result"],
         );
-        let providers_ready = IntGauge::new(
-            "guichet_providers_ready",
-            "Providers whose metadata and keys are loaded.",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        registry
-            .register(Box::new(providers_ready.clone()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let providers_ready = register(
+            &registry,
+            IntGauge::new(
+                "guichet_providers_ready",
+                "Providers whose metadata and keys are loaded.",
+            ),
+        );
         Metrics {
             registry,
             requests,

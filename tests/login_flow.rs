@@ -226,31 +226,16 @@ async fn each_login_gets_a_new_session_id_and_the_old_one_dies() {
     let h = Harness::start().await;
     let b = h.browser();
     let first = b.login(&h, "elodie", "/").await;
-    let cookie = |l: &Landed| {
-        l.set_cookies
-            .iter()
-            .find(|c| c.starts_with("guichet="))
-            .map(|c| c.split(';').next().unwrap().to_string())
-            .expect("session cookie")
-    };
-    let c1 = cookie(&first);
+    let c1 = first.session_cookie();
     assert!(first.set_cookies.iter().any(|c| c.starts_with("guichet=")
         && c.contains("HttpOnly")
         && c.contains("Secure")
         && c.contains("SameSite=Lax")));
     let second = b.login(&h, "elodie", "/").await;
-    let c2 = cookie(&second);
+    let c2 = second.session_cookie();
     assert_ne!(c1, c2);
     // The first cookie, replayed, no longer opens anything.
-    let r = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(format!("{}/whoami", h.url))
-        .header("cookie", &c1)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(&format!("{}/whoami", h.url), &c1).await;
     assert_eq!(r.status(), StatusCode::FOUND);
 }
 
@@ -259,12 +244,7 @@ async fn logout_deletes_the_session_then_logs_out_of_the_provider() {
     let h = Harness::start().await;
     let b = h.browser();
     let landed = b.login(&h, "elodie", "/").await;
-    let session_cookie = landed
-        .set_cookies
-        .iter()
-        .find(|c| c.starts_with("guichet="))
-        .map(|c| c.split(';').next().unwrap().to_string())
-        .unwrap();
+    let session_cookie = landed.session_cookie();
     let r = b.get(&format!("{}/.guichet/logout", h.url)).await;
     assert_eq!(r.status(), StatusCode::FOUND);
     let to_provider = location(&r);
@@ -284,15 +264,7 @@ async fn logout_deletes_the_session_then_logs_out_of_the_provider() {
     assert!(landed.url.contains("/.guichet/logged-out"));
     assert!(landed.body.contains("déconnecté"));
     // The old cookie is dead everywhere.
-    let r = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(format!("{}/whoami", h.url))
-        .header("cookie", &session_cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with_cookie(&format!("{}/whoami", h.url), &session_cookie).await;
     assert_eq!(r.status(), StatusCode::FOUND);
     assert!(h.audit().iter().any(|e| e["event"] == "logout"));
 }

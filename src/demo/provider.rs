@@ -579,21 +579,6 @@ fn html_page(status: StatusCode, body: String) -> Response {
     r
 }
 
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Parse a query string or form body; a repeated parameter is an error (RFC 6749 3.1).
 fn parse_params(raw: &[u8]) -> Result<BTreeMap<String, String>, Refusal> {
     let mut out = BTreeMap::new();
@@ -928,10 +913,10 @@ fn chooser_page(inner: &Inner, params: &BTreeMap<String, String>) -> Response {
         items.push_str(&format!(
             "<li><a href=\"{}\"><span class=\"name\">{}</span> <span class=\"meta\">{}</span> \
              <span class=\"meta\">Identifiant de test (login_hint) : {}</span></a></li>\n",
-            escape_html(&href),
-            escape_html(&c.display_name()),
-            escape_html(&born),
-            escape_html(c.id),
+            crate::pages::escape(&href),
+            crate::pages::escape(&c.display_name()),
+            crate::pages::escape(&born),
+            crate::pages::escape(c.id),
         ));
     }
     let body = format!(
@@ -1823,7 +1808,11 @@ mod tests {
             "external asset"
         );
         for c in citizens::CITIZENS {
-            assert!(html.contains(&escape_html(&c.display_name())), "{}", c.id);
+            assert!(
+                html.contains(&crate::pages::escape(&c.display_name())),
+                "{}",
+                c.id
+            );
         }
         // Follow the link for jean-philippe.
         let start_href = html.find("citizen=jean-philippe").expect("link");

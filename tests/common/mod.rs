@@ -285,6 +285,30 @@ impl Browser {
     }
 }
 
+impl Landed {
+    /// The `name=value` of the session cookie set along the way.
+    pub fn session_cookie(&self) -> String {
+        self.set_cookies
+            .iter()
+            .find(|c| c.starts_with("guichet=") || c.starts_with("__Host-guichet="))
+            .map(|c| c.split(';').next().unwrap_or_default().to_string())
+            .expect("no session cookie was set")
+    }
+}
+
+/// GETs `url` with exactly this `Cookie` header, from a fresh client (a replayed cookie).
+pub async fn get_with_cookie(url: &str, cookie: &str) -> Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("request")
+}
+
 pub fn location(r: &Response) -> String {
     r.headers()
         .get(LOCATION)
