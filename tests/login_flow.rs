@@ -321,3 +321,42 @@ async fn no_token_or_personal_data_in_the_logs() {
     let token = h.stack.mock.last_token_request().unwrap()["code"].clone();
     assert!(!logs.contains(&token), "authorization code in logs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_providers_get_a_chooser_page() {
+    // A second provider entry (same mock, generic preset) next to the FranceConnect one.
+    let extra =
+        "[[providers]]\nname = \"agents\"\npreset = \"generic\"\ndisplay_name = \"Compte agent\"\n\
+                 issuer = \"{MOCK_ISSUER}\"\nclient_id = \"{MOCK_CLIENT_ID}\"\n\
+                 client_secret = \"file:{MOCK_SECRET_FILE}\"\n";
+    let h = Harness::with(Setup {
+        extra_toml: extra.into(),
+        ..Setup::default()
+    })
+    .await;
+    let b = h.browser();
+    let r = b
+        .get(&format!("{}/.guichet/login?return_to=/dossiers", h.url))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("S'identifier avec FranceConnect"), "{page}");
+    assert!(page.contains("Qu'est-ce que FranceConnect ?"));
+    assert!(page.contains("Se connecter avec Compte agent"));
+    assert!(
+        page.contains("provider=agents&amp;return_to=%2Fdossiers"),
+        "{page}"
+    );
+    let landed = b
+        .follow(&format!(
+            "{}/.guichet/login?provider=demo&return_to=/dossiers&login_hint=ana",
+            h.url
+        ))
+        .await;
+    assert_eq!(landed.status, StatusCode::OK);
+    assert!(landed.url.ends_with("/dossiers"));
+    let r = b
+        .get(&format!("{}/.guichet/login?provider=nope", h.url))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}

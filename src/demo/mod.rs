@@ -22,7 +22,9 @@ pub struct StackOptions {
     /// Metrics port on 127.0.0.1; `None` disables the metrics listener.
     pub metrics_port: Option<u16>,
     pub flavour: Flavour,
-    /// TOML appended to the generated configuration (extra sections, routes...).
+    /// TOML appended to the generated configuration (extra sections, routes...). The
+    /// placeholders `{MOCK_ISSUER}`, `{MOCK_CLIENT_ID}` and `{MOCK_SECRET_FILE}` are replaced, so
+    /// tests can add a second provider entry pointing at the same mock.
     pub extra_toml: String,
     /// Extra keys for the `[[providers]]` entry (e.g. `clock_skew = "5s"`).
     pub provider_toml: String,
@@ -144,7 +146,11 @@ service_name = "Démo guichet"
         issuer = mock.issuer(),
         client_id = mock.client_id(),
         secret = secret.display(),
-        extra = opts.extra_toml,
+        extra = opts
+            .extra_toml
+            .replace("{MOCK_ISSUER}", &mock.issuer())
+            .replace("{MOCK_CLIENT_ID}", mock.client_id())
+            .replace("{MOCK_SECRET_FILE}", &secret.display().to_string()),
         provider_extra = opts.provider_toml,
     )
 }
