@@ -69,17 +69,6 @@ pub fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// A new ECDSA P-256 key: the private key as PKCS#8 PEM and the public key as a JWK.
-pub fn keygen_es256() -> Result<(String, String), String> {
-    let pair = josekit::jwk::alg::ec::EcKeyPair::generate(josekit::jwk::alg::ec::EcCurve::P256)
-        .map_err(|e| format!("cannot generate a key: {e}"))?;
-    let pem = String::from_utf8(pair.to_pem_private_key()).map_err(|e| e.to_string())?;
-    let mut jwk = pair.to_jwk_public_key();
-    jwk.set_algorithm("ES256");
-    jwk.set_key_use("sig");
-    Ok((pem, jwk.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod demo;
 pub mod gateway;
 pub mod identity;
+pub mod keys;
 pub mod metrics;
 pub mod oidc;
 pub mod pages;

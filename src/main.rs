@@ -42,8 +42,15 @@ enum Command {
         #[arg(long, default_value_t = 8080)]
         port: u16,
     },
-    /// Keys: print a new private key (PEM) and its public JWK.
-    Keygen,
+    /// Print a new private key (PEM) for a `file:`/`env:` key setting, then its public JWK.
+    Keygen {
+        /// ES256 (assertion signing), RSA-OAEP, RSA-OAEP-256 or ECDH-ES (FranceConnect+ encryption).
+        #[arg(long, default_value = "ES256")]
+        alg: String,
+        /// Key id; default: the key's RFC 7638 thumbprint.
+        #[arg(long)]
+        kid: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -88,9 +95,9 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Keygen => match guichet::crypto::keygen_es256() {
+        Command::Keygen { alg, kid } => match guichet::keys::generate(&alg, kid.as_deref()) {
             Ok((pem, jwk)) => {
-                println!("{pem}");
+                print!("{pem}");
                 println!("{jwk}");
                 ExitCode::SUCCESS
             }

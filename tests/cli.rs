@@ -113,6 +113,20 @@ fn bad_configs_exit_2_naming_the_file_and_the_key() {
 
 #[test]
 fn keygen_prints_a_private_key_and_a_public_jwk() {
+    let out = guichet(&["keygen", "--alg", "ECDH-ES", "--kid", "enc-2026"]);
+    assert!(out.status.success());
+    let jwk_line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .map(String::from)
+        .expect("jwk");
+    let jwk: serde_json::Value = serde_json::from_str(&jwk_line).unwrap();
+    assert_eq!(
+        (jwk["use"].as_str(), jwk["kid"].as_str()),
+        (Some("enc"), Some("enc-2026"))
+    );
+    let out = guichet(&["keygen", "--alg", "none"]);
+    assert!(!out.status.success());
     let out = guichet(&["keygen"]);
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -1,0 +1,408 @@
+//! Mock FranceConnect-like OpenID Provider, for `guichet demo` and the integration tests.
+//!
+//! It behaves like FranceConnect v2 (`fcp-low`) by default: discovery and JWKS under `/api/v2`,
+//! `acr_values` and `state`/`nonce` required, `client_secret_post` only, ES256 id_token, userinfo
+//! as a signed JWT (`application/jwt`), `/session/end` logout with `id_token_hint`. The
+//! [`Flavour::Generic`] variant behaves like a plain OIDC provider (RS256, JSON userinfo, PKCE S256,
+//! `client_secret_basic`). Every key is real and every token really signed, so a relying party
+//! validates them exactly as it would validate the real provider's; [`Faults`] make it misbehave
+//! in controlled ways.
+//!
+//! It is a test double: it keeps its state in memory, serves plain HTTP on the listener it is
+//! given (meant to be loopback), and exposes what the relying party sent it
+//! ([`MockProvider::last_authorize_params`], [`MockProvider::last_token_request`]) so tests can
+//! assert on it. Handlers never panic on request input: bad input gets a 4xx with a JSON OAuth
+//! error (`{"error": .., "error_description": ..}`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use josekit::jwk::alg::ec::EcCurve;
+use josekit::jwk::KeyPair as _;
+use josekit::jws::{JwsSigner, ES256, HS256, RS256};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::watch;
+use url::Url;
+
+use super::citizens::{self, Citizen};
+
+/// Lifetime of an authorization code (FranceConnect: 30 s).
+pub const CODE_TTL: Duration = Duration::from_secs(30);
+/// Lifetime of access and id tokens, in seconds (FranceConnect: 60 s).
+pub const TOKEN_TTL_SECS: u64 = 60;
+/// The `idp_id` claim the mock puts in tokens (an identity provider id like FranceConnect's).
+pub const IDP_ID: &str = "fia1v2";
+/// Audience used by [`Faults::wrong_audience`] and [`Faults::extra_audience_without_azp`].
+pub const OTHER_AUDIENCE: &str = "other-client";
+
+/// How the mock provider is set up.
+#[derive(Clone)]
+pub struct MockConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Path prefix under which endpoints live, e.g. "/api/v2" (issuer = base_url + prefix).
+    pub path_prefix: String,
+    pub flavour: Flavour,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            client_id: "guichet-demo".to_owned(),
+            client_secret: "demo-secret-0123456789abcdef0123456789".to_owned(),
+            path_prefix: "/api/v2".to_owned(),
+            flavour: Flavour::FranceConnectV2,
+        }
+    }
+}
+
+impl fmt::Debug for MockConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("path_prefix", &self.path_prefix)
+            .field("flavour", &self.flavour)
+            .finish()
+    }
+}
+
+/// Which kind of provider the mock imitates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    /// FranceConnect v2 (eIDAS low): ES256 id_token, userinfo `application/jwt` signed ES256,
+    /// `client_secret_post` only, `acr_values` required, no PKCE advertised.
+    FranceConnectV2,
+    /// A plain OIDC provider: RS256 id_token, JSON userinfo, PKCE S256 advertised,
+    /// `client_secret_basic` and `client_secret_post`.
+    Generic,
+}
+
+/// Ways to make the mock misbehave. [`MockProvider::set_faults`] replaces them all at once;
+/// they apply to the requests that follow.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    // id_token
+    /// Signature bytes altered.
+    pub bad_signature: bool,
+    /// Header `{"alg":"none"}`, empty signature.
+    pub alg_none: bool,
+    /// Algorithm confusion: HS256 HMAC keyed with the published public key's PEM (SPKI) bytes,
+    /// header carrying the published `kid`.
+    pub hs256_with_public_key: bool,
+    /// `iss` = issuer + "/other" (a near miss: exact comparison required).
+    pub wrong_issuer: bool,
+    /// `aud` = [`OTHER_AUDIENCE`].
+    pub wrong_audience: bool,
+    /// `aud` = `[client_id, OTHER_AUDIENCE]` and no `azp`.
+    pub extra_audience_without_azp: bool,
+    /// `exp` = now - 300, `iat` = now - 360.
+    pub expired: bool,
+    /// `iat` = now + 3600 (and `exp` = iat + 60, so only `iat` is wrong).
+    pub iat_in_future: bool,
+    /// `nonce` is a different random value.
+    pub wrong_nonce: bool,
+    /// No `nonce` claim.
+    pub missing_nonce: bool,
+    /// Override the `acr` claim (default: the requested `acr_values`' first value, or "eidas1").
+    pub acr: Option<String>,
+    /// Sign with a spare key whose `kid` is not (yet) in the JWKS;
+    /// [`MockProvider::rotate_signing_key`] publishes that spare key.
+    pub unknown_kid: bool,
+    // userinfo
+    /// Userinfo `sub` is another citizen's.
+    pub userinfo_sub_mismatch: bool,
+    /// Userinfo JWT signed with the spare key (not in the JWKS). No effect on JSON userinfo
+    /// ([`Flavour::Generic`]).
+    pub userinfo_signed_by_other_key: bool,
+    // endpoints
+    /// Token endpoint answers 200 `text/html` "<html>maintenance</html>".
+    pub token_returns_html: bool,
+    /// Token endpoint waits this long before answering.
+    pub token_delay_ms: u64,
+    /// JWKS endpoint answers 503.
+    pub jwks_down: bool,
+    /// Authorize redirects back with `?error=<value>&error_description=...&state=<state>`.
+    pub authorize_error: Option<String>,
+}
+
+/// Number of requests received per endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MockCounters {
+    pub discovery: u64,
+    pub jwks: u64,
+    /// `/authorize` only (not the chooser's follow-up `/authorize/choose`).
+    pub authorize: u64,
+    pub token: u64,
+    pub userinfo: u64,
+    pub end_session: u64,
+}
+
+/// A running mock provider; cheap to clone.
+#[derive(Clone)]
+pub struct MockProvider {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for MockProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockProvider")
+            .field("issuer", &self.inner.issuer)
+            .field("flavour", &self.inner.config.flavour)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: MockConfig,
+    addr: SocketAddr,
+    base_url: String,
+    /// Normalised prefix: "" or "/x/y" (no trailing slash).
+    prefix: String,
+    issuer: String,
+    state: Mutex<MockState>,
+    stop: watch::Sender<bool>,
+}
+
+struct MockState {
+    faults: Faults,
+    /// Current key: signs tokens, the only one in the JWKS.
+    key: SigningKey,
+    /// Not published; used by `unknown_kid` / `userinfo_signed_by_other_key`, promoted by rotation.
+    spare: SigningKey,
+    codes: HashMap<String, CodeGrant>,
+    tokens: HashMap<String, AccessGrant>,
+    /// sha256 of every id_token issued, to accept them as `id_token_hint`.
+    issued_id_tokens: HashSet<[u8; 32]>,
+    last_authorize: Option<BTreeMap<String, String>>,
+    last_token: Option<BTreeMap<String, String>>,
+    last_end_session: Option<BTreeMap<String, String>>,
+    counters: MockCounters,
+}
+
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    nonce: String,
+    acr: String,
+    scope: String,
+    citizen: &'static Citizen,
+    code_challenge: Option<String>,
+    issued: Instant,
+}
+
+struct AccessGrant {
+    citizen: &'static Citizen,
+    scope: String,
+    expires: Instant,
+}
+
+mod authorize;
+mod discovery;
+mod keys;
+mod responses;
+#[cfg(test)]
+mod tests;
+mod token;
+mod userinfo;
+
+use authorize::*;
+use discovery::*;
+use keys::*;
+use responses::*;
+use token::*;
+use userinfo::*;
+
+pub(super) fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::fill(&mut b[..]);
+    hex::encode(b)
+}
+
+pub(super) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing holding this lock can leave the state half-updated in a harmful way.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(super) fn normalise_prefix(p: &str) -> String {
+    let p = p.trim().trim_end_matches('/');
+    if p.is_empty() {
+        String::new()
+    } else if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        format!("/{p}")
+    }
+}
+
+impl MockProvider {
+    /// Serves on the given listener, spawned onto the current tokio runtime. Binds nothing
+    /// itself; the issuer is `http://<listener address><path_prefix>`.
+    pub async fn serve(
+        listener: tokio::net::TcpListener,
+        config: MockConfig,
+    ) -> std::io::Result<MockProvider> {
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let prefix = normalise_prefix(&config.path_prefix);
+        let issuer = format!("{base_url}{prefix}");
+        let key = SigningKey::generate(config.flavour);
+        let spare = SigningKey::generate(config.flavour);
+        let (stop, mut stopped) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            config,
+            addr,
+            base_url,
+            prefix: prefix.clone(),
+            issuer,
+            state: Mutex::new(MockState {
+                faults: Faults::default(),
+                key,
+                spare,
+                codes: HashMap::new(),
+                tokens: HashMap::new(),
+                issued_id_tokens: HashSet::new(),
+                last_authorize: None,
+                last_token: None,
+                last_end_session: None,
+                counters: MockCounters::default(),
+            }),
+            stop,
+        });
+        let p = prefix;
+        let app = Router::new()
+            .route(
+                &format!("{p}/.well-known/openid-configuration"),
+                get(discovery),
+            )
+            .route(&format!("{p}/jwks"), get(jwks))
+            .route(&format!("{p}/authorize"), get(authorize))
+            .route(&format!("{p}/authorize/choose"), get(choose))
+            .route(&format!("{p}/token"), axum::routing::post(token))
+            .route(&format!("{p}/userinfo"), get(userinfo).post(userinfo))
+            .route(&format!("{p}/session/end"), get(end_session))
+            .fallback(not_found)
+            .with_state(inner.clone());
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!(error = %e, "mock provider stopped");
+            }
+        });
+        Ok(MockProvider { inner })
+    }
+
+    /// e.g. "http://127.0.0.1:41234/api/v2".
+    pub fn issuer(&self) -> String {
+        self.inner.issuer.clone()
+    }
+
+    /// e.g. "http://127.0.0.1:41234".
+    pub fn base_url(&self) -> String {
+        self.inner.base_url.clone()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    pub fn flavour(&self) -> Flavour {
+        self.inner.config.flavour
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.inner.config.client_id
+    }
+
+    pub fn client_secret(&self) -> &str {
+        &self.inner.config.client_secret
+    }
+
+    /// Replace all faults.
+    pub fn set_faults(&self, f: Faults) {
+        lock(&self.inner.state).faults = f;
+    }
+
+    pub fn faults(&self) -> Faults {
+        lock(&self.inner.state).faults.clone()
+    }
+
+    /// New signing key with a new kid; the JWKS then publishes only the new key. The new key
+    /// is the former spare key (the one [`Faults::unknown_kid`] signs with), so a token signed
+    /// under `unknown_kid` before the rotation verifies after it.
+    pub fn rotate_signing_key(&self) {
+        let fresh = SigningKey::generate(self.inner.config.flavour);
+        let mut st = lock(&self.inner.state);
+        let spare = std::mem::replace(&mut st.spare, fresh);
+        st.key = spare;
+    }
+
+    /// The `kid` of the key currently signing and published.
+    pub fn current_kid(&self) -> String {
+        lock(&self.inner.state).key.kid.clone()
+    }
+
+    /// Signs arbitrary claims with the current published key, as a compact JWS with header
+    /// `typ` (e.g. a back-channel `logout_token` with typ `logout+jwt`).
+    pub fn sign_jwt(&self, typ: &str, claims: &Value) -> String {
+        let key = lock(&self.inner.state).key.clone();
+        encode_jws(typ, claims, Signing::Key(&key), false)
+    }
+
+    /// The JWK set currently published at `/jwks`.
+    pub fn jwks(&self) -> Value {
+        json!({"keys": [lock(&self.inner.state).key.public_jwk.clone()]})
+    }
+
+    /// Query parameters of the last `/authorize` request (recorded even if it was refused).
+    pub fn last_authorize_params(&self) -> Option<BTreeMap<String, String>> {
+        lock(&self.inner.state).last_authorize.clone()
+    }
+
+    /// Form fields of the last `/token` request (secret included: it is a test mock), plus
+    /// `"_auth"` = `"basic"` | `"post"` | `"none"` (how the client authenticated; `"basic"`
+    /// also when both were attempted) and, with basic auth, `"_basic_client_id"`.
+    pub fn last_token_request(&self) -> Option<BTreeMap<String, String>> {
+        lock(&self.inner.state).last_token.clone()
+    }
+
+    /// Query parameters of the last `/session/end` request.
+    pub fn last_end_session_params(&self) -> Option<BTreeMap<String, String>> {
+        lock(&self.inner.state).last_end_session.clone()
+    }
+
+    /// Number of requests per endpoint.
+    pub fn counters(&self) -> MockCounters {
+        lock(&self.inner.state).counters
+    }
+
+    /// Stops serving: no new connection is accepted, in-flight requests finish.
+    pub fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
+    }
+}

@@ -1,0 +1,196 @@
+//! The userinfo endpoint (JSON or signed JWT) and the RP-initiated logout endpoint.
+
+use super::*;
+
+/// Claims released for these scopes (FranceConnect's scope -> claims table; `given_name_array`
+/// comes with `given_name` and `idp_birthdate` with `birthdate`).
+pub(super) fn userinfo_claims(c: &Citizen, sub: String, scope: &str) -> Map<String, Value> {
+    let scopes: HashSet<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let has = |names: &[&str]| names.iter().any(|n| scopes.contains(n));
+    let mut m = Map::new();
+    m.insert("sub".into(), json!(sub));
+    if has(&["given_name", "profile", "identite_pivot"]) {
+        m.insert("given_name".into(), json!(c.given_name));
+    }
+    if has(&[
+        "given_name",
+        "given_name_array",
+        "profile",
+        "identite_pivot",
+    ]) {
+        m.insert("given_name_array".into(), json!(c.given_name_array()));
+    }
+    if has(&["family_name", "profile", "identite_pivot"]) {
+        m.insert("family_name".into(), json!(c.family_name));
+    }
+    if has(&["preferred_username", "profile"]) && !c.preferred_username.is_empty() {
+        m.insert("preferred_username".into(), json!(c.preferred_username));
+    }
+    if has(&["birthdate", "profile", "identite_pivot"]) {
+        m.insert("birthdate".into(), json!(c.birthdate));
+    }
+    if has(&["birthdate", "idp_birthdate", "profile", "identite_pivot"]) {
+        m.insert("idp_birthdate".into(), json!(c.idp_birthdate));
+    }
+    if has(&["gender", "profile", "identite_pivot"]) {
+        m.insert("gender".into(), json!(c.gender));
+    }
+    if has(&["birthplace", "birth", "identite_pivot"]) {
+        m.insert("birthplace".into(), json!(c.birthplace));
+    }
+    if has(&["birthcountry", "birth", "identite_pivot"]) {
+        m.insert("birthcountry".into(), json!(c.birthcountry));
+    }
+    if has(&["email"]) {
+        m.insert("email".into(), json!(c.email));
+    }
+    m.insert("idp_id".into(), json!(IDP_ID));
+    m
+}
+
+pub(super) fn bearer_error(error: Option<&str>, description: &str) -> Response {
+    let www = match error {
+        Some(e) => format!("Bearer realm=\"mock-provider\", error=\"{e}\""),
+        None => "Bearer realm=\"mock-provider\"".to_owned(),
+    };
+    let mut r = oauth_error(
+        StatusCode::UNAUTHORIZED,
+        error.unwrap_or("invalid_request"),
+        description,
+    );
+    if let Ok(v) = HeaderValue::try_from(www) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+pub(super) async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    let faults = {
+        let mut st = lock(&inner.state);
+        st.counters.userinfo += 1;
+        st.faults.clone()
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned());
+    let Some(token) = token else {
+        return bearer_error(None, "Bearer access token required");
+    };
+    let grant = {
+        let st = lock(&inner.state);
+        st.tokens
+            .get(&token)
+            .filter(|g| g.expires > Instant::now())
+            .map(|g| (g.citizen, g.scope.clone()))
+    };
+    let Some((citizen, scope)) = grant else {
+        return bearer_error(Some("invalid_token"), "unknown or expired access token");
+    };
+    let client_id = &inner.config.client_id;
+    let sub = if faults.userinfo_sub_mismatch {
+        citizens::sub_for(client_id, "someone-else")
+    } else {
+        citizen.sub(client_id)
+    };
+    let mut claims = userinfo_claims(citizen, sub, &scope);
+    match inner.config.flavour {
+        Flavour::Generic => {
+            let mut r = json_response(&Value::Object(claims));
+            no_store(&mut r);
+            r
+        }
+        Flavour::FranceConnectV2 => {
+            let now = now_secs();
+            claims.insert("iss".into(), json!(inner.issuer));
+            claims.insert("aud".into(), json!(client_id));
+            claims.insert("iat".into(), json!(now));
+            claims.insert("exp".into(), json!(now + TOKEN_TTL_SECS));
+            let claims = Value::Object(claims);
+            let jwt = {
+                let st = lock(&inner.state);
+                let key = if faults.userinfo_signed_by_other_key {
+                    &st.spare
+                } else {
+                    &st.key
+                };
+                encode_jws("JWT", &claims, Signing::Key(key), false)
+            };
+            let mut r = Response::new(Body::from(jwt));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jwt"),
+            );
+            no_store(&mut r);
+            r
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logout
+
+pub(super) async fn end_session(
+    State(inner): State<Arc<Inner>>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    lock(&inner.state).counters.end_session += 1;
+    let params = match parse_params(q.as_deref().unwrap_or("").as_bytes()) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    lock(&inner.state).last_end_session = Some(params.clone());
+    let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let Some(hint) = get("id_token_hint") else {
+        return bad_request("invalid_request", "id_token_hint is required");
+    };
+    let digest: [u8; 32] = Sha256::digest(hint.as_bytes()).into();
+    let sub = {
+        let st = lock(&inner.state);
+        if !st.issued_id_tokens.contains(&digest) {
+            None
+        } else {
+            // The hint is one of ours: find its sub to end that citizen's access tokens.
+            hint.split('.')
+                .nth(1)
+                .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .and_then(|v| v.get("sub").and_then(Value::as_str).map(str::to_owned))
+                .or(Some(String::new()))
+        }
+    };
+    let Some(sub) = sub else {
+        return bad_request(
+            "invalid_request",
+            "id_token_hint was not issued by this provider",
+        );
+    };
+    {
+        let client_id = inner.config.client_id.clone();
+        lock(&inner.state)
+            .tokens
+            .retain(|_, g| g.citizen.sub(&client_id) != sub);
+    }
+    match get("post_logout_redirect_uri").map(Url::parse) {
+        Some(Ok(mut u)) if matches!(u.scheme(), "http" | "https") && u.fragment().is_none() => {
+            let Some(state) = get("state") else {
+                return bad_request("invalid_request", "state is required");
+            };
+            u.query_pairs_mut().append_pair("state", state);
+            redirect(&u)
+        }
+        Some(_) => bad_request(
+            "invalid_request",
+            "post_logout_redirect_uri must be an absolute http(s) URL without fragment",
+        ),
+        None => html_page(
+            StatusCode::OK,
+            "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">\
+             <title>Déconnexion</title></head><body><main><h1>Vous êtes déconnecté·e</h1>\
+             <p>Vous avez été déconnecté·e du fournisseur d'identité fictif.</p></main></body></html>\n"
+                .to_owned(),
+        ),
+    }
+}

@@ -1,0 +1,172 @@
+//! guichet's own key pairs: generation (`guichet keygen`) and the public JWK of a private key,
+//! for the two uses guichet has: signing the assertion it sends upstream (`sig`, ES256) and
+//! receiving tokens encrypted by FranceConnect+ (`enc`, RSA-OAEP / RSA-OAEP-256 / ECDH-ES).
+//!
+//! Invariant: a public JWK built here never carries private members (`d`, `p`, `q`, ...).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
+use josekit::jwk::alg::rsa::RsaKeyPair;
+use josekit::jwk::{Jwk, KeyPair};
+use serde_json::Value;
+
+/// What a key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    Sig,
+    Enc,
+}
+
+impl KeyUse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyUse::Sig => "sig",
+            KeyUse::Enc => "enc",
+        }
+    }
+}
+
+/// Algorithms guichet can make keys for, and their key type.
+pub const ALGS: &[(&str, KeyUse)] = &[
+    ("ES256", KeyUse::Sig),
+    ("RSA-OAEP", KeyUse::Enc),
+    ("RSA-OAEP-256", KeyUse::Enc),
+    ("ECDH-ES", KeyUse::Enc),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("unsupported algorithm {0:?} (supported: ES256, RSA-OAEP, RSA-OAEP-256, ECDH-ES)")]
+    Algorithm(String),
+    #[error("not a {0} private key in PEM form")]
+    Pem(&'static str),
+    #[error("key generation failed: {0}")]
+    Generate(String),
+}
+
+fn is_rsa(alg: &str) -> bool {
+    alg.starts_with("RSA")
+}
+
+fn use_of(alg: &str) -> Result<KeyUse, KeyError> {
+    ALGS.iter()
+        .find(|(a, _)| *a == alg)
+        .map(|(_, u)| *u)
+        .ok_or_else(|| KeyError::Algorithm(alg.into()))
+}
+
+/// A new key pair for `alg`: the private key as PKCS#8 PEM and the public JWK (with `kid`,
+/// `use` and `alg`). The `kid` defaults to the key's RFC 7638 thumbprint.
+pub fn generate(alg: &str, kid: Option<&str>) -> Result<(String, Value), KeyError> {
+    use_of(alg)?;
+    let pem = if is_rsa(alg) {
+        RsaKeyPair::generate(3072)
+            .map_err(|e| KeyError::Generate(e.to_string()))?
+            .to_pem_private_key()
+    } else {
+        EcKeyPair::generate(EcCurve::P256)
+            .map_err(|e| KeyError::Generate(e.to_string()))?
+            .to_pem_private_key()
+    };
+    let pem = String::from_utf8(pem).map_err(|e| KeyError::Generate(e.to_string()))?;
+    let jwk = public_jwk(&pem, alg, kid)?;
+    Ok((pem, jwk))
+}
+
+/// The public JWK of a PEM private key, for publication at `/.guichet/jwks.json`.
+pub fn public_jwk(private_pem: &str, alg: &str, kid: Option<&str>) -> Result<Value, KeyError> {
+    let key_use = use_of(alg)?;
+    let mut jwk: Jwk = if is_rsa(alg) {
+        RsaKeyPair::from_pem(private_pem.as_bytes())
+            .map_err(|_| KeyError::Pem("RSA"))?
+            .to_jwk_public_key()
+    } else {
+        EcKeyPair::from_pem(private_pem.as_bytes(), Some(EcCurve::P256))
+            .map_err(|_| KeyError::Pem("EC P-256"))?
+            .to_jwk_public_key()
+    };
+    jwk.set_algorithm(alg);
+    jwk.set_key_use(key_use.as_str());
+    let kid = match kid {
+        Some(k) => k.to_string(),
+        None => thumbprint(&jwk),
+    };
+    jwk.set_key_id(kid);
+    let value: Value =
+        serde_json::from_str(&jwk.to_string()).map_err(|e| KeyError::Generate(e.to_string()))?;
+    Ok(strip_private(value))
+}
+
+/// RFC 7638 thumbprint (SHA-256, base64url) of an EC or RSA public key.
+fn thumbprint(jwk: &Jwk) -> String {
+    let member = |n: &str| {
+        jwk.parameter(n)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let canonical = match jwk.key_type() {
+        "RSA" => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            member("e"),
+            member("n")
+        ),
+        _ => format!(
+            r#"{{"crv":"{}","kty":"{}","x":"{}","y":"{}"}}"#,
+            member("crv"),
+            jwk.key_type(),
+            member("x"),
+            member("y")
+        ),
+    };
+    URL_SAFE_NO_PAD.encode(crate::crypto::sha256(canonical.as_bytes()))
+}
+
+/// Removes every private member a JWK could carry.
+fn strip_private(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        for k in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+            o.remove(k);
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_publish_only_public_members() {
+        for (alg, key_use) in ALGS {
+            let (pem, jwk) = generate(alg, None).unwrap_or_else(|e| panic!("{alg}: {e}"));
+            assert!(pem.contains("PRIVATE KEY"));
+            assert_eq!(jwk["alg"], *alg);
+            assert_eq!(jwk["use"], key_use.as_str());
+            assert!(jwk["kid"].as_str().is_some_and(|k| k.len() == 43));
+            for private in ["d", "p", "q", "dp", "dq", "qi"] {
+                assert!(jwk.get(private).is_none(), "{alg} leaks {private}");
+            }
+            // The same PEM gives the same public JWK (stable kid).
+            assert_eq!(public_jwk(&pem, alg, None).unwrap(), jwk);
+        }
+    }
+
+    #[test]
+    fn wrong_key_type_or_algorithm_is_an_error() {
+        let (ec_pem, _) = generate("ES256", Some("k1")).unwrap();
+        assert!(matches!(
+            public_jwk(&ec_pem, "RSA-OAEP", None),
+            Err(KeyError::Pem(_))
+        ));
+        assert!(matches!(
+            generate("HS256", None),
+            Err(KeyError::Algorithm(_))
+        ));
+        assert_eq!(
+            public_jwk(&ec_pem, "ES256", Some("k1")).unwrap()["kid"],
+            "k1"
+        );
+    }
+}
