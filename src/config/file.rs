@@ -147,6 +147,10 @@ pub struct ProviderSection {
     pub end_session_endpoint: Option<String>,
     #[serde(default)]
     pub jwks_uri: Option<String>,
+    /// Accept OpenID Connect Back-Channel Logout tokens from this provider at
+    /// `/.guichet/backchannel-logout` (FranceConnect sends none; leave it off for it).
+    #[serde(default)]
+    pub backchannel_logout: bool,
 }
 
 /// `[session]`: how long a citizen stays logged in and where sessions live.

@@ -147,6 +147,8 @@ pub struct ProviderConfig {
     pub jwks_refresh_interval: Duration,
     pub authorize_params: BTreeMap<String, String>,
     pub endpoints: EndpointOverrides,
+    /// Logout tokens from this provider are accepted at `/.guichet/backchannel-logout`.
+    pub backchannel_logout: bool,
 }
 
 /// Endpoints given in the configuration; the rest comes from discovery.
@@ -656,6 +658,7 @@ impl Validator {
             jwks_refresh_interval,
             authorize_params,
             endpoints,
+            backchannel_logout: p.backchannel_logout,
         })
     }
 
