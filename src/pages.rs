@@ -212,7 +212,6 @@ impl Failure {
 pub struct Pages {
     service_name: String,
     other_login_url: Option<String>,
-    logged_out_url: Option<String>,
     prefix: String,
 }
 
@@ -267,7 +266,6 @@ impl Pages {
         Pages {
             service_name: cfg.service_name.clone(),
             other_login_url: cfg.other_login_url.clone(),
-            logged_out_url: cfg.logged_out_url.clone(),
             prefix: prefix.to_string(),
         }
     }
@@ -371,11 +369,33 @@ impl Pages {
         self.page(StatusCode::OK, lang, title, &body)
     }
 
-    /// After logout: the configured page, or guichet's own.
+    /// Asks the citizen to confirm a logout that did not come from this site (a link on
+    /// another site, a prefetch): the button posts the logout from this origin.
+    pub fn logout_confirm(&self, lang: Lang) -> Reply {
+        let (title, text, yes, no) = match lang {
+            Lang::Fr => (
+                "Se déconnecter ?",
+                "Une demande de déconnexion provenant d'un autre site a été reçue. Voulez-vous vous déconnecter de ce service ?",
+                "Me déconnecter",
+                "Rester connecté",
+            ),
+            Lang::En => (
+                "Log out?",
+                "A logout request coming from another site was received. Do you want to log out of this service?",
+                "Log me out",
+                "Stay logged in",
+            ),
+        };
+        let body = format!(
+            "<h1>{title}</h1><p>{text}</p><form method=\"post\" action=\"{}/logout\">\
+             <button class=\"btn\" type=\"submit\">{yes}</button></form><p><a href=\"/\">{no}</a></p>",
+            escape(&self.prefix)
+        );
+        self.page(StatusCode::OK, lang, title, &body)
+    }
+
+    /// guichet's own "logged out" page.
     pub fn logged_out(&self, lang: Lang) -> Reply {
-        if let Some(url) = &self.logged_out_url {
-            return Reply::redirect(url);
-        }
         let (title, text, again) = match lang {
             Lang::Fr => (
                 "Vous êtes déconnecté",

@@ -14,7 +14,7 @@
 use crate::gateway::{Forward, Gateway, Outcome};
 use crate::identity::headers::is_identity_header;
 use crate::pages::Failure;
-use crate::web::{Lang, Reply, Request};
+use crate::web::{Body, Lang, Reply, Request, MAX_OWN_BODY};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
@@ -22,7 +22,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Per-request state.
 pub struct Ctx {
@@ -85,6 +85,7 @@ impl ProxyHttp for GuichetProxy {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
+        let body = read_own_body(&self.gateway, session).await?;
         let head = session.req_header();
         let request = Request {
             method: &head.method,
@@ -92,6 +93,11 @@ impl ProxyHttp for GuichetProxy {
             query: head.uri.query(),
             headers: &head.headers,
             client_ip: ctx.client_ip,
+            body: match &body {
+                OwnBody::Skipped => Body::None,
+                OwnBody::Read(b) => Body::Read(b),
+                OwnBody::TooLarge => Body::TooLarge,
+            },
         };
         match self.gateway.handle(&request).await {
             Outcome::Reply(reply) => {
@@ -268,8 +274,42 @@ fn lang_of(head: &RequestHeader) -> Lang {
         query: head.uri.query(),
         headers: &head.headers,
         client_ip: None,
+        body: Body::None,
     }
     .lang()
+}
+
+/// Time allowed to receive the body of a request to guichet's own paths.
+const OWN_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+enum OwnBody {
+    Skipped,
+    Read(Vec<u8>),
+    TooLarge,
+}
+
+/// Reads the body of a request the gateway wants it for (a `POST` to its own paths), at most
+/// [`MAX_OWN_BODY`] bytes within [`OWN_BODY_TIMEOUT`]. Other requests' bodies are left to
+/// stream to the upstream.
+async fn read_own_body(gateway: &Gateway, session: &mut Session) -> Result<OwnBody> {
+    let head = session.req_header();
+    if !gateway.wants_body(&head.method, head.uri.path()) {
+        return Ok(OwnBody::Skipped);
+    }
+    let read = async {
+        let mut buf = Vec::new();
+        while let Some(chunk) = session.read_request_body().await? {
+            if buf.len() + chunk.len() > MAX_OWN_BODY {
+                return Ok(OwnBody::TooLarge);
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(OwnBody::Read(buf))
+    };
+    match tokio::time::timeout(OWN_BODY_TIMEOUT, read).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::explain(ErrorType::ReadTimedout, "request body too slow").into_down()),
+    }
 }
 
 /// Writes one of guichet's own replies (no body for `HEAD`).

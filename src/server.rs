@@ -8,12 +8,14 @@
 
 use crate::audit::Audit;
 use crate::config::Config;
+use crate::config::StoreKind;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::proxy::GuichetProxy;
 use crate::session::memory::MemoryStore;
-use crate::session::SessionStore;
+use crate::session::redis::RedisStore;
+use crate::session::{SessionBuilder, SessionStore};
 use async_trait::async_trait;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
@@ -63,13 +65,24 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
         let provider = Provider::new(p.clone()).map_err(|e| StartError::Setup(e.to_string()))?;
         providers.push(Arc::new(provider));
     }
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new(&cfg.session));
+    let sessions = SessionBuilder::for_config(cfg.clone());
+    let store: Arc<dyn SessionStore> = match &cfg.session.store {
+        StoreKind::Memory => Arc::new(MemoryStore::new(&cfg.session)),
+        StoreKind::Redis(redis) => {
+            let store = RedisStore::new(&cfg.session, redis, sessions.clone()).map_err(|e| {
+                StartError::Setup(format!("{}: session.redis_url: {e}", cfg.source.display()))
+            })?;
+            tracing::info!(prefix = %redis.key_prefix, "sessions in Redis");
+            Arc::new(store)
+        }
+    };
     // Public keys: assertion signing keys and provider encryption keys join this set.
     let jwks = Vec::new();
     let gateway = Arc::new(Gateway::new(
         cfg,
         providers,
         store,
+        sessions,
         metrics,
         audit.clone(),
         jwks,

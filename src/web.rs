@@ -17,6 +17,21 @@ pub struct Request<'a> {
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
     pub client_ip: Option<IpAddr>,
+    /// The body, read only for `POST`s to guichet's own paths (forms, back-channel logout).
+    pub body: Body<'a>,
+}
+
+/// Largest request body guichet reads for its own paths.
+pub const MAX_OWN_BODY: usize = 64 * 1024;
+
+/// A request body as far as the gateway is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// Not read: not a `POST` to one of guichet's paths (or none was sent).
+    None,
+    Read(&'a [u8]),
+    /// Longer than [`MAX_OWN_BODY`]; the rest was not read.
+    TooLarge,
 }
 
 /// Several values for one query parameter: refused (RFC 6749 3.1).
@@ -43,6 +58,29 @@ impl<'a> Request<'a> {
             }
         }
         Ok(found)
+    }
+
+    /// A field of an `application/x-www-form-urlencoded` body that must appear exactly once.
+    /// `None` when the body is missing, too large, or has zero or several such fields.
+    pub fn form_field(&self, name: &str) -> Option<Cow<'a, str>> {
+        let Body::Read(body) = self.body else {
+            return None;
+        };
+        let mut found = None;
+        for (k, v) in url::form_urlencoded::parse(body) {
+            if k == name {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(v);
+            }
+        }
+        found
+    }
+
+    /// A request header as text (first copy).
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The path and query, as the browser asked for them (for `return_to`).
@@ -220,10 +258,31 @@ mod tests {
             query: Some("state=a&code=x&state=b"),
             headers: &h,
             client_ip: None,
+            body: Body::None,
         };
         assert_eq!(r.param("state"), Err(DuplicateParam("state")));
         assert_eq!(r.param("code").unwrap().as_deref(), Some("x"));
         assert_eq!(r.param("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn form_fields_must_appear_once() {
+        let h = HeaderMap::new();
+        let m = Method::POST;
+        let mut r = Request {
+            method: &m,
+            path: "/x",
+            query: None,
+            headers: &h,
+            client_ip: None,
+            body: Body::Read(b"logout_token=a.b%2Bc&x=1"),
+        };
+        assert_eq!(r.form_field("logout_token").as_deref(), Some("a.b+c"));
+        assert_eq!(r.form_field("nope"), None);
+        r.body = Body::Read(b"logout_token=a&logout_token=b");
+        assert_eq!(r.form_field("logout_token"), None);
+        r.body = Body::TooLarge;
+        assert_eq!(r.form_field("logout_token"), None);
     }
 
     #[test]
@@ -236,6 +295,7 @@ mod tests {
             query: None,
             headers: &h,
             client_ip: None,
+            body: Body::None,
         };
         assert_eq!(r.lang(), Lang::En);
         r.query = Some("lang=fr");

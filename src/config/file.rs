@@ -159,8 +159,18 @@ pub struct ProviderSection {
 pub struct SessionSection {
     /// `memory` (one replica) or `redis` (several replicas).
     pub store: String,
-    /// `redis://` or `rediss://` URL, when `store = "redis"`.
+    /// `redis://` or `rediss://` URL, when `store = "redis"`: `env:VARIABLE` or `file:/path`
+    /// (required when the URL carries a password), or the URL itself without a password.
     pub redis_url: Option<String>,
+    /// Prefix of every key guichet writes in Redis (several deployments can share one Redis).
+    pub redis_key_prefix: String,
+    /// Time allowed to open a connection to Redis.
+    pub redis_connect_timeout: String,
+    /// Time allowed for one Redis command; past it the request fails closed (503).
+    pub redis_command_timeout: String,
+    /// PEM file of the CA that signed the Redis server's certificate (`rediss://` with a
+    /// private CA); default: the public web PKI roots.
+    pub redis_ca_file: Option<String>,
     /// A session unused for this long is deleted (FranceConnect: 30 minutes).
     pub idle_timeout: String,
     /// A session older than this is deleted whatever its activity.
@@ -176,6 +186,10 @@ impl Default for SessionSection {
         Self {
             store: "memory".into(),
             redis_url: None,
+            redis_key_prefix: "guichet:".into(),
+            redis_connect_timeout: "2s".into(),
+            redis_command_timeout: "1s".into(),
+            redis_ca_file: None,
             idle_timeout: "30m".into(),
             absolute_timeout: "12h".into(),
             login_timeout: "10m".into(),

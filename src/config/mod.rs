@@ -9,12 +9,14 @@
 pub mod file;
 pub mod presets;
 pub mod secret;
+mod session;
 
 use crate::policy::{Access, Level, Route};
 use file::FileConfig;
 use jsonwebtoken::Algorithm;
 pub use secret::Secret;
 use serde::Serialize;
+pub use session::{RedisConfig, SessionConfig, StoreKind};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -159,24 +161,6 @@ pub struct EndpointOverrides {
     pub userinfo_endpoint: Option<String>,
     pub end_session_endpoint: Option<String>,
     pub jwks_uri: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct SessionConfig {
-    pub store: StoreKind,
-    #[serde(with = "duration_str")]
-    pub idle_timeout: Duration,
-    #[serde(with = "duration_str")]
-    pub absolute_timeout: Duration,
-    #[serde(with = "duration_str")]
-    pub login_timeout: Duration,
-    pub max_sessions: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StoreKind {
-    Memory,
 }
 
 #[derive(Debug, Serialize)]
@@ -659,41 +643,6 @@ impl Validator {
             authorize_params,
             endpoints,
             backchannel_logout: p.backchannel_logout,
-        })
-    }
-
-    fn session(&self, s: &file::SessionSection) -> Result<SessionConfig, ConfigError> {
-        let store = match s.store.as_str() {
-            "memory" => StoreKind::Memory,
-            "redis" => {
-                return Err(self.err(
-                    "session.store",
-                    "\"redis\" is not available in this version; use \"memory\"",
-                ))
-            }
-            o => return Err(self.err("session.store", format!("{o:?}: expected memory or redis"))),
-        };
-        let idle_timeout = self.duration("session.idle_timeout", &s.idle_timeout)?;
-        let absolute_timeout = self.duration("session.absolute_timeout", &s.absolute_timeout)?;
-        let login_timeout = self.duration("session.login_timeout", &s.login_timeout)?;
-        if idle_timeout.is_zero() || absolute_timeout.is_zero() || login_timeout.is_zero() {
-            return Err(self.err("session", "timeouts must be positive"));
-        }
-        if idle_timeout > absolute_timeout {
-            return Err(self.err(
-                "session.idle_timeout",
-                "is longer than session.absolute_timeout",
-            ));
-        }
-        if s.max_sessions == 0 {
-            return Err(self.err("session.max_sessions", "must be at least 1"));
-        }
-        Ok(SessionConfig {
-            store,
-            idle_timeout,
-            absolute_timeout,
-            login_timeout,
-            max_sessions: s.max_sessions,
         })
     }
 

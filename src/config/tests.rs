@@ -208,3 +208,85 @@ fn duplicate_provider_names_are_refused() {
     let doubled = text.replace(block, &format!("{block}\n{block}"));
     fails(&doubled, "providers[1].name");
 }
+
+#[test]
+fn redis_store_settings_are_checked_and_its_password_never_prints() {
+    let s = secret_file();
+    let session = |keys: &str| format!("{}\n[session]\nstore = \"redis\"\n{keys}\n", base(&s));
+    // A literal URL without a password is fine and printed as is.
+    let cfg = load(&session("redis_url = \"redis://redis.internal:6379/2\"")).unwrap();
+    let StoreKind::Redis(r) = &cfg.session.store else {
+        panic!("redis store expected")
+    };
+    assert_eq!(r.key_prefix, "guichet:");
+    assert_eq!(r.command_timeout, Duration::from_secs(1));
+    assert!(cfg
+        .to_effective_toml()
+        .contains("redis://redis.internal:6379/2"));
+    // A URL with a password comes from a file (or env:) and never prints.
+    let mut url_file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(url_file, "rediss://:hunter2-redis@redis.internal:6380/0").unwrap();
+    let cfg = load(&session(&format!(
+        "redis_url = \"file:{}\"",
+        url_file.path().display()
+    )))
+    .unwrap();
+    let shown = format!("{}{cfg:?}", cfg.to_effective_toml());
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("<redacted file:"));
+    // Refusals, each naming its key.
+    let cases = [
+        ("", "session.redis_url"),
+        (
+            "redis_url = \"redis://:pw@redis:6379\"",
+            "session.redis_url",
+        ),
+        ("redis_url = \"http://redis:6379\"", "session.redis_url"),
+        (
+            "redis_url = \"rediss://redis:6380/#insecure\"",
+            "session.redis_url",
+        ),
+        ("redis_url = \"redis://\"", "session.redis_url"),
+        (
+            "redis_url = \"env:GUICHET_TEST_UNSET_REDIS_URL\"",
+            "session.redis_url",
+        ),
+        (
+            "redis_url = \"redis://r\"\nredis_key_prefix = \"\"",
+            "session.redis_key_prefix",
+        ),
+        (
+            "redis_url = \"redis://r\"\nredis_key_prefix = \"a b\"",
+            "session.redis_key_prefix",
+        ),
+        (
+            "redis_url = \"redis://r\"\nredis_command_timeout = \"0s\"",
+            "session.redis_command_timeout",
+        ),
+        (
+            "redis_url = \"redis://r\"\nredis_connect_timeout = \"2m\"",
+            "session.redis_connect_timeout",
+        ),
+        (
+            "redis_url = \"redis://r\"\nredis_ca_file = \"/etc/hosts\"",
+            "session.redis_ca_file",
+        ),
+        (
+            "redis_url = \"rediss://r\"\nredis_ca_file = \"/nonexistent.pem\"",
+            "session.redis_ca_file",
+        ),
+        (
+            "redis_url = \"rediss://r\"\nredis_ca_file = \"/etc/hostname\"",
+            "session.redis_ca_file",
+        ),
+    ];
+    for (keys, key) in cases {
+        let msg = fails(&session(keys), key);
+        assert!(!msg.contains(":pw@"), "{msg}");
+    }
+    // A Redis URL with the memory store is a mistake worth stopping for.
+    fails(
+        &format!("{}\n[session]\nredis_url = \"redis://r\"\n", base(&s)),
+        "session.redis_url",
+    );
+}

@@ -10,7 +10,6 @@
 use super::Gateway;
 use crate::audit::Event;
 use crate::crypto;
-use crate::identity::headers::HeaderBlock;
 use crate::identity::Identity;
 use crate::oidc::flow::{sanitize_error_code, AuthorizeRequest};
 use crate::oidc::jws::{self, Expect};
@@ -18,7 +17,7 @@ use crate::oidc::{OidcError, Provider};
 use crate::pages::Failure;
 use crate::policy::{safe_return_to, Level};
 use crate::session::cookies;
-use crate::session::{now, LoginState, Session, SessionKey, SessionRecord};
+use crate::session::{now, LoginState, SessionKey, SessionRecord};
 use crate::web::{Reply, Request};
 use serde_json::Value;
 use std::sync::Arc;
@@ -299,7 +298,6 @@ impl Gateway {
             );
         };
         let t = now();
-        let headers = HeaderBlock::build(&v.identity, provider.name(), &self.cfg.headers);
         let record = SessionRecord {
             provider: provider.name().to_string(),
             identity: v.identity,
@@ -308,7 +306,7 @@ impl Gateway {
             id_token: v.id_token,
             sid: v.sid,
         };
-        let session = Arc::new(Session::new(record, t, headers));
+        let session = Arc::new(self.sessions.build(record, t));
         if let Err(e) = self.store.insert(key, session.clone()).await {
             return self.login_failed(req, Some(provider.name()), self.store_failed(&e));
         }

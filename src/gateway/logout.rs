@@ -1,8 +1,24 @@
-//! Logout (RP-initiated: local session first, then the provider) and the session endpoint
-//! for the application's front end.
+//! RP-initiated logout (local session first, then the provider), the provider's return to
+//! `/.guichet/logged-out`, and the session endpoint for the application's front end.
 //!
-//! Invariant: the local session is deleted before the browser is sent anywhere; if the
-//! store cannot delete it, the citizen gets an error page, not a false "logged out".
+//! Invariants (tests in `tests/logout.rs` unless noted):
+//! - The local session is deleted in the store (so on every replica) before the browser is sent
+//!   anywhere; if the store cannot delete it, the citizen gets an error page, not a false
+//!   "logged out" (`tests/redis_sessions.rs::a_store_that_cannot_delete_gives_an_error_not_a_false_logout`).
+//! - A logout only ever affects the session of the cookie it carries
+//!   (`logout_ends_only_the_session_of_its_cookie`).
+//! - No destination comes from the request: the browser goes to the provider's end-session
+//!   endpoint (whose `post_logout_redirect_uri` is our own logged-out URL), to the configured
+//!   `[pages] logged_out_url`, or to guichet's own page (`logout_is_never_an_open_redirect`).
+//! - A logout the citizen did not start on this site (`Sec-Fetch-Site` cross-site or
+//!   same-site, an `Origin` other than the public URL, a prefetch) changes nothing and shows a
+//!   confirmation page whose button posts the logout from this origin
+//!   (`cross_site_logout_asks_for_confirmation`). Legacy `GET` links from the application
+//!   itself keep working (same-origin, or browsers that send no fetch metadata).
+//! - `/.guichet/logged-out` lands on the configured page only with a logout `state` guichet
+//!   issued, and only once; without one (FranceConnect v1 sometimes drops it) or with an
+//!   unknown one it shows guichet's own neutral page, and it never clears or deletes anything
+//!   (`logged_out_checks_the_state_once`).
 
 use super::Gateway;
 use crate::audit::Event;
@@ -11,11 +27,23 @@ use crate::pages::Failure;
 use crate::session::cookies;
 use crate::session::{now, LoginState, SessionKey};
 use crate::web::{Reply, Request};
-use http::StatusCode;
+use http::header::{self, HeaderValue};
+use http::{Method, StatusCode};
 
 impl Gateway {
     /// `GET` or `POST /.guichet/logout`.
     pub(super) async fn logout(&self, req: &Request<'_>) -> Reply {
+        if *req.method != Method::GET && *req.method != Method::POST {
+            return Reply::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+                .header(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        }
+        if let Some(why) = self.not_from_this_site(req) {
+            tracing::info!(
+                why,
+                "logout request not started on this site; asking to confirm"
+            );
+            return self.pages.logout_confirm(req.lang());
+        }
         let key = req
             .cookie(self.cookies.session)
             .and_then(SessionKey::from_cookie);
@@ -32,9 +60,8 @@ impl Gateway {
             }
         }
         let clear = cookies::clear(self.cookies.session);
-        let logged_out = self.cfg.server.own_url("logged-out");
         let Some(session) = session else {
-            return Reply::redirect(&logged_out).set_cookie(clear);
+            return self.after_logout().set_cookie(clear);
         };
         let record = &session.record;
         self.metrics
@@ -56,7 +83,7 @@ impl Gateway {
             .and_then(|p| p.endpoints())
             .and_then(|e| e.end_session.clone());
         let Some(end_session) = end_session else {
-            return Reply::redirect(&logged_out).set_cookie(clear);
+            return self.after_logout().set_cookie(clear);
         };
         let state = crypto::random_hex32();
         let pending = LoginState {
@@ -72,15 +99,44 @@ impl Gateway {
         if let Err(e) = self.store.put_login(&state, pending).await {
             // The local session is already gone; the provider's logout is best effort.
             tracing::warn!(error = %e, "cannot store the logout state; skipping provider logout");
-            return Reply::redirect(&logged_out).set_cookie(clear);
+            return self.after_logout().set_cookie(clear);
         }
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("id_token_hint", &record.id_token)
             .append_pair("state", &state)
-            .append_pair("post_logout_redirect_uri", &logged_out)
+            .append_pair(
+                "post_logout_redirect_uri",
+                &self.cfg.server.own_url("logged-out"),
+            )
             .finish();
         let sep = if end_session.contains('?') { '&' } else { '?' };
         Reply::redirect(&format!("{end_session}{sep}{query}")).set_cookie(clear)
+    }
+
+    /// Why this logout request may not be the citizen's own action on this site, if so.
+    fn not_from_this_site(&self, req: &Request<'_>) -> Option<&'static str> {
+        let purpose = req.header("sec-purpose").or_else(|| req.header("purpose"));
+        if purpose.is_some_and(|p| p.contains("prefetch") || p.contains("prerender")) {
+            return Some("prefetch");
+        }
+        match req.header("sec-fetch-site") {
+            // `none`: typed in the address bar, a bookmark.
+            None | Some("same-origin") | Some("none") => {}
+            Some(_) => return Some("cross_site"),
+        }
+        match req.header("origin") {
+            Some(origin) if origin != self.cfg.server.public_url => Some("foreign_origin"),
+            _ => None,
+        }
+    }
+
+    /// Where a logout ends when the provider is not involved: the configured page, or
+    /// guichet's own.
+    fn after_logout(&self) -> Reply {
+        match &self.cfg.pages.logged_out_url {
+            Some(url) => Reply::redirect(url),
+            None => Reply::redirect(&format!("{}/logged-out", self.cfg.server.prefix)),
+        }
     }
 
     /// `GET /.guichet/logged-out?state=...`: where the provider sends the browser back.
@@ -90,16 +146,27 @@ impl Gateway {
             .ok()
             .flatten()
             .filter(|s| crypto::is_hex(s, 64));
-        let known = match state {
-            Some(ref s) => matches!(self.store.take_login(s).await, Ok(Some(l)) if l.logout),
-            None => false,
+        let verified = match &state {
+            Some(s) => match self.store.take_login(s).await {
+                Ok(Some(l)) if l.logout => true,
+                Ok(_) => {
+                    tracing::info!("logged-out reached with an unknown or already used state");
+                    false
+                }
+                Err(e) => {
+                    self.store_failed(&e);
+                    false
+                }
+            },
+            None => {
+                tracing::info!("logged-out reached without a state (FranceConnect v1 does this)");
+                false
+            }
         };
-        if !known && state.is_some() {
-            tracing::info!("logged-out reached with an unknown state");
+        match &self.cfg.pages.logged_out_url {
+            Some(url) if verified => Reply::redirect(url),
+            _ => self.pages.logged_out(req.lang()),
         }
-        self.pages
-            .logged_out(req.lang())
-            .set_cookie(cookies::clear(self.cookies.session))
     }
 
     /// `GET /.guichet/session`: the current session for the application's front end (no

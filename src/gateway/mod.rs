@@ -5,9 +5,11 @@
 //!
 //! Invariants:
 //! - A request reaches the upstream as authenticated only with a live, unexpired session from
-//!   the store; any store error fails closed (503), it never lets the request through.
+//!   the store; a store error fails closed (503) for every route that needs a session, and
+//!   public routes then pass without an identity. Nothing is deleted because of an error.
 //! - An expired session is deleted when seen, not only ignored.
 
+mod backchannel;
 mod login;
 mod logout;
 
@@ -18,10 +20,10 @@ use crate::oidc::Provider;
 use crate::pages::{Failure, Pages};
 use crate::policy::{normalize_path, Access, Policy};
 use crate::session::cookies::CookieNames;
-use crate::session::{now, Session, SessionKey, SessionStore};
-use crate::web::{Reply, Request};
+use crate::session::{now, touch_interval, Session, SessionBuilder, SessionKey, SessionStore};
+use crate::web::{Body, Reply, Request};
 use http::header::{self, HeaderValue};
-use http::StatusCode;
+use http::{Method, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +47,8 @@ pub struct Gateway {
     pub cfg: Arc<Config>,
     pub providers: Vec<Arc<Provider>>,
     pub store: Arc<dyn SessionStore>,
+    /// Makes a live session (with its derived data) from a record.
+    pub sessions: SessionBuilder,
     pub policy: Policy,
     pub cookies: CookieNames,
     pub pages: Pages,
@@ -62,12 +66,12 @@ impl Gateway {
         cfg: Arc<Config>,
         providers: Vec<Arc<Provider>>,
         store: Arc<dyn SessionStore>,
+        sessions: SessionBuilder,
         metrics: Arc<Metrics>,
         audit: Arc<Audit>,
         jwks: Vec<serde_json::Value>,
     ) -> Gateway {
-        let touch_interval =
-            (cfg.session.idle_timeout / 20).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let touch_interval = touch_interval(cfg.session.idle_timeout);
         Gateway {
             policy: Policy::new(&cfg.routes),
             cookies: CookieNames::new(cfg.server.https),
@@ -75,6 +79,7 @@ impl Gateway {
             cfg,
             providers,
             store,
+            sessions,
             metrics,
             audit,
             touch_interval,
@@ -118,6 +123,8 @@ impl Gateway {
         };
         let session = match self.current_session(req).await {
             Ok(s) => s,
+            // A public page needs no session: it passes without an identity.
+            Err(_) if route.access == Access::Public => None,
             Err(failure) => return Outcome::Reply(self.fail(req, &failure)),
         };
         match (route.access, session) {
@@ -230,12 +237,25 @@ impl Gateway {
         self.pages.failure(failure, req.lang())
     }
 
+    /// Does the gateway need this request's body? Only `POST`s to its own paths (the logout
+    /// confirmation form, back-channel logout); every other body streams to the upstream.
+    pub fn wants_body(&self, method: &Method, path: &str) -> bool {
+        *method == Method::POST
+            && path
+                .strip_prefix(self.cfg.server.prefix.as_str())
+                .is_some_and(|leaf| leaf.starts_with('/'))
+    }
+
     async fn own_path(&self, leaf: &str, req: &Request<'_>) -> Reply {
+        if req.body == Body::TooLarge {
+            return Reply::text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        }
         match leaf {
             "login" => self.login(req).await,
             "callback" => self.callback(req).await,
             "logout" => self.logout(req).await,
             "logged-out" => self.logged_out(req).await,
+            "backchannel-logout" => self.backchannel_logout(req).await,
             "session" => self.session_info(req).await,
             "jwks.json" => Reply::json(StatusCode::OK, &self.jwks()),
             _ => self.fail(req, &Failure::NotFound),

@@ -1,15 +1,24 @@
 //! Sessions: what a logged-in citizen's cookie points to, the pre-auth login state between
-//! the redirect to the provider and the callback, and the store trait both live behind.
+//! the redirect to the provider and the callback, and the store trait both live behind
+//! (in this process: [`memory`]; shared by several replicas: [`redis`]).
 //!
 //! Invariants:
 //! - The cookie holds 256 random bits; stores are keyed by their SHA-256 ([`SessionKey`]),
 //!   so a dump of the store gives no usable cookie.
 //! - A login state is taken at most once ([`SessionStore::take_login`] is atomic).
-//! - Expiry is decided here ([`Session::expired`]) and the caller deletes what is expired.
+//! - Expiry is decided here ([`Session::expired`]) and the caller deletes what is expired;
+//!   stores also drop sessions by themselves past the idle and absolute limits.
+//! - Activity is written back at most once per [`touch_interval`], never per request.
+//! - Only the [`SessionRecord`] is stored; what is derived from it (the identity header
+//!   block...) is built by one [`SessionBuilder`], once per session and process.
+//! - The store is the authority on whether a session exists: a session deleted on one replica
+//!   is refused by every other at once. Back-channel logout finds sessions through an index
+//!   by provider + `sid` and provider + `sub` ([`Match`]).
 //! - `Debug` of a session shows no token and no personal data.
 
 pub mod cookies;
 pub mod memory;
+pub mod redis;
 
 use crate::identity::headers::HeaderBlock;
 use crate::identity::Identity;
@@ -90,6 +99,13 @@ impl Expiry {
     }
 }
 
+/// How often a session's activity is written back to the store: a twentieth of the idle
+/// timeout, between 1 s and 60 s. A replica that did not see the latest activity may
+/// therefore expire a session up to this much early.
+pub fn touch_interval(idle: Duration) -> Duration {
+    (idle / 20).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
+
 /// A live session: the record, its last activity, and the pre-built identity headers.
 pub struct Session {
     pub record: SessionRecord,
@@ -128,6 +144,11 @@ impl Session {
         } else {
             None
         }
+    }
+
+    /// Takes into account activity recorded elsewhere (another replica's write-back).
+    pub fn observe(&self, last_seen: u64) {
+        self.last_seen.fetch_max(last_seen, Ordering::Relaxed);
     }
 
     /// Records activity. Returns true when the stored copy should be refreshed: activity is
@@ -170,6 +191,60 @@ impl fmt::Debug for LoginState {
     }
 }
 
+/// Builds a live [`Session`] from its record: the one place where derived data (the identity
+/// header block, anything else computed once per session) is made. The gateway uses it at
+/// login; stores that keep only records (Redis) use it when a replica first sees a session.
+#[derive(Clone)]
+pub struct SessionBuilder(Arc<dyn Fn(SessionRecord, u64) -> Session + Send + Sync>);
+
+impl SessionBuilder {
+    pub fn new(f: impl Fn(SessionRecord, u64) -> Session + Send + Sync + 'static) -> Self {
+        SessionBuilder(Arc::new(f))
+    }
+
+    /// The builder for a configuration: identity headers per `[headers]`.
+    pub fn for_config(cfg: Arc<crate::config::Config>) -> Self {
+        SessionBuilder::new(move |record, last_seen| {
+            let headers = HeaderBlock::build(&record.identity, &record.provider, &cfg.headers);
+            Session::new(record, last_seen, headers)
+        })
+    }
+
+    /// A live session for `record`, last active at `last_seen`.
+    pub fn build(&self, record: SessionRecord, last_seen: u64) -> Session {
+        (self.0)(record, last_seen)
+    }
+}
+
+/// Which sessions a back-channel logout names: those of one provider session (`sid`), or all
+/// of one citizen at one provider (`sub`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match<'a> {
+    Sid(&'a str),
+    Sub(&'a str),
+}
+
+impl Match<'_> {
+    /// Index key of this match for `provider`: SHA-256 of the provider, the kind and the
+    /// value, so index keys carry no identifier in clear and cannot collide across kinds.
+    pub fn index_key(&self, provider: &str) -> [u8; 32] {
+        let (kind, value) = match self {
+            Match::Sid(v) => ("sid", v),
+            Match::Sub(v) => ("sub", v),
+        };
+        crate::crypto::sha256(format!("{provider}\0{kind}\0{value}").as_bytes())
+    }
+
+    /// The index keys a session is listed under.
+    pub fn keys_of(record: &SessionRecord) -> Vec<[u8; 32]> {
+        let mut keys = vec![Match::Sub(record.identity.sub()).index_key(&record.provider)];
+        if let Some(sid) = &record.sid {
+            keys.push(Match::Sid(sid).index_key(&record.provider));
+        }
+        keys
+    }
+}
+
 /// A store that cannot answer. Requests that need it fail closed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("session store unavailable: {0}")]
@@ -182,10 +257,19 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn insert(&self, key: SessionKey, session: Arc<Session>) -> Result<(), StoreError>;
     async fn remove(&self, key: &SessionKey) -> Result<(), StoreError>;
     /// Persists the session's new `last_seen` (called at most once per refresh interval).
+    /// Never brings back a session deleted in the meantime.
     async fn touch(&self, key: &SessionKey, session: &Session) -> Result<(), StoreError>;
     async fn put_login(&self, state: &str, login: LoginState) -> Result<(), StoreError>;
     /// Returns and deletes the login state in one step: a `state` works once.
     async fn take_login(&self, state: &str) -> Result<Option<LoginState>, StoreError>;
+    /// Deletes every session of `provider` that `m` names (back-channel logout); returns how
+    /// many were deleted.
+    async fn remove_matching(&self, provider: &str, m: Match<'_>) -> Result<u64, StoreError>;
+    /// Records a one-time token id (a logout token's `jti`) for `ttl`. Returns false if it was
+    /// already recorded: the token is a replay.
+    async fn remember_once(&self, id: &str, ttl: Duration) -> Result<bool, StoreError>;
+    /// Forgets a recorded token id (its processing failed; the provider may send it again).
+    async fn forget(&self, id: &str) -> Result<(), StoreError>;
     /// Can the store serve requests right now (for `/readyz`)?
     async fn ready(&self) -> Result<(), StoreError>;
     /// Sessions currently held, when the store can tell cheaply.
