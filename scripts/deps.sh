@@ -18,6 +18,8 @@ need pkg-config pkg-config             # openssl-sys (josekit) finds OpenSSL wit
 need cc gcc
 need_file /usr/include/openssl/ssl.h libssl-dev
 need curl curl
+need redis-server redis-server         # the Redis session store tests start a real server
+need openssl openssl                   # ... and make its TLS certificates
 if [ "${1:-}" = "bench" ]; then
   need nginx nginx-light
   need wrk wrk

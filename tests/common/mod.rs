@@ -3,6 +3,8 @@
 //! that keeps cookies and follows redirects one hop at a time.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use guichet::demo::provider::{Faults, Flavour};
 use guichet::demo::{free_port, Stack, StackOptions};
 use reqwest::header::LOCATION;
@@ -54,6 +56,15 @@ impl Drop for GatewayProcess {
 }
 
 impl GatewayProcess {
+    /// Evidence log lines so far, parsed.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.audit_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
     /// Sends SIGTERM and waits (bounded) for a clean exit.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
@@ -88,32 +99,60 @@ impl Harness {
         opts.provider_toml = setup.provider_toml;
         opts.audit_file = Some(audit_path.clone());
         let stack = Stack::start(dir.path(), &opts).await.expect("stack");
-        let stderr_path = dir.path().join("guichet.stderr");
-        let child = Command::new(env!("CARGO_BIN_EXE_guichet"))
-            .args(["run", "--config"])
-            .arg(&stack.config_path)
-            .arg("--upgrade-sock")
-            .arg(dir.path().join("upgrade.sock"))
-            .env("GUICHET_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-            .spawn()
-            .expect("spawn guichet");
         let url = stack.gateway_url.clone();
-        let mut gateway = GatewayProcess {
-            child,
-            stderr_path,
+        let gateway = spawn_gateway(
+            &stack.config_path,
+            dir.path(),
+            "guichet",
             audit_path,
-            metrics_url: format!("http://127.0.0.1:{metrics_port}"),
-        };
-        wait_ready(&url, &mut gateway).await;
+            metrics_port,
+            &url,
+        )
+        .await;
         Harness {
             stack,
             gateway,
             url,
             dir,
         }
+    }
+
+    /// A second guichet with the same configuration (same public URL, providers and session
+    /// store) listening on another port: another replica behind the same load balancer.
+    /// Browsers reach it at [`Replica::url`]; cookies are shared since they ignore ports.
+    pub async fn replica(&self, name: &str) -> Replica {
+        let text = std::fs::read_to_string(&self.stack.config_path).expect("config");
+        let port = free_port().expect("free port");
+        let metrics_port = free_port().expect("free port");
+        let own_port = self.url.rsplit(':').next().expect("port");
+        let own_metrics = self.gateway.metrics_url.rsplit(':').next().expect("port");
+        let audit_path = self.dir.path().join(format!("{name}.audit.log"));
+        let text = text
+            .replace(
+                &format!("listen = \"127.0.0.1:{own_port}\""),
+                &format!("listen = \"127.0.0.1:{port}\""),
+            )
+            .replace(
+                &format!("listen = \"127.0.0.1:{own_metrics}\""),
+                &format!("listen = \"127.0.0.1:{metrics_port}\""),
+            )
+            .replace(
+                &format!("output = \"{}\"", self.gateway.audit_path.display()),
+                &format!("output = \"{}\"", audit_path.display()),
+            );
+        let config_path = self.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&config_path, text).expect("replica config");
+        let url = format!("http://127.0.0.1:{port}");
+        let gateway = spawn_gateway(
+            &config_path,
+            self.dir.path(),
+            name,
+            audit_path,
+            metrics_port,
+            &url,
+        )
+        .await;
+        Replica { gateway, url }
     }
 
     pub fn browser(&self) -> Browser {
@@ -131,11 +170,7 @@ impl Harness {
 
     /// Evidence log lines so far, parsed.
     pub fn audit(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.gateway.audit_path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        self.gateway.audit()
     }
 
     /// The last `login` event's reason in the evidence log.
@@ -164,6 +199,49 @@ impl Harness {
             .await
             .expect("metrics body")
     }
+}
+
+/// Another guichet process of the same deployment (see [`Harness::replica`]).
+pub struct Replica {
+    pub gateway: GatewayProcess,
+    pub url: String,
+}
+
+impl Replica {
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.gateway.stderr_path).unwrap_or_default()
+    }
+}
+
+/// Runs the real binary on `config_path` and waits until `/readyz` answers 200.
+async fn spawn_gateway(
+    config_path: &std::path::Path,
+    dir: &std::path::Path,
+    name: &str,
+    audit_path: PathBuf,
+    metrics_port: u16,
+    url: &str,
+) -> GatewayProcess {
+    let stderr_path = dir.join(format!("{name}.stderr"));
+    let child = Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args(["run", "--config"])
+        .arg(config_path)
+        .arg("--upgrade-sock")
+        .arg(dir.join(format!("{name}.upgrade.sock")))
+        .env("GUICHET_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+        .spawn()
+        .expect("spawn guichet");
+    let mut gateway = GatewayProcess {
+        child,
+        stderr_path,
+        audit_path,
+        metrics_url: format!("http://127.0.0.1:{metrics_port}"),
+    };
+    wait_ready(url, &mut gateway).await;
+    gateway
 }
 
 async fn wait_ready(url: &str, gw: &mut GatewayProcess) {
@@ -307,6 +385,25 @@ pub async fn get_with_cookie(url: &str, cookie: &str) -> Response {
         .send()
         .await
         .expect("request")
+}
+
+/// POSTs an `application/x-www-form-urlencoded` body from a fresh client (a provider's
+/// back-channel call, or a form), with extra headers.
+pub async fn post_form(url: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Response {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let mut rb = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    rb.send().await.expect("request")
 }
 
 pub fn location(r: &Response) -> String {

@@ -1,0 +1,309 @@
+//! A real `redis-server` for the tests: its own process on a free loopback port, its data
+//! (append-only file) in a temporary directory so a restart keeps the sessions. `make test`
+//! (`scripts/deps.sh`) installs it; when it is missing the tests that need it fail and say so.
+
+use guichet::demo::free_port;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct RedisServer {
+    child: Option<Child>,
+    /// Plain-text port (the harness's own commands, and gateways without TLS).
+    pub port: u16,
+    /// TLS port, when started with [`RedisServer::start_tls`].
+    pub tls_port: Option<u16>,
+    password: Option<String>,
+    dir: tempfile::TempDir,
+    paused: bool,
+}
+
+impl RedisServer {
+    /// Starts a server and waits (bounded) until it answers `PING`.
+    pub fn start() -> RedisServer {
+        RedisServer::new(false, None)
+    }
+
+    /// A server that also listens with TLS (a certificate for 127.0.0.1 from a private CA,
+    /// [`RedisServer::ca_path`]) and requires `password`. Needs the `openssl` command.
+    pub fn start_tls(password: &str) -> RedisServer {
+        RedisServer::new(true, Some(password.to_string()))
+    }
+
+    fn new(tls: bool, password: Option<String>) -> RedisServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port().expect("free port");
+        let tls_port = tls.then(|| free_port().expect("free port"));
+        if tls {
+            make_certificates(dir.path());
+        }
+        let mut server = RedisServer {
+            child: None,
+            port,
+            tls_port,
+            password,
+            dir,
+            paused: false,
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The `rediss://` URL of the TLS port, with the password.
+    pub fn tls_url(&self) -> String {
+        format!(
+            "rediss://:{}@127.0.0.1:{}/0",
+            self.password.as_deref().unwrap_or_default(),
+            self.tls_port.expect("started with start_tls")
+        )
+    }
+
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// `[session]` for a gateway using this server (append `extra` keys to the section).
+    pub fn session_toml(&self, extra: &str) -> String {
+        format!(
+            "[session]\nstore = \"redis\"\nredis_url = \"{}\"\nredis_connect_timeout = \"500ms\"\n\
+             redis_command_timeout = \"500ms\"\n{extra}\n",
+            self.url()
+        )
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("redis.log")
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        if let Some(tls_port) = self.tls_port {
+            let file = |name: &str| self.dir.path().join(name).display().to_string();
+            cmd.args([
+                "--tls-port",
+                &tls_port.to_string(),
+                "--tls-auth-clients",
+                "no",
+            ])
+            .args(["--tls-cert-file", &file("server.pem")])
+            .args(["--tls-key-file", &file("server.key")])
+            .args(["--tls-ca-cert-file", &file("ca.pem")]);
+        }
+        if let Some(password) = &self.password {
+            cmd.args(["--requirepass", password]);
+        }
+        let child = cmd
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .args(["--daemonize", "no", "--loglevel", "warning"])
+            .arg("--logfile")
+            .arg(self.log_path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start redis-server ({e}). The Redis tests need it: run \
+                     `scripts/deps.sh` (or `make test`), or `apt-get install redis-server`."
+                )
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.ping() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        panic!(
+            "redis-server did not answer on port {} within 10 s:\n{log}",
+            self.port
+        );
+    }
+
+    /// Does the server answer `PING` right now?
+    pub fn ping(&self) -> bool {
+        self.command("PING").is_some_and(|r| r.starts_with("+PONG"))
+    }
+
+    /// Sends one inline command on the plain port and returns its raw reply (None if the
+    /// server does not answer within 500 ms).
+    pub fn command(&self, cmd: &str) -> Option<String> {
+        let addr = format!("127.0.0.1:{}", self.port);
+        let mut s =
+            TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_millis(200)).ok()?;
+        s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+        let auth = match &self.password {
+            Some(p) => format!("AUTH {p}\r\n"),
+            None => String::new(),
+        };
+        // QUIT makes the server close the connection after the replies: read to the end.
+        s.write_all(format!("{auth}{cmd}\r\nQUIT\r\n").as_bytes())
+            .ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let text = if auth.is_empty() {
+            text.as_str()
+        } else {
+            text.strip_prefix("+OK\r\n")?
+        };
+        Some(text.strip_suffix("+OK\r\n").unwrap_or(text).to_string())
+    }
+
+    /// Keys matching a pattern (`KEYS`, fine on a test server).
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        let reply = self.command(&format!("KEYS {pattern}")).unwrap_or_default();
+        reply
+            .split("\r\n")
+            .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
+            .map(String::from)
+            .collect()
+    }
+
+    /// Freezes the process (SIGSTOP): connections stay open, nothing answers.
+    pub fn pause(&mut self) {
+        self.signal("STOP");
+        self.paused = true;
+    }
+
+    pub fn resume(&mut self) {
+        self.signal("CONT");
+        self.paused = false;
+    }
+
+    /// Stops the server cleanly (SIGTERM; the append-only file keeps the data).
+    pub fn stop(&mut self) {
+        if self.paused {
+            self.resume();
+        }
+        self.signal("TERM");
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port with the same data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([&format!("-{sig}"), &child.id().to_string()])
+                .status();
+        }
+    }
+}
+
+/// A private CA and a certificate for 127.0.0.1/localhost, with the `openssl` command.
+fn make_certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("the TLS Redis test needs the openssl command ({e}): run scripts/deps.sh")
+            });
+        assert!(status.success(), "openssl {args:?} failed");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=guichet test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("san");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if self.paused {
+            self.signal("CONT");
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

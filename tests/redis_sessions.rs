@@ -1,0 +1,336 @@
+//! Several replicas sharing one real Redis: a login, a logout or a back-channel logout on one
+//! replica holds on the other at once; a Redis outage fails closed and loses nothing.
+//! The harness starts `redis-server` (installed by `make test`); these tests fail, with a
+//! message saying so, when it is missing.
+
+mod common;
+
+use common::redis::RedisServer;
+use common::*;
+use guichet::demo::citizens;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const BACKCHANNEL: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+async fn with_redis(redis: &RedisServer, session_extra: &str, provider_toml: &str) -> Harness {
+    Harness::with(Setup {
+        extra_toml: redis.session_toml(session_extra),
+        provider_toml: provider_toml.into(),
+        ..Setup::default()
+    })
+    .await
+}
+
+fn sub_of(h: &Harness, citizen: &str) -> String {
+    citizens::find(citizen)
+        .expect("citizen")
+        .sub(h.stack.mock.client_id())
+}
+
+/// The `x-pivot-sub` the upstream received, from an echo body.
+fn echoed_sub(body: &str) -> Option<String> {
+    echoed_headers(body)
+        .get("x-pivot-sub")
+        .and_then(|v| v.as_str())
+        .map(String::from)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_on_one_replica_holds_on_the_other_and_logout_on_either_ends_it() {
+    let redis = RedisServer::start();
+    let a = with_redis(&redis, "", "").await;
+    let b_replica = a.replica("b").await;
+    let b = a.browser();
+    let landed = b.login(&a, "elodie", "/whoami").await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    let cookie = landed.session_cookie();
+
+    // The same cookie opens the session on replica B (cookies ignore ports).
+    let r = b.get(&format!("{}/whoami", b_replica.url)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        echoed_sub(&r.text().await.unwrap()),
+        Some(sub_of(&a, "elodie"))
+    );
+
+    // Logout on B...
+    let r = b.get(&format!("{}/.guichet/logout", b_replica.url)).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert!(location(&r).starts_with(&h_issuer(&a)), "{}", location(&r));
+    // ...and the cookie, replayed on A or on B, opens nothing any more.
+    for base in [&a.url, &b_replica.url] {
+        let r = get_with_cookie(&format!("{base}/whoami"), &cookie).await;
+        assert_eq!(r.status(), StatusCode::FOUND, "{base}");
+        assert!(location(&r).contains("/.guichet/login"));
+        let r = get_with_cookie(&format!("{base}/api/me"), &cookie).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{base}");
+    }
+    // Nothing in Redis names the cookie itself: keys are hashes.
+    let value = cookie.split('=').nth(1).unwrap();
+    assert!(!redis.keys("*").iter().any(|k| k.contains(value)));
+    assert!(b_replica
+        .gateway
+        .audit()
+        .iter()
+        .any(|e| e["event"] == "logout" && e["reason"] == "rp_initiated"));
+}
+
+fn h_issuer(h: &Harness) -> String {
+    h.stack.mock.issuer()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_started_on_one_replica_is_finished_by_the_other() {
+    let redis = RedisServer::start();
+    let a = with_redis(&redis, "", "").await;
+    let b_replica = a.replica("b").await;
+    let b = a.browser();
+    let callback = b.start_login(&a, "jean-philippe").await;
+    assert!(callback.starts_with(&format!("{}/.guichet/callback?", a.url)));
+    // The load balancer sends the provider's redirect to replica B.
+    let on_b = callback.replacen(&a.url, &b_replica.url, 1);
+    let landed = b.follow(&on_b).await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    assert!(landed.url.starts_with(&b_replica.url) && landed.url.ends_with("/whoami"));
+    assert_eq!(echoed_sub(&landed.body), Some(sub_of(&a, "jean-philippe")));
+    // The state was taken by B: replaying the callback on A fails.
+    let r = b.get(&callback).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_channel_logout_received_by_one_replica_ends_the_session_on_the_other() {
+    let redis = RedisServer::start();
+    let a = with_redis(&redis, "", "backchannel_logout = true").await;
+    let b_replica = a.replica("b").await;
+    let b = a.browser();
+    let cookie = b.login(&a, "ana", "/").await.session_cookie();
+    let other = a.browser();
+    let other_cookie = other.login(&a, "elodie", "/").await.session_cookie();
+    let r = get_with_cookie(&format!("{}/whoami", b_replica.url), &cookie).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let mock = &a.stack.mock;
+    let now = guichet::session::now();
+    let token = mock.sign_jwt(
+        "logout+jwt",
+        &json!({
+            "iss": mock.issuer(), "aud": mock.client_id(), "iat": now, "exp": now + 120,
+            "jti": guichet::crypto::random_hex32(), "sub": sub_of(&a, "ana"),
+            "events": { BACKCHANNEL: {} },
+        }),
+    );
+    let sent = Instant::now();
+    let r = post_form(
+        &format!("{}/.guichet/backchannel-logout", a.url),
+        &[("logout_token", &token)],
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let r = get_with_cookie(&format!("{}/whoami", b_replica.url), &cookie).await;
+    let elapsed = sent.elapsed();
+    assert_eq!(r.status(), StatusCode::FOUND, "session still alive on B");
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    // Another citizen's session is untouched.
+    let r = get_with_cookie(&format!("{}/whoami", b_replica.url), &other_cookie).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // The same token sent again (to B) is a replay.
+    let r = post_form(
+        &format!("{}/.guichet/backchannel-logout", b_replica.url),
+        &[("logout_token", &token)],
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error_description"], "jti_replayed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_fails_closed_then_service_resumes_with_the_same_sessions() {
+    let mut redis = RedisServer::start();
+    let h = with_redis(&redis, "", "").await;
+    let b = h.browser();
+    let landed = b.login(&h, "angela", "/whoami").await;
+    assert_eq!(landed.status, StatusCode::OK);
+    let whoami = format!("{}/whoami", h.url);
+    let seen_before = h.stack.echo.requests().len();
+
+    // Redis hangs (frozen process): requests that need a session get 503, quickly.
+    redis.pause();
+    let started = Instant::now();
+    let r = b.get(&whoami).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Service momentanément indisponible"));
+    let r = b.get(&format!("{}/api/me", h.url)).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let r = b.get(&format!("{}/readyz", h.url)).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // A public page needs no session: it passes, without an identity.
+    let r = b.get(&format!("{}/public/x", h.url)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(echoed_sub(&r.text().await.unwrap()).is_none());
+    // Nothing reached the upstream with an identity while the store was down.
+    assert!(h.stack.echo.requests()[seen_before..]
+        .iter()
+        .all(|r| r.headers.iter().all(|(n, _)| !n.starts_with("x-pivot-"))));
+
+    // Back: the same session works again, by itself.
+    redis.resume();
+    assert_eventually_ok(&b, &whoami).await;
+
+    // Redis stopped and restarted (with its data): 503 meanwhile, then the session is back.
+    redis.stop();
+    let r = b.get(&whoami).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    redis.restart();
+    let body = assert_eventually_ok(&b, &whoami).await;
+    assert_eq!(echoed_sub(&body), Some(sub_of(&h, "angela")));
+    let m = h.metrics().await;
+    let errors = m
+        .lines()
+        .find(|l| l.starts_with("guichet_session_store_errors_total "))
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(errors >= 3, "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_delete_gives_an_error_not_a_false_logout() {
+    let mut redis = RedisServer::start();
+    let h = with_redis(&redis, "", "").await;
+    let b = h.browser();
+    let cookie = b.login(&h, "elodie", "/").await.session_cookie();
+    redis.stop();
+    let r = b.get(&format!("{}/.guichet/logout", h.url)).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().get("set-cookie").is_none());
+    redis.restart();
+    // The session was not lost; a logout now works and ends it.
+    assert_eventually_ok(&b, &format!("{}/whoami", h.url)).await;
+    let r = b.get(&format!("{}/.guichet/logout", h.url)).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let r = get_with_cookie(&format!("{}/whoami", h.url), &cookie).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+}
+
+/// GETs `url` until it answers 200 (at most 15 s); returns the body.
+async fn assert_eventually_ok(b: &Browser, url: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = None;
+    while Instant::now() < deadline {
+        let r = b.get(url).await;
+        if r.status() == StatusCode::OK {
+            return r.text().await.unwrap();
+        }
+        last = Some(r.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not recover within 15 s (last status {last:?})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_is_written_back_at_most_once_per_interval_and_keys_expire() {
+    let redis = RedisServer::start();
+    // idle 40 s -> write-back interval 2 s.
+    let h = with_redis(
+        &redis,
+        "idle_timeout = \"40s\"\nabsolute_timeout = \"1h\"",
+        "",
+    )
+    .await;
+    let b = h.browser();
+    b.login(&h, "ana", "/").await;
+    let calls = |stats: &str| -> u64 {
+        stats
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+            .filter_map(|l| l.split("calls=").nth(1))
+            .filter_map(|v| v.split(',').next())
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum()
+    };
+    let before = calls(&redis.command("INFO commandstats").unwrap_or_default());
+    let started = Instant::now();
+    for _ in 0..30 {
+        let r = b.get(&format!("{}/whoami", h.url)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let elapsed = started.elapsed().as_secs() + 1;
+    let after = calls(&redis.command("INFO commandstats").unwrap_or_default());
+    // At most one write-back per 2 s interval (plus one for a boundary crossed).
+    assert!(
+        after - before <= elapsed / 2 + 1,
+        "{} write-backs for 30 requests in {elapsed} s",
+        after - before
+    );
+    // After an interval, the next request writes the activity back, once.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for _ in 0..3 {
+        let r = b.get(&format!("{}/whoami", h.url)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let later = calls(&redis.command("INFO commandstats").unwrap_or_default());
+    assert!(later - after >= 1, "activity never written back");
+    // The session key carries a TTL bounded by idle + interval.
+    let keys = redis.keys("guichet:s:*");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let pttl: i64 = redis
+        .command(&format!("PTTL {}", keys[0]))
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap_or(-3);
+    assert!(pttl > 0 && pttl <= 42_000, "PTTL {pttl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_a_private_ca_and_a_password_kept_out_of_logs_and_check() {
+    const PASSWORD: &str = "s3cret-redis-pass-7f1c";
+    let redis = RedisServer::start_tls(PASSWORD);
+    let secrets = tempfile::tempdir().unwrap();
+    let url_file = secrets.path().join("redis-url");
+    std::fs::write(&url_file, format!("{}\n", redis.tls_url())).unwrap();
+    let h = Harness::with(Setup {
+        extra_toml: format!(
+            "[session]\nstore = \"redis\"\nredis_url = \"file:{}\"\nredis_ca_file = \"{}\"\n",
+            url_file.display(),
+            redis.ca_path().display()
+        ),
+        ..Setup::default()
+    })
+    .await;
+    let b = h.browser();
+    let landed = b.login(&h, "elodie", "/whoami").await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    assert_eq!(redis.keys("guichet:s:*").len(), 1, "session not in Redis");
+    assert!(!h.logs().contains(PASSWORD));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args(["check", "--config"])
+        .arg(&h.stack.config_path)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("<redacted file:{}>", url_file.display())),
+        "{text}"
+    );
+    assert!(!text.contains(PASSWORD), "{text}");
+}
