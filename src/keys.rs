@@ -6,6 +6,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use josekit::jwe::JweDecrypter;
 use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jwk::{Jwk, KeyPair};
@@ -96,6 +97,32 @@ pub fn public_jwk(private_pem: &str, alg: &str, kid: Option<&str>) -> Result<Val
     let value: Value =
         serde_json::from_str(&jwk.to_string()).map_err(|e| KeyError::Generate(e.to_string()))?;
     Ok(strip_private(value))
+}
+
+/// A JWE decrypter for one of guichet's encryption keys (FranceConnect+): `alg` is pinned in
+/// the decrypter, so a JWE naming another algorithm is refused by it.
+pub fn decrypter(private_pem: &str, alg: &str) -> Result<Box<dyn JweDecrypter>, KeyError> {
+    use josekit::jwe::{ECDH_ES, RSA_OAEP, RSA_OAEP_256};
+    let rsa_err = |_| KeyError::Pem("RSA (2048 bits or more)");
+    Ok(match alg {
+        "RSA-OAEP" => Box::new(RSA_OAEP.decrypter_from_pem(private_pem).map_err(rsa_err)?),
+        "RSA-OAEP-256" => Box::new(
+            RSA_OAEP_256
+                .decrypter_from_pem(private_pem)
+                .map_err(rsa_err)?,
+        ),
+        "ECDH-ES" => {
+            // Only P-256: the curve FranceConnect+ uses (and the one `keygen` makes).
+            EcKeyPair::from_pem(private_pem.as_bytes(), Some(EcCurve::P256))
+                .map_err(|_| KeyError::Pem("EC P-256"))?;
+            Box::new(
+                ECDH_ES
+                    .decrypter_from_pem(private_pem)
+                    .map_err(|_| KeyError::Pem("EC P-256"))?,
+            )
+        }
+        other => return Err(KeyError::Algorithm(other.into())),
+    })
 }
 
 /// RFC 7638 thumbprint (SHA-256, base64url) of an EC or RSA public key.

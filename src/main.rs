@@ -41,6 +41,10 @@ enum Command {
         /// Gateway port on 127.0.0.1.
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Which mock provider: fc (FranceConnect v2), fc-v1, fc-plus (FranceConnect+),
+        /// mconnect, generic, or all (fc, fc-plus and mconnect on one chooser).
+        #[arg(long, default_value = "fc")]
+        provider: String,
     },
     /// Print a new private key (PEM) for a `file:`/`env:` key setting, then its public JWK.
     Keygen {
@@ -88,7 +92,7 @@ fn main() -> ExitCode {
             }
             Err(e) => config_error(&e),
         },
-        Command::Demo { port } => match guichet::demo::run(port) {
+        Command::Demo { port, provider } => match guichet::demo::run(port, &provider) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("guichet: {e}");

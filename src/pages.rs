@@ -1,12 +1,17 @@
 //! The pages citizens see (errors, provider chooser, logged out), in French by default and
 //! English on request, and the one place where a [`Failure`] becomes a status and a page.
+//! The chooser's buttons (official FranceConnect wording) are in [`chooser`].
 //!
 //! Invariants:
 //! - Every dynamic value is HTML-escaped ([`escape`]).
 //! - Pages load nothing from elsewhere: inline CSS allowed by its hash in a strict
 //!   `Content-Security-Policy`, no script, `frame-ancestors 'none'`.
 
-use crate::config::{Flavour, PagesConfig};
+mod chooser;
+
+pub use chooser::ChooserEntry;
+
+use crate::config::PagesConfig;
 use crate::web::{Lang, Reply};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -41,6 +46,12 @@ pub enum Failure {
     Verification(String),
     #[error("identity data refused: {0}")]
     InvalidIdentity(String),
+    /// The provider says the digital identity is suspended or inactive (MConnect).
+    #[error("digital identity not active")]
+    IdentityNotActive,
+    /// The page needs a level no configured provider can prove.
+    #[error("no login method reaches the level required")]
+    LevelUnavailable,
     #[error("session store unavailable")]
     StoreUnavailable,
     #[error("upstream unavailable")]
@@ -56,7 +67,9 @@ impl Failure {
             | Failure::LoginExpired
             | Failure::StateMismatch => StatusCode::BAD_REQUEST,
             Failure::NotFound => StatusCode::NOT_FOUND,
-            Failure::Cancelled => StatusCode::FORBIDDEN,
+            Failure::Cancelled | Failure::IdentityNotActive | Failure::LevelUnavailable => {
+                StatusCode::FORBIDDEN
+            }
             Failure::ProviderError(_)
             | Failure::Verification(_)
             | Failure::InvalidIdentity(_)
@@ -80,6 +93,8 @@ impl Failure {
             Failure::ProviderError(code) => format!("provider_error_{code}"),
             Failure::ProviderUnavailable => "provider_unavailable".into(),
             Failure::Verification(r) | Failure::InvalidIdentity(r) => r.clone(),
+            Failure::IdentityNotActive => "identity_not_active".into(),
+            Failure::LevelUnavailable => "level_unavailable".into(),
             Failure::StoreUnavailable => "store_unavailable".into(),
             Failure::UpstreamUnavailable => "upstream_unavailable".into(),
         }
@@ -188,6 +203,22 @@ impl Failure {
                 "Invalid identity data",
                 "The identity data received is not in an accepted format. The login is refused.",
             ),
+            (Failure::IdentityNotActive, Fr) => (
+                "Identité numérique inactive",
+                "Votre identité numérique n'est pas active (suspendue ou désactivée) : elle ne permet pas de vous connecter à ce service. Rapprochez-vous de l'autorité qui l'a délivrée, ou utilisez un autre moyen de connexion.",
+            ),
+            (Failure::IdentityNotActive, En) => (
+                "Digital identity not active",
+                "Your digital identity is not active (suspended or deactivated), so it cannot be used to log in to this service. Contact the authority that issued it, or use another way to log in.",
+            ),
+            (Failure::LevelUnavailable, Fr) => (
+                "Niveau de sécurité non disponible",
+                "Cette page demande un niveau de garantie d'identité qu'aucun des moyens de connexion proposés par ce service ne permet d'atteindre.",
+            ),
+            (Failure::LevelUnavailable, En) => (
+                "Security level not available",
+                "This page requires a level of identity assurance that none of this service's login methods can provide.",
+            ),
             (Failure::StoreUnavailable, Fr) => (
                 "Service momentanément indisponible",
                 "Le service ne peut pas vérifier votre session pour le moment. Veuillez réessayer dans quelques instants.",
@@ -232,6 +263,7 @@ a:focus,button:focus{outline:3px solid #0a76f6;outline-offset:2px}\
 .providers{list-style:none;padding:0}\
 .providers li{margin:0 0 1.25rem}\
 .help{display:block;font-size:.875rem;margin-top:.25rem}\
+.sep{margin:1.25rem 0;font-weight:700}\
 .code{font-family:monospace;font-size:.875rem;color:#3a3a3a}";
 
 fn csp() -> &'static str {
@@ -316,40 +348,21 @@ impl Pages {
             ),
             _ => String::new(),
         };
+        let other = match failure {
+            Failure::IdentityNotActive | Failure::LevelUnavailable => self.other_login_link(lang),
+            _ => String::new(),
+        };
         let body = format!(
-            "<h1>{}</h1><p>{}</p>{code}<p><a class=\"btn\" href=\"/\">{again}</a></p>",
+            "<h1>{}</h1><p>{}</p>{code}{other}<p><a class=\"btn\" href=\"/\">{again}</a></p>",
             escape(title),
             escape(text)
         );
         self.page(failure.status(), lang, title, &body)
     }
 
-    /// Login chooser, one entry per provider: `(name, display name, flavour, login URL)`.
-    pub fn chooser(&self, lang: Lang, providers: &[(&str, &str, Flavour, String)]) -> Reply {
-        let title = match lang {
-            Lang::Fr => "Se connecter",
-            Lang::En => "Log in",
-        };
-        let mut items = String::new();
-        for (_, display, flavour, href) in providers {
-            let href = escape(href);
-            let item = match flavour {
-                Flavour::FranceConnectV2 => format!(
-                    "<li><a class=\"btn\" lang=\"fr\" href=\"{href}\">S'identifier avec FranceConnect</a>\
-                     <a class=\"help\" lang=\"fr\" href=\"https://franceconnect.gouv.fr/\" target=\"_blank\" \
-                     rel=\"noopener\" title=\"Qu'est-ce que FranceConnect ? - nouvelle fenêtre\">Qu'est-ce que FranceConnect ?</a></li>"
-                ),
-                Flavour::Generic => {
-                    let label = match lang {
-                        Lang::Fr => format!("Se connecter avec {}", escape(display)),
-                        Lang::En => format!("Log in with {}", escape(display)),
-                    };
-                    format!("<li><a class=\"btn\" href=\"{href}\">{label}</a></li>")
-                }
-            };
-            items.push_str(&item);
-        }
-        let other = match &self.other_login_url {
+    /// The link to the service's other way to log in (MConnect terms 5.1), if configured.
+    fn other_login_link(&self, lang: Lang) -> String {
+        match &self.other_login_url {
             Some(url) => format!(
                 "<p><a href=\"{}\">{}</a></p>",
                 escape(url),
@@ -359,14 +372,7 @@ impl Pages {
                 }
             ),
             None => String::new(),
-        };
-        let intro = match lang {
-            Lang::Fr => "Choisissez comment vous identifier :",
-            Lang::En => "Choose how to identify yourself:",
-        };
-        let body =
-            format!("<h1>{title}</h1><p>{intro}</p><ul class=\"providers\">{items}</ul>{other}");
-        self.page(StatusCode::OK, lang, title, &body)
+        }
     }
 
     /// Asks the citizen to confirm a logout that did not come from this site (a link on
@@ -445,21 +451,16 @@ mod tests {
     }
 
     #[test]
-    fn chooser_uses_official_franceconnect_wording() {
-        let r = pages().chooser(
-            Lang::En,
-            &[(
-                "fc",
-                "FranceConnect",
-                Flavour::FranceConnectV2,
-                "/.guichet/login?provider=fc".into(),
-            )],
-        );
-        let body = String::from_utf8(r.body.to_vec()).unwrap();
-        assert!(body.contains("S'identifier avec FranceConnect"));
-        assert!(body.contains("Qu'est-ce que FranceConnect ?"));
-        assert!(body.contains("Log in another way"));
-        assert!(body.contains("lang=\"en\""));
+    fn an_inactive_identity_page_points_to_the_other_login_method() {
+        for f in [Failure::IdentityNotActive, Failure::LevelUnavailable] {
+            let r = pages().failure(&f, Lang::Fr);
+            assert_eq!(r.status, StatusCode::FORBIDDEN);
+            let body = String::from_utf8(r.body.to_vec()).unwrap();
+            assert!(body.contains("href=\"/login-classique\""), "{body}");
+            assert!(body.contains("Se connecter autrement"));
+        }
+        let body = pages().failure(&Failure::IdentityNotActive, Lang::En).body;
+        assert!(String::from_utf8_lossy(&body).contains("not active"));
     }
 
     #[test]
@@ -476,6 +477,8 @@ mod tests {
             Failure::ProviderUnavailable,
             Failure::Verification("v".into()),
             Failure::InvalidIdentity("i".into()),
+            Failure::IdentityNotActive,
+            Failure::LevelUnavailable,
             Failure::StoreUnavailable,
             Failure::UpstreamUnavailable,
         ];

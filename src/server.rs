@@ -77,7 +77,17 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
         }
     };
     // Public keys: assertion signing keys and provider encryption keys join this set.
-    let jwks = Vec::new();
+    #[allow(unused_mut)]
+    let mut jwks: Vec<serde_json::Value> = Vec::new();
+    // FranceConnect+ encryption keys (`use: enc`): the provider reads this set at the JWKS URL
+    // registered for the client and encrypts id_tokens and userinfo to one of them.
+    for p in &cfg.providers {
+        for k in &p.decryption_keys {
+            if !jwks.contains(&k.public_jwk) {
+                jwks.push(k.public_jwk.clone());
+            }
+        }
+    }
     let gateway = Arc::new(Gateway::new(
         cfg,
         providers,

@@ -94,12 +94,14 @@ pub struct UpstreamSection {
 pub struct ProviderSection {
     /// Short name used in URLs (`?provider=NAME`), metrics and logs.
     pub name: String,
-    /// Preset: `franceconnect-v2-integration`, `franceconnect-v2`, `generic`, ...
+    /// Preset: `franceconnect-v1-integration`, `franceconnect-v1`,
+    /// `franceconnect-v2-integration`, `franceconnect-v2`, `franceconnect-plus-integration`,
+    /// `franceconnect-plus`, `mconnect`, `generic`.
     pub preset: String,
-    /// Label shown on the login chooser.
+    /// Label shown on the login chooser (MConnect: the whole button label).
     #[serde(default)]
     pub display_name: Option<String>,
-    /// Issuer URL; required for `generic`, fixed by the FranceConnect presets.
+    /// Issuer URL; required for `generic` and `mconnect`, fixed by the FranceConnect presets.
     #[serde(default)]
     pub issuer: Option<String>,
     /// Client identifier given by the provider.
@@ -114,14 +116,31 @@ pub struct ProviderSection {
     /// `acr_values` sent when no route asks for a higher level.
     #[serde(default)]
     pub acr_values: Option<String>,
-    /// Accepted id_token signature algorithms (pinned; `none` and HMAC are refused unless the
-    /// preset is FranceConnect v1).
+    /// Which `acr` value proves which level: `{ eidas2 = "eidas2", eidas3 = "eidas3" }`
+    /// (levels: `eidas1`/`low`, `eidas2`/`substantial`, `eidas3`/`high`). Used to read the
+    /// id_token's `acr` and to choose the `acr_values` of a step-up login.
+    #[serde(default)]
+    pub acr_levels: Option<BTreeMap<String, String>>,
+    /// Accepted id_token signature algorithms (pinned; `none` is refused, HMAC only with the
+    /// FranceConnect v1 presets).
     #[serde(default)]
     pub id_token_algs: Option<Vec<String>>,
+    /// Accepted JWE key management algorithms (`RSA-OAEP`, `RSA-OAEP-256`, `ECDH-ES`); when
+    /// set, id_tokens must be encrypted (FranceConnect+).
+    #[serde(default)]
+    pub jwe_algs: Option<Vec<String>>,
+    /// Accepted JWE content encryption algorithms (FranceConnect+: `A256GCM`).
+    #[serde(default)]
+    pub jwe_encs: Option<Vec<String>>,
+    /// Private keys the provider encrypts to; their public parts are published at
+    /// `/.guichet/jwks.json`.
+    #[serde(default)]
+    pub decryption_keys: Option<Vec<DecryptionKeySection>>,
     /// Token endpoint authentication: `client_secret_post`, `client_secret_basic` or `auto`.
     #[serde(default)]
     pub token_auth: Option<String>,
-    /// Userinfo response format: `json`, `jwt` (signed), or `auto` (by content type).
+    /// Userinfo response format: `json`, `jwt` (signed), `jwe` (encrypted signed JWT), or
+    /// `auto` (by content type).
     #[serde(default)]
     pub userinfo: Option<String>,
     /// PKCE S256: `auto` (when the provider advertises it), `always` or `never`.
@@ -136,6 +155,10 @@ pub struct ProviderSection {
     /// Extra parameters added to the authorization request (e.g. `prompt`).
     #[serde(default)]
     pub authorize_params: Option<BTreeMap<String, String>>,
+    /// Read `ISSUER/.well-known/openid-configuration`; `false` takes the endpoints below
+    /// (FranceConnect v1 has no discovery).
+    #[serde(default)]
+    pub discovery: Option<bool>,
     /// Endpoint overrides (normally from discovery).
     #[serde(default)]
     pub authorization_endpoint: Option<String>,
@@ -151,6 +174,32 @@ pub struct ProviderSection {
     /// `/.guichet/backchannel-logout` (FranceConnect sends none; leave it off for it).
     #[serde(default)]
     pub backchannel_logout: bool,
+    /// Dot-separated path to the digital identity's status in the claims
+    /// (MConnect: `Authority.status`); a login whose status is not `identity_status_active`
+    /// is refused.
+    #[serde(default)]
+    pub identity_status_path: Option<String>,
+    /// The status value of an active identity (MConnect: `active`).
+    #[serde(default)]
+    pub identity_status_active: Option<String>,
+    /// Dot-separated path to the registration authority, sent as
+    /// `X-Pivot-Registration-Authority` (MConnect: `Authority.registration_authority`).
+    #[serde(default)]
+    pub registration_authority_path: Option<String>,
+}
+
+/// One entry of `decryption_keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecryptionKeySection {
+    /// `RSA-OAEP`, `RSA-OAEP-256` (RSA key, at least 2048 bits) or `ECDH-ES` (EC P-256 key).
+    pub alg: String,
+    /// `file:/path/key.pem` or `env:VARIABLE` holding the PEM private key.
+    pub key: String,
+    /// Key id published in the JWKS and expected in the JWE header; default: the key's
+    /// RFC 7638 thumbprint.
+    #[serde(default)]
+    pub kid: Option<String>,
 }
 
 /// `[session]`: how long a citizen stays logged in and where sessions live.

@@ -8,16 +8,19 @@
 
 pub mod file;
 pub mod presets;
+mod provider;
 pub mod secret;
 mod session;
 
 use crate::policy::{Access, Level, Route};
 use file::FileConfig;
-use jsonwebtoken::Algorithm;
+pub use provider::{
+    DecryptionKey, EndpointOverrides, Flavour, IdentityStatus, Pkce, ProviderConfig, TokenAuth,
+    UserinfoFormat,
+};
 pub use secret::Secret;
 use serde::Serialize;
 pub use session::{RedisConfig, SessionConfig, StoreKind};
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,45 +33,6 @@ pub struct ConfigError {
     pub file: String,
     pub key: String,
     pub message: String,
-}
-
-/// Which federation a provider belongs to; decides quirks the presets cannot express as data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Flavour {
-    FranceConnectV2,
-    Generic,
-}
-
-/// How the client authenticates at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenAuth {
-    ClientSecretPost,
-    ClientSecretBasic,
-    /// `client_secret_basic` if the provider's metadata lists it (or lists nothing), else post.
-    Auto,
-}
-
-/// What the userinfo endpoint returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserinfoFormat {
-    Json,
-    /// A JWS signed with one of the provider's keys (`application/jwt`).
-    Jwt,
-    /// Decided by the response's content type.
-    Auto,
-}
-
-/// When to send a PKCE S256 challenge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Pkce {
-    /// When the discovery document lists `S256` in `code_challenge_methods_supported`.
-    Auto,
-    Always,
-    Never,
 }
 
 /// The validated configuration.
@@ -126,41 +90,6 @@ pub struct UpstreamConfig {
     pub idle_timeout: Duration,
     pub pool_size: usize,
     pub verify_tls: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ProviderConfig {
-    pub name: String,
-    pub preset: String,
-    pub flavour: Flavour,
-    pub display_name: String,
-    pub issuer: String,
-    pub client_id: String,
-    pub client_secret: Secret,
-    pub scopes: Vec<String>,
-    pub acr_values: Option<String>,
-    pub id_token_algs: Vec<Algorithm>,
-    pub token_auth: TokenAuth,
-    pub userinfo: UserinfoFormat,
-    pub pkce: Pkce,
-    #[serde(with = "duration_str")]
-    pub clock_skew: Duration,
-    #[serde(with = "duration_str")]
-    pub jwks_refresh_interval: Duration,
-    pub authorize_params: BTreeMap<String, String>,
-    pub endpoints: EndpointOverrides,
-    /// Logout tokens from this provider are accepted at `/.guichet/backchannel-logout`.
-    pub backchannel_logout: bool,
-}
-
-/// Endpoints given in the configuration; the rest comes from discovery.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct EndpointOverrides {
-    pub authorization_endpoint: Option<String>,
-    pub token_endpoint: Option<String>,
-    pub userinfo_endpoint: Option<String>,
-    pub end_session_endpoint: Option<String>,
-    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -299,6 +228,7 @@ impl Validator {
             }
             providers.push(provider);
         }
+        self.shared_kids(&providers)?;
         let session = self.session(&raw.session)?;
         let routes = self.routes(&raw.routes, &server.prefix)?;
         let headers = self.headers(&raw.headers)?;
@@ -428,224 +358,6 @@ impl Validator {
         })
     }
 
-    fn provider(&self, i: usize, p: &file::ProviderSection) -> Result<ProviderConfig, ConfigError> {
-        let key = |k: &str| format!("providers[{i}].{k}");
-        if p.name.is_empty()
-            || p.name.len() > 32
-            || !p
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(self.err(
-                key("name"),
-                "must be 1-32 characters among a-z, 0-9, '-', '_'",
-            ));
-        }
-        let preset = presets::lookup(&p.preset).ok_or_else(|| {
-            self.err(
-                key("preset"),
-                format!(
-                    "unknown preset {:?}; known: {}",
-                    p.preset,
-                    presets::NAMES.join(", ")
-                ),
-            )
-        })?;
-        let issuer = match (&p.issuer, preset.issuer) {
-            (Some(i), _) => i.clone(),
-            (None, Some(i)) => i.to_string(),
-            (None, None) => {
-                return Err(self.err(
-                    key("issuer"),
-                    format!("required with preset {:?}", p.preset),
-                ))
-            }
-        };
-        let issuer_url = self.provider_url(&key("issuer"), &issuer)?;
-        let client_id = match &p.client_id {
-            Some(c)
-                if !c.is_empty() && c.len() <= 256 && c.bytes().all(|b| b.is_ascii_graphic()) =>
-            {
-                c.clone()
-            }
-            Some(_) => {
-                return Err(self.err(key("client_id"), "must be 1-256 printable ASCII characters"))
-            }
-            None => return Err(self.err(key("client_id"), "required")),
-        };
-        let secret_ref = p.client_secret.as_deref().ok_or_else(|| {
-            self.err(
-                key("client_secret"),
-                "required (\"env:VARIABLE\" or \"file:/path\")",
-            )
-        })?;
-        let client_secret =
-            Secret::load(secret_ref).map_err(|e| self.err(key("client_secret"), e.to_string()))?;
-        if client_secret.expose().len() < 16 {
-            return Err(self.err(
-                key("client_secret"),
-                format!(
-                    "{} is shorter than 128 bits (16 bytes)",
-                    client_secret.source()
-                ),
-            ));
-        }
-        let scopes: Vec<String> = match &p.scopes {
-            Some(s) => {
-                let mut s = s.clone();
-                if !s.iter().any(|x| x == "openid") {
-                    s.insert(0, "openid".into());
-                }
-                s
-            }
-            None => preset.scopes.iter().map(|s| s.to_string()).collect(),
-        };
-        if let Some(bad) = scopes
-            .iter()
-            .find(|s| s.is_empty() || !s.bytes().all(is_scope_byte))
-        {
-            return Err(self.err(key("scopes"), format!("{bad:?} is not a valid scope token")));
-        }
-        let acr_values = p.acr_values.clone().or(preset.acr_values.map(String::from));
-        let algs: Vec<String> = match &p.id_token_algs {
-            Some(a) => a.clone(),
-            None => preset.id_token_algs.iter().map(|s| s.to_string()).collect(),
-        };
-        let mut id_token_algs = Vec::new();
-        for a in &algs {
-            let alg: Algorithm = a.parse().map_err(|_| {
-                self.err(
-                    key("id_token_algs"),
-                    format!("{a:?} is not a JWS algorithm"),
-                )
-            })?;
-            if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
-                return Err(self.err(
-                    key("id_token_algs"),
-                    format!(
-                        "{a} (shared-secret signatures) is refused for preset {:?}",
-                        p.preset
-                    ),
-                ));
-            }
-            id_token_algs.push(alg);
-        }
-        if id_token_algs.is_empty() {
-            return Err(self.err(key("id_token_algs"), "at least one algorithm is required"));
-        }
-        let token_auth = match p.token_auth.as_deref() {
-            None => preset.token_auth,
-            Some("client_secret_post") => TokenAuth::ClientSecretPost,
-            Some("client_secret_basic") => TokenAuth::ClientSecretBasic,
-            Some("auto") => TokenAuth::Auto,
-            Some(o) => {
-                return Err(self.err(
-                    key("token_auth"),
-                    format!("{o:?}: expected client_secret_post, client_secret_basic or auto"),
-                ))
-            }
-        };
-        let userinfo = match p.userinfo.as_deref() {
-            None => preset.userinfo,
-            Some("json") => UserinfoFormat::Json,
-            Some("jwt") => UserinfoFormat::Jwt,
-            Some("auto") => UserinfoFormat::Auto,
-            Some(o) => {
-                return Err(self.err(
-                    key("userinfo"),
-                    format!("{o:?}: expected json, jwt or auto"),
-                ))
-            }
-        };
-        let pkce = match p.pkce.as_deref() {
-            None => preset.pkce,
-            Some("auto") => Pkce::Auto,
-            Some("always") => Pkce::Always,
-            Some("never") => Pkce::Never,
-            Some(o) => {
-                return Err(self.err(
-                    key("pkce"),
-                    format!("{o:?}: expected auto, always or never"),
-                ))
-            }
-        };
-        let clock_skew = match &p.clock_skew {
-            Some(s) => self.duration(&key("clock_skew"), s)?,
-            None => Duration::from_secs(60),
-        };
-        if clock_skew > Duration::from_secs(600) {
-            return Err(self.err(
-                key("clock_skew"),
-                "more than 10 minutes would accept stale tokens",
-            ));
-        }
-        let jwks_refresh_interval = match &p.jwks_refresh_interval {
-            Some(s) => self.duration(&key("jwks_refresh_interval"), s)?,
-            None => Duration::from_secs(60),
-        };
-        let mut authorize_params: BTreeMap<String, String> = preset
-            .authorize_params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        if let Some(extra) = &p.authorize_params {
-            for (k, v) in extra {
-                if RESERVED_AUTHORIZE_PARAMS.contains(&k.as_str()) {
-                    return Err(self.err(
-                        key(&format!("authorize_params.{k}")),
-                        "is set by guichet itself and cannot be overridden",
-                    ));
-                }
-                authorize_params.insert(k.clone(), v.clone());
-            }
-        }
-        if authorize_params
-            .get("prompt")
-            .is_some_and(|v| v.split(' ').any(|p| p == "none"))
-        {
-            return Err(self.err(
-                key("authorize_params.prompt"),
-                "prompt=none is not supported",
-            ));
-        }
-        let endpoint = |k: &str, v: &Option<String>| -> Result<Option<String>, ConfigError> {
-            v.as_deref()
-                .map(|s| self.provider_url(&key(k), s).map(|u| u.to_string()))
-                .transpose()
-        };
-        let endpoints = EndpointOverrides {
-            authorization_endpoint: endpoint("authorization_endpoint", &p.authorization_endpoint)?,
-            token_endpoint: endpoint("token_endpoint", &p.token_endpoint)?,
-            userinfo_endpoint: endpoint("userinfo_endpoint", &p.userinfo_endpoint)?,
-            end_session_endpoint: endpoint("end_session_endpoint", &p.end_session_endpoint)?,
-            jwks_uri: endpoint("jwks_uri", &p.jwks_uri)?,
-        };
-        Ok(ProviderConfig {
-            name: p.name.clone(),
-            preset: preset.name.to_string(),
-            flavour: preset.flavour,
-            display_name: p
-                .display_name
-                .clone()
-                .unwrap_or(preset.display_name.to_string()),
-            issuer: issuer_url.as_str().trim_end_matches('/').to_string(),
-            client_id,
-            client_secret,
-            scopes,
-            acr_values,
-            id_token_algs,
-            token_auth,
-            userinfo,
-            pkce,
-            clock_skew,
-            jwks_refresh_interval,
-            authorize_params,
-            endpoints,
-            backchannel_logout: p.backchannel_logout,
-        })
-    }
-
     fn routes(
         &self,
         routes: &[file::RouteSection],
@@ -758,27 +470,8 @@ impl Validator {
     }
 }
 
-/// Parameters guichet computes itself for every authorization request.
-const RESERVED_AUTHORIZE_PARAMS: &[&str] = &[
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "acr_values",
-    "code_challenge",
-    "code_challenge_method",
-    "login_hint",
-];
-
 fn is_path_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"/-._~".contains(&b)
-}
-
-fn is_scope_byte(b: u8) -> bool {
-    // RFC 6749 3.3: %x21 / %x23-5B / %x5D-7E
-    b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)
 }
 
 fn origin_of(url: &Url) -> String {

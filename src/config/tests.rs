@@ -1,4 +1,5 @@
 use super::*;
+use jsonwebtoken::Algorithm;
 use std::io::Write;
 
 /// A secret file with 64 hex characters; kept alive for the test's duration.
@@ -289,4 +290,237 @@ fn redis_store_settings_are_checked_and_its_password_never_prints() {
         &format!("{}\n[session]\nredis_url = \"redis://r\"\n", base(&s)),
         "session.redis_url",
     );
+}
+
+/// `base` with the provider entry's preset replaced and `extra` keys added to it.
+fn with_provider(s: &tempfile::NamedTempFile, preset: &str, extra: &str) -> String {
+    base(s).replace(
+        "preset = \"franceconnect-v2-integration\"",
+        &format!("preset = \"{preset}\"\n{extra}"),
+    )
+}
+
+/// A generated key written to a temporary file.
+fn key_file(alg: &str) -> tempfile::NamedTempFile {
+    let (pem, _) = crate::keys::generate(alg, None).unwrap();
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    write!(f, "{pem}").unwrap();
+    f
+}
+
+fn enc_key(alg: &str, key: &tempfile::NamedTempFile, kid: &str) -> String {
+    format!(
+        "decryption_keys = [{{ alg = \"{alg}\", key = \"file:{}\", kid = \"{kid}\" }}]",
+        key.path().display()
+    )
+}
+
+#[test]
+fn franceconnect_v1_signs_with_the_secret_and_has_no_discovery() {
+    let s = secret_file();
+    let cfg = load(&with_provider(&s, "franceconnect-v1-integration", "")).unwrap();
+    let p = &cfg.providers[0];
+    assert_eq!(p.flavour, Flavour::FranceConnectV1);
+    assert_eq!(p.id_token_algs, vec![Algorithm::HS256]);
+    assert!(!p.discovery);
+    assert_eq!(p.issuer, "https://fcp.integ01.dev-franceconnect.fr");
+    assert_eq!(
+        p.endpoints.token_endpoint.as_deref(),
+        Some("https://fcp.integ01.dev-franceconnect.fr/api/v1/token")
+    );
+    assert_eq!(p.userinfo, UserinfoFormat::Json);
+    // HMAC never next to a public-key algorithm, never with keys to fetch.
+    fails(
+        &with_provider(
+            &s,
+            "franceconnect-v1",
+            "id_token_algs = [\"HS256\", \"RS256\"]",
+        ),
+        "providers[0].id_token_algs",
+    );
+    fails(
+        &with_provider(
+            &s,
+            "franceconnect-v1",
+            "jwks_uri = \"https://fc.example/jwks\"",
+        ),
+        "providers[0].jwks_uri",
+    );
+    // HS256 needs a 256-bit key (RFC 7518 3.2).
+    let mut short = tempfile::NamedTempFile::new().unwrap();
+    write!(short, "{}", "ab".repeat(12)).unwrap();
+    let text = with_provider(&s, "franceconnect-v1", "").replace(
+        &s.path().display().to_string(),
+        &short.path().display().to_string(),
+    );
+    let msg = fails(&text, "providers[0].client_secret");
+    assert!(msg.contains("32 bytes"), "{msg}");
+    // Other presets never accept shared-secret signatures.
+    for (preset, extra) in [
+        ("generic", "issuer = \"https://idp.example\"\n"),
+        ("franceconnect-v2", ""),
+    ] {
+        fails(
+            &with_provider(&s, preset, &format!("{extra}id_token_algs = [\"HS256\"]")),
+            "providers[0].id_token_algs",
+        );
+    }
+}
+
+#[test]
+fn no_discovery_needs_endpoints() {
+    let s = secret_file();
+    let generic = "issuer = \"https://idp.example\"\ndiscovery = false\n";
+    fails(
+        &with_provider(&s, "generic", generic),
+        "authorization_endpoint",
+    );
+    let endpoints = format!(
+        "{generic}authorization_endpoint = \"https://idp.example/a\"\n\
+         token_endpoint = \"https://idp.example/t\""
+    );
+    fails(
+        &with_provider(&s, "generic", &endpoints),
+        "providers[0].jwks_uri",
+    );
+    let ok = format!("{endpoints}\njwks_uri = \"https://idp.example/k\"");
+    assert!(load(&with_provider(&s, "generic", &ok)).is_ok());
+}
+
+#[test]
+fn franceconnect_plus_needs_a_decryption_key_that_loads() {
+    let s = secret_file();
+    let plus = "franceconnect-plus-integration";
+    let msg = fails(&with_provider(&s, plus, ""), "providers[0].decryption_keys");
+    assert!(msg.contains("keygen"), "{msg}");
+    let ec = key_file("ECDH-ES");
+    let cfg = load(&with_provider(&s, plus, &enc_key("ECDH-ES", &ec, "enc-1"))).unwrap();
+    let p = &cfg.providers[0];
+    assert!(p.expects_jwe());
+    assert_eq!(p.jwe_encs, vec!["A256GCM".to_string()]);
+    assert_eq!(p.userinfo, UserinfoFormat::Jwe);
+    let jwk = &p.decryption_keys[0].public_jwk;
+    assert_eq!(
+        (jwk["use"].as_str(), jwk["alg"].as_str()),
+        (Some("enc"), Some("ECDH-ES"))
+    );
+    assert_eq!(jwk["kid"], "enc-1");
+    assert!(jwk.get("d").is_none());
+    let shown = cfg.to_effective_toml();
+    assert!(
+        shown.contains("<redacted file:") && !shown.contains("PRIVATE KEY"),
+        "{shown}"
+    );
+    // An EC key declared as RSA, a missing file, a PEM that is not a key, an unpinned alg.
+    fails(
+        &with_provider(&s, plus, &enc_key("RSA-OAEP", &ec, "k")),
+        "providers[0].decryption_keys[0].key",
+    );
+    let gone =
+        enc_key("ECDH-ES", &ec, "k").replace(&ec.path().display().to_string(), "/nonexistent.pem");
+    fails(
+        &with_provider(&s, plus, &gone),
+        "providers[0].decryption_keys[0].key",
+    );
+    let garbage = with_provider(&s, plus, &enc_key("ECDH-ES", &s, "k"));
+    fails(&garbage, "providers[0].decryption_keys[0].key");
+    let pinned = format!(
+        "{}\njwe_algs = [\"RSA-OAEP\"]",
+        enc_key("ECDH-ES", &ec, "k")
+    );
+    fails(
+        &with_provider(&s, plus, &pinned),
+        "providers[0].decryption_keys[0].alg",
+    );
+    let enc = format!("{}\njwe_encs = [\"A256KW\"]", enc_key("ECDH-ES", &ec, "k"));
+    fails(&with_provider(&s, plus, &enc), "providers[0].jwe_encs");
+    // Keys for a provider that does not encrypt.
+    fails(
+        &with_provider(&s, "franceconnect-v2", &enc_key("ECDH-ES", &ec, "k")),
+        "providers[0].decryption_keys",
+    );
+    fails(
+        &with_provider(&s, "franceconnect-v2", "userinfo = \"jwe\""),
+        "providers[0].userinfo",
+    );
+}
+
+#[test]
+fn one_kid_never_names_two_keys() {
+    let s = secret_file();
+    let (a, b) = (key_file("ECDH-ES"), key_file("ECDH-ES"));
+    let first = with_provider(&s, "franceconnect-plus", &enc_key("ECDH-ES", &a, "enc"));
+    let second = |k: &tempfile::NamedTempFile| {
+        format!(
+            "{first}\n[[providers]]\nname = \"fcplus-integ\"\npreset = \"franceconnect-plus-integration\"\n\
+             client_id = \"abc\"\nclient_secret = \"file:{}\"\n{}\n",
+            s.path().display(),
+            enc_key("ECDH-ES", k, "enc")
+        )
+    };
+    // The same key for integration and production: fine, published once.
+    assert!(load(&second(&a)).is_ok());
+    fails(&second(&b), "providers[1].decryption_keys[0].kid");
+}
+
+#[test]
+fn mconnect_checks_the_identity_status_and_reads_its_levels() {
+    let s = secret_file();
+    fails(&with_provider(&s, "mconnect", ""), "providers[0].issuer");
+    let mc = "issuer = \"https://mconnect.example.mc\"";
+    let cfg = load(&with_provider(&s, "mconnect", mc)).unwrap();
+    let p = &cfg.providers[0];
+    let status = p.identity_status.as_ref().unwrap();
+    assert_eq!(
+        (status.path.as_str(), status.active.as_str()),
+        ("Authority.status", "active")
+    );
+    assert_eq!(p.max_level(), Some(Level::High));
+    assert_eq!(p.default_level(), Some(Level::Substantial));
+    assert_eq!(p.acr_for(Level::High).as_deref(), Some("high"));
+    assert_eq!(p.acr_for(Level::Low).as_deref(), Some("substantial"));
+    let off = format!("{mc}\nidentity_status_path = \"\"");
+    fails(
+        &with_provider(&s, "mconnect", &off),
+        "providers[0].identity_status_path",
+    );
+    let bad = format!("{mc}\nidentity_status_path = \"Authority..status\"");
+    fails(
+        &with_provider(&s, "mconnect", &bad),
+        "providers[0].identity_status_path",
+    );
+    let other = format!(
+        "{mc}\nidentity_status_path = \"Authority.etat\"\nidentity_status_active = \"actif\"\n\
+         acr_levels = {{ \"urn:mc:loa:3\" = \"substantial\", \"urn:mc:loa:4\" = \"high\" }}\n\
+         acr_values = \"urn:mc:loa:3\""
+    );
+    let cfg = load(&with_provider(&s, "mconnect", &other)).unwrap();
+    let p = &cfg.providers[0];
+    assert_eq!(p.identity_status.as_ref().unwrap().active, "actif");
+    assert_eq!(p.acr_for(Level::High).as_deref(), Some("urn:mc:loa:4"));
+    let bad_level = format!("{mc}\nacr_levels = {{ substantial = \"eidas4\" }}");
+    fails(
+        &with_provider(&s, "mconnect", &bad_level),
+        "providers[0].acr_levels.substantial",
+    );
+}
+
+#[test]
+fn levels_of_the_franceconnect_presets() {
+    let s = secret_file();
+    let v2 = load(&base(&s)).unwrap();
+    assert_eq!(v2.providers[0].max_level(), Some(Level::Low));
+    assert_eq!(v2.providers[0].acr_for(Level::Substantial), None);
+    let ec = key_file("ECDH-ES");
+    let plus = load(&with_provider(
+        &s,
+        "franceconnect-plus",
+        &enc_key("ECDH-ES", &ec, "k"),
+    ))
+    .unwrap();
+    let p = &plus.providers[0];
+    assert_eq!(p.default_level(), Some(Level::Substantial));
+    assert_eq!(p.acr_for(Level::Low).as_deref(), Some("eidas2"));
+    assert_eq!(p.acr_for(Level::High).as_deref(), Some("eidas3"));
+    assert_eq!(p.max_level(), Some(Level::High));
 }

@@ -2,8 +2,11 @@
 //!
 //! They are chosen to exercise what real FranceConnect identities throw at a relying party:
 //! accented and hyphenated names, several given names, a person born abroad (empty
-//! `birthplace`), a partially unknown birth date, with and without a usage name.
+//! `birthplace`), a partially unknown birth date, with and without a usage name; an eIDAS
+//! identity from another EU state (FranceConnect+ only: gender `unspecified`, birthplace as
+//! free text); and a suspended MConnect identity (MConnect only).
 
+use super::provider::Flavour;
 use sha2::{Digest, Sha256};
 
 /// One test identity, as the provider's userinfo endpoint describes it.
@@ -28,6 +31,17 @@ pub struct Citizen {
     /// INSEE code of the birth country (5 digits, `99100` = France).
     pub birthcountry: &'static str,
     pub email: &'static str,
+    /// Where this identity exists; `None`: with every flavour of the mock.
+    pub only: Option<Flavour>,
+    /// MConnect: the user's unique key (its `preferred_username`).
+    pub mconnect_key: &'static str,
+    /// MConnect: time of birth (`HH:MM:SS`), joined to the birth date in `birth_datetime`.
+    pub birth_time: &'static str,
+    /// Birth place in words (MConnect `birth_place`).
+    pub birth_place_name: &'static str,
+    /// MConnect: registration authority and status (`active`, `suspended`, `inactive`).
+    pub authority: &'static str,
+    pub status: &'static str,
 }
 
 /// The test citizens, in the order the chooser page lists them.
@@ -43,6 +57,12 @@ pub const CITIZENS: &[Citizen] = &[
         birthplace: "75056",
         birthcountry: "99100",
         email: "elodie.muller@example.fr",
+        only: None,
+        mconnect_key: "MC-0001-4412",
+        birth_time: "08:15:00",
+        birth_place_name: "Paris",
+        authority: "Mairie de Monaco",
+        status: "active",
     },
     Citizen {
         id: "jean-philippe",
@@ -55,6 +75,12 @@ pub const CITIZENS: &[Citizen] = &[
         birthplace: "69123",
         birthcountry: "99100",
         email: "jp.lefevre-dubois@example.fr",
+        only: None,
+        mconnect_key: "MC-0002-9034",
+        birth_time: "23:40:00",
+        birth_place_name: "Lyon",
+        authority: "Direction de la Sûreté Publique",
+        status: "active",
     },
     Citizen {
         id: "ana",
@@ -68,6 +94,12 @@ pub const CITIZENS: &[Citizen] = &[
         birthplace: "",
         birthcountry: "99134",
         email: "ana.garcia@example.es",
+        only: None,
+        mconnect_key: "MC-0003-1170",
+        birth_time: "12:00:00",
+        birth_place_name: "Madrid",
+        authority: "Direction de la Sûreté Publique",
+        status: "active",
     },
     Citizen {
         id: "partial",
@@ -83,6 +115,12 @@ pub const CITIZENS: &[Citizen] = &[
         birthplace: "13055",
         birthcountry: "99100",
         email: "louis.martin@example.fr",
+        only: None,
+        mconnect_key: "MC-0004-5521",
+        birth_time: "00:00:00",
+        birth_place_name: "Marseille",
+        authority: "Mairie de Monaco",
+        status: "active",
     },
     Citizen {
         id: "angela",
@@ -95,6 +133,70 @@ pub const CITIZENS: &[Citizen] = &[
         birthplace: "75107",
         birthcountry: "99100",
         email: "angela.dubois@example.fr",
+        only: None,
+        mconnect_key: "MC-0005-6608",
+        birth_time: "06:30:00",
+        birth_place_name: "Paris",
+        authority: "Mairie de Monaco",
+        status: "active",
+    },
+    Citizen {
+        id: "giulia",
+        given_name: "Giulia Maria",
+        family_name: "Rossi",
+        preferred_username: "",
+        // An eIDAS identity from another EU state, through FranceConnect+: no INSEE codes,
+        // gender may be unspecified, no "présumé né" handling.
+        birthdate: "1985-06-21",
+        idp_birthdate: "1985-06-21",
+        gender: "unspecified",
+        birthplace: "Roma",
+        birthcountry: "",
+        email: "giulia.rossi@example.it",
+        only: Some(Flavour::FranceConnectPlus),
+        mconnect_key: "",
+        birth_time: "",
+        birth_place_name: "Roma",
+        authority: "",
+        status: "active",
+    },
+    Citizen {
+        id: "louise",
+        given_name: "Louise Charlotte",
+        family_name: "Grimaldi",
+        preferred_username: "",
+        birthdate: "1990-04-12",
+        idp_birthdate: "1990-04-12",
+        gender: "female",
+        birthplace: "",
+        birthcountry: "99138",
+        email: "louise.grimaldi@example.mc",
+        only: Some(Flavour::MConnect),
+        mconnect_key: "MC-0042-7781",
+        birth_time: "08:30:00",
+        birth_place_name: "Monaco",
+        authority: "Mairie de Monaco",
+        status: "active",
+    },
+    Citizen {
+        id: "suspendu",
+        given_name: "Marc",
+        family_name: "Pastor",
+        preferred_username: "",
+        birthdate: "1971-02-03",
+        idp_birthdate: "1971-02-03",
+        gender: "male",
+        birthplace: "",
+        birthcountry: "99138",
+        email: "marc.pastor@example.mc",
+        // A digital identity the registration authority has suspended: MConnect still
+        // authenticates it and says so in `Authority`; the service must refuse it.
+        only: Some(Flavour::MConnect),
+        mconnect_key: "MC-0043-0917",
+        birth_time: "17:45:00",
+        birth_place_name: "Monaco",
+        authority: "Direction de la Sûreté Publique",
+        status: "suspended",
     },
 ];
 
@@ -103,7 +205,17 @@ pub fn find(id: &str) -> Option<&'static Citizen> {
     CITIZENS.iter().find(|c| c.id == id)
 }
 
+/// The test citizen with this id, if it exists with this flavour of provider.
+pub fn find_for(id: &str, flavour: Flavour) -> Option<&'static Citizen> {
+    find(id).filter(|c| c.exists_with(flavour))
+}
+
 impl Citizen {
+    /// Does this identity exist at a provider of this flavour?
+    pub fn exists_with(&self, flavour: Flavour) -> bool {
+        self.only.is_none_or(|f| f == flavour)
+    }
+
     /// Pairwise-looking subject for this citizen at this client:
     /// `hex(sha256(client_id ":" id))` followed by `v1`, like FranceConnect's subs.
     pub fn sub(&self, client_id: &str) -> String {
@@ -148,12 +260,20 @@ mod tests {
         assert!(find("nobody").is_none());
         for id in ["elodie", "jean-philippe", "ana", "partial", "angela"] {
             assert!(find(id).is_some(), "{id}");
+            assert!(find_for(id, Flavour::MConnect).is_some(), "{id}");
         }
+        assert!(find_for("giulia", Flavour::FranceConnectV2).is_none());
+        assert!(find_for("giulia", Flavour::FranceConnectPlus).is_some());
+        assert!(find_for("suspendu", Flavour::FranceConnectPlus).is_none());
+        assert_eq!(
+            find_for("suspendu", Flavour::MConnect).map(|c| c.status),
+            Some("suspended")
+        );
     }
 
     #[test]
     fn claims_have_fc_formats() {
-        for c in CITIZENS {
+        for c in CITIZENS.iter().filter(|c| c.only.is_none()) {
             let d = c.birthdate.as_bytes();
             assert_eq!(d.len(), 10, "{}", c.id);
             assert!(d.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 {

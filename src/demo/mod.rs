@@ -1,5 +1,6 @@
-//! `guichet demo` and the test stack: a mock FranceConnect-like provider, an echo upstream,
-//! and a generated configuration that puts the gateway in front of them, all on loopback.
+//! `guichet demo` and the test stack: mock providers (FranceConnect v1/v2/+, MConnect or a
+//! generic OpenID provider), an echo upstream, and a generated configuration that puts the
+//! gateway in front of them, all on loopback.
 //!
 //! The integration tests (`tests/common`) start the same [`Stack`] and run the real binary
 //! against it, so the demo a newcomer runs is the setup the tests check.
@@ -21,7 +22,14 @@ pub struct StackOptions {
     pub gateway_port: u16,
     /// Metrics port on 127.0.0.1; `None` disables the metrics listener.
     pub metrics_port: Option<u16>,
+    /// The first mock provider: `[[providers]]` entry `demo`.
     pub flavour: Flavour,
+    /// Further mock providers, one per flavour, each in its own `[[providers]]` entry named by
+    /// [`Flavour::short_name`] (`fc-plus`, `mconnect`...).
+    pub also: Vec<Flavour>,
+    /// FranceConnect+: algorithm of the relying party encryption key the stack generates
+    /// (`RSA-OAEP`, `RSA-OAEP-256` or `ECDH-ES`).
+    pub encryption_alg: &'static str,
     /// TOML appended to the generated configuration (extra sections, routes...). The
     /// placeholders `{MOCK_ISSUER}`, `{MOCK_CLIENT_ID}` and `{MOCK_SECRET_FILE}` are replaced, so
     /// tests can add a second provider entry pointing at the same mock.
@@ -38,6 +46,8 @@ impl StackOptions {
             gateway_port,
             metrics_port: None,
             flavour: Flavour::FranceConnectV2,
+            also: Vec::new(),
+            encryption_alg: "ECDH-ES",
             extra_toml: String::new(),
             provider_toml: String::new(),
             audit_file: None,
@@ -45,9 +55,14 @@ impl StackOptions {
     }
 }
 
-/// A running mock provider and echo upstream, with the gateway configuration that fronts them.
+/// Key id of the relying party encryption key the stack generates for FranceConnect+.
+pub const ENCRYPTION_KID: &str = "guichet-demo-enc";
+
+/// Running mock providers and echo upstream, with the gateway configuration that fronts them.
 pub struct Stack {
     pub mock: MockProvider,
+    /// The mocks of [`StackOptions::also`], in order.
+    pub others: Vec<MockProvider>,
     pub echo: echo::EchoHandle,
     pub config_path: PathBuf,
     pub gateway_url: String,
@@ -55,45 +70,129 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts the provider and the upstream on the current tokio runtime and writes
-    /// `guichet.toml` (and the client secret file) into `dir`.
+    /// Starts the providers and the upstream on the current tokio runtime and writes
+    /// `guichet.toml` (the client secret file, and an encryption key for FranceConnect+) into
+    /// `dir`.
     pub async fn start(dir: &Path, opts: &StackOptions) -> std::io::Result<Stack> {
-        let mock_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let mock = MockProvider::serve(
-            mock_listener,
-            MockConfig {
-                flavour: opts.flavour,
+        // FranceConnect+ reads the relying party's public keys at the JWKS URL registered for
+        // the client: guichet's own.
+        let rp_jwks = format!("http://127.0.0.1:{}/.guichet/jwks.json", opts.gateway_port);
+        let mut mocks = Vec::new();
+        for flavour in std::iter::once(opts.flavour).chain(opts.also.iter().copied()) {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let config = MockConfig {
+                flavour,
+                path_prefix: flavour.default_prefix().to_owned(),
+                rp_jwks_uri: Some(rp_jwks.clone()),
                 ..MockConfig::default()
-            },
-        )
-        .await?;
+            };
+            mocks.push(MockProvider::serve(listener, config).await?);
+        }
+        let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let echo = echo::serve(echo_listener).await?;
         std::fs::create_dir_all(dir)?;
         let secret_path = dir.join("client_secret");
-        std::fs::write(&secret_path, mock.client_secret())?;
+        std::fs::write(&secret_path, mocks[0].client_secret())?;
+        let needs_key = mocks
+            .iter()
+            .any(|m| m.flavour() == Flavour::FranceConnectPlus);
+        let key_path = if needs_key {
+            let (pem, _) = crate::keys::generate(opts.encryption_alg, Some(ENCRYPTION_KID))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let path = dir.join("encryption-key.pem");
+            std::fs::write(&path, pem)?;
+            Some(path)
+        } else {
+            None
+        };
         let config_path = dir.join("guichet.toml");
-        std::fs::write(&config_path, config_text(&mock, &echo, &secret_path, opts))?;
+        let text = config_text(&mocks, &echo, &secret_path, key_path.as_deref(), opts);
+        std::fs::write(&config_path, text)?;
+        let mock = mocks.remove(0);
         Ok(Stack {
             mock,
+            others: mocks,
             echo,
             config_path,
             gateway_url: format!("http://127.0.0.1:{}", opts.gateway_port),
             metrics_url: opts.metrics_port.map(|p| format!("http://127.0.0.1:{p}")),
         })
     }
+
+    /// The mock of this flavour (the first one, or one of [`StackOptions::also`]).
+    pub fn mock_for(&self, flavour: Flavour) -> Option<&MockProvider> {
+        std::iter::once(&self.mock)
+            .chain(self.others.iter())
+            .find(|m| m.flavour() == flavour)
+    }
+}
+
+/// One `[[providers]]` entry for a mock.
+fn provider_block(
+    name: &str,
+    mock: &MockProvider,
+    secret: &Path,
+    key: Option<(&Path, &str)>,
+    extra: &str,
+) -> String {
+    let flavour = mock.flavour();
+    let display_name = match flavour {
+        Flavour::FranceConnectV1 => "FranceConnect v1 (démo)",
+        Flavour::FranceConnectV2 => "FranceConnect (démo)",
+        Flavour::FranceConnectPlus => "FranceConnect+ (démo)",
+        Flavour::MConnect => "S'identifier avec MConnect (démo)",
+        Flavour::Generic => "Compte de démonstration",
+    };
+    let mut b = format!(
+        "[[providers]]\nname = \"{name}\"\npreset = \"{preset}\"\ndisplay_name = \"{display_name}\"\n\
+         # The mock provider stands in for the real one.\nissuer = \"{issuer}\"\n\
+         client_id = \"{client_id}\"\nclient_secret = \"file:{secret}\"\n",
+        preset = flavour.preset(),
+        issuer = mock.issuer(),
+        client_id = mock.client_id(),
+        secret = secret.display(),
+    );
+    if flavour == Flavour::FranceConnectV1 {
+        // No discovery: the endpoints are configured.
+        b.push_str(&format!(
+            "authorization_endpoint = \"{}\"\ntoken_endpoint = \"{}\"\n\
+             userinfo_endpoint = \"{}?schema=openid\"\nend_session_endpoint = \"{}\"\n",
+            mock.endpoint("authorize"),
+            mock.endpoint("token"),
+            mock.endpoint("userinfo"),
+            mock.end_session_endpoint(),
+        ));
+    }
+    if let (Flavour::FranceConnectPlus, Some((path, alg))) = (flavour, key) {
+        b.push_str(&format!(
+            "decryption_keys = [{{ alg = \"{alg}\", key = \"file:{}\", kid = \"{ENCRYPTION_KID}\" }}]\n",
+            path.display()
+        ));
+    }
+    b.push_str(extra);
+    b.push('\n');
+    b
 }
 
 fn config_text(
-    mock: &MockProvider,
+    mocks: &[MockProvider],
     echo: &echo::EchoHandle,
     secret: &Path,
+    key: Option<&Path>,
     opts: &StackOptions,
 ) -> String {
-    let preset = match opts.flavour {
-        Flavour::FranceConnectV2 => "franceconnect-v2-integration",
-        Flavour::Generic => "generic",
-    };
+    let key = key.map(|k| (k, opts.encryption_alg));
+    let mut providers = String::new();
+    for (i, mock) in mocks.iter().enumerate() {
+        let (name, extra) = if i == 0 {
+            ("demo", opts.provider_toml.as_str())
+        } else {
+            (mock.flavour().short_name(), "")
+        };
+        providers.push_str(&provider_block(name, mock, secret, key, extra));
+        providers.push('\n');
+    }
+    let first = &mocks[0];
     let metrics = match opts.metrics_port {
         Some(p) => format!("127.0.0.1:{p}"),
         None => String::new(),
@@ -103,7 +202,7 @@ fn config_text(
         None => "stdout".into(),
     };
     format!(
-        r#"# Generated by `guichet demo`: the gateway in front of a mock provider and an echo app.
+        r#"# Generated by `guichet demo`: the gateway in front of mock providers and an echo app.
 [server]
 listen = "127.0.0.1:{port}"
 public_url = "http://127.0.0.1:{port}"
@@ -112,16 +211,7 @@ grace_period = "1s"
 [upstream]
 url = "{upstream}"
 
-[[providers]]
-name = "demo"
-preset = "{preset}"
-display_name = "FranceConnect (démo)"
-# The mock provider stands in for FranceConnect's integration platform.
-issuer = "{issuer}"
-client_id = "{client_id}"
-client_secret = "file:{secret}"
-{provider_extra}
-
+{providers}
 [[routes]]
 path = "/public"
 access = "public"
@@ -138,20 +228,18 @@ output = "{audit}"
 
 [pages]
 service_name = "Démo guichet"
+# MConnect terms 5.1: the service keeps another way to log in.
+other_login_url = "/public/autre-connexion"
 
 {extra}
 "#,
         port = opts.gateway_port,
         upstream = echo.url(),
-        issuer = mock.issuer(),
-        client_id = mock.client_id(),
-        secret = secret.display(),
         extra = opts
             .extra_toml
-            .replace("{MOCK_ISSUER}", &mock.issuer())
-            .replace("{MOCK_CLIENT_ID}", mock.client_id())
+            .replace("{MOCK_ISSUER}", &first.issuer())
+            .replace("{MOCK_CLIENT_ID}", first.client_id())
             .replace("{MOCK_SECRET_FILE}", &secret.display().to_string()),
-        provider_extra = opts.provider_toml,
     )
 }
 
@@ -171,14 +259,20 @@ fn banner(stack: &Stack) -> String {
          \x20 Pages:   {url}/            (login required)\n\
          \x20          {url}/public/     (no login)\n\
          \x20          {url}/api/        (401 without a session)\n\
+         \x20          {url}/renforce/   (eIDAS substantial: step-up to FranceConnect+ or MConnect)\n\
          \x20          {url}/.guichet/logout\n\
          \x20 Script:  curl -sL -c jar -b jar '{url}/.guichet/login?login_hint=elodie&return_to=/whoami'\n\
          \x20 Metrics: {metrics}/metrics\n\
          \x20 Config:  {config} (try: guichet check --config {config})\n\
-         \x20 Mock provider: {issuer}   Echo app: {echo}\n",
+         \x20 Mock providers: {issuers}\n\
+         \x20 Echo app: {echo}\n",
         metrics = stack.metrics_url.as_deref().unwrap_or("-"),
         config = stack.config_path.display(),
-        issuer = stack.mock.issuer(),
+        issuers = std::iter::once(&stack.mock)
+            .chain(stack.others.iter())
+            .map(|m| format!("{} ({})", m.issuer(), m.flavour().short_name()))
+            .collect::<Vec<_>>()
+            .join(", "),
         echo = stack.echo.url(),
     )
 }
@@ -199,8 +293,26 @@ async fn announce_when_ready(url: String, banner: String) {
     eprintln!("guichet demo: the gateway did not become ready within 60 s");
 }
 
+/// Which mock providers `guichet demo --provider NAME` starts: one flavour by its short name
+/// (`fc`, `fc-v1`, `fc-plus`, `mconnect`, `generic`), or `all` (FranceConnect, FranceConnect+
+/// and MConnect on one chooser).
+pub fn demo_flavours(name: &str) -> Option<(Flavour, Vec<Flavour>)> {
+    if name == "all" {
+        return Some((
+            Flavour::FranceConnectV2,
+            vec![Flavour::FranceConnectPlus, Flavour::MConnect],
+        ));
+    }
+    Flavour::from_short_name(name).map(|f| (f, Vec::new()))
+}
+
 /// `guichet demo`: starts everything and serves until interrupted.
-pub fn run(port: u16) -> Result<(), StartError> {
+pub fn run(port: u16, provider: &str) -> Result<(), StartError> {
+    let (flavour, also) = demo_flavours(provider).ok_or_else(|| {
+        StartError::Setup(format!(
+            "demo: unknown provider {provider:?}; known: fc, fc-v1, fc-plus, mconnect, generic, all"
+        ))
+    })?;
     server::install_crypto_provider();
     let setup = |e: std::io::Error| StartError::Setup(format!("demo: {e}"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -215,6 +327,11 @@ pub fn run(port: u16) -> Result<(), StartError> {
     let dir = std::env::temp_dir().join(format!("guichet-demo-{}", std::process::id()));
     let mut opts = StackOptions::new(port);
     opts.metrics_port = Some(free_port().map_err(setup)?);
+    opts.flavour = flavour;
+    opts.also = also;
+    // A page that needs eIDAS substantial: a FranceConnect (low) session is sent to step up.
+    opts.extra_toml =
+        "[[routes]]\npath = \"/renforce\"\naccess = \"browser\"\nmin_level = \"eidas2\"\n".into();
     let stack = runtime.block_on(Stack::start(&dir, &opts)).map_err(setup)?;
     let cfg =
         Config::from_file(&stack.config_path).map_err(|e| StartError::Setup(e.to_string()))?;

@@ -1,33 +1,44 @@
 //! A login, from `/.guichet/login` to the provider and back to `/.guichet/callback`.
 //!
 //! Invariants:
+//! - A login asking for a level (step-up) only goes to a provider whose `acr_levels` reach it;
+//!   when none can, the citizen gets a page saying so, not a provider error
+//!   (`tests/providers.rs::step_up_*`). The id_token's `acr` must prove at least that level.
 //! - `state` and `nonce` are 256-bit CSPRNG values; the `state` is stored with a hash of the
 //!   browser's pre-auth cookie and taken (deleted) by the first callback that names it.
 //! - A session is created only after the code exchange, the full id_token validation, the
-//!   userinfo `sub` check and the claim whitelist all pass; it gets a fresh id, and the
-//!   session the browser had before (if any) is deleted.
+//!   userinfo `sub` check, the identity status (MConnect) and the claim whitelist all pass;
+//!   it gets a fresh id, and the session the browser had before (if any) is deleted.
+//! - The session keeps the *signed* id_token for logout: for FranceConnect+ the JWS found inside
+//!   the JWE, never the JWE itself.
 
 use super::Gateway;
 use crate::audit::Event;
 use crate::crypto;
-use crate::identity::Identity;
+use crate::identity::{status, Identity};
 use crate::oidc::flow::{sanitize_error_code, AuthorizeRequest};
 use crate::oidc::jws::{self, Expect};
-use crate::oidc::{OidcError, Provider};
-use crate::pages::Failure;
+use crate::oidc::{jwe, OidcError, Provider};
+use crate::pages::{ChooserEntry, Failure};
 use crate::policy::{safe_return_to, Level};
 use crate::session::cookies;
 use crate::session::{now, LoginState, SessionKey, SessionRecord};
 use crate::web::{Reply, Request};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// A successful login, ready to become a session.
 struct Verified {
     identity: Identity,
     level: Option<Level>,
+    /// The signed id_token (decrypted when it came as a JWE), for `id_token_hint`.
     id_token: String,
     sid: Option<String>,
+}
+
+/// Can this provider prove `level` (any provider can when no level is asked)?
+fn can_reach(provider: &Provider, level: Option<Level>) -> bool {
+    level.is_none_or(|l| provider.cfg.max_level().is_some_and(|m| m >= l))
 }
 
 impl Gateway {
@@ -53,9 +64,22 @@ impl Gateway {
                 Some(p) => p,
                 None => return self.fail(req, &Failure::UnknownProvider),
             },
-            None if self.providers.len() == 1 => &self.providers[0],
-            None => return self.chooser(req, &return_to, level),
+            None => {
+                let able: Vec<&Arc<Provider>> = self
+                    .providers
+                    .iter()
+                    .filter(|p| can_reach(p, level))
+                    .collect();
+                match able.as_slice() {
+                    [] => return self.level_unavailable(req, level),
+                    [only] => *only,
+                    _ => return self.chooser(req, &return_to, level, &able),
+                }
+            }
         };
+        if !can_reach(provider, level) {
+            return self.level_unavailable(req, level);
+        }
         let hint =
             hint.filter(|h| !h.is_empty() && h.len() <= 256 && !h.chars().any(char::is_control));
         let Some(endpoints) = provider.endpoints() else {
@@ -75,14 +99,12 @@ impl Gateway {
             Some(b) if crypto::is_token(b) => b.to_string(),
             _ => crypto::random_token(),
         };
-        let default_level = provider.cfg.acr_values.as_deref().and_then(Level::parse);
+        // The configured acr_values, unless a route asks for more: then the provider's acr
+        // value(s) for the lowest level at or above the one asked (step-up).
+        let default_level = provider.cfg.default_level();
         let requested = level.max(default_level);
-        // Providers speaking eIDAS levels (or with no acr_values configured) are asked for the
-        // level; others get their configured acr_values verbatim.
-        let acr_values = match requested {
-            Some(l) if provider.cfg.acr_values.is_none() || default_level.is_some() => {
-                Some(l.eidas().to_string())
-            }
+        let acr_values = match level {
+            Some(l) if default_level.is_none_or(|d| l > d) => provider.cfg.acr_for(l),
             _ => provider.cfg.acr_values.clone(),
         };
         let login = LoginState {
@@ -121,9 +143,14 @@ impl Gateway {
         ))
     }
 
-    fn chooser(&self, req: &Request<'_>, return_to: &str, level: Option<Level>) -> Reply {
-        let entries: Vec<_> = self
-            .providers
+    fn chooser(
+        &self,
+        req: &Request<'_>,
+        return_to: &str,
+        level: Option<Level>,
+        providers: &[&Arc<Provider>],
+    ) -> Reply {
+        let entries: Vec<ChooserEntry<'_>> = providers
             .iter()
             .map(|p| {
                 let mut q = url::form_urlencoded::Serializer::new(String::new());
@@ -132,11 +159,23 @@ impl Gateway {
                 if let Some(l) = level {
                     q.append_pair("level", l.eidas());
                 }
-                let href = format!("{}/login?{}", self.cfg.server.prefix, q.finish());
-                (p.name(), p.cfg.display_name.as_str(), p.cfg.flavour, href)
+                ChooserEntry {
+                    display_name: p.cfg.display_name.as_str(),
+                    flavour: p.cfg.flavour,
+                    href: format!("{}/login?{}", self.cfg.server.prefix, q.finish()),
+                }
             })
             .collect();
-        self.pages.chooser(req.lang(), &entries)
+        self.pages.chooser(req.lang(), &entries, level)
+    }
+
+    /// No configured provider can prove the level a page asks for.
+    fn level_unavailable(&self, req: &Request<'_>, level: Option<Level>) -> Reply {
+        tracing::info!(
+            level = level.map(|l| l.eidas()),
+            "no provider can reach the level asked for"
+        );
+        self.fail(req, &Failure::LevelUnavailable)
     }
 
     /// `GET /.guichet/callback?code=...&state=...` (or `?error=...&state=...`).
@@ -210,6 +249,7 @@ impl Gateway {
                         Failure::ProviderUnavailable
                     }
                     OidcError::Claims(_) => Failure::InvalidIdentity(e.reason()),
+                    OidcError::IdentityNotActive => Failure::IdentityNotActive,
                     _ => Failure::Verification(e.reason()),
                 };
                 tracing::warn!(provider = provider.name(), reason = %e.reason(), "login refused");
@@ -246,11 +286,19 @@ impl Gateway {
             nonce: Some(&login.nonce),
             now: t,
         };
+        // FranceConnect+: the id_token is a JWE around the signed token.
+        let id_token = jwe::open(provider, &id_token).map_err(OidcError::IdToken)?;
         let id_claims = jws::verify(provider, &id_token, &expect)
             .await
             .map_err(OidcError::IdToken)?;
-        let level = jws::check_acr(&id_claims, login.level, provider.cfg.acr_values.as_deref())
-            .map_err(OidcError::IdToken)?;
+        let cfg = &provider.cfg;
+        let level = jws::check_acr(
+            &id_claims,
+            login.level,
+            cfg.acr_values.as_deref(),
+            &cfg.acr_levels,
+        )
+        .map_err(OidcError::IdToken)?;
         let sub = id_claims
             .get("sub")
             .and_then(Value::as_str)
@@ -259,7 +307,18 @@ impl Gateway {
         // Protocol claims come from the id_token only.
         userinfo.remove("acr");
         userinfo.remove("amr");
-        let identity = Identity::from_claims(&[&id_claims, &userinfo])?;
+        // MConnect: an identity that is not active (suspended, inactive) is refused.
+        let mut derived = Map::new();
+        if let Some(st) = &cfg.identity_status {
+            let authority = status::check(st, &[&id_claims, &userinfo]).map_err(|e| {
+                tracing::info!(provider = provider.name(), reason = %e, "identity refused");
+                OidcError::IdentityNotActive
+            })?;
+            if let Some(a) = authority {
+                derived.insert("registration_authority".into(), Value::String(a));
+            }
+        }
+        let identity = Identity::from_provider(cfg.flavour, &[&id_claims, &userinfo, &derived])?;
         let sid = id_claims
             .get("sid")
             .and_then(Value::as_str)
@@ -268,7 +327,7 @@ impl Gateway {
         Ok(Verified {
             identity,
             level,
-            id_token,
+            id_token: id_token.into_owned(),
             sid,
         })
     }

@@ -2,78 +2,145 @@
 //! a whitelist rule (charset, length, format) before it is kept.
 //!
 //! Invariants:
-//! - Only claims listed in [`CLAIMS`] are kept; anything else the provider sends is dropped.
+//! - Only claims listed in [`CLAIMS`] and accepted for the provider's flavour ([`intake`]) are
+//!   kept; anything else the provider sends is dropped. Rules differ per flavour only where the
+//!   federation documents it (FranceConnect+ eIDAS identities, MConnect's user key), never by
+//!   loosening a rule for every provider.
 //! - A listed claim with a value outside its rule fails the whole login
-//!   ([`ClaimError`]); it is never truncated, "cleaned" or passed on as is.
+//!   ([`ClaimError`], naming the claim, never its value); it is never truncated, "cleaned" or
+//!   passed on as is.
 //! - `Debug` of an [`Identity`] prints claim *names* only: personal data never reaches a log.
 
 pub mod headers;
+mod rules;
+pub mod status;
 
+use crate::config::Flavour;
+pub use rules::Rule;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// How a claim's value is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    /// Opaque identifier: 1-255 printable ASCII characters, no spaces.
-    Subject,
-    /// A person's name: letters (any script), combining accents, space, `-`, `'`, `’`, `.`.
-    Name,
-    /// `YYYY-MM-DD`, a calendar date; `00` stands for an unknown month or day (`YYYY-MM-00`,
-    /// `YYYY-00-00`: people whose exact birth date is unknown, as FranceConnect sends them).
-    Date,
-    /// [`Rule::Date`], or the shorter `YYYY-MM` and `YYYY` forms (`idp_birthdate`).
-    PartialDate,
-    /// `male` or `female` (FranceConnect's values).
-    Gender,
-    /// INSEE commune code: 5 digits, or Corsica's `2A`/`2B` + 3 digits.
-    InseeCommune,
-    /// INSEE country code: 5 digits (`99100` is France).
-    InseeCountry,
-    Email,
-    /// A protocol token: 1-128 characters among `A-Za-z0-9._:/-`.
-    Token,
-    /// A JSON array of tokens, kept space-separated.
-    TokenList,
-    /// A JSON array of names, kept comma-separated.
-    NameList,
-}
-
-/// A claim guichet knows: its JSON name, its header suffix, and its rule.
+/// A claim guichet knows: the name it is kept under, its header suffix, its rule, and the
+/// flavours it is accepted from.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimSpec {
     pub name: &'static str,
     /// Appended to the header prefix: `Given-Name` -> `X-Pivot-Given-Name`.
     pub header: &'static str,
     pub rule: Rule,
+    pub from: &'static [Flavour],
 }
 
-const fn spec(name: &'static str, header: &'static str, rule: Rule) -> ClaimSpec {
-    ClaimSpec { name, header, rule }
+const fn spec(
+    name: &'static str,
+    header: &'static str,
+    rule: Rule,
+    from: &'static [Flavour],
+) -> ClaimSpec {
+    ClaimSpec {
+        name,
+        header,
+        rule,
+        from,
+    }
 }
+
+use Flavour::{FranceConnectPlus as PLUS, FranceConnectV1 as V1, FranceConnectV2 as V2};
+use Flavour::{Generic as GEN, MConnect as MC};
+
+const EVERY: &[Flavour] = &[V1, V2, PLUS, MC, GEN];
+/// FranceConnect's identité pivot and the generic OpenID claims.
+const FC: &[Flavour] = &[V1, V2, PLUS, GEN];
+/// FranceConnect v2 (eIDAS low) only sends these.
+const FC_LOW: &[Flavour] = &[V2, GEN];
+const FC_PLUS: &[Flavour] = &[PLUS];
+const MCONNECT: &[Flavour] = &[MC];
 
 /// Every claim guichet accepts, in header order.
 pub const CLAIMS: &[ClaimSpec] = &[
-    spec("sub", "Sub", Rule::Subject),
-    spec("given_name", "Given-Name", Rule::Name),
-    spec("given_name_array", "Given-Name-Array", Rule::NameList),
-    spec("family_name", "Family-Name", Rule::Name),
-    spec("preferred_username", "Preferred-Username", Rule::Name),
-    spec("birthdate", "Birthdate", Rule::Date),
-    spec("idp_birthdate", "Idp-Birthdate", Rule::PartialDate),
-    spec("gender", "Gender", Rule::Gender),
-    spec("birthplace", "Birthplace", Rule::InseeCommune),
-    spec("birthcountry", "Birthcountry", Rule::InseeCountry),
-    spec("email", "Email", Rule::Email),
-    spec("idp_id", "Idp-Id", Rule::Token),
-    spec("acr", "Acr", Rule::Token),
-    spec("amr", "Amr", Rule::TokenList),
+    spec("sub", "Sub", Rule::Subject, EVERY),
+    spec("given_name", "Given-Name", Rule::Name, EVERY),
+    spec(
+        "given_name_array",
+        "Given-Name-Array",
+        Rule::NameList,
+        FC_LOW,
+    ),
+    spec("family_name", "Family-Name", Rule::Name, EVERY),
+    spec("preferred_username", "Preferred-Username", Rule::Name, FC),
+    spec("birth_name", "Birth-Name", Rule::Name, MCONNECT),
+    spec("name", "Name", Rule::Name, MCONNECT),
+    // MConnect's `preferred_username` is the user's unique key, not a usage name: it is
+    // kept under its own name so an application never shows it as a name.
+    spec("user_key", "User-Key", Rule::Subject, MCONNECT),
+    spec("birthdate", "Birthdate", Rule::Date, FC),
+    spec("idp_birthdate", "Idp-Birthdate", Rule::PartialDate, FC_LOW),
+    spec("birth_datetime", "Birth-Datetime", Rule::DateTime, MCONNECT),
+    spec("gender", "Gender", Rule::Gender, EVERY),
+    spec("birthplace", "Birthplace", Rule::InseeCommune, FC),
+    spec("birth_place", "Birth-Place", Rule::Text, MCONNECT),
+    spec("birthcountry", "Birthcountry", Rule::InseeCountry, FC),
+    spec("email", "Email", Rule::Email, FC),
+    spec("rnipp_given_name", "Rnipp-Given-Name", Rule::Name, FC_PLUS),
+    spec(
+        "rnipp_given_name_array",
+        "Rnipp-Given-Name-Array",
+        Rule::NameList,
+        FC_PLUS,
+    ),
+    spec(
+        "rnipp_family_name",
+        "Rnipp-Family-Name",
+        Rule::Name,
+        FC_PLUS,
+    ),
+    spec("rnipp_birthdate", "Rnipp-Birthdate", Rule::Date, FC_PLUS),
+    spec("rnipp_gender", "Rnipp-Gender", Rule::Gender, FC_PLUS),
+    spec(
+        "rnipp_birthplace",
+        "Rnipp-Birthplace",
+        Rule::InseeCommune,
+        FC_PLUS,
+    ),
+    spec(
+        "rnipp_birthcountry",
+        "Rnipp-Birthcountry",
+        Rule::InseeCountry,
+        FC_PLUS,
+    ),
+    spec(
+        "registration_authority",
+        "Registration-Authority",
+        Rule::Text,
+        MCONNECT,
+    ),
+    spec("idp_id", "Idp-Id", Rule::Token, FC),
+    spec("acr", "Acr", Rule::Token, EVERY),
+    spec("amr", "Amr", Rule::TokenList, EVERY),
 ];
 
 pub fn claim_spec(name: &str) -> Option<&'static ClaimSpec> {
     CLAIMS.iter().find(|c| c.name == name)
+}
+
+/// Where a claim comes from for a provider of this flavour (its name in the provider's JSON)
+/// and which rule checks it; `None` when this flavour's claims never include it.
+pub fn intake(flavour: Flavour, spec: &ClaimSpec) -> Option<(&'static str, Rule)> {
+    match (flavour, spec.name) {
+        // FranceConnect+ also carries eIDAS identities from other EU states: their gender may
+        // be `unspecified` and their birthplace is free text, not an INSEE code.
+        (PLUS, "gender") => Some(("gender", Rule::GenderEidas)),
+        (PLUS, "birthplace") => Some(("birthplace", Rule::Text)),
+        (MC, "user_key") => Some(("preferred_username", Rule::Subject)),
+        // FranceConnect v1 names the identity provider used in `idp`.
+        (V1, "idp_id") => Some(("idp", Rule::Token)),
+        _ => spec
+            .from
+            .contains(&flavour)
+            .then_some((spec.name, spec.rule)),
+    }
 }
 
 /// A claim that failed its rule. Carries the claim *name* only, never the value.
@@ -99,17 +166,29 @@ impl fmt::Debug for Identity {
 }
 
 impl Identity {
-    /// Builds an identity from JSON claim sets, later sets overriding earlier ones
-    /// (id_token claims, then userinfo claims). Unknown claims are dropped; known claims are
-    /// validated; empty strings mean "absent" (FranceConnect sends `""` for some of them).
+    /// [`Identity::from_provider`] with the generic OpenID Connect claims.
     pub fn from_claims(sets: &[&Map<String, Value>]) -> Result<Identity, ClaimError> {
+        Identity::from_provider(Flavour::Generic, sets)
+    }
+
+    /// Builds an identity from JSON claim sets of a provider of this flavour, later sets
+    /// overriding earlier ones (id_token claims, then userinfo claims). Unknown claims are
+    /// dropped; known claims are validated; empty strings mean "absent" (FranceConnect sends
+    /// `""` for some of them).
+    pub fn from_provider(
+        flavour: Flavour,
+        sets: &[&Map<String, Value>],
+    ) -> Result<Identity, ClaimError> {
         let mut claims = BTreeMap::new();
         for set in sets {
             for spec in CLAIMS {
-                let Some(value) = set.get(spec.name) else {
+                let Some((source, rule)) = intake(flavour, spec) else {
                     continue;
                 };
-                match validate(spec, value)? {
+                let Some(value) = set.get(source) else {
+                    continue;
+                };
+                match rules::validate(spec.name, rule, value)? {
                     Some(v) => {
                         claims.insert(spec.name.to_string(), v);
                     }
@@ -142,185 +221,6 @@ impl Identity {
             .iter()
             .filter_map(|spec| self.claims.get(spec.name).map(|v| (spec, v.as_str())))
     }
-}
-
-const MAX_LEN: usize = 256;
-
-fn invalid(claim: &'static str, reason: &'static str) -> ClaimError {
-    ClaimError { claim, reason }
-}
-
-/// `Ok(None)` for an empty value (treated as absent).
-fn validate(spec: &ClaimSpec, value: &Value) -> Result<Option<String>, ClaimError> {
-    let claim = spec.name;
-    match spec.rule {
-        Rule::TokenList | Rule::NameList => {
-            let items = value.as_array().ok_or(invalid(claim, "not an array"))?;
-            if items.len() > 16 {
-                return Err(invalid(claim, "too many items"));
-            }
-            let item_rule = if spec.rule == Rule::TokenList {
-                Rule::Token
-            } else {
-                Rule::Name
-            };
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                let s = item
-                    .as_str()
-                    .ok_or(invalid(claim, "item is not a string"))?;
-                check(claim, item_rule, s)?;
-                out.push(s);
-            }
-            if out.is_empty() {
-                return Ok(None);
-            }
-            Ok(Some(out.join(if spec.rule == Rule::TokenList {
-                " "
-            } else {
-                ", "
-            })))
-        }
-        rule => {
-            let s = value.as_str().ok_or(invalid(claim, "not a string"))?;
-            if s.is_empty() {
-                return Ok(None);
-            }
-            check(claim, rule, s)?;
-            Ok(Some(s.to_string()))
-        }
-    }
-}
-
-fn check(claim: &'static str, rule: Rule, s: &str) -> Result<(), ClaimError> {
-    let ok = match rule {
-        Rule::Subject => (1..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()),
-        Rule::Name => {
-            s.chars().count() <= MAX_LEN
-                && !s.is_empty()
-                && s.chars().any(char::is_alphabetic)
-                && s.chars().all(is_name_char)
-                && !s.starts_with(' ')
-                && !s.ends_with(' ')
-        }
-        Rule::Date => is_date(s),
-        Rule::PartialDate => is_date(s) || is_year_month(s),
-        Rule::Gender => s == "male" || s == "female",
-        Rule::InseeCommune => {
-            let b = s.as_bytes();
-            b.len() == 5
-                && (b.iter().all(u8::is_ascii_digit)
-                    || (b[0] == b'2'
-                        && (b[1] == b'A' || b[1] == b'B')
-                        && b[2..].iter().all(u8::is_ascii_digit)))
-        }
-        Rule::InseeCountry => s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit()),
-        Rule::Email => is_email(s),
-        Rule::Token => {
-            (1..=128).contains(&s.len())
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b))
-        }
-        Rule::TokenList | Rule::NameList => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(claim, rule_reason(rule)))
-    }
-}
-
-fn rule_reason(rule: Rule) -> &'static str {
-    match rule {
-        Rule::Subject => "not an identifier",
-        Rule::Name => "characters outside a name",
-        Rule::Date => "not a YYYY-MM-DD date",
-        Rule::PartialDate => "not a YYYY[-MM[-DD]] date",
-        Rule::Gender => "not male/female",
-        Rule::InseeCommune => "not an INSEE commune code",
-        Rule::InseeCountry => "not an INSEE country code",
-        Rule::Email => "not an e-mail address",
-        Rule::Token | Rule::TokenList => "not a token",
-        Rule::NameList => "not a list of names",
-    }
-}
-
-fn is_name_char(c: char) -> bool {
-    c.is_alphabetic()
-        || ('\u{0300}'..='\u{036F}').contains(&c) // combining diacritics (NFD input)
-        || matches!(c, ' ' | '-' | '\'' | '\u{2019}' | '.')
-}
-
-/// `YYYY-MM-DD` with a real day, or with `00` for an unknown day (`YYYY-MM-00`) or an unknown
-/// month and day (`YYYY-00-00`).
-fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let (Some(y), Some(m), Some(d)) = (digits(&s[0..4]), digits(&s[5..7]), digits(&s[8..10]))
-    else {
-        return false;
-    };
-    if !(1800..=2200).contains(&y) {
-        return false;
-    }
-    if m == 0 {
-        return d == 0;
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    d <= days
-}
-
-/// `YYYY` or `YYYY-MM`.
-fn is_year_month(s: &str) -> bool {
-    let year_ok = |y: &str| digits(y).is_some_and(|y| (1800..=2200).contains(&y));
-    match s.len() {
-        4 => year_ok(s),
-        7 => {
-            s.as_bytes()[4] == b'-'
-                && year_ok(&s[0..4])
-                && digits(&s[5..7]).is_some_and(|m| (1..=12).contains(&m))
-        }
-        _ => false,
-    }
-}
-
-fn digits(part: &str) -> Option<u32> {
-    if part.bytes().all(|c| c.is_ascii_digit()) {
-        part.parse().ok()
-    } else {
-        None
-    }
-}
-
-fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.rsplit_once('@') else {
-        return false;
-    };
-    s.len() <= 254
-        && !local.is_empty()
-        && local.len() <= 64
-        && local
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b))
-        && domain.contains('.')
-        && domain.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
 }
 
 #[cfg(test)]
@@ -385,24 +285,98 @@ mod tests {
     }
 
     #[test]
-    fn dates_full_and_partially_unknown() {
-        assert!(is_date("2000-02-29"));
-        assert!(!is_date("1900-02-29"));
-        assert!(is_date("2024-02-29"));
-        // Présumés nés: unknown day, or unknown month and day.
-        assert!(is_date("1992-11-00"));
-        assert!(is_date("1992-00-00"));
-        assert!(!is_date("1992-00-05"));
-        assert!(!is_date("1992-13-01"));
+    fn partial_birth_dates_are_kept() {
         let partial = |v: &str| {
-            Identity::from_claims(&[&obj(json!({"sub": "s", "idp_birthdate": v}))])
-                .map(|i| i.get("idp_birthdate").map(String::from))
+            Identity::from_claims(&[&obj(
+                json!({"sub": "s", "idp_birthdate": v, "birthdate": v}),
+            )])
+            .map(|i| i.get("idp_birthdate").map(String::from))
         };
-        for ok in ["1962", "1962-03", "1962-03-00", "1962-00-00", "1962-03-14"] {
-            assert_eq!(partial(ok), Ok(Some(ok.to_string())), "{ok}");
+        assert_eq!(partial("1962-00-00"), Ok(Some("1962-00-00".into())));
+        assert!(partial("1962").is_err(), "birthdate itself is never YYYY");
+    }
+
+    #[test]
+    fn franceconnect_plus_accepts_eidas_identities_and_rnipp_claims() {
+        let eu = obj(json!({
+            "sub": "s", "given_name": "Giulia", "family_name": "Rossi", "gender": "unspecified",
+            "birthplace": "Roma", "birthdate": "1985-00-00",
+            "rnipp_birthdate": "1985-01-01", "rnipp_given_name_array": ["Giulia", "Maria"],
+            "rnipp_gender": "female", "rnipp_birthplace": "", "rnipp_birthcountry": "99127"
+        }));
+        let id = Identity::from_provider(Flavour::FranceConnectPlus, &[&eu]).unwrap();
+        assert_eq!(id.get("gender"), Some("unspecified"));
+        assert_eq!(id.get("birthplace"), Some("Roma"));
+        assert_eq!(id.get("rnipp_given_name_array"), Some("Giulia, Maria"));
+        assert_eq!(id.get("rnipp_birthplace"), None);
+        // The same claims from FranceConnect v2 (eIDAS low, RNIPP-checked): refused.
+        for f in [
+            Flavour::FranceConnectV2,
+            Flavour::FranceConnectV1,
+            Flavour::Generic,
+        ] {
+            let e = Identity::from_provider(f, &[&eu]).unwrap_err();
+            assert_eq!(e.claim, "gender", "{f:?}");
         }
-        for bad in ["62", "1962-3", "1962-13", "1962-03-1", "abcd"] {
-            assert!(partial(bad).is_err(), "{bad}");
+        let rnipp_only = obj(json!({"sub": "s", "rnipp_gender": "female"}));
+        let id = Identity::from_provider(Flavour::FranceConnectV2, &[&rnipp_only]).unwrap();
+        assert_eq!(
+            id.get("rnipp_gender"),
+            None,
+            "rnipp_* only from FranceConnect+"
+        );
+    }
+
+    #[test]
+    fn mconnect_claims_and_the_user_key() {
+        let mc = obj(json!({
+            "sub": "MC:123456", "family_name": "Grimaldi", "given_name": "Louise Charlotte",
+            "birth_name": "Grimaldi", "name": "Louise Charlotte Grimaldi",
+            "preferred_username": "MC-0042-7781", "birth_datetime": "1990-04-12T08:30:00",
+            "birth_place": "Monaco", "gender": "female", "email": "dropped@example.mc",
+            "Authority": {"status": "active"}
+        }));
+        let id = Identity::from_provider(Flavour::MConnect, &[&mc]).unwrap();
+        assert_eq!(id.get("user_key"), Some("MC-0042-7781"));
+        assert_eq!(id.get("preferred_username"), None, "not a usage name");
+        assert_eq!(id.get("birth_datetime"), Some("1990-04-12T08:30:00"));
+        assert_eq!(id.get("birth_place"), Some("Monaco"));
+        assert_eq!(id.get("name"), Some("Louise Charlotte Grimaldi"));
+        assert_eq!(id.get("email"), None, "MConnect does not release e-mail");
+        let headers: Vec<&str> = id.iter().map(|(s, _)| s.header).collect();
+        assert!(headers.contains(&"User-Key") && !headers.contains(&"Preferred-Username"));
+        let bad = obj(json!({"sub": "MC:1", "birth_datetime": "12/04/1990"}));
+        let e = Identity::from_provider(Flavour::MConnect, &[&bad]).unwrap_err();
+        assert_eq!(e.claim, "birth_datetime");
+        // A FranceConnect usage name stays a name.
+        let fc = obj(json!({"sub": "s", "preferred_username": "MC-0042"}));
+        assert_eq!(
+            Identity::from_provider(Flavour::FranceConnectV2, &[&fc])
+                .unwrap_err()
+                .claim,
+            "preferred_username"
+        );
+    }
+
+    #[test]
+    fn franceconnect_v1_names_the_identity_provider_in_idp() {
+        let v1 = obj(json!({"sub": "s", "idp": "dgfip", "birthdate": "1992-11-00"}));
+        let id = Identity::from_provider(Flavour::FranceConnectV1, &[&v1]).unwrap();
+        assert_eq!(id.get("idp_id"), Some("dgfip"));
+        assert_eq!(id.get("birthdate"), Some("1992-11-00"));
+    }
+
+    #[test]
+    fn every_claim_is_accepted_somewhere_and_headers_are_unique() {
+        for (i, c) in CLAIMS.iter().enumerate() {
+            assert!(!c.from.is_empty(), "{}", c.name);
+            assert!(
+                CLAIMS[..i]
+                    .iter()
+                    .all(|o| o.name != c.name && o.header != c.header),
+                "{}",
+                c.name
+            );
         }
     }
 }

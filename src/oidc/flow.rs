@@ -2,7 +2,7 @@
 //! the token endpoint, and the userinfo call.
 
 use super::jws::{self, Expect, TokenError};
-use super::{http, Endpoints, OidcError, Provider};
+use super::{http, jwe, Endpoints, OidcError, Provider};
 use crate::config::{Pkce, TokenAuth, UserinfoFormat};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -172,27 +172,34 @@ impl Provider {
                 "refused the access token",
             ));
         }
-        let signed = match self.cfg.userinfo {
-            UserinfoFormat::Jwt => true,
+        let token_expected = match self.cfg.userinfo {
+            UserinfoFormat::Jwt | UserinfoFormat::Jwe => true,
             UserinfoFormat::Json => false,
             UserinfoFormat::Auto => resp.is_jwt(),
         };
-        let claims = if signed {
+        let claims = if token_expected {
             if resp.is_json() {
-                // A provider pinned to signed userinfo that answers plain JSON is refused: an
-                // attacker on the path could otherwise strip the signature.
-                return Err(OidcError::Userinfo(TokenError::Malformed));
+                // A provider pinned to signed (or encrypted) userinfo that answers plain JSON is
+                // refused: an attacker on the path could otherwise strip the signature.
+                let e = if self.cfg.userinfo == UserinfoFormat::Jwe {
+                    TokenError::NotEncrypted
+                } else {
+                    TokenError::Malformed
+                };
+                return Err(OidcError::Userinfo(e));
             }
-            let token = std::str::from_utf8(&resp.body)
+            let body = std::str::from_utf8(&resp.body)
                 .map_err(|_| OidcError::Userinfo(TokenError::Malformed))?
                 .trim();
+            // FranceConnect+: a JWE around the JWS (a plain JWS is refused when pinned to JWE).
+            let token = jwe::open(self, body).map_err(OidcError::Userinfo)?;
             let expect = Expect {
                 require_times: false,
                 require_aud: false,
                 nonce: None,
                 now,
             };
-            jws::verify(self, token, &expect)
+            jws::verify(self, &token, &expect)
                 .await
                 .map_err(OidcError::Userinfo)?
         } else {

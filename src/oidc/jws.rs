@@ -1,10 +1,13 @@
 //! Verification of the provider's signed tokens (id_token, signed userinfo): algorithm
-//! pinned per provider, key from the provider's JWKS, then every claim check of OpenID
-//! Connect Core 3.1.3.7 that applies.
+//! pinned per provider, key from the provider's JWKS (or, for FranceConnect v1 only, the
+//! client secret), then every claim check of OpenID Connect Core 3.1.3.7 that applies.
+//! Encrypted tokens are opened first by [`super::jwe`]; the JWS inside is verified here.
 //!
 //! Invariants (each guarded by a test in `tests/login_security.rs`):
 //! - The header's `alg` must be in the provider's pinned list *before* any key is chosen:
-//!   `none`, and HMAC with a public key (algorithm confusion), never reach a verifier.
+//!   `none`, and HMAC with a public key (algorithm confusion), never reach a verifier. HMAC is
+//!   keyed with the client secret only, and only a provider pinned to HMAC alone (FranceConnect
+//!   v1, enforced by the configuration) gets there.
 //! - `iss` is compared exactly; `aud` must contain the client id; with several audiences `azp`
 //!   must be the client id; `exp` and `iat` are checked with the configured skew.
 //! - `nonce` is compared in constant time with the one stored for this login.
@@ -13,9 +16,9 @@ use super::Provider;
 use crate::policy::Level;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// Largest token accepted.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -53,6 +56,16 @@ pub enum TokenError {
     MissingClaim,
     #[error("sub differs from the id_token's")]
     SubMismatch,
+    #[error("not encrypted, but the provider is pinned to encrypted tokens")]
+    NotEncrypted,
+    #[error("encryption algorithm not allowed for this provider")]
+    JweAlgNotAllowed,
+    #[error("content encryption not allowed for this provider")]
+    JweEncNotAllowed,
+    #[error("encrypted to a key guichet does not have")]
+    JweUnknownKey,
+    #[error("cannot be decrypted")]
+    Undecryptable,
 }
 
 impl TokenError {
@@ -73,6 +86,11 @@ impl TokenError {
             TokenError::Acr => "acr_too_low",
             TokenError::MissingClaim => "missing_claim",
             TokenError::SubMismatch => "sub_mismatch",
+            TokenError::NotEncrypted => "not_encrypted",
+            TokenError::JweAlgNotAllowed => "jwe_alg_not_allowed",
+            TokenError::JweEncNotAllowed => "jwe_enc_not_allowed",
+            TokenError::JweUnknownKey => "jwe_unknown_key",
+            TokenError::Undecryptable => "jwe_undecryptable",
         }
     }
 }
@@ -99,12 +117,23 @@ pub async fn verify(
 ) -> Result<Map<String, Value>, TokenError> {
     let cfg = &provider.cfg;
     let (alg, kid) = pinned_header(token, &cfg.id_token_algs)?;
-    let endpoints = provider.endpoints();
-    let jwks_uri = endpoints.as_ref().and_then(|e| e.jwks_uri.as_deref());
-    let keys = provider
-        .jwks
-        .keys_for(provider.http(), jwks_uri, kid.as_deref(), alg)
-        .await;
+    let keys: Vec<DecodingKey> = if is_hmac(alg) {
+        // Only reachable for FranceConnect v1: the configuration refuses HMAC in any other
+        // provider's pinned list, and HMAC next to a public-key algorithm.
+        vec![DecodingKey::from_secret(
+            cfg.client_secret.expose().as_bytes(),
+        )]
+    } else {
+        let endpoints = provider.endpoints();
+        let jwks_uri = endpoints.as_ref().and_then(|e| e.jwks_uri.as_deref());
+        provider
+            .jwks
+            .keys_for(provider.http(), jwks_uri, kid.as_deref(), alg)
+            .await
+            .iter()
+            .map(|k| k.key.clone())
+            .collect()
+    };
     if keys.is_empty() {
         return Err(TokenError::UnknownKey);
     }
@@ -127,7 +156,7 @@ pub async fn verify(
     // tokens with no audience at all (userinfo), never one naming someone else.
     let mut last = TokenError::BadSignature;
     for key in &keys {
-        match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation) {
+        match jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation) {
             Ok(data) => {
                 check_claims(
                     &data.claims,
@@ -187,6 +216,10 @@ pub fn pinned_header(
         Some(_) => return Err(TokenError::Malformed),
     };
     Ok((alg, kid))
+}
+
+fn is_hmac(a: Algorithm) -> bool {
+    matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
 }
 
 fn alg_label(a: Algorithm) -> &'static str {
@@ -266,35 +299,36 @@ fn check_claims(
     Ok(())
 }
 
-/// The level an id_token's `acr` proves, checked against the level the login asked for.
+/// The level an id_token's `acr` proves (through the provider's `acr_levels`), checked
+/// against the level the login asked for.
 ///
 /// - A requested level needs an `acr` that maps to at least that level.
-/// - A requested raw `acr_values` (a provider without eIDAS levels) needs that exact `acr`.
+/// - A requested raw `acr_values` the mapping does not know needs that exact `acr`.
 /// - Nothing requested: any `acr` (or none) is accepted; the level is what it maps to.
 pub fn check_acr(
     claims: &Map<String, Value>,
     requested: Option<Level>,
     raw_requested: Option<&str>,
+    levels: &BTreeMap<String, Level>,
 ) -> Result<Option<Level>, TokenError> {
     let acr = match claims.get("acr") {
         None => None,
         Some(Value::String(s)) => Some(s.as_str()),
         Some(_) => return Err(TokenError::Malformed),
     };
-    let proven = acr.and_then(Level::parse);
+    let proven = acr.and_then(|a| levels.get(a).copied());
     match (requested, raw_requested, acr) {
         (Some(level), _, _) => match proven {
             Some(p) if p >= level => Ok(Some(p)),
             _ => Err(TokenError::Acr),
         },
-        (None, Some(raw), Some(got)) if Level::parse(raw).is_none() => {
-            if raw.split(' ').any(|r| r == got) {
+        (None, Some(raw), got) => {
+            if got.is_some_and(|g| raw.split(' ').any(|r| r == g)) {
                 Ok(proven)
             } else {
                 Err(TokenError::Acr)
             }
         }
-        (None, Some(_), None) => Err(TokenError::Acr),
         _ => Ok(proven),
     }
 }
@@ -398,29 +432,81 @@ mod tests {
         assert_eq!(check_claims(&claims(multi), "c", 60, &expect("n1")), Ok(()));
     }
 
+    fn eidas() -> BTreeMap<String, Level> {
+        [
+            ("eidas1", Level::Low),
+            ("eidas2", Level::Substantial),
+            ("eidas3", Level::High),
+        ]
+        .into_iter()
+        .map(|(a, l)| (a.to_string(), l))
+        .collect()
+    }
+
     #[test]
     fn acr_must_reach_the_requested_level() {
         let c = |acr: &str| claims(json!({ "acr": acr }));
+        let m = eidas();
         assert_eq!(
-            check_acr(&c("eidas2"), Some(Level::Low), None),
+            check_acr(&c("eidas2"), Some(Level::Low), None, &m),
             Ok(Some(Level::Substantial))
         );
         assert_eq!(
-            check_acr(&c("eidas1"), Some(Level::Substantial), None),
+            check_acr(&c("eidas1"), Some(Level::Substantial), None, &m),
             Err(TokenError::Acr)
         );
         assert_eq!(
-            check_acr(&claims(json!({})), Some(Level::Low), None),
+            check_acr(&claims(json!({})), Some(Level::Low), None, &m),
             Err(TokenError::Acr)
         );
         assert_eq!(
-            check_acr(&c("urn:x:loa2"), None, Some("urn:x:loa2")),
+            check_acr(&c("urn:x:loa2"), None, Some("urn:x:loa2"), &m),
             Ok(None)
         );
         assert_eq!(
-            check_acr(&c("urn:x:loa1"), None, Some("urn:x:loa2")),
+            check_acr(&c("urn:x:loa1"), None, Some("urn:x:loa2"), &m),
             Err(TokenError::Acr)
         );
-        assert_eq!(check_acr(&claims(json!({})), None, None), Ok(None));
+        assert_eq!(
+            check_acr(&claims(json!({})), None, Some("urn:x:loa2"), &m),
+            Err(TokenError::Acr)
+        );
+        assert_eq!(check_acr(&claims(json!({})), None, None, &m), Ok(None));
+        assert_eq!(
+            check_acr(&claims(json!({"acr": 2})), None, None, &m),
+            Err(TokenError::Malformed)
+        );
+    }
+
+    #[test]
+    fn acr_is_read_through_the_provider_mapping() {
+        // MConnect-style values: "substantial" proves eidas2, "high" eidas3.
+        let m: BTreeMap<String, Level> = [
+            ("substantial".to_string(), Level::Substantial),
+            ("high".to_string(), Level::High),
+        ]
+        .into_iter()
+        .collect();
+        let c = |acr: &str| claims(json!({ "acr": acr }));
+        assert_eq!(
+            check_acr(&c("high"), Some(Level::Substantial), None, &m),
+            Ok(Some(Level::High))
+        );
+        // A value another federation uses means nothing here.
+        assert_eq!(
+            check_acr(&c("eidas3"), Some(Level::Substantial), None, &m),
+            Err(TokenError::Acr)
+        );
+        // FranceConnect+ has no eidas1: an eidas1 token proves nothing there.
+        let plus: BTreeMap<String, Level> = [
+            ("eidas2".to_string(), Level::Substantial),
+            ("eidas3".to_string(), Level::High),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            check_acr(&c("eidas1"), Some(Level::Substantial), None, &plus),
+            Err(TokenError::Acr)
+        );
     }
 }

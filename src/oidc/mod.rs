@@ -3,13 +3,18 @@
 //!
 //! Invariants:
 //! - Nothing here trusts the provider's answer before checking it: metadata `issuer` must
-//!   equal the configured issuer, every JWS is verified with a key from the provider's JWKS
-//!   and an algorithm from the provider's pinned list ([`jws`]), every claim is then checked.
+//!   equal the configured issuer, an encrypted token is opened only with a pinned algorithm
+//!   and a configured key ([`jwe`]), every JWS is verified with a key from the provider's
+//!   JWKS and an algorithm from the provider's pinned list ([`jws`]), every claim is then
+//!   checked.
+//! - A provider without discovery (FranceConnect v1) is ready at once with its configured
+//!   endpoints.
 //! - Errors carry no token and no personal data; [`OidcError::reason`] is a short code from a
 //!   fixed set, used as a metrics label and in the evidence log.
 
 pub mod flow;
 pub mod http;
+pub mod jwe;
 pub mod jwks;
 pub mod jws;
 
@@ -39,6 +44,12 @@ pub enum OidcError {
     Userinfo(jws::TokenError),
     #[error(transparent)]
     Claims(#[from] ClaimError),
+    /// The identity is known to the provider but not active (MConnect: suspended, inactive).
+    #[error("digital identity not active")]
+    IdentityNotActive,
+    /// The provider cannot be set up (a decryption key that does not load).
+    #[error("provider setup: {0}")]
+    Setup(String),
 }
 
 impl OidcError {
@@ -50,7 +61,9 @@ impl OidcError {
             OidcError::TokenRefused(_) => "token_refused".into(),
             OidcError::IdToken(e) => format!("id_token_{}", e.as_str()),
             OidcError::Userinfo(e) => format!("userinfo_{}", e.as_str()),
-            OidcError::Claims(_) => "invalid_claim".into(),
+            OidcError::Claims(e) => format!("invalid_claim_{}", e.claim),
+            OidcError::IdentityNotActive => "identity_not_active".into(),
+            OidcError::Setup(_) => "provider_setup".into(),
         }
     }
 }
@@ -70,7 +83,7 @@ pub struct Endpoints {
 }
 
 /// The subset of the discovery document guichet reads.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct Metadata {
     issuer: String,
     authorization_endpoint: Option<String>,
@@ -89,18 +102,29 @@ pub struct Provider {
     pub cfg: ProviderConfig,
     endpoints: ArcSwapOption<Endpoints>,
     pub jwks: JwksCache,
+    /// guichet's keys this provider encrypts to (empty unless pinned to JWE).
+    pub decrypters: Vec<jwe::Decrypter>,
     http: reqwest::Client,
 }
 
 impl Provider {
     pub fn new(cfg: ProviderConfig) -> Result<Provider, OidcError> {
         let jwks = JwksCache::new(cfg.jwks_refresh_interval);
-        Ok(Provider {
+        let decrypters = jwe::decrypters(&cfg)
+            .map_err(|e| OidcError::Setup(format!("{}: decryption key: {e}", cfg.name)))?;
+        let provider = Provider {
             cfg,
             endpoints: ArcSwapOption::empty(),
             jwks,
+            decrypters,
             http: http::client(Duration::from_secs(10))?,
-        })
+        };
+        if !provider.cfg.discovery && provider.cfg.endpoints.jwks_uri.is_none() {
+            // Nothing to fetch (FranceConnect v1): ready at once.
+            let endpoints = provider.resolve(Metadata::default())?;
+            provider.endpoints.store(Some(Arc::new(endpoints)));
+        }
+        Ok(provider)
     }
 
     pub fn name(&self) -> &str {
@@ -123,6 +147,14 @@ impl Provider {
     /// Loads the discovery document and the JWKS. Called at start-up and retried with backoff
     /// until it succeeds; a failure leaves the previous endpoints (if any) in place.
     pub async fn discover(&self) -> Result<(), OidcError> {
+        if !self.cfg.discovery {
+            let endpoints = self.resolve(Metadata::default())?;
+            if let Some(jwks_uri) = &endpoints.jwks_uri {
+                self.jwks.refresh(&self.http, jwks_uri).await?;
+            }
+            self.endpoints.store(Some(Arc::new(endpoints)));
+            return Ok(());
+        }
         let url = format!("{}/.well-known/openid-configuration", self.cfg.issuer);
         let resp = http::send(self.http.get(&url), "discovery").await?;
         if resp.status != 200 {

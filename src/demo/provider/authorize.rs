@@ -57,12 +57,28 @@ pub(super) fn validate_authorize(
     let Some(nonce) = get("nonce") else {
         return Err(refuse("invalid_request", "nonce is required"));
     };
-    let acr = match (get("acr_values"), inner.config.flavour) {
-        (Some(a), _) => a.split(' ').find(|s| !s.is_empty()).unwrap_or("eidas1"),
-        (None, Flavour::FranceConnectV2) => {
+    let requested: Vec<&str> = get("acr_values")
+        .map(|a| a.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let acr = match (inner.config.flavour, requested.first()) {
+        (Flavour::FranceConnectV2, None) | (Flavour::FranceConnectPlus, None) => {
             return Err(refuse("invalid_request", "acr_values is required"))
         }
-        (None, Flavour::Generic) => "eidas1",
+        // FranceConnect+ knows eidas2 and eidas3 only (eidas1 is an error there).
+        (Flavour::FranceConnectPlus, Some(_)) => {
+            match requested.iter().find(|a| ["eidas2", "eidas3"].contains(a)) {
+                Some(a) => a,
+                None => {
+                    return Err(refuse(
+                        "invalid_request",
+                        "acr_values must ask for eidas2 or eidas3",
+                    ))
+                }
+            }
+        }
+        (_, Some(a)) => a,
+        (Flavour::MConnect, None) => "substantial",
+        (_, None) => "eidas1",
     };
     let code_challenge = match (get("code_challenge"), get("code_challenge_method")) {
         (None, None) => None,
@@ -128,7 +144,10 @@ pub(super) async fn authorize(State(inner): State<Arc<Inner>>, RawQuery(q): RawQ
             .append_pair("state", &req.state);
         return redirect(&u);
     }
-    if let Some(c) = params.get("login_hint").and_then(|h| citizens::find(h)) {
+    if let Some(c) = params
+        .get("login_hint")
+        .and_then(|h| citizens::find_for(h, inner.config.flavour))
+    {
         return issue_code(&inner, req, c);
     }
     chooser_page(&inner, &params)
@@ -139,7 +158,12 @@ pub(super) async fn choose(State(inner): State<Arc<Inner>>, RawQuery(q): RawQuer
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
-    let citizen = match params.remove("citizen").as_deref().map(citizens::find) {
+    let flavour = inner.config.flavour;
+    let citizen = match params
+        .remove("citizen")
+        .as_deref()
+        .map(|c| citizens::find_for(c, flavour))
+    {
         Some(Some(c)) => c,
         Some(None) => return bad_request("invalid_request", "unknown citizen"),
         None => return bad_request("invalid_request", "citizen is required"),
@@ -182,7 +206,10 @@ pub(super) fn issue_code(
 
 pub(super) fn chooser_page(inner: &Inner, params: &BTreeMap<String, String>) -> Response {
     let mut items = String::new();
-    for c in citizens::CITIZENS {
+    for c in citizens::CITIZENS
+        .iter()
+        .filter(|c| c.exists_with(inner.config.flavour))
+    {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         q.append_pair("citizen", c.id);
         for (k, v) in params.iter().filter(|(k, _)| *k != "login_hint") {

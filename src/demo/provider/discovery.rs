@@ -37,6 +37,43 @@ pub(super) const CLAIMS: &[&str] = &[
     "auth_time",
 ];
 
+/// FranceConnect+: no `idp_id`, `idp_birthdate` or `given_name_array`; `rnipp_*` instead.
+const CLAIMS_PLUS: &[&str] = &[
+    "sub",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "birthdate",
+    "gender",
+    "birthplace",
+    "birthcountry",
+    "email",
+    "rnipp_given_name",
+    "rnipp_given_name_array",
+    "rnipp_family_name",
+    "rnipp_birthdate",
+    "rnipp_gender",
+    "rnipp_birthplace",
+    "rnipp_birthcountry",
+    "amr",
+    "acr",
+];
+
+/// MConnect (seed 000 section 6).
+const CLAIMS_MCONNECT: &[&str] = &[
+    "sub",
+    "family_name",
+    "given_name",
+    "birth_name",
+    "name",
+    "preferred_username",
+    "birth_datetime",
+    "birth_place",
+    "gender",
+    "Authority",
+    "acr",
+];
+
 pub(super) fn discovery_document(inner: &Inner) -> Value {
     let iss = &inner.issuer;
     let mut d = json!({
@@ -56,36 +93,68 @@ pub(super) fn discovery_document(inner: &Inner) -> Value {
         "request_parameter_supported": false,
     });
     if let Value::Object(m) = &mut d {
+        let mut set = |k: &str, v: Value| {
+            m.insert(k.into(), v);
+        };
         match inner.config.flavour {
-            Flavour::FranceConnectV2 => {
-                m.insert(
-                    "id_token_signing_alg_values_supported".into(),
+            Flavour::FranceConnectV1 | Flavour::FranceConnectV2 => {
+                set(
+                    "id_token_signing_alg_values_supported",
                     json!(["ES256", "RS256"]),
                 );
-                m.insert(
-                    "userinfo_signing_alg_values_supported".into(),
+                set(
+                    "userinfo_signing_alg_values_supported",
                     json!(["ES256", "RS256"]),
                 );
-                m.insert(
-                    "token_endpoint_auth_methods_supported".into(),
+                set(
+                    "token_endpoint_auth_methods_supported",
                     json!(["client_secret_post"]),
                 );
-                m.insert("acr_values_supported".into(), json!(["eidas1"]));
+                set("acr_values_supported", json!(["eidas1"]));
             }
-            Flavour::Generic => {
-                m.insert(
-                    "id_token_signing_alg_values_supported".into(),
-                    json!(["RS256"]),
+            Flavour::FranceConnectPlus => {
+                set("id_token_signing_alg_values_supported", json!(["ES256"]));
+                set("userinfo_signing_alg_values_supported", json!(["ES256"]));
+                let algs = json!(["RSA-OAEP", "RSA-OAEP-256", "ECDH-ES"]);
+                set("id_token_encryption_alg_values_supported", algs.clone());
+                set("userinfo_encryption_alg_values_supported", algs);
+                set(
+                    "id_token_encryption_enc_values_supported",
+                    json!(["A256GCM"]),
                 );
-                m.insert(
-                    "token_endpoint_auth_methods_supported".into(),
+                set(
+                    "userinfo_encryption_enc_values_supported",
+                    json!(["A256GCM"]),
+                );
+                set(
+                    "token_endpoint_auth_methods_supported",
+                    json!(["client_secret_post"]),
+                );
+                set("acr_values_supported", json!(["eidas2", "eidas3"]));
+                set("claims_supported", json!(CLAIMS_PLUS));
+            }
+            Flavour::MConnect => {
+                set("id_token_signing_alg_values_supported", json!(["RS256"]));
+                set(
+                    "token_endpoint_auth_methods_supported",
                     json!(["client_secret_basic", "client_secret_post"]),
                 );
-                m.insert(
-                    "acr_values_supported".into(),
+                set("acr_values_supported", json!(["substantial", "high"]));
+                set("code_challenge_methods_supported", json!(["S256"]));
+                set("scopes_supported", json!(["openid", "profile"]));
+                set("claims_supported", json!(CLAIMS_MCONNECT));
+            }
+            Flavour::Generic => {
+                set("id_token_signing_alg_values_supported", json!(["RS256"]));
+                set(
+                    "token_endpoint_auth_methods_supported",
+                    json!(["client_secret_basic", "client_secret_post"]),
+                );
+                set(
+                    "acr_values_supported",
                     json!(["eidas1", "eidas2", "eidas3"]),
                 );
-                m.insert("code_challenge_methods_supported".into(), json!(["S256"]));
+                set("code_challenge_methods_supported", json!(["S256"]));
             }
         }
     }

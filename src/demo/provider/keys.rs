@@ -24,7 +24,8 @@ impl SigningKey {
     pub(super) fn generate(flavour: Flavour) -> SigningKey {
         let kid = random_hex(8);
         let (alg, signer, jwk, pem) = match flavour {
-            Flavour::FranceConnectV2 => {
+            // FranceConnect v1 signs with the client secret; its key pair is never published.
+            Flavour::FranceConnectV2 | Flavour::FranceConnectPlus | Flavour::FranceConnectV1 => {
                 let kp = josekit::jwk::alg::ec::EcKeyPair::generate(EcCurve::P256)
                     .expect("P-256 key generation");
                 let signer = ES256
@@ -37,7 +38,7 @@ impl SigningKey {
                     kp.to_pem_public_key(),
                 )
             }
-            Flavour::Generic => {
+            Flavour::Generic | Flavour::MConnect => {
                 let kp = RS256
                     .generate_key_pair(2048)
                     .expect("RSA 2048 key generation");
@@ -82,6 +83,8 @@ pub(super) enum Signing<'a> {
     None,
     /// HS256 keyed with this key's public PEM, header `kid` of this key.
     HsConfusion(&'a SigningKey),
+    /// HS256 keyed with the client secret, no `kid` (FranceConnect v1).
+    Secret(&'a [u8]),
 }
 
 pub(super) fn encode_jws(typ: &str, claims: &Value, signing: Signing<'_>, corrupt: bool) -> String {
@@ -89,6 +92,7 @@ pub(super) fn encode_jws(typ: &str, claims: &Value, signing: Signing<'_>, corrup
         Signing::Key(k) => json!({"alg": k.alg, "kid": k.kid, "typ": typ}),
         Signing::None => json!({"alg": "none", "typ": typ}),
         Signing::HsConfusion(k) => json!({"alg": "HS256", "kid": k.kid, "typ": typ}),
+        Signing::Secret(_) => json!({"alg": "HS256", "typ": typ}),
     };
     let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
     out.push('.');
@@ -100,6 +104,10 @@ pub(super) fn encode_jws(typ: &str, claims: &Value, signing: Signing<'_>, corrup
             .signer_from_bytes(&k.public_pem)
             .and_then(|s| s.sign(out.as_bytes()))
             .expect("HMAC with a PEM key"),
+        Signing::Secret(secret) => HS256
+            .signer_from_bytes(secret)
+            .and_then(|s| s.sign(out.as_bytes()))
+            .expect("HMAC with the client secret"),
     };
     if corrupt {
         if let Some(b) = sig.first_mut() {

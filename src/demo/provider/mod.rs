@@ -2,11 +2,15 @@
 //!
 //! It behaves like FranceConnect v2 (`fcp-low`) by default: discovery and JWKS under `/api/v2`,
 //! `acr_values` and `state`/`nonce` required, `client_secret_post` only, ES256 id_token, userinfo
-//! as a signed JWT (`application/jwt`), `/session/end` logout with `id_token_hint`. The
-//! [`Flavour::Generic`] variant behaves like a plain OIDC provider (RS256, JSON userinfo, PKCE S256,
-//! `client_secret_basic`). Every key is real and every token really signed, so a relying party
-//! validates them exactly as it would validate the real provider's; [`Faults`] make it misbehave
-//! in controlled ways.
+//! as a signed JWT (`application/jwt`), `/session/end` logout with `id_token_hint`. The other
+//! [`Flavour`]s imitate FranceConnect v1 (no discovery, HS256 id_token keyed with the client
+//! secret, JSON userinfo, `/logout`), FranceConnect+ (id_token and userinfo encrypted to the
+//! relying party's key, fetched from its JWKS URL as FranceConnect+ does, around an ES256 JWS;
+//! `eidas2`/`eidas3`), MConnect (its claims, an `Authority` with the identity's status) and a
+//! plain OIDC provider (RS256, JSON userinfo, PKCE S256, `client_secret_basic`). Every key is
+//! real and every token really signed (and encrypted), so a relying party validates them
+//! exactly as it would validate the real provider's; [`Faults`] make it misbehave in controlled
+//! ways.
 //!
 //! It is a test double: it keeps its state in memory, serves plain HTTP on the listener it is
 //! given (meant to be loopback), and exposes what the relying party sent it
@@ -53,9 +57,13 @@ pub const OTHER_AUDIENCE: &str = "other-client";
 pub struct MockConfig {
     pub client_id: String,
     pub client_secret: String,
-    /// Path prefix under which endpoints live, e.g. "/api/v2" (issuer = base_url + prefix).
+    /// Path prefix under which endpoints live, e.g. "/api/v2" (issuer = base_url + prefix,
+    /// except FranceConnect v1 whose issuer is the bare base URL).
     pub path_prefix: String,
     pub flavour: Flavour,
+    /// FranceConnect+: the relying party's JWKS URL (registered at FranceConnect+), read to
+    /// find the key to encrypt id_tokens and userinfo to.
+    pub rp_jwks_uri: Option<String>,
 }
 
 impl Default for MockConfig {
@@ -65,6 +73,7 @@ impl Default for MockConfig {
             client_secret: "demo-secret-0123456789abcdef0123456789".to_owned(),
             path_prefix: "/api/v2".to_owned(),
             flavour: Flavour::FranceConnectV2,
+            rp_jwks_uri: None,
         }
     }
 }
@@ -76,6 +85,7 @@ impl fmt::Debug for MockConfig {
             .field("client_secret", &"<redacted>")
             .field("path_prefix", &self.path_prefix)
             .field("flavour", &self.flavour)
+            .field("rp_jwks_uri", &self.rp_jwks_uri)
             .finish()
     }
 }
@@ -83,12 +93,96 @@ impl fmt::Debug for MockConfig {
 /// Which kind of provider the mock imitates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavour {
+    /// FranceConnect v1 (legacy): no discovery and no JWKS, endpoints under `/api/v1`
+    /// (`/authorize`, `/token`, `/userinfo`, `/logout`), id_token HS256 keyed with the client
+    /// secret, JSON userinfo, partial birth dates passed through (`YYYY-00-00`).
+    FranceConnectV1,
     /// FranceConnect v2 (eIDAS low): ES256 id_token, userinfo `application/jwt` signed ES256,
     /// `client_secret_post` only, `acr_values` required, no PKCE advertised.
     FranceConnectV2,
+    /// FranceConnect+ (eIDAS substantial/high): like v2, but id_token and userinfo are JWE
+    /// (the relying party's key from [`MockConfig::rp_jwks_uri`], `A256GCM`) around an ES256
+    /// JWS; `acr_values` must be `eidas2` or `eidas3`; `rnipp_*` claims.
+    FranceConnectPlus,
+    /// MConnect (Monaco): RS256 id_token, JSON userinfo with MConnect's claims and an
+    /// `Authority` object `{registration_authority, status}`; acr `substantial`/`high`.
+    MConnect,
     /// A plain OIDC provider: RS256 id_token, JSON userinfo, PKCE S256 advertised,
     /// `client_secret_basic` and `client_secret_post`.
     Generic,
+}
+
+impl Flavour {
+    pub const ALL: [Flavour; 5] = [
+        Flavour::FranceConnectV1,
+        Flavour::FranceConnectV2,
+        Flavour::FranceConnectPlus,
+        Flavour::MConnect,
+        Flavour::Generic,
+    ];
+
+    /// Where the real provider puts its endpoints.
+    pub fn default_prefix(self) -> &'static str {
+        match self {
+            Flavour::FranceConnectV1 => "/api/v1",
+            Flavour::FranceConnectV2 | Flavour::FranceConnectPlus | Flavour::Generic => "/api/v2",
+            Flavour::MConnect => "/mconnect",
+        }
+    }
+
+    /// The guichet preset that talks to this kind of provider.
+    pub fn preset(self) -> &'static str {
+        match self {
+            Flavour::FranceConnectV1 => "franceconnect-v1-integration",
+            Flavour::FranceConnectV2 => "franceconnect-v2-integration",
+            Flavour::FranceConnectPlus => "franceconnect-plus-integration",
+            Flavour::MConnect => "mconnect",
+            Flavour::Generic => "generic",
+        }
+    }
+
+    /// A short name (`guichet demo --provider`, provider names in the demo configuration).
+    pub fn short_name(self) -> &'static str {
+        match self {
+            Flavour::FranceConnectV1 => "fc-v1",
+            Flavour::FranceConnectV2 => "fc",
+            Flavour::FranceConnectPlus => "fc-plus",
+            Flavour::MConnect => "mconnect",
+            Flavour::Generic => "generic",
+        }
+    }
+
+    pub fn from_short_name(s: &str) -> Option<Flavour> {
+        Flavour::ALL.into_iter().find(|f| f.short_name() == s)
+    }
+
+    /// Signs id_tokens with the client secret (no JWKS).
+    pub fn is_hmac(self) -> bool {
+        self == Flavour::FranceConnectV1
+    }
+
+    /// FranceConnect's behaviour: `client_secret_post` only, no PKCE advertised.
+    pub fn is_franceconnect(self) -> bool {
+        matches!(
+            self,
+            Flavour::FranceConnectV1 | Flavour::FranceConnectV2 | Flavour::FranceConnectPlus
+        )
+    }
+}
+
+/// Ways to break FranceConnect+'s encryption ([`Faults::id_token_jwe`], [`Faults::userinfo_jwe`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JweFault {
+    /// Encrypted to a key the relying party never had, under that key's own `kid`.
+    OtherKey,
+    /// Encrypted to a key the relying party never had, under the relying party's `kid`.
+    OtherKeySameKid,
+    /// `enc` = `A128GCM` instead of `A256GCM`.
+    WrongEnc,
+    /// Key management outside FranceConnect+'s (`RSA1_5` or `ECDH-ES+A128KW`).
+    WrongAlg,
+    /// Not encrypted at all: the plain JWS.
+    NotEncrypted,
 }
 
 /// Ways to make the mock misbehave. [`MockProvider::set_faults`] replaces them all at once;
@@ -137,6 +231,9 @@ pub struct Faults {
     pub jwks_down: bool,
     /// Authorize redirects back with `?error=<value>&error_description=...&state=<state>`.
     pub authorize_error: Option<String>,
+    // FranceConnect+ encryption
+    pub id_token_jwe: Option<JweFault>,
+    pub userinfo_jwe: Option<JweFault>,
 }
 
 /// Number of requests received per endpoint.
@@ -183,6 +280,8 @@ struct MockState {
     key: SigningKey,
     /// Not published; used by `unknown_kid` / `userinfo_signed_by_other_key`, promoted by rotation.
     spare: SigningKey,
+    /// FranceConnect+: JWEs made (id_token and userinfo), for tests.
+    encrypted: u64,
     codes: HashMap<String, CodeGrant>,
     tokens: HashMap<String, AccessGrant>,
     /// sha256 of every id_token issued, to accept them as `id_token_hint`.
@@ -212,6 +311,7 @@ struct AccessGrant {
 
 mod authorize;
 mod discovery;
+mod encryption;
 mod keys;
 mod responses;
 #[cfg(test)]
@@ -221,6 +321,7 @@ mod userinfo;
 
 use authorize::*;
 use discovery::*;
+use encryption::*;
 use keys::*;
 use responses::*;
 use token::*;
@@ -265,7 +366,12 @@ impl MockProvider {
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");
         let prefix = normalise_prefix(&config.path_prefix);
-        let issuer = format!("{base_url}{prefix}");
+        // FranceConnect v1's `iss` is the bare host, without `/api/v1`.
+        let issuer = if config.flavour == Flavour::FranceConnectV1 {
+            base_url.clone()
+        } else {
+            format!("{base_url}{prefix}")
+        };
         let key = SigningKey::generate(config.flavour);
         let spare = SigningKey::generate(config.flavour);
         let (stop, mut stopped) = watch::channel(false);
@@ -279,6 +385,7 @@ impl MockProvider {
                 faults: Faults::default(),
                 key,
                 spare,
+                encrypted: 0,
                 codes: HashMap::new(),
                 tokens: HashMap::new(),
                 issued_id_tokens: HashSet::new(),
@@ -290,19 +397,23 @@ impl MockProvider {
             stop,
         });
         let p = prefix;
-        let app = Router::new()
-            .route(
+        let mut app = Router::new()
+            .route(&format!("{p}/authorize"), get(authorize))
+            .route(&format!("{p}/authorize/choose"), get(choose))
+            .route(&format!("{p}/token"), axum::routing::post(token))
+            .route(&format!("{p}/userinfo"), get(userinfo).post(userinfo));
+        app = if inner.config.flavour == Flavour::FranceConnectV1 {
+            // No discovery, no JWKS: the relying party is configured with these endpoints.
+            app.route(&format!("{p}/logout"), get(end_session))
+        } else {
+            app.route(
                 &format!("{p}/.well-known/openid-configuration"),
                 get(discovery),
             )
             .route(&format!("{p}/jwks"), get(jwks))
-            .route(&format!("{p}/authorize"), get(authorize))
-            .route(&format!("{p}/authorize/choose"), get(choose))
-            .route(&format!("{p}/token"), axum::routing::post(token))
-            .route(&format!("{p}/userinfo"), get(userinfo).post(userinfo))
             .route(&format!("{p}/session/end"), get(end_session))
-            .fallback(not_found)
-            .with_state(inner.clone());
+        };
+        let app = app.fallback(not_found).with_state(inner.clone());
         tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -325,6 +436,26 @@ impl MockProvider {
     /// e.g. "http://127.0.0.1:41234".
     pub fn base_url(&self) -> String {
         self.inner.base_url.clone()
+    }
+
+    /// The URL of one endpoint, e.g. `endpoint("token")` (for relying parties configured
+    /// without discovery).
+    pub fn endpoint(&self, leaf: &str) -> String {
+        format!("{}{}/{leaf}", self.inner.base_url, self.inner.prefix)
+    }
+
+    /// The end-session endpoint (`/logout` for v1, `/session/end` otherwise).
+    pub fn end_session_endpoint(&self) -> String {
+        if self.flavour() == Flavour::FranceConnectV1 {
+            self.endpoint("logout")
+        } else {
+            self.endpoint("session/end")
+        }
+    }
+
+    /// How many JWEs (id_tokens and userinfo responses) the mock has encrypted.
+    pub fn encrypted_count(&self) -> u64 {
+        lock(&self.inner.state).encrypted
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -134,9 +134,10 @@ pub(super) async fn token(
         },
         (None, None) => ClientAuth::None,
     };
-    let supported: &[&str] = match inner.config.flavour {
-        Flavour::FranceConnectV2 => &["client_secret_post"],
-        Flavour::Generic => &["client_secret_basic", "client_secret_post"],
+    let supported: &[&str] = if inner.config.flavour.is_franceconnect() {
+        &["client_secret_post"]
+    } else {
+        &["client_secret_basic", "client_secret_post"]
     };
     let (id, secret, is_basic) = match auth {
         ClientAuth::None => return invalid_client(false, "client authentication required"),
@@ -222,7 +223,16 @@ pub(super) async fn token(
         json!(faults.acr.clone().unwrap_or_else(|| grant.acr.clone())),
     );
     claims.insert("amr".into(), json!(["pwd"]));
-    claims.insert("idp_id".into(), json!(IDP_ID));
+    match inner.config.flavour {
+        // v1 names the identity provider in `idp`; FranceConnect+ and MConnect do not name it.
+        Flavour::FranceConnectV1 => {
+            claims.insert("idp".into(), json!(IDP_ID));
+        }
+        Flavour::FranceConnectV2 | Flavour::Generic => {
+            claims.insert("idp_id".into(), json!(IDP_ID));
+        }
+        Flavour::FranceConnectPlus | Flavour::MConnect => {}
+    }
     if faults.wrong_issuer {
         claims.insert("iss".into(), json!(format!("{}/other", inner.issuer)));
     }
@@ -249,14 +259,26 @@ pub(super) async fn token(
         claims.remove("nonce");
     }
     let claims = Value::Object(claims);
+    // FranceConnect+ encrypts to the key the relying party publishes.
+    let rp = if inner.config.flavour == Flavour::FranceConnectPlus {
+        match rp_key(&inner).await {
+            Ok(k) => Some(k),
+            Err(e) => return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &e),
+        }
+    } else {
+        None
+    };
 
     let access_token = random_hex(32);
+    let secret = inner.config.client_secret.as_bytes();
     let id_token = {
         let mut st = lock(&inner.state);
         let signing = if faults.alg_none {
             Signing::None
         } else if faults.hs256_with_public_key {
             Signing::HsConfusion(&st.key)
+        } else if inner.config.flavour.is_hmac() {
+            Signing::Secret(secret)
         } else if faults.unknown_kid {
             Signing::Key(&st.spare)
         } else {
@@ -278,6 +300,18 @@ pub(super) async fn token(
             },
         );
         t
+    };
+    let id_token = match &rp {
+        Some(k) => match seal(&id_token, k, faults.id_token_jwe) {
+            Ok((jwe, encrypted)) => {
+                if encrypted {
+                    lock(&inner.state).encrypted += 1;
+                }
+                jwe
+            }
+            Err(e) => return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &e),
+        },
+        None => id_token,
     };
     let mut r = json_response(&json!({
         "access_token": access_token,

@@ -2,22 +2,34 @@
 
 use super::*;
 
-/// Claims released for these scopes (FranceConnect's scope -> claims table; `given_name_array`
-/// comes with `given_name` and `idp_birthdate` with `birthdate`).
-pub(super) fn userinfo_claims(c: &Citizen, sub: String, scope: &str) -> Map<String, Value> {
+/// Claims released for these scopes, as a provider of this flavour sends them
+/// (FranceConnect's scope -> claims table; `given_name_array` comes with `given_name` and
+/// `idp_birthdate` with `birthdate`).
+pub(super) fn userinfo_claims(
+    flavour: Flavour,
+    c: &Citizen,
+    sub: String,
+    scope: &str,
+) -> Map<String, Value> {
+    if flavour == Flavour::MConnect {
+        return mconnect_claims(c, sub);
+    }
     let scopes: HashSet<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     let has = |names: &[&str]| names.iter().any(|n| scopes.contains(n));
+    let low = matches!(flavour, Flavour::FranceConnectV2 | Flavour::Generic);
     let mut m = Map::new();
     m.insert("sub".into(), json!(sub));
     if has(&["given_name", "profile", "identite_pivot"]) {
         m.insert("given_name".into(), json!(c.given_name));
     }
-    if has(&[
-        "given_name",
-        "given_name_array",
-        "profile",
-        "identite_pivot",
-    ]) {
+    if low
+        && has(&[
+            "given_name",
+            "given_name_array",
+            "profile",
+            "identite_pivot",
+        ])
+    {
         m.insert("given_name_array".into(), json!(c.given_name_array()));
     }
     if has(&["family_name", "profile", "identite_pivot"]) {
@@ -27,9 +39,12 @@ pub(super) fn userinfo_claims(c: &Citizen, sub: String, scope: &str) -> Map<Stri
         m.insert("preferred_username".into(), json!(c.preferred_username));
     }
     if has(&["birthdate", "profile", "identite_pivot"]) {
-        m.insert("birthdate".into(), json!(c.birthdate));
+        // v2 completes unknown parts with 01 (RNIPP); v1 and FranceConnect+ pass the identity
+        // provider's value through (`YYYY-00-00`).
+        let d = if low { c.birthdate } else { c.idp_birthdate };
+        m.insert("birthdate".into(), json!(d));
     }
-    if has(&["birthdate", "idp_birthdate", "profile", "identite_pivot"]) {
+    if low && has(&["birthdate", "idp_birthdate", "profile", "identite_pivot"]) {
         m.insert("idp_birthdate".into(), json!(c.idp_birthdate));
     }
     if has(&["gender", "profile", "identite_pivot"]) {
@@ -38,13 +53,68 @@ pub(super) fn userinfo_claims(c: &Citizen, sub: String, scope: &str) -> Map<Stri
     if has(&["birthplace", "birth", "identite_pivot"]) {
         m.insert("birthplace".into(), json!(c.birthplace));
     }
-    if has(&["birthcountry", "birth", "identite_pivot"]) {
+    if has(&["birthcountry", "birth", "identite_pivot"]) && !c.birthcountry.is_empty() {
         m.insert("birthcountry".into(), json!(c.birthcountry));
     }
     if has(&["email"]) {
         m.insert("email".into(), json!(c.email));
     }
-    m.insert("idp_id".into(), json!(IDP_ID));
+    if flavour == Flavour::FranceConnectPlus {
+        rnipp_claims(c, &has, &mut m);
+    }
+    if low {
+        m.insert("idp_id".into(), json!(IDP_ID));
+    }
+    m
+}
+
+/// FranceConnect+'s `rnipp_*` claims: the RNIPP's version of the identity (dates completed
+/// with `01`), for French identities only.
+fn rnipp_claims(c: &Citizen, has: &dyn Fn(&[&str]) -> bool, m: &mut Map<String, Value>) {
+    if c.only.is_some() {
+        return;
+    }
+    let all = &["rnipp_identite_pivot"];
+    let pairs: [(&str, &str, Value); 6] = [
+        ("rnipp_given_name", "rnipp_profile", json!(c.given_name)),
+        ("rnipp_family_name", "rnipp_profile", json!(c.family_name)),
+        ("rnipp_birthdate", "rnipp_profile", json!(c.birthdate)),
+        ("rnipp_gender", "rnipp_profile", json!(c.gender)),
+        ("rnipp_birthplace", "rnipp_birth", json!(c.birthplace)),
+        ("rnipp_birthcountry", "rnipp_birth", json!(c.birthcountry)),
+    ];
+    for (claim, group, value) in pairs {
+        if has(&[claim, group]) || has(all) {
+            m.insert(claim.into(), value);
+        }
+    }
+    if has(&["rnipp_given_name", "rnipp_profile"]) || has(all) {
+        m.insert("rnipp_given_name_array".into(), json!(c.given_name_array()));
+    }
+}
+
+/// MConnect's claims (seed 000 section 6). `preferred_username` is the user's unique key.
+fn mconnect_claims(c: &Citizen, sub: String) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("sub".into(), json!(sub));
+    m.insert("family_name".into(), json!(c.family_name));
+    m.insert("given_name".into(), json!(c.given_name));
+    m.insert("birth_name".into(), json!(c.family_name));
+    m.insert(
+        "name".into(),
+        json!(format!("{} {}", c.given_name, c.family_name)),
+    );
+    m.insert("preferred_username".into(), json!(c.mconnect_key));
+    m.insert(
+        "birth_datetime".into(),
+        json!(format!("{}T{}", c.birthdate, c.birth_time)),
+    );
+    m.insert("birth_place".into(), json!(c.birth_place_name));
+    m.insert("gender".into(), json!(c.gender));
+    m.insert(
+        "Authority".into(),
+        json!({"registration_authority": c.authority, "status": c.status}),
+    );
     m
 }
 
@@ -95,14 +165,24 @@ pub(super) async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap
     } else {
         citizen.sub(client_id)
     };
-    let mut claims = userinfo_claims(citizen, sub, &scope);
+    let mut claims = userinfo_claims(inner.config.flavour, citizen, sub, &scope);
     match inner.config.flavour {
-        Flavour::Generic => {
+        Flavour::FranceConnectV1 | Flavour::MConnect | Flavour::Generic => {
             let mut r = json_response(&Value::Object(claims));
             no_store(&mut r);
             r
         }
-        Flavour::FranceConnectV2 => {
+        Flavour::FranceConnectV2 | Flavour::FranceConnectPlus => {
+            let rp = if inner.config.flavour == Flavour::FranceConnectPlus {
+                match rp_key(&inner).await {
+                    Ok(k) => Some(k),
+                    Err(e) => {
+                        return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &e)
+                    }
+                }
+            } else {
+                None
+            };
             let now = now_secs();
             claims.insert("iss".into(), json!(inner.issuer));
             claims.insert("aud".into(), json!(client_id));
@@ -117,6 +197,20 @@ pub(super) async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap
                     &st.key
                 };
                 encode_jws("JWT", &claims, Signing::Key(key), false)
+            };
+            let jwt = match &rp {
+                Some(k) => match seal(&jwt, k, faults.userinfo_jwe) {
+                    Ok((jwe, encrypted)) => {
+                        if encrypted {
+                            lock(&inner.state).encrypted += 1;
+                        }
+                        jwe
+                    }
+                    Err(e) => {
+                        return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &e)
+                    }
+                },
+                None => jwt,
             };
             let mut r = Response::new(Body::from(jwt));
             r.headers_mut().insert(
