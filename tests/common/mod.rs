@@ -16,7 +16,12 @@ use std::time::{Duration, Instant};
 
 /// Options for one test's stack.
 pub struct Setup {
+    /// The first mock provider (`[[providers]]` entry `demo`).
     pub flavour: Flavour,
+    /// More mock providers, one per flavour, named by `Flavour::short_name` (`fc-plus`...).
+    pub also: Vec<Flavour>,
+    /// FranceConnect+: the algorithm of guichet's encryption key.
+    pub encryption_alg: &'static str,
     /// Appended to the configuration.
     pub extra_toml: String,
     /// Added to the provider's `[[providers]]` entry.
@@ -27,6 +32,8 @@ impl Default for Setup {
     fn default() -> Self {
         Setup {
             flavour: Flavour::FranceConnectV2,
+            also: Vec::new(),
+            encryption_alg: "ECDH-ES",
             extra_toml: String::new(),
             provider_toml: String::new(),
         }
@@ -95,6 +102,8 @@ impl Harness {
         let mut opts = StackOptions::new(port);
         opts.metrics_port = Some(metrics_port);
         opts.flavour = setup.flavour;
+        opts.also = setup.also;
+        opts.encryption_alg = setup.encryption_alg;
         opts.extra_toml = setup.extra_toml;
         opts.provider_toml = setup.provider_toml;
         opts.audit_file = Some(audit_path.clone());
@@ -337,6 +346,22 @@ impl Browser {
         let enc: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
         self.follow(&format!(
             "{}/.guichet/login?login_hint={citizen}&return_to={enc}",
+            h.url
+        ))
+        .await
+    }
+
+    /// Logs in at one provider (by its `[[providers]]` name) as a test citizen.
+    pub async fn login_at(
+        &self,
+        h: &Harness,
+        provider: &str,
+        citizen: &str,
+        return_to: &str,
+    ) -> Landed {
+        let enc: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
+        self.follow(&format!(
+            "{}/.guichet/login?provider={provider}&login_hint={citizen}&return_to={enc}",
             h.url
         ))
         .await
