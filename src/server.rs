@@ -77,7 +77,6 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
         }
     };
     // Public keys: assertion signing keys and provider encryption keys join this set.
-    #[allow(unused_mut)]
     let mut jwks: Vec<serde_json::Value> = Vec::new();
     // FranceConnect+ encryption keys (`use: enc`): the provider reads this set at the JWKS URL
     // registered for the client and encrypts id_tokens and userinfo to one of them.

@@ -88,6 +88,17 @@ fn bad_configs_exit_2_naming_the_file_and_the_key() {
             good.replace(&secret, "/nonexistent/secret"),
             "providers[0].client_secret",
         ),
+        (
+            "FranceConnect+ decryption key that is not a key",
+            good.replace(
+                "preset = \"franceconnect-v2-integration\"",
+                &format!(
+                    "preset = \"franceconnect-plus-integration\"\n\
+                     decryption_keys = [{{ alg = \"RSA-OAEP\", key = \"file:{secret}\" }}]"
+                ),
+            ),
+            "providers[0].decryption_keys[0].key",
+        ),
     ];
     for (what, text, key) in cases {
         let cfg = write(dir.path(), "bad.toml", &text);
@@ -196,6 +207,53 @@ async fn demo_runs_with_no_setup_and_a_script_can_log_in() {
         .await
         .unwrap();
     assert_eq!(r.status(), 302);
+}
+
+#[test]
+fn check_shows_the_franceconnect_plus_pins_and_the_key_without_its_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "secret", "super-secret-value-0123456789abcdef");
+    let out = guichet(&["keygen", "--alg", "ECDH-ES", "--kid", "enc-1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let pem: String = stdout
+        .lines()
+        .take_while(|l| !l.starts_with('{'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let key = write(dir.path(), "enc.pem", &pem);
+    let text = config(&secret).replace(
+        "preset = \"franceconnect-v2-integration\"",
+        &format!(
+            "preset = \"franceconnect-plus-integration\"\n\
+             decryption_keys = [{{ alg = \"ECDH-ES\", key = \"file:{key}\", kid = \"enc-1\" }}]"
+        ),
+    );
+    let cfg = write(dir.path(), "guichet.toml", &text);
+    let out = guichet(&["check", "--config", &cfg]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "https://auth.integ01.dev-franceconnect.fr/api/v2",
+        "jwe_encs = [\"A256GCM\"]",
+        "\"RSA-OAEP-256\"",
+        "kid = \"enc-1\"",
+        "<redacted file:",
+        "eidas3 = \"high\"",
+    ] {
+        assert!(shown.contains(want), "{want} not in:\n{shown}");
+    }
+    assert!(!shown.contains("PRIVATE KEY"));
+}
+
+#[test]
+fn demo_refuses_an_unknown_provider() {
+    let out = guichet(&["demo", "--port", "1", "--provider", "fc-v9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fc-plus"));
 }
 
 #[test]

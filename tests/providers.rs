@@ -450,3 +450,48 @@ async fn a_level_no_provider_reaches_gets_a_clear_page() {
     assert_eq!(h.stack.mock.counters().authorize, 0);
     assert!(h.stack.echo.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flavour_on_one_gateway() {
+    let h = Harness::with(Setup {
+        flavour: Flavour::FranceConnectV1,
+        also: vec![
+            Flavour::FranceConnectV2,
+            Flavour::FranceConnectPlus,
+            Flavour::MConnect,
+            Flavour::Generic,
+        ],
+        ..Setup::default()
+    })
+    .await;
+    let page = h
+        .browser()
+        .get(&format!("{}/.guichet/login", h.url))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for p in ["demo", "fc", "fc-plus", "mconnect", "generic"] {
+        assert!(page.contains(&format!("provider={p}&")), "{p}: {page}");
+    }
+    for (provider, level) in [
+        ("demo", "eidas1"),
+        ("fc", "eidas1"),
+        ("fc-plus", "eidas2"),
+        ("mconnect", "eidas2"),
+        ("generic", "eidas1"),
+    ] {
+        let b = h.browser();
+        let landed = b.login_at(&h, provider, "angela", "/whoami").await;
+        assert_eq!(landed.status, StatusCode::OK, "{provider}: {}", landed.body);
+        assert_eq!(
+            header(&landed.body, "x-pivot-provider").as_deref(),
+            Some(provider)
+        );
+        assert_eq!(
+            header(&landed.body, "x-pivot-family-name").as_deref(),
+            Some("Dubois")
+        );
+        assert_eq!(session(&b, &h).await["level"], level, "{provider}");
+    }
+}

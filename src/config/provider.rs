@@ -186,6 +186,9 @@ pub struct EndpointOverrides {
     pub jwks_uri: Option<String>,
 }
 
+/// `jwe_algs`, `jwe_encs`, `decryption_keys`, validated together.
+type Encryption = (Vec<String>, Vec<String>, Vec<DecryptionKey>);
+
 /// Parameters guichet computes itself for every authorization request.
 const RESERVED_AUTHORIZE_PARAMS: &[&str] = &[
     "response_type",
@@ -453,7 +456,12 @@ impl Validator {
                 out
             }
         };
-        let acr_values = p.acr_values.clone().or(preset.acr_values.map(String::from));
+        // `acr_values = ""` sends none (and then asks no level unless a route does).
+        let acr_values = match &p.acr_values {
+            Some(v) if v.is_empty() => None,
+            Some(v) => Some(v.clone()),
+            None => preset.acr_values.map(String::from),
+        };
         if let Some(v) = &acr_values {
             if v.split(' ').any(|a| !is_acr_token(a)) {
                 return Err(self.err(
@@ -577,7 +585,7 @@ impl Validator {
         key: &dyn Fn(&str) -> String,
         p: &file::ProviderSection,
         preset: &Preset,
-    ) -> Result<(Vec<String>, Vec<String>, Vec<DecryptionKey>), ConfigError> {
+    ) -> Result<Encryption, ConfigError> {
         let list = |given: &Option<Vec<String>>, default: &[&str], known: &[&str], k: &str| {
             let v: Vec<String> = match given {
                 Some(v) => v.clone(),

@@ -35,16 +35,26 @@ impl fmt::Debug for Decrypter {
     }
 }
 
+impl Decrypter {
+    pub fn new(kid: &str, alg: &str, inner: Box<dyn JweDecrypter>) -> Decrypter {
+        Decrypter {
+            kid: kid.into(),
+            alg: alg.into(),
+            inner,
+        }
+    }
+}
+
 /// Builds the decrypters of a provider's `decryption_keys` (already checked by the config).
 pub fn decrypters(cfg: &ProviderConfig) -> Result<Vec<Decrypter>, crate::keys::KeyError> {
     cfg.decryption_keys
         .iter()
         .map(|k| {
-            Ok(Decrypter {
-                kid: k.kid.clone(),
-                alg: k.alg.clone(),
-                inner: crate::keys::decrypter(k.pem.expose(), &k.alg)?,
-            })
+            Ok(Decrypter::new(
+                &k.kid,
+                &k.alg,
+                crate::keys::decrypter(k.pem.expose(), &k.alg)?,
+            ))
         })
         .collect()
 }

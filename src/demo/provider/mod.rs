@@ -312,6 +312,8 @@ struct AccessGrant {
 mod authorize;
 mod discovery;
 mod encryption;
+#[cfg(test)]
+mod flavour_tests;
 mod keys;
 mod responses;
 #[cfg(test)]

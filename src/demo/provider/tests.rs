@@ -2,26 +2,26 @@ use super::*;
 use josekit::jwk::Jwk;
 use josekit::jws::JwsVerifier;
 
-const CB: &str = "http://127.0.0.1:9/callback";
+pub(super) const CB: &str = "http://127.0.0.1:9/callback";
 
-struct Env {
-    mp: MockProvider,
-    http: reqwest::Client,
+pub(super) struct Env {
+    pub(super) mp: MockProvider,
+    pub(super) http: reqwest::Client,
 }
 
-async fn start(flavour: Flavour) -> Env {
+pub(super) async fn start(flavour: Flavour) -> Env {
+    start_with(MockConfig {
+        flavour,
+        ..MockConfig::default()
+    })
+    .await
+}
+
+pub(super) async fn start_with(config: MockConfig) -> Env {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let mp = MockProvider::serve(
-        l,
-        MockConfig {
-            flavour,
-            ..MockConfig::default()
-        },
-    )
-    .await
-    .expect("serve");
+    let mp = MockProvider::serve(l, config).await.expect("serve");
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -30,7 +30,7 @@ async fn start(flavour: Flavour) -> Env {
 }
 
 /// Default FC-like authorize parameters, with overrides (`None` removes a parameter).
-fn authorize_url(mp: &MockProvider, over: &[(&str, Option<&str>)]) -> String {
+pub(super) fn authorize_url(mp: &MockProvider, over: &[(&str, Option<&str>)]) -> String {
     let mut p: BTreeMap<String, String> = [
         ("response_type", "code"),
         ("client_id", mp.client_id()),
@@ -50,12 +50,12 @@ fn authorize_url(mp: &MockProvider, over: &[(&str, Option<&str>)]) -> String {
             None => p.remove(*k),
         };
     }
-    let mut u = Url::parse(&format!("{}/authorize", mp.issuer())).expect("url");
+    let mut u = Url::parse(&mp.endpoint("authorize")).expect("url");
     u.query_pairs_mut().extend_pairs(p.iter());
     u.to_string()
 }
 
-fn query_of(location: &str) -> BTreeMap<String, String> {
+pub(super) fn query_of(location: &str) -> BTreeMap<String, String> {
     Url::parse(location)
         .expect("location url")
         .query_pairs()
@@ -63,7 +63,7 @@ fn query_of(location: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn location(r: &reqwest::Response) -> String {
+pub(super) fn location(r: &reqwest::Response) -> String {
     r.headers()
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
@@ -71,7 +71,7 @@ fn location(r: &reqwest::Response) -> String {
         .to_owned()
 }
 
-async fn code(env: &Env, over: &[(&str, Option<&str>)]) -> String {
+pub(super) async fn code(env: &Env, over: &[(&str, Option<&str>)]) -> String {
     let r = env
         .http
         .get(authorize_url(&env.mp, over))
@@ -84,7 +84,11 @@ async fn code(env: &Env, over: &[(&str, Option<&str>)]) -> String {
     q.get("code").cloned().expect("code in redirect")
 }
 
-async fn exchange(env: &Env, code: &str, over: &[(&str, Option<&str>)]) -> reqwest::Response {
+pub(super) async fn exchange(
+    env: &Env,
+    code: &str,
+    over: &[(&str, Option<&str>)],
+) -> reqwest::Response {
     let mut f: BTreeMap<String, String> = [
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -102,27 +106,27 @@ async fn exchange(env: &Env, code: &str, over: &[(&str, Option<&str>)]) -> reqwe
         };
     }
     env.http
-        .post(format!("{}/token", env.mp.issuer()))
+        .post(env.mp.endpoint("token"))
         .form(&f)
         .send()
         .await
         .expect("token")
 }
 
-async fn tokens(env: &Env, over: &[(&str, Option<&str>)]) -> Value {
+pub(super) async fn tokens(env: &Env, over: &[(&str, Option<&str>)]) -> Value {
     let c = code(env, over).await;
     let r = exchange(env, &c, &[]).await;
     assert_eq!(r.status(), 200);
     r.json().await.expect("token json")
 }
 
-fn part(jwt: &str, i: usize) -> Value {
+pub(super) fn part(jwt: &str, i: usize) -> Value {
     let p = jwt.split('.').nth(i).expect("jwt part");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).expect("b64")).expect("json")
 }
 
 /// Verify a JWS against a JWK set; returns its claims.
-fn verify(jwt: &str, jwks: &Value) -> Result<Value, String> {
+pub(super) fn verify(jwt: &str, jwks: &Value) -> Result<Value, String> {
     let header = part(jwt, 0);
     let kid = header["kid"].as_str().ok_or("no kid")?;
     let alg = header["alg"].as_str().ok_or("no alg")?;
@@ -145,7 +149,7 @@ fn verify(jwt: &str, jwks: &Value) -> Result<Value, String> {
     Ok(part(jwt, 1))
 }
 
-async fn get_json(env: &Env, path: &str) -> (u16, Value) {
+pub(super) async fn get_json(env: &Env, path: &str) -> (u16, Value) {
     let r = env
         .http
         .get(format!("{}{path}", env.mp.issuer()))
