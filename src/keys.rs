@@ -77,6 +77,7 @@ pub fn generate(alg: &str, kid: Option<&str>) -> Result<(String, Value), KeyErro
 
 /// The public JWK of a PEM private key, for publication at `/.guichet/jwks.json`.
 pub fn public_jwk(private_pem: &str, alg: &str, kid: Option<&str>) -> Result<Value, KeyError> {
+    let private_pem = pem_block(private_pem);
     let key_use = use_of(alg)?;
     let mut jwk: Jwk = if is_rsa(alg) {
         RsaKeyPair::from_pem(private_pem.as_bytes())
@@ -102,6 +103,7 @@ pub fn public_jwk(private_pem: &str, alg: &str, kid: Option<&str>) -> Result<Val
 /// A JWE decrypter for one of guichet's encryption keys (FranceConnect+): `alg` is pinned in
 /// the decrypter, so a JWE naming another algorithm is refused by it.
 pub fn decrypter(private_pem: &str, alg: &str) -> Result<Box<dyn JweDecrypter>, KeyError> {
+    let private_pem = pem_block(private_pem);
     use josekit::jwe::{ECDH_ES, RSA_OAEP, RSA_OAEP_256};
     let rsa_err = |_| KeyError::Pem("RSA (2048 bits or more)");
     Ok(match alg {
@@ -123,6 +125,23 @@ pub fn decrypter(private_pem: &str, alg: &str) -> Result<Box<dyn JweDecrypter>, 
         }
         other => return Err(KeyError::Algorithm(other.into())),
     })
+}
+
+/// The first `-----BEGIN ...-----` to `-----END ...-----` block of `text`, so that a file made
+/// with `guichet keygen > key.pem` (the PEM, then the public JWK line) loads as it is.
+fn pem_block(text: &str) -> &str {
+    let Some(start) = text.find("-----BEGIN ") else {
+        return text;
+    };
+    let rest = &text[start..];
+    match rest.find("-----END ") {
+        Some(end) => {
+            let after = &rest[end + 9..];
+            let close = after.find("-----").map_or(after.len(), |i| i + 5);
+            &rest[..end + 9 + close]
+        }
+        None => rest,
+    }
 }
 
 /// RFC 7638 thumbprint (SHA-256, base64url) of an EC or RSA public key.
@@ -178,6 +197,18 @@ mod tests {
             // The same PEM gives the same public JWK (stable kid).
             assert_eq!(public_jwk(&pem, alg, None).unwrap(), jwk);
         }
+    }
+
+    #[test]
+    fn keygen_output_loads_as_it_is() {
+        for alg in ["ECDH-ES", "RSA-OAEP"] {
+            let (pem, jwk) = generate(alg, Some("k")).unwrap();
+            // What `guichet keygen > key.pem` writes: the PEM, then the JWK line.
+            let file = format!("{pem}{jwk}\n");
+            assert_eq!(public_jwk(&file, alg, Some("k")).unwrap(), jwk, "{alg}");
+            assert!(decrypter(&file, alg).is_ok(), "{alg}");
+        }
+        assert_eq!(pem_block("no pem here"), "no pem here");
     }
 
     #[test]
