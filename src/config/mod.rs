@@ -6,17 +6,19 @@
 //!   [`Config::from_toml`], and a failure names the file and the key ([`ConfigError`]).
 //! - Secrets are [`Secret`]s: printing a `Config` (Debug or `guichet check`) never shows them.
 
+mod assurance;
 pub mod file;
+mod pins;
 pub mod presets;
 mod provider;
 pub mod secret;
 mod session;
 
 use crate::policy::{Access, Level, Route};
+pub use assurance::IdentityStatus;
 use file::FileConfig;
 pub use provider::{
-    DecryptionKey, EndpointOverrides, Flavour, IdentityStatus, Pkce, ProviderConfig, TokenAuth,
-    UserinfoFormat,
+    DecryptionKey, EndpointOverrides, Flavour, Pkce, ProviderConfig, TokenAuth, UserinfoFormat,
 };
 pub use secret::Secret;
 use serde::Serialize;

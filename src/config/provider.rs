@@ -2,15 +2,14 @@
 //! the operator's overrides.
 //!
 //! Invariants (each guarded by a test in `config::tests`):
-//! - Algorithms are pinned per provider. HMAC (`HS256`...) is accepted only with the
-//!   FranceConnect v1 presets, then alone (never next to a public-key algorithm, never with a
-//!   `jwks_uri`), and with a client secret at least as long as the hash.
-//! - A provider pinned to JWE has at least one decryption key and every key's `alg` is pinned;
-//!   keys load at start-up or the configuration is refused naming the key.
-//! - MConnect identities are always checked for their status (the path can change, the check
-//!   cannot be turned off).
+//! - Algorithms are pinned per provider ([`super::pins`]); levels and the identity status
+//!   check are in [`super::assurance`].
+//! - A provider without discovery has its authorization and token endpoints (and a JWKS URL
+//!   unless it signs with the client secret).
 
-use super::file::{self, DecryptionKeySection};
+use super::assurance::IdentityStatus;
+use super::file;
+use super::pins::is_hmac;
 use super::presets::{self, Preset};
 use super::{duration_str, ConfigError, Secret, Validator};
 use crate::policy::Level;
@@ -68,18 +67,6 @@ pub enum Pkce {
     Never,
 }
 
-/// JWE key management algorithms guichet can decrypt.
-pub const JWE_ALGS: &[&str] = &["RSA-OAEP", "RSA-OAEP-256", "ECDH-ES"];
-/// JWE content encryption algorithms guichet can decrypt.
-pub const JWE_ENCS: &[&str] = &[
-    "A128GCM",
-    "A192GCM",
-    "A256GCM",
-    "A128CBC-HS256",
-    "A192CBC-HS384",
-    "A256CBC-HS512",
-];
-
 #[derive(Debug, Clone, Serialize)]
 pub struct ProviderConfig {
     pub name: String,
@@ -114,38 +101,6 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// The highest level this provider can prove, if it speaks levels at all.
-    pub fn max_level(&self) -> Option<Level> {
-        self.acr_levels.values().copied().max()
-    }
-
-    /// The level the configured `acr_values` asks for (the lowest of its known values).
-    pub fn default_level(&self) -> Option<Level> {
-        self.acr_values
-            .as_deref()?
-            .split(' ')
-            .filter_map(|a| self.acr_levels.get(a).copied())
-            .min()
-    }
-
-    /// The `acr_values` that ask for at least `level`: every value of the lowest level at or
-    /// above it. `None` when the provider cannot reach `level`.
-    pub fn acr_for(&self, level: Level) -> Option<String> {
-        let target = self
-            .acr_levels
-            .values()
-            .copied()
-            .filter(|l| *l >= level)
-            .min()?;
-        let values: Vec<&str> = self
-            .acr_levels
-            .iter()
-            .filter(|(_, l)| **l == target)
-            .map(|(a, _)| a.as_str())
-            .collect();
-        Some(values.join(" "))
-    }
-
     /// Are the id_token (and userinfo) expected encrypted?
     pub fn expects_jwe(&self) -> bool {
         !self.jwe_algs.is_empty()
@@ -165,16 +120,6 @@ pub struct DecryptionKey {
     pub public_jwk: serde_json::Value,
 }
 
-/// Where the claims say whether the digital identity is active, and what counts as active.
-#[derive(Debug, Clone, Serialize)]
-pub struct IdentityStatus {
-    /// Dot-separated path, starting with the claim name (`Authority.status`).
-    pub path: String,
-    pub active: String,
-    /// Dot-separated path to the registration authority, if the application should get it.
-    pub authority_path: Option<String>,
-}
-
 /// Endpoints given in the configuration (or fixed by a preset without discovery); the rest
 /// comes from discovery.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -185,9 +130,6 @@ pub struct EndpointOverrides {
     pub end_session_endpoint: Option<String>,
     pub jwks_uri: Option<String>,
 }
-
-/// `jwe_algs`, `jwe_encs`, `decryption_keys`, validated together.
-type Encryption = (Vec<String>, Vec<String>, Vec<DecryptionKey>);
 
 /// Parameters guichet computes itself for every authorization request.
 const RESERVED_AUTHORIZE_PARAMS: &[&str] = &[
@@ -206,26 +148,6 @@ const RESERVED_AUTHORIZE_PARAMS: &[&str] = &[
 fn is_scope_byte(b: u8) -> bool {
     // RFC 6749 3.3: %x21 / %x23-5B / %x5D-7E
     b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)
-}
-
-/// An `acr` value: 1-128 characters among `A-Za-z0-9._:/-` (the identity claim rule).
-fn is_acr_token(s: &str) -> bool {
-    (1..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b))
-}
-
-fn is_hmac(a: Algorithm) -> bool {
-    matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-}
-
-/// Bytes of secret an HMAC algorithm needs (RFC 7518 3.2: at least the hash size).
-fn hmac_key_len(a: Algorithm) -> usize {
-    match a {
-        Algorithm::HS384 => 48,
-        Algorithm::HS512 => 64,
-        _ => 32,
-    }
 }
 
 impl Validator {
@@ -423,56 +345,6 @@ impl Validator {
         })
     }
 
-    /// `acr_values` and `acr_levels`.
-    fn levels(
-        &self,
-        key: &dyn Fn(&str) -> String,
-        p: &file::ProviderSection,
-        preset: &Preset,
-    ) -> Result<(Option<String>, BTreeMap<String, Level>), ConfigError> {
-        let acr_levels: BTreeMap<String, Level> = match &p.acr_levels {
-            None => preset
-                .acr_levels
-                .iter()
-                .map(|(a, l)| (a.to_string(), *l))
-                .collect(),
-            Some(map) => {
-                let mut out = BTreeMap::new();
-                for (acr, level) in map {
-                    if !is_acr_token(acr) {
-                        return Err(self.err(
-                            key(&format!("acr_levels.{acr}")),
-                            "is not an acr value (1-128 characters among A-Z a-z 0-9 . _ : / -)",
-                        ));
-                    }
-                    let l = Level::parse(level).ok_or_else(|| {
-                        self.err(
-                            key(&format!("acr_levels.{acr}")),
-                            format!("{level:?}: expected eidas1, eidas2, eidas3 (or low, substantial, high)"),
-                        )
-                    })?;
-                    out.insert(acr.clone(), l);
-                }
-                out
-            }
-        };
-        // `acr_values = ""` sends none (and then asks no level unless a route does).
-        let acr_values = match &p.acr_values {
-            Some(v) if v.is_empty() => None,
-            Some(v) => Some(v.clone()),
-            None => preset.acr_values.map(String::from),
-        };
-        if let Some(v) = &acr_values {
-            if v.split(' ').any(|a| !is_acr_token(a)) {
-                return Err(self.err(
-                    key("acr_values"),
-                    format!("{v:?} is not a space-separated list of acr values"),
-                ));
-            }
-        }
-        Ok((acr_values, acr_levels))
-    }
-
     /// Endpoint overrides, with the preset's fixed endpoints when it has no discovery.
     fn endpoints(
         &self,
@@ -510,154 +382,6 @@ impl Validator {
         })
     }
 
-    /// The pinned JWS algorithms, with the HMAC rules.
-    fn signature_algs(
-        &self,
-        key: &dyn Fn(&str) -> String,
-        p: &file::ProviderSection,
-        preset: &Preset,
-        secret: &Secret,
-        endpoints: &EndpointOverrides,
-    ) -> Result<Vec<Algorithm>, ConfigError> {
-        let names: Vec<String> = match &p.id_token_algs {
-            Some(a) => a.clone(),
-            None => preset.id_token_algs.iter().map(|s| s.to_string()).collect(),
-        };
-        let mut algs = Vec::new();
-        for a in &names {
-            let alg: Algorithm = a.parse().map_err(|_| {
-                self.err(
-                    key("id_token_algs"),
-                    format!("{a:?} is not a JWS algorithm"),
-                )
-            })?;
-            if !algs.contains(&alg) {
-                algs.push(alg);
-            }
-        }
-        if algs.is_empty() {
-            return Err(self.err(key("id_token_algs"), "at least one algorithm is required"));
-        }
-        let hmac: Vec<Algorithm> = algs.iter().copied().filter(|a| is_hmac(*a)).collect();
-        if hmac.is_empty() {
-            return Ok(algs);
-        }
-        if preset.flavour != Flavour::FranceConnectV1 {
-            return Err(self.err(
-                key("id_token_algs"),
-                format!(
-                    "{:?} (shared-secret signatures) is refused for preset {:?}; only the \
-                     FranceConnect v1 presets sign with the client secret",
-                    hmac[0], p.preset
-                ),
-            ));
-        }
-        if hmac.len() != algs.len() {
-            return Err(self.err(
-                key("id_token_algs"),
-                "shared-secret and public-key algorithms cannot be accepted together \
-                 (algorithm confusion)",
-            ));
-        }
-        if endpoints.jwks_uri.is_some() {
-            return Err(self.err(
-                key("jwks_uri"),
-                "a provider signing with the client secret has no keys to fetch",
-            ));
-        }
-        let need = hmac.iter().map(|a| hmac_key_len(*a)).max().unwrap_or(32);
-        if secret.expose().len() < need {
-            return Err(self.err(
-                key("client_secret"),
-                format!(
-                    "{} is shorter than the {need} bytes {:?} needs as an HMAC key",
-                    secret.source(),
-                    hmac[hmac.len() - 1]
-                ),
-            ));
-        }
-        Ok(algs)
-    }
-
-    /// `jwe_algs`, `jwe_encs` and `decryption_keys`.
-    fn encryption(
-        &self,
-        key: &dyn Fn(&str) -> String,
-        p: &file::ProviderSection,
-        preset: &Preset,
-    ) -> Result<Encryption, ConfigError> {
-        let list = |given: &Option<Vec<String>>, default: &[&str], known: &[&str], k: &str| {
-            let v: Vec<String> = match given {
-                Some(v) => v.clone(),
-                None => default.iter().map(|s| s.to_string()).collect(),
-            };
-            match v.iter().find(|a| !known.contains(&a.as_str())) {
-                Some(bad) => Err(self.err(
-                    key(k),
-                    format!("{bad:?} is not supported; known: {}", known.join(", ")),
-                )),
-                None => Ok(v),
-            }
-        };
-        let algs = list(&p.jwe_algs, preset.jwe_algs, JWE_ALGS, "jwe_algs")?;
-        let encs = list(&p.jwe_encs, preset.jwe_encs, JWE_ENCS, "jwe_encs")?;
-        let sections: &[DecryptionKeySection] = p.decryption_keys.as_deref().unwrap_or(&[]);
-        if algs.is_empty() {
-            if !sections.is_empty() {
-                return Err(self.err(
-                    key("decryption_keys"),
-                    "given but jwe_algs is empty: this provider does not encrypt",
-                ));
-            }
-            return Ok((algs, encs, Vec::new()));
-        }
-        if encs.is_empty() {
-            return Err(self.err(key("jwe_encs"), "at least one is required with jwe_algs"));
-        }
-        if sections.is_empty() {
-            return Err(self.err(
-                key("decryption_keys"),
-                "required: this provider encrypts tokens to guichet \
-                 (make one with `guichet keygen --alg RSA-OAEP`)",
-            ));
-        }
-        let mut keys: Vec<DecryptionKey> = Vec::new();
-        for (j, s) in sections.iter().enumerate() {
-            let k = |f: &str| key(&format!("decryption_keys[{j}].{f}"));
-            if !algs.contains(&s.alg) {
-                return Err(self.err(
-                    k("alg"),
-                    format!("{:?} is not one of jwe_algs ({})", s.alg, algs.join(", ")),
-                ));
-            }
-            if let Some(kid) = &s.kid {
-                if kid.is_empty() || kid.len() > 128 || !kid.bytes().all(|b| b.is_ascii_graphic()) {
-                    return Err(self.err(k("kid"), "must be 1-128 printable ASCII characters"));
-                }
-            }
-            let pem = Secret::load(&s.key).map_err(|e| self.err(k("key"), e.to_string()))?;
-            let bad_key =
-                |e: crate::keys::KeyError| self.err(k("key"), format!("{}: {e}", pem.source()));
-            crate::keys::decrypter(pem.expose(), &s.alg).map_err(bad_key)?;
-            let public_jwk =
-                crate::keys::public_jwk(pem.expose(), &s.alg, s.kid.as_deref()).map_err(bad_key)?;
-            let kid = public_jwk["kid"].as_str().unwrap_or_default().to_string();
-            if keys.iter().any(|o| o.kid == kid) {
-                return Err(self.err(
-                    k("kid"),
-                    format!("{kid:?} is used by two keys of this provider"),
-                ));
-            }
-            keys.push(DecryptionKey {
-                alg: s.alg.clone(),
-                kid,
-                pem,
-                public_jwk,
-            });
-        }
-        Ok((algs, encs, keys))
-    }
-
     fn authorize_params(
         &self,
         key: &dyn Fn(&str) -> String,
@@ -690,88 +414,5 @@ impl Validator {
             ));
         }
         Ok(params)
-    }
-
-    fn identity_status(
-        &self,
-        key: &dyn Fn(&str) -> String,
-        p: &file::ProviderSection,
-        preset: &Preset,
-    ) -> Result<Option<IdentityStatus>, ConfigError> {
-        let defaults = preset.identity_status;
-        let path = p
-            .identity_status_path
-            .clone()
-            .or(defaults.map(|d| d.path.to_string()))
-            .filter(|s| !s.is_empty());
-        let Some(path) = path else {
-            if preset.flavour == Flavour::MConnect {
-                return Err(self.err(
-                    key("identity_status_path"),
-                    "cannot be empty: MConnect identities that are not active must be refused",
-                ));
-            }
-            return Ok(None);
-        };
-        let check_path = |k: &str, v: &str| {
-            let ok = v.split('.').all(|seg| {
-                (1..=64).contains(&seg.len())
-                    && seg
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            });
-            if ok {
-                Ok(())
-            } else {
-                Err(self.err(
-                    key(k),
-                    format!("{v:?} is not a dot-separated claim path like \"Authority.status\""),
-                ))
-            }
-        };
-        check_path("identity_status_path", &path)?;
-        let active = p
-            .identity_status_active
-            .clone()
-            .or(defaults.map(|d| d.active.to_string()))
-            .unwrap_or_else(|| "active".into());
-        if active.is_empty() || active.len() > 64 {
-            return Err(self.err(key("identity_status_active"), "must be 1-64 characters"));
-        }
-        let authority_path = p
-            .registration_authority_path
-            .clone()
-            .or(defaults.map(|d| d.authority_path.to_string()))
-            .filter(|s| !s.is_empty());
-        if let Some(a) = &authority_path {
-            check_path("registration_authority_path", a)?;
-        }
-        Ok(Some(IdentityStatus {
-            path,
-            active,
-            authority_path,
-        }))
-    }
-
-    /// Two providers may share a decryption key (same `kid`), never publish two different
-    /// keys under one `kid`: a provider could not tell which one to encrypt to.
-    pub(super) fn shared_kids(&self, providers: &[ProviderConfig]) -> Result<(), ConfigError> {
-        let mut seen: BTreeMap<&str, &serde_json::Value> = BTreeMap::new();
-        for (i, p) in providers.iter().enumerate() {
-            for (j, k) in p.decryption_keys.iter().enumerate() {
-                match seen.get(k.kid.as_str()) {
-                    Some(other) if **other != k.public_jwk => {
-                        return Err(self.err(
-                            format!("providers[{i}].decryption_keys[{j}].kid"),
-                            format!("{:?} already names another key", k.kid),
-                        ))
-                    }
-                    _ => {
-                        seen.insert(&k.kid, &k.public_jwk);
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 }

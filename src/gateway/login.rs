@@ -18,7 +18,7 @@ use crate::crypto;
 use crate::identity::{status, Identity};
 use crate::oidc::flow::{sanitize_error_code, AuthorizeRequest};
 use crate::oidc::jws::{self, Expect};
-use crate::oidc::{jwe, OidcError, Provider};
+use crate::oidc::{acr, jwe, OidcError, Provider};
 use crate::pages::{ChooserEntry, Failure};
 use crate::policy::{safe_return_to, Level};
 use crate::session::cookies;
@@ -292,7 +292,7 @@ impl Gateway {
             .await
             .map_err(OidcError::IdToken)?;
         let cfg = &provider.cfg;
-        let level = jws::check_acr(
+        let level = acr::check_acr(
             &id_claims,
             login.level,
             cfg.acr_values.as_deref(),

@@ -12,6 +12,7 @@
 //! - Errors carry no token and no personal data; [`OidcError::reason`] is a short code from a
 //!   fixed set, used as a metrics label and in the evidence log.
 
+pub mod acr;
 pub mod flow;
 pub mod http;
 pub mod jwe;

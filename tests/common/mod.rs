@@ -487,3 +487,30 @@ pub async fn raw_get(base_url: &str, raw_target: &str, extra_headers: &str) -> (
         .unwrap_or(0);
     (status, head)
 }
+
+/// Logs in with `faults` set and asserts the login is refused with `reason`.
+pub async fn assert_refused(h: &Harness, faults: Faults, reason: &str, status: StatusCode) {
+    h.set_faults(faults);
+    let b = h.browser();
+    let landed = b.login(h, "elodie", "/whoami").await;
+    assert_eq!(landed.status, status, "{reason}: {}", landed.body);
+    assert!(
+        landed.body.contains("<h1>") && landed.body.contains("lang=\"fr\""),
+        "{reason}: no error page"
+    );
+    assert!(
+        !landed.set_cookies.iter().any(|c| c.starts_with("guichet=")),
+        "{reason}: a session cookie was set"
+    );
+    assert_eq!(h.last_login_reason().as_deref(), Some(reason));
+    assert!(
+        !h.upstream_saw_identity(),
+        "{reason}: upstream saw an identity"
+    );
+    let r = b.get(&format!("{}/whoami", h.url)).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FOUND,
+        "{reason}: browser has a session"
+    );
+}
