@@ -89,16 +89,19 @@ fn benches(c: &mut Criterion) {
             prefix: "/public".into(),
             access: Access::Public,
             min_level: None,
+            profile: ProfileId::default(),
         },
         Route {
             prefix: "/api".into(),
             access: Access::Api,
             min_level: None,
+            profile: ProfileId::default(),
         },
         Route {
             prefix: "/admin".into(),
             access: Access::Browser,
             min_level: Some(Level::High),
+            profile: ProfileId::default(),
         },
     ]);
     c.bench_function("normalize path + policy match", |b| {

@@ -41,6 +41,10 @@ pub enum Failure {
     Verification(String),
     #[error("identity data refused: {0}")]
     InvalidIdentity(String),
+    #[error("identity too large for the application's headers")]
+    IdentityTooLarge,
+    #[error("identity assertion could not be signed")]
+    AssertionUnavailable,
     #[error("session store unavailable")]
     StoreUnavailable,
     #[error("upstream unavailable")]
@@ -60,10 +64,11 @@ impl Failure {
             Failure::ProviderError(_)
             | Failure::Verification(_)
             | Failure::InvalidIdentity(_)
+            | Failure::IdentityTooLarge
             | Failure::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
-            Failure::ProviderUnavailable | Failure::StoreUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Failure::ProviderUnavailable
+            | Failure::StoreUnavailable
+            | Failure::AssertionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -80,6 +85,8 @@ impl Failure {
             Failure::ProviderError(code) => format!("provider_error_{code}"),
             Failure::ProviderUnavailable => "provider_unavailable".into(),
             Failure::Verification(r) | Failure::InvalidIdentity(r) => r.clone(),
+            Failure::IdentityTooLarge => "identity_too_large".into(),
+            Failure::AssertionUnavailable => "assertion_unavailable".into(),
             Failure::StoreUnavailable => "store_unavailable".into(),
             Failure::UpstreamUnavailable => "upstream_unavailable".into(),
         }
@@ -187,6 +194,22 @@ impl Failure {
             (Failure::InvalidIdentity(_), En) => (
                 "Invalid identity data",
                 "The identity data received is not in an accepted format. The login is refused.",
+            ),
+            (Failure::IdentityTooLarge, Fr) => (
+                "Identité trop longue",
+                "Les données d'identité transmises par le fournisseur dépassent la taille que ce service peut recevoir. La connexion est refusée ; si le problème persiste, contactez le service.",
+            ),
+            (Failure::IdentityTooLarge, En) => (
+                "Identity too long",
+                "The identity data sent by the provider is larger than this service can receive. The login is refused; if this persists, contact the service.",
+            ),
+            (Failure::AssertionUnavailable, Fr) => (
+                "Service momentanément indisponible",
+                "Le service ne peut pas transmettre votre identité pour le moment. Veuillez réessayer dans quelques instants.",
+            ),
+            (Failure::AssertionUnavailable, En) => (
+                "Service temporarily unavailable",
+                "The service cannot pass on your identity right now. Please try again in a moment.",
             ),
             (Failure::StoreUnavailable, Fr) => (
                 "Service momentanément indisponible",
@@ -476,6 +499,8 @@ mod tests {
             Failure::ProviderUnavailable,
             Failure::Verification("v".into()),
             Failure::InvalidIdentity("i".into()),
+            Failure::IdentityTooLarge,
+            Failure::AssertionUnavailable,
             Failure::StoreUnavailable,
             Failure::UpstreamUnavailable,
         ];

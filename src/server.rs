@@ -6,6 +6,7 @@
 //! exits, SIGQUIT hands the listening sockets to a new process started with `--upgrade`
 //! (zero-downtime restart), SIGINT exits at once.
 
+use crate::assertion::Signer;
 use crate::audit::Audit;
 use crate::config::Config;
 use crate::config::StoreKind;
@@ -77,7 +78,26 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
         }
     };
     // Public keys: assertion signing keys and provider encryption keys join this set.
-    let jwks = Vec::new();
+    let mut jwks = Vec::new();
+
+    // Assertion signing keys (`use: sig`): the first signs, every configured one is published.
+    let signer = Arc::new(Signer::new(&cfg.headers.assertion).map_err(|e| {
+        StartError::Setup(format!(
+            "{}: headers.signing_keys: {e}",
+            cfg.source.display()
+        ))
+    })?);
+    if signer.generated() {
+        tracing::warn!(
+            kid = signer.kid(),
+            "NO ASSERTION SIGNING KEY CONFIGURED: generated one for this process only. It will \
+             not survive a restart and is not shared by other replicas, so applications that \
+             verify the assertion will meet unknown keys. Set [headers] signing_keys = \
+             [\"file:/path/key.pem\"] with a key from `guichet keygen --alg ES256`."
+        );
+    }
+    jwks.extend(signer.jwks().iter().cloned());
+
     let gateway = Arc::new(Gateway::new(
         cfg,
         providers,
@@ -86,6 +106,7 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
         metrics,
         audit.clone(),
         jwks,
+        signer,
     ));
     Ok(Built { gateway, audit })
 }
@@ -190,7 +211,8 @@ async fn keep_provider_loaded(provider: Arc<Provider>, gateway: Arc<Gateway>) {
     }
 }
 
-/// The metrics listener: `/metrics` in Prometheus text format.
+/// The metrics listener: `/metrics` in Prometheus text format, and the public keys at
+/// `/jwks.json` when `[headers] jwks_on_metrics` is set.
 struct MetricsApp {
     gateway: Arc<Gateway>,
 }
@@ -225,6 +247,11 @@ impl ServeHttp for MetricsApp {
                     gw.metrics.render().into_bytes(),
                 )
             }
+            "/jwks.json" if self.gateway.cfg.headers.jwks_on_metrics => (
+                200,
+                "application/json",
+                self.gateway.jwks().to_string().into_bytes(),
+            ),
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
         http::Response::builder()

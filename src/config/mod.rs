@@ -7,12 +7,15 @@
 //! - Secrets are [`Secret`]s: printing a `Config` (Debug or `guichet check`) never shows them.
 
 pub mod file;
+pub mod headers;
 pub mod presets;
 pub mod secret;
 mod session;
 
 use crate::policy::{Access, Level, Route};
 use file::FileConfig;
+pub use headers::{AssertionConfig, ClaimHeader, HeaderConfig, HeaderEncoding, SigningKeyConfig};
+use ipnet::IpNet;
 use jsonwebtoken::Algorithm;
 pub use secret::Secret;
 use serde::Serialize;
@@ -98,6 +101,9 @@ pub struct ServerConfig {
     pub prefix: String,
     #[serde(with = "duration_str")]
     pub grace_period: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed (see `proxy::hygiene`).
+    #[serde(serialize_with = "headers::serialize_nets")]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl ServerConfig {
@@ -161,19 +167,6 @@ pub struct EndpointOverrides {
     pub userinfo_endpoint: Option<String>,
     pub end_session_endpoint: Option<String>,
     pub jwks_uri: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct HeaderConfig {
-    pub prefix: String,
-    pub encoding: HeaderEncoding,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HeaderEncoding {
-    /// UTF-8, then `%XX` for every byte outside printable ASCII and for `%` itself.
-    Percent,
 }
 
 #[derive(Debug, Serialize)]
@@ -300,8 +293,8 @@ impl Validator {
             providers.push(provider);
         }
         let session = self.session(&raw.session)?;
-        let routes = self.routes(&raw.routes, &server.prefix)?;
-        let headers = self.headers(&raw.headers)?;
+        let mut headers = self.headers(&raw.headers, &server.public_url)?;
+        let routes = self.routes(&raw.routes, &server.prefix, &mut headers)?;
         let metrics = MetricsConfig {
             listen: if raw.metrics.listen.is_empty() {
                 None
@@ -366,6 +359,7 @@ impl Validator {
             threads: s.threads,
             prefix,
             grace_period: self.duration("server.grace_period", &s.grace_period)?,
+            trusted_proxies: self.trusted_proxies(&s.trusted_proxies)?,
         })
     }
 
@@ -650,6 +644,7 @@ impl Validator {
         &self,
         routes: &[file::RouteSection],
         prefix: &str,
+        headers: &mut HeaderConfig,
     ) -> Result<Vec<Route>, ConfigError> {
         let mut out: Vec<Route> = Vec::new();
         for (i, r) in routes.iter().enumerate() {
@@ -704,36 +699,15 @@ impl Validator {
             if access == Access::Public && min_level.is_some() {
                 return Err(self.err(key("min_level"), "a public route cannot require a level"));
             }
+            let profile = self.route_profile(&key("claims"), r.claims.as_deref(), headers)?;
             out.push(Route {
                 prefix: path.to_string(),
                 access,
                 min_level,
+                profile,
             });
         }
         Ok(out)
-    }
-
-    fn headers(&self, h: &file::HeadersSection) -> Result<HeaderConfig, ConfigError> {
-        let prefix = &h.prefix;
-        if prefix.len() < 2
-            || !prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            || http::HeaderName::from_bytes(prefix.as_bytes()).is_err()
-        {
-            return Err(self.err(
-                "headers.prefix",
-                "must be a header name prefix like \"X-Pivot-\"",
-            ));
-        }
-        let encoding = match h.encoding.as_str() {
-            "percent" => HeaderEncoding::Percent,
-            o => return Err(self.err("headers.encoding", format!("{o:?}: expected percent"))),
-        };
-        Ok(HeaderConfig {
-            prefix: prefix.clone(),
-            encoding,
-        })
     }
 
     fn pages(&self, p: &file::PagesSection) -> Result<PagesConfig, ConfigError> {
