@@ -28,6 +28,8 @@ pub struct StackOptions {
     pub extra_toml: String,
     /// Extra keys for the `[[providers]]` entry (e.g. `clock_skew = "5s"`).
     pub provider_toml: String,
+    /// Extra keys for the `[server]` section (e.g. `trusted_proxies = [...]`).
+    pub server_toml: String,
     /// Audit log file; `None` writes the evidence log to stdout.
     pub audit_file: Option<PathBuf>,
 }
@@ -40,6 +42,7 @@ impl StackOptions {
             flavour: Flavour::FranceConnectV2,
             extra_toml: String::new(),
             provider_toml: String::new(),
+            server_toml: String::new(),
             audit_file: None,
         }
     }
@@ -68,7 +71,15 @@ impl Stack {
             },
         )
         .await?;
-        let echo = echo::serve(echo_listener).await?;
+        // The echo checks guichet's assertion the way an application should.
+        let gateway_url = format!("http://127.0.0.1:{}", opts.gateway_port);
+        let check = echo::AssertionCheck {
+            header: "x-guichet-assertion".into(),
+            jwks_url: format!("{gateway_url}/.guichet/jwks.json"),
+            issuer: gateway_url.clone(),
+            audience: gateway_url,
+        };
+        let echo = echo::serve_with(echo_listener, Some(check)).await?;
         std::fs::create_dir_all(dir)?;
         let secret_path = dir.join("client_secret");
         std::fs::write(&secret_path, mock.client_secret())?;
@@ -108,6 +119,7 @@ fn config_text(
 listen = "127.0.0.1:{port}"
 public_url = "http://127.0.0.1:{port}"
 grace_period = "1s"
+{server_extra}
 
 [upstream]
 url = "{upstream}"
@@ -152,6 +164,7 @@ service_name = "Démo guichet"
             .replace("{MOCK_CLIENT_ID}", mock.client_id())
             .replace("{MOCK_SECRET_FILE}", &secret.display().to_string()),
         provider_extra = opts.provider_toml,
+        server_extra = opts.server_toml,
     )
 }
 
