@@ -72,6 +72,42 @@ fn benches(c: &mut Criterion) {
     c.bench_function("request header clone alone (pingora does it)", |b| {
         b.iter(|| black_box(&template).clone())
     });
+    // The parts of the step.
+    let incoming = browser_request();
+    c.bench_function("part: client ip + strip incoming", |b| {
+        b.iter(|| {
+            let mut req = incoming.clone();
+            let ip = hygiene.client_ip(peer, &req.headers);
+            hygiene.strip_incoming(&mut req);
+            (ip, req)
+        })
+    });
+    c.bench_function("part: clone + strip own cookies", |b| {
+        b.iter(|| {
+            let mut req = incoming.clone();
+            hygiene.strip_own_cookies(&mut req);
+            req
+        })
+    });
+    let assertion = headers
+        .assertion(ProfileId(0), &signer, now)
+        .expect("assertion");
+    c.bench_function("part: clone + inject identity block and assertion", |b| {
+        b.iter(|| {
+            let mut req = incoming.clone();
+            hygiene
+                .inject(&mut req, headers.block(ProfileId(0)), Some(&assertion))
+                .expect("inject");
+            req
+        })
+    });
+    c.bench_function("part: clone + forwarding headers", |b| {
+        b.iter(|| {
+            let mut req = incoming.clone();
+            hygiene.set_forwarding(&mut req, peer).expect("forwarding");
+            req
+        })
+    });
 }
 
 criterion_group!(assertion, benches);

@@ -26,12 +26,16 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use pingora::http::RequestHeader;
+use pingora::{ErrorType, OrErr};
 use std::net::{IpAddr, SocketAddr};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+// Names as written on the wire (pingora keeps the case of `&'static str` names for free).
+const X_FORWARDED_FOR_CASE: &str = "X-Forwarded-For";
+const X_FORWARDED_PROTO_CASE: &str = "X-Forwarded-Proto";
+const X_FORWARDED_HOST_CASE: &str = "X-Forwarded-Host";
+const X_REAL_IP_CASE: &str = "X-Real-IP";
+const FORWARDED_CASE: &str = "Forwarded";
 
 /// Client header families that describe the connection: removed, guichet sets its own.
 const FORWARDING_PREFIX: &[u8] = b"x-forwarded-";
@@ -124,6 +128,8 @@ pub struct Hygiene {
     trusted: Vec<IpNet>,
     proto: &'static str,
     host: String,
+    proto_value: HeaderValue,
+    host_value: HeaderValue,
     assertion: Bytes,
 }
 
@@ -141,6 +147,9 @@ impl Hygiene {
             own_cookies: [cookies.session, cookies.login],
             trusted: cfg.server.trusted_proxies.clone(),
             proto: if cfg.server.https { "https" } else { "http" },
+            proto_value: HeaderValue::from_static(if cfg.server.https { "https" } else { "http" }),
+            // The public URL's host was validated as a URL host: always a valid value.
+            host_value: HeaderValue::from_str(&host).unwrap_or(HeaderValue::from_static("")),
             host,
             assertion: Bytes::from(cfg.headers.assertion.header.clone()),
         }
@@ -213,11 +222,14 @@ impl Hygiene {
                 kept.extend_from_slice(pair);
             }
         }
-        req.remove_header(&header::COOKIE);
-        if let Ok(v) = HeaderValue::from_bytes(&kept) {
-            if !kept.is_empty() {
-                // insert_header only fails on invalid names; COOKIE is valid.
-                let _ = req.insert_header(header::COOKIE, v);
+        match HeaderValue::from_bytes(&kept) {
+            // Replaces every `Cookie` header at once. insert_header only fails on invalid
+            // names, and this one is valid.
+            Ok(v) if !kept.is_empty() => {
+                let _ = req.insert_header("Cookie", v);
+            }
+            _ => {
+                req.remove_header(&header::COOKIE);
             }
         }
     }
@@ -247,21 +259,23 @@ impl Hygiene {
     ) -> pingora::Result<()> {
         let node = match client_ip {
             Some(ip) => {
-                let text = ip.to_string();
-                req.insert_header(X_FORWARDED_FOR, text.as_str())?;
-                req.insert_header(X_REAL_IP, text.as_str())?;
-                match ip {
-                    IpAddr::V4(_) => text,
-                    IpAddr::V6(_) => format!("\"[{text}]\""),
-                }
+                let value = HeaderValue::try_from(ip.to_string())
+                    .or_err(ErrorType::InvalidHTTPHeader, "client address")?;
+                req.insert_header(X_FORWARDED_FOR_CASE, value.clone())?;
+                let node = match ip {
+                    IpAddr::V4(_) => format!("for={ip}"),
+                    IpAddr::V6(_) => format!("for=\"[{ip}]\""),
+                };
+                req.insert_header(X_REAL_IP_CASE, value)?;
+                node
             }
-            None => "unknown".to_string(),
+            None => "for=unknown".to_string(),
         };
-        req.insert_header(X_FORWARDED_PROTO, self.proto)?;
-        req.insert_header(X_FORWARDED_HOST, self.host.as_str())?;
+        req.insert_header(X_FORWARDED_PROTO_CASE, self.proto_value.clone())?;
+        req.insert_header(X_FORWARDED_HOST_CASE, self.host_value.clone())?;
         req.insert_header(
-            header::FORWARDED,
-            format!("for={node};proto={};host=\"{}\"", self.proto, self.host),
+            FORWARDED_CASE,
+            format!("{node};proto={};host=\"{}\"", self.proto, self.host),
         )?;
         Ok(())
     }

@@ -469,3 +469,48 @@ async fn signing_keys_rotate_without_a_failed_verification() {
     h.assert_assertions_verified();
     assert_eq!(h.stack.echo.jwks_fetches(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_cannot_make_guichet_drop_the_identity_with_connection() {
+    let h = Harness::start().await;
+    let b = h.browser();
+    let landed = b.login(&h, "elodie", "/").await;
+    let cookie = landed.session_cookie();
+    // RFC 9110 7.6.1: headers named in `Connection` are hop-by-hop. pingora removes the ones a
+    // client nominates before guichet adds its own, so the identity arrives whatever the client
+    // lists (and nominating X-Forwarded-For is refused outright by pingora with a 400).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = h.url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /whoami HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
+         Connection: close, X-Pivot-Sub, X-Guichet-Assertion, X-Real-IP, Forwarded\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    let status = String::from_utf8_lossy(&buf)
+        .split(' ')
+        .nth(1)
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(status, "200", "{}", String::from_utf8_lossy(&buf));
+    let seen = h.stack.echo.last_request().unwrap();
+    assert_eq!(seen.header_all("x-pivot-sub").len(), 1);
+    assert_eq!(seen.header_str("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(seen.header_str("x-real-ip"), Some("127.0.0.1"));
+    assert!(seen.header("forwarded").is_some());
+    assert!(
+        matches!(seen.assertion, Some(Ok(_))),
+        "{:?}",
+        seen.assertion
+    );
+    let connection = seen
+        .header_str("connection")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        !connection.contains("x-pivot") && !connection.contains("assertion"),
+        "{connection}"
+    );
+}

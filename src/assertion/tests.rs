@@ -130,6 +130,9 @@ fn keys_load_from_pkcs8_or_sec1_and_nothing_else() {
     assert!(sec1.contains("EC PRIVATE KEY"));
     assert_eq!(load_key(&pem).unwrap().1["kid"], jwk["kid"]);
     assert_eq!(load_key(&sec1).unwrap().1["kid"], jwk["kid"]);
+    // `guichet keygen > key.pem` writes the PEM then the public JWK: accepted as is.
+    let keygen_output = format!("{pem}{jwk}\n");
+    assert_eq!(load_key(&keygen_output).unwrap().1["kid"], jwk["kid"]);
     let (rsa, _) = keys::generate("RSA-OAEP", None).unwrap();
     assert!(load_key(&rsa).is_err());
     assert!(load_key("not a key").is_err());
