@@ -27,7 +27,7 @@ fn benches(c: &mut Criterion) {
         sid: None,
     };
     let key = SessionKey([42; 32]);
-    let headers = SessionHeaders::build(&record, &key, &cfg.headers).expect("fits");
+    let headers = SessionHeaders::build(&record, &key, &cfg.headers);
     let payload = headers.payload(ProfileId(0)).expect("profile").clone();
     let now = guichet::session::now();
     let peer = Some("192.0.2.10".parse().expect("ip"));

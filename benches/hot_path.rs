@@ -55,7 +55,7 @@ fn benches(c: &mut Criterion) {
         id_token: String::new(),
         sid: None,
     };
-    let headers = SessionHeaders::build(&record, &key, &gcfg.headers).expect("fits");
+    let headers = SessionHeaders::build(&record, &key, &gcfg.headers);
     let session = Arc::new(Session::new(record, 0, headers));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -10,7 +10,7 @@ use crate::assertion::Signer;
 use crate::audit::Audit;
 use crate::config::Config;
 use crate::config::StoreKind;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Keys};
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::proxy::GuichetProxy;
@@ -105,8 +105,7 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
         sessions,
         metrics,
         audit.clone(),
-        jwks,
-        signer,
+        Keys { signer, jwks },
     ));
     Ok(Built { gateway, audit })
 }

@@ -50,6 +50,13 @@ pub struct Forward {
     pub assertion: Option<HeaderValue>,
 }
 
+/// guichet's own keys: the signer of identity assertions, and every public key published at
+/// `/.guichet/jwks.json` (assertion signing keys, keys providers encrypt to).
+pub struct Keys {
+    pub signer: Arc<Signer>,
+    pub jwks: Vec<serde_json::Value>,
+}
+
 /// Everything the request path needs, built once at start-up.
 pub struct Gateway {
     pub cfg: Arc<Config>,
@@ -79,8 +86,7 @@ impl Gateway {
         sessions: SessionBuilder,
         metrics: Arc<Metrics>,
         audit: Arc<Audit>,
-        jwks: Vec<serde_json::Value>,
-        signer: Arc<Signer>,
+        keys: Keys,
     ) -> Gateway {
         let touch_interval = touch_interval(cfg.session.idle_timeout);
         Gateway {
@@ -93,9 +99,9 @@ impl Gateway {
             sessions,
             metrics,
             audit,
-            signer,
+            signer: keys.signer,
             touch_interval,
-            jwks,
+            jwks: keys.jwks,
         }
     }
 

@@ -197,7 +197,9 @@ impl fmt::Debug for LoginState {
 /// made. The gateway uses it at login; stores that keep only records (Redis) use it when a
 /// replica first sees a session.
 #[derive(Clone)]
-pub struct SessionBuilder(Arc<dyn Fn(&SessionKey, SessionRecord, u64) -> Session + Send + Sync>);
+pub struct SessionBuilder(Arc<BuildFn>);
+
+type BuildFn = dyn Fn(&SessionKey, SessionRecord, u64) -> Session + Send + Sync;
 
 impl SessionBuilder {
     pub fn new(
