@@ -180,7 +180,8 @@ fn banner(stack: &Stack) -> String {
     format!(
         "\n  guichet demo\n\
          \n  Open {url}/ in a browser and pick a test citizen.\n\
-         \n  The app behind guichet echoes the headers it receives, identity included.\n\
+         \n  The app behind guichet echoes the headers it receives, identity included, and\n\
+         \x20 verifies guichet's signed assertion (X-Guichet-Assertion) against its JWKS.\n\
          \x20 Pages:   {url}/            (login required)\n\
          \x20          {url}/public/     (no login)\n\
          \x20          {url}/api/        (401 without a session)\n\
