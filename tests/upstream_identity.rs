@@ -514,3 +514,44 @@ async fn a_client_cannot_make_guichet_drop_the_identity_with_connection() {
         "{connection}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_with_a_smaller_cap_never_forwards_an_oversized_identity() {
+    // Replica A accepts large identities; replica B, sharing the same Redis, does not (a
+    // rolling change of max_bytes). B must not send what its upstream cannot take.
+    let redis = common::redis::RedisServer::start();
+    let a = Harness::with(Setup {
+        extra_toml: format!("{}\n[headers]\nmax_bytes = 65536\n", redis.session_toml("")),
+        ..Setup::default()
+    })
+    .await;
+    let b = a
+        .replica_with("small", |t| {
+            t.replace("max_bytes = 65536", "max_bytes = 4096")
+        })
+        .await;
+    a.set_faults(Faults {
+        oversized_claims: true,
+        ..Faults::default()
+    });
+    let browser = a.browser();
+    let landed = browser.login(&a, "elodie", "/whoami").await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    echo_count(&a, 1);
+    // Protected page on B: refused, nothing forwarded.
+    let r = browser.get(&format!("{}/whoami", b.url)).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    echo_count(&a, 1);
+    // Public page on B: passes, without any identity.
+    let r = browser.get(&format!("{}/public/x", b.url)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let seen = a.stack.echo.last_request().unwrap();
+    assert!(seen.headers.iter().all(|(n, _)| !n.starts_with("x-pivot-")));
+    assert!(seen.header("x-guichet-assertion").is_none());
+    assert!(b.logs().contains("no identity assertion"));
+}
+
+/// How many requests the echo upstream received.
+fn echo_count(h: &Harness, n: usize) {
+    assert_eq!(h.stack.echo.requests().len(), n);
+}

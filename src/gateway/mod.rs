@@ -9,7 +9,8 @@
 //!   public routes then pass without an identity. Nothing is deleted because of an error.
 //! - An expired session is deleted when seen, not only ignored.
 //! - A request forwarded with a session always carries that session's signed assertion for the
-//!   route's claim profile; if none can be made, the request is refused (503), not forwarded.
+//!   route's claim profile; if none can be made, the request is refused (503), or on a public
+//!   route forwarded without any identity.
 
 mod backchannel;
 mod login;
@@ -184,6 +185,16 @@ impl Gateway {
             None => None,
             Some(s) => match s.headers.assertion(profile, &self.signer, now()) {
                 Ok(v) => Some(v),
+                // A public page needs no identity: it passes without one.
+                Err(e) if class == "public" => {
+                    tracing::error!(error = %e, "no identity assertion; public page sent without identity");
+                    return Outcome::Forward(Forward {
+                        session: None,
+                        class,
+                        profile,
+                        assertion: None,
+                    });
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "no identity assertion; request not forwarded");
                     return Outcome::Reply(self.fail(req, &Failure::AssertionUnavailable));

@@ -125,7 +125,13 @@ impl Harness {
     /// store) listening on another port: another replica behind the same load balancer.
     /// Browsers reach it at [`Replica::url`]; cookies are shared since they ignore ports.
     pub async fn replica(&self, name: &str) -> Replica {
-        let text = std::fs::read_to_string(&self.stack.config_path).expect("config");
+        self.replica_with(name, |text| text).await
+    }
+
+    /// [`Harness::replica`] with its configuration text changed by `edit` (a replica deployed
+    /// with other settings).
+    pub async fn replica_with(&self, name: &str, edit: impl FnOnce(String) -> String) -> Replica {
+        let text = edit(std::fs::read_to_string(&self.stack.config_path).expect("config"));
         let port = free_port().expect("free port");
         let metrics_port = free_port().expect("free port");
         let own_port = self.url.rsplit(':').next().expect("port");
