@@ -2,30 +2,23 @@
 //! cookie -> session key -> store lookup -> policy -> header strip + inject.
 //! `cargo bench --bench hot_path`. Figures, never pass/fail.
 
+mod common;
+
+use common::{browser_request, config, identity};
 use criterion::{criterion_group, criterion_main, Criterion};
-use guichet::config::{HeaderConfig, HeaderEncoding, SessionConfig, StoreKind};
-use guichet::identity::headers::HeaderBlock;
-use guichet::identity::Identity;
+use guichet::assertion::Signer;
+use guichet::config::{SessionConfig, StoreKind};
+use guichet::hygiene::Hygiene;
+use guichet::identity::headers::{ProfileId, SessionHeaders};
 use guichet::policy::{normalize_path, Access, Level, Policy, Route};
-use guichet::proxy::strip_client_identity;
+use guichet::session::cookies::CookieNames;
 use guichet::session::memory::MemoryStore;
 use guichet::session::{Session, SessionKey, SessionRecord, SessionStore};
 use guichet::web::cookie_value;
 use http::{HeaderMap, HeaderValue};
-use pingora::http::RequestHeader;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn identity() -> Identity {
-    let claims = serde_json::json!({
-        "sub": "53ed7e08f2fcb14c2464576370556d1aa37afee022b6249ff44fb8a19a68b7a9v1",
-        "given_name": "Jean-Philippe Marie", "family_name": "Lefèvre-Dubois",
-        "birthdate": "1962-01-01", "gender": "male", "birthplace": "75056",
-        "birthcountry": "99100", "email": "jp@example.fr", "acr": "eidas1", "idp_id": "fia1v2"
-    });
-    Identity::from_claims(&[claims.as_object().expect("object")]).expect("valid")
-}
 
 fn benches(c: &mut Criterion) {
     let token = guichet::crypto::random_token();
@@ -52,25 +45,18 @@ fn benches(c: &mut Criterion) {
         max_sessions: 1_000_000,
     };
     let store = MemoryStore::new(&cfg);
-    let hcfg = HeaderConfig {
-        prefix: "X-Pivot-".into(),
-        encoding: HeaderEncoding::Percent,
-    };
-    let id = identity();
-    let block = HeaderBlock::build(&id, "fc", &hcfg);
-    let session = Arc::new(Session::new(
-        SessionRecord {
-            provider: "fc".into(),
-            identity: id,
-            level: Some(Level::Low),
-            created_at: 0,
-            id_token: String::new(),
-            sid: None,
-        },
-        0,
-        block,
-    ));
+    let gcfg = config();
     let key = SessionKey::from_cookie(&token).expect("key");
+    let record = SessionRecord {
+        provider: "fc".into(),
+        identity: identity(),
+        level: Some(Level::Low),
+        created_at: 0,
+        id_token: String::new(),
+        sid: None,
+    };
+    let headers = SessionHeaders::build(&record, &key, &gcfg.headers);
+    let session = Arc::new(Session::new(record, 0, headers));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -89,16 +75,19 @@ fn benches(c: &mut Criterion) {
             prefix: "/public".into(),
             access: Access::Public,
             min_level: None,
+            profile: ProfileId::default(),
         },
         Route {
             prefix: "/api".into(),
             access: Access::Api,
             min_level: None,
+            profile: ProfileId::default(),
         },
         Route {
             prefix: "/admin".into(),
             access: Access::Browser,
             min_level: Some(Level::High),
+            profile: ProfileId::default(),
         },
     ]);
     c.bench_function("normalize path + policy match", |b| {
@@ -108,22 +97,27 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    let mut template = RequestHeader::build("GET", b"/dossiers/42", None).expect("request");
-    for (k, v) in [
-        ("host", "demarches.example.fr"),
-        ("user-agent", "Mozilla/5.0"),
-        ("accept", "text/html"),
-        ("cookie", "lang=fr; guichet=x"),
-    ] {
-        template.append_header(k, v).expect("header");
-    }
-    c.bench_function("strip client identity + inject header block", |b| {
+    // What proxy.rs does to an authenticated request (see benches/assertion.rs for the parts).
+    let hygiene = Hygiene::new(&gcfg, &CookieNames::new(true));
+    let signer = Signer::new(&gcfg.headers.assertion).expect("signer");
+    let template = browser_request();
+    let now = guichet::session::now();
+    let peer = Some("192.0.2.10".parse().expect("ip"));
+    c.bench_function("header hygiene + identity block + cached assertion", |b| {
         b.iter(|| {
             let mut req = template.clone();
-            strip_client_identity(&mut req, "x-pivot-", &["guichet", "guichet-login"]);
-            for (n, v) in &session.headers.headers {
-                req.append_header(n.clone(), v.clone()).expect("append");
-            }
+            let ip = hygiene.client_ip(peer, &req.headers);
+            hygiene.strip_incoming(&mut req);
+            let assertion = session
+                .headers
+                .assertion(ProfileId(0), &signer, now)
+                .expect("assertion");
+            hygiene.strip_own_cookies(&mut req);
+            let block = session.headers.block(ProfileId(0));
+            hygiene
+                .inject(&mut req, block, Some(&assertion))
+                .expect("inject");
+            hygiene.set_forwarding(&mut req, ip).expect("forwarding");
             req
         })
     });

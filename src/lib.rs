@@ -3,11 +3,13 @@
 //! See `ARCHITECTURE.md` for the map of modules and the life of a request.
 #![forbid(unsafe_code)]
 
+pub mod assertion;
 pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod gateway;
+pub mod hygiene;
 pub mod identity;
 pub mod keys;
 pub mod metrics;

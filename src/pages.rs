@@ -52,6 +52,10 @@ pub enum Failure {
     /// The page needs a level no configured provider can prove.
     #[error("no login method reaches the level required")]
     LevelUnavailable,
+    #[error("identity too large for the application's headers")]
+    IdentityTooLarge,
+    #[error("identity assertion could not be signed")]
+    AssertionUnavailable,
     #[error("session store unavailable")]
     StoreUnavailable,
     #[error("upstream unavailable")]
@@ -73,10 +77,11 @@ impl Failure {
             Failure::ProviderError(_)
             | Failure::Verification(_)
             | Failure::InvalidIdentity(_)
+            | Failure::IdentityTooLarge
             | Failure::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
-            Failure::ProviderUnavailable | Failure::StoreUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Failure::ProviderUnavailable
+            | Failure::StoreUnavailable
+            | Failure::AssertionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -95,6 +100,8 @@ impl Failure {
             Failure::Verification(r) | Failure::InvalidIdentity(r) => r.clone(),
             Failure::IdentityNotActive => "identity_not_active".into(),
             Failure::LevelUnavailable => "level_unavailable".into(),
+            Failure::IdentityTooLarge => "identity_too_large".into(),
+            Failure::AssertionUnavailable => "assertion_unavailable".into(),
             Failure::StoreUnavailable => "store_unavailable".into(),
             Failure::UpstreamUnavailable => "upstream_unavailable".into(),
         }
@@ -218,6 +225,22 @@ impl Failure {
             (Failure::LevelUnavailable, En) => (
                 "Security level not available",
                 "This page requires a level of identity assurance that none of this service's login methods can provide.",
+            ),
+            (Failure::IdentityTooLarge, Fr) => (
+                "Identité trop longue",
+                "Les données d'identité transmises par le fournisseur dépassent la taille que ce service peut recevoir. La connexion est refusée ; si le problème persiste, contactez le service.",
+            ),
+            (Failure::IdentityTooLarge, En) => (
+                "Identity too long",
+                "The identity data sent by the provider is larger than this service can receive. The login is refused; if this persists, contact the service.",
+            ),
+            (Failure::AssertionUnavailable, Fr) => (
+                "Service momentanément indisponible",
+                "Le service ne peut pas transmettre votre identité pour le moment. Veuillez réessayer dans quelques instants.",
+            ),
+            (Failure::AssertionUnavailable, En) => (
+                "Service temporarily unavailable",
+                "The service cannot pass on your identity right now. Please try again in a moment.",
             ),
             (Failure::StoreUnavailable, Fr) => (
                 "Service momentanément indisponible",
@@ -479,6 +502,8 @@ mod tests {
             Failure::InvalidIdentity("i".into()),
             Failure::IdentityNotActive,
             Failure::LevelUnavailable,
+            Failure::IdentityTooLarge,
+            Failure::AssertionUnavailable,
             Failure::StoreUnavailable,
             Failure::UpstreamUnavailable,
         ];

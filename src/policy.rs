@@ -9,6 +9,7 @@
 //!   stricter of the case-sensitive and case-insensitive matches wins ([`Policy::route_for`]).
 //! - `return_to` is a same-origin path or it is replaced by `/` ([`safe_return_to`]).
 
+use crate::identity::headers::ProfileId;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -61,6 +62,8 @@ pub struct Route {
     pub prefix: String,
     pub access: Access,
     pub min_level: Option<Level>,
+    /// Which claims this route's requests receive (`[[routes]] claims`).
+    pub profile: ProfileId,
 }
 
 impl Route {
@@ -87,6 +90,7 @@ impl Policy {
                 prefix: "/".into(),
                 access: Access::Browser,
                 min_level: None,
+                profile: ProfileId::default(),
             },
         };
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
@@ -231,16 +235,19 @@ mod tests {
                 prefix: "/public".into(),
                 access: Access::Public,
                 min_level: None,
+                profile: ProfileId::default(),
             },
             Route {
                 prefix: "/api".into(),
                 access: Access::Api,
                 min_level: None,
+                profile: ProfileId::default(),
             },
             Route {
                 prefix: "/admin".into(),
                 access: Access::Browser,
                 min_level: Some(Level::High),
+                profile: ProfileId::default(),
             },
         ])
     }

@@ -1,23 +1,25 @@
 //! The pingora side: one `ProxyHttp` implementation that reads like the story of a request.
 //!
-//! 1. `request_filter`: ask the [`Gateway`] what to do; either write its reply and stop, or
-//!    remember the decision in the per-request [`Ctx`].
+//! 1. `request_filter`: find the client's address, strip every header a client could use to
+//!    forge identity or its address ([`Hygiene`]), then ask the [`Gateway`] what to do; either
+//!    write its reply and stop, or remember the decision in the per-request [`Ctx`].
 //! 2. `upstream_peer`: where the application lives.
-//! 3. `upstream_request_filter`: strip everything a client could use to forge identity, then
-//!    inject the session's pre-built identity headers.
+//! 3. `upstream_request_filter`: remove guichet's cookies, copy the session's pre-built
+//!    identity block for the route's profile and its cached assertion, set the forwarding
+//!    headers.
 //! 4. `logging`: metrics.
 //!
-//! Invariant: identity headers (any case, any number of copies) and guichet's own cookies
-//! never reach the upstream from the client; only the session's block is added
-//! ([`strip_client_identity`], tested in `tests/login_flow.rs`).
+//! Invariant: identity and assertion headers (any case, any number of copies) and guichet's
+//! own cookies never reach the upstream from the client; only the session's block is added
+//! ([`crate::hygiene`], tested in `tests/upstream_identity.rs`).
 
 use crate::gateway::{Forward, Gateway, Outcome};
-use crate::identity::headers::is_identity_header;
+use crate::hygiene::Hygiene;
 use crate::pages::Failure;
 use crate::web::{Body, Lang, Reply, Request, MAX_OWN_BODY};
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -35,9 +37,7 @@ pub struct Ctx {
 pub struct GuichetProxy {
     gateway: Arc<Gateway>,
     peer: HttpPeer,
-    prefix_lower: String,
-    forwarded_proto: &'static str,
-    forwarded_host: String,
+    hygiene: Hygiene,
 }
 
 impl GuichetProxy {
@@ -51,16 +51,8 @@ impl GuichetProxy {
         peer.options.idle_timeout = Some(up.idle_timeout);
         peer.options.verify_cert = up.verify_tls;
         peer.options.verify_hostname = up.verify_tls;
-        let forwarded_host = cfg
-            .server
-            .public_url
-            .split_once("://")
-            .map(|(_, h)| h.to_string())
-            .unwrap_or_default();
         GuichetProxy {
-            prefix_lower: cfg.headers.prefix.to_ascii_lowercase(),
-            forwarded_proto: if cfg.server.https { "https" } else { "http" },
-            forwarded_host,
+            hygiene: Hygiene::new(cfg, &gateway.cookies),
             peer,
             gateway,
         }
@@ -81,10 +73,12 @@ impl ProxyHttp for GuichetProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        ctx.client_ip = session
+        let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
+        ctx.client_ip = self.hygiene.client_ip(peer, &session.req_header().headers);
+        self.hygiene.strip_incoming(session.req_header_mut());
         let body = read_own_body(&self.gateway, session).await?;
         let head = session.req_header();
         let request = Request {
@@ -122,21 +116,17 @@ impl ProxyHttp for GuichetProxy {
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        strip_client_identity(
-            upstream,
-            &self.prefix_lower,
-            &[self.gateway.cookies.session, self.gateway.cookies.login],
-        );
-        if let Some(session) = ctx.forward.as_ref().and_then(|f| f.session.as_ref()) {
-            for (name, value) in &session.headers.headers {
-                upstream.append_header(name.clone(), value.clone())?;
+        self.hygiene.strip_own_cookies(upstream);
+        if let Some(forward) = &ctx.forward {
+            if let Some(session) = &forward.session {
+                self.hygiene.inject(
+                    upstream,
+                    session.headers.block(forward.profile),
+                    forward.assertion.as_ref(),
+                )?;
             }
         }
-        if let Some(ip) = ctx.client_ip {
-            upstream.insert_header(X_FORWARDED_FOR, ip.to_string())?;
-        }
-        upstream.insert_header(X_FORWARDED_PROTO, self.forwarded_proto)?;
-        upstream.insert_header(X_FORWARDED_HOST, self.forwarded_host.as_str())?;
+        self.hygiene.set_forwarding(upstream, ctx.client_ip)?;
         if let Some(host) = &self.gateway.cfg.upstream.host_header {
             upstream.insert_header(header::HOST, host.as_str())?;
         }
@@ -209,64 +199,6 @@ fn status_label(status: u16) -> &'static str {
     }
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
-
-/// Removes from the upstream request every header whose name starts with the identity prefix
-/// (any case, every copy), the client's forwarding headers (guichet sets its own), and
-/// guichet's own cookies.
-pub fn strip_client_identity(req: &mut RequestHeader, prefix_lower: &str, own_cookies: &[&str]) {
-    let doomed: Vec<HeaderName> = req
-        .headers
-        .keys()
-        .filter(|n| is_identity_header(n.as_str(), prefix_lower))
-        .cloned()
-        .collect();
-    for name in doomed {
-        req.remove_header(&name);
-    }
-    for name in [
-        X_FORWARDED_FOR,
-        X_FORWARDED_PROTO,
-        X_FORWARDED_HOST,
-        FORWARDED,
-    ] {
-        req.remove_header(&name);
-    }
-    let cookies: Vec<String> = req
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(String::from)
-        .collect();
-    if cookies.is_empty()
-        || !cookies
-            .iter()
-            .any(|c| own_cookies.iter().any(|o| c.contains(o)))
-    {
-        return;
-    }
-    let kept: Vec<&str> = cookies
-        .iter()
-        .flat_map(|c| c.split(';'))
-        .map(str::trim)
-        .filter(|pair| {
-            let name = pair.split_once('=').map_or(*pair, |(k, _)| k);
-            !pair.is_empty() && !own_cookies.contains(&name)
-        })
-        .collect();
-    req.remove_header(&header::COOKIE);
-    if !kept.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
-            // insert_header only fails on invalid names; COOKIE is valid.
-            let _ = req.insert_header(header::COOKIE, v);
-        }
-    }
-}
-
 fn lang_of(head: &RequestHeader) -> Lang {
     Request {
         method: &head.method,
@@ -329,35 +261,4 @@ async fn write_reply(session: &mut Session, reply: Reply) -> Result<()> {
             .await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spoofed_identity_headers_and_own_cookies_are_stripped() {
-        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        req.append_header("X-Pivot-Sub", "attacker").unwrap();
-        req.append_header("x-pivot-sub", "again").unwrap();
-        req.append_header("X-PIVOT-GIVEN-NAME", "Eve").unwrap();
-        req.append_header("X-Forwarded-For", "1.2.3.4").unwrap();
-        req.append_header("X-Other", "kept").unwrap();
-        req.append_header("Cookie", "app=1; guichet=secret; guichet-login=x")
-            .unwrap();
-        strip_client_identity(&mut req, "x-pivot-", &["guichet", "guichet-login"]);
-        assert!(req.headers.get("x-pivot-sub").is_none());
-        assert!(req.headers.get("x-pivot-given-name").is_none());
-        assert!(req.headers.get("x-forwarded-for").is_none());
-        assert_eq!(req.headers.get("x-other").unwrap(), "kept");
-        assert_eq!(req.headers.get("cookie").unwrap(), "app=1");
-    }
-
-    #[test]
-    fn cookie_header_removed_when_only_own_cookies() {
-        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        req.append_header("Cookie", "guichet=secret").unwrap();
-        strip_client_identity(&mut req, "x-pivot-", &["guichet", "guichet-login"]);
-        assert!(req.headers.get("cookie").is_none());
-    }
 }

@@ -6,10 +6,11 @@
 //! exits, SIGQUIT hands the listening sockets to a new process started with `--upgrade`
 //! (zero-downtime restart), SIGINT exits at once.
 
+use crate::assertion::Signer;
 use crate::audit::Audit;
 use crate::config::Config;
 use crate::config::StoreKind;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Keys};
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::proxy::GuichetProxy;
@@ -87,6 +88,25 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
             }
         }
     }
+
+    // Assertion signing keys (`use: sig`): the first signs, every configured one is published.
+    let signer = Arc::new(Signer::new(&cfg.headers.assertion).map_err(|e| {
+        StartError::Setup(format!(
+            "{}: headers.signing_keys: {e}",
+            cfg.source.display()
+        ))
+    })?);
+    if signer.generated() {
+        tracing::warn!(
+            kid = signer.kid(),
+            "NO ASSERTION SIGNING KEY CONFIGURED: generated one for this process only. It will \
+             not survive a restart and is not shared by other replicas, so applications that \
+             verify the assertion will meet unknown keys. Set [headers] signing_keys = \
+             [\"file:/path/key.pem\"] with a key from `guichet keygen --alg ES256`."
+        );
+    }
+    jwks.extend(signer.jwks().iter().cloned());
+
     let gateway = Arc::new(Gateway::new(
         cfg,
         providers,
@@ -94,7 +114,7 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
         sessions,
         metrics,
         audit.clone(),
-        jwks,
+        Keys { signer, jwks },
     ));
     Ok(Built { gateway, audit })
 }
@@ -199,7 +219,8 @@ async fn keep_provider_loaded(provider: Arc<Provider>, gateway: Arc<Gateway>) {
     }
 }
 
-/// The metrics listener: `/metrics` in Prometheus text format.
+/// The metrics listener: `/metrics` in Prometheus text format, and the public keys at
+/// `/jwks.json` when `[headers] jwks_on_metrics` is set.
 struct MetricsApp {
     gateway: Arc<Gateway>,
 }
@@ -234,6 +255,11 @@ impl ServeHttp for MetricsApp {
                     gw.metrics.render().into_bytes(),
                 )
             }
+            "/jwks.json" if self.gateway.cfg.headers.jwks_on_metrics => (
+                200,
+                "application/json",
+                self.gateway.jwks().to_string().into_bytes(),
+            ),
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
         http::Response::builder()

@@ -39,6 +39,8 @@ async fn citizen_logs_in_and_the_upstream_sees_the_verified_identity() {
         .expect("login event");
     assert_eq!(login["outcome"], "success");
     assert_eq!(login["sub"], elodie.sub(h.stack.mock.client_id()));
+    // The app verified guichet's signed assertion for the same citizen.
+    h.assert_assertions_verified();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,6 +160,7 @@ async fn public_routes_pass_and_api_routes_get_401() {
     let r = b.get(&format!("{}/public/x", h.url)).await;
     let headers = echoed_headers(&r.text().await.unwrap());
     assert!(headers.contains_key("x-pivot-sub"));
+    h.assert_assertions_verified();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

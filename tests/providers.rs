@@ -112,7 +112,13 @@ async fn franceconnect_plus_login(alg: &'static str) {
         .json()
         .await
         .unwrap();
-    let keys = jwks["keys"].as_array().unwrap();
+    // The set also holds the assertion signing key (`use: sig`); exactly one encryption key.
+    let keys: Vec<&serde_json::Value> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["use"] == "enc")
+        .collect();
     assert_eq!(keys.len(), 1, "{jwks}");
     assert_eq!(keys[0]["use"], "enc");
     assert_eq!(keys[0]["alg"], alg);

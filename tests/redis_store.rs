@@ -7,7 +7,7 @@ mod common;
 
 use common::redis::RedisServer;
 use guichet::config::{RedisConfig, Secret, SessionConfig, StoreKind};
-use guichet::identity::headers::HeaderBlock;
+use guichet::identity::headers::SessionHeaders;
 use guichet::identity::Identity;
 use guichet::session::redis::RedisStore;
 use guichet::session::{
@@ -42,9 +42,9 @@ fn redis_cfg(url: &str, ca: Option<std::path::PathBuf>) -> RedisConfig {
 fn store(url: &str) -> (RedisStore, Arc<AtomicUsize>) {
     let builds = Arc::new(AtomicUsize::new(0));
     let counter = builds.clone();
-    let builder = SessionBuilder::new(move |record, seen| {
+    let builder = SessionBuilder::new(move |_key, record, seen| {
         counter.fetch_add(1, Ordering::Relaxed);
-        Session::new(record, seen, HeaderBlock::default())
+        Session::new(record, seen, SessionHeaders::default())
     });
     let s = RedisStore::new(&session_cfg(), &redis_cfg(url, None), builder).expect("store");
     (s, builds)
@@ -64,7 +64,7 @@ fn record(provider: &str, sub: &str, sid: Option<&str>) -> SessionRecord {
 
 fn live(r: SessionRecord) -> Arc<Session> {
     let t = r.created_at;
-    Arc::new(Session::new(r, t, HeaderBlock::default()))
+    Arc::new(Session::new(r, t, SessionHeaders::default()))
 }
 
 fn key() -> SessionKey {
@@ -221,14 +221,14 @@ async fn an_unreachable_or_untrusted_redis_is_an_error_within_the_time_bound() {
     let untrusted = RedisStore::new(
         &session_cfg(),
         &redis_cfg(&tls.tls_url(), None),
-        SessionBuilder::new(|r, t| Session::new(r, t, HeaderBlock::default())),
+        SessionBuilder::new(|_, r, t| Session::new(r, t, SessionHeaders::default())),
     )
     .unwrap();
     assert!(untrusted.ready().await.is_err());
     let trusted = RedisStore::new(
         &session_cfg(),
         &redis_cfg(&tls.tls_url(), Some(tls.ca_path())),
-        SessionBuilder::new(|r, t| Session::new(r, t, HeaderBlock::default())),
+        SessionBuilder::new(|_, r, t| Session::new(r, t, SessionHeaders::default())),
     )
     .unwrap();
     trusted.ready().await.unwrap();

@@ -45,6 +45,10 @@ pub struct ServerSection {
     pub prefix: String,
     /// Seconds to let in-flight requests finish on shutdown.
     pub grace_period: String,
+    /// Proxies in front of guichet (CIDRs or addresses, e.g. the ingress) whose
+    /// `X-Forwarded-For` is believed: the client is the right-most address of that chain not in
+    /// this list. Empty: the client is the peer address and `X-Forwarded-For` is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSection {
@@ -55,6 +59,7 @@ impl Default for ServerSection {
             threads: 0,
             prefix: "/.guichet".into(),
             grace_period: "5s".into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -259,6 +264,10 @@ pub struct RouteSection {
     /// Minimum assurance level (`eidas1`, `eidas2`, `eidas3`).
     #[serde(default)]
     pub min_level: Option<String>,
+    /// Claims this route's requests receive, as headers and in the assertion (least
+    /// privilege); `sub` is always sent. Default: every claim not dropped in `[headers.claims]`.
+    #[serde(default)]
+    pub claims: Option<Vec<String>>,
 }
 
 /// `[headers]`: how the identity reaches the application.
@@ -267,8 +276,28 @@ pub struct RouteSection {
 pub struct HeadersSection {
     /// Prefix of identity headers; every client header starting with it is removed.
     pub prefix: String,
-    /// Encoding of non-ASCII values: `percent` (UTF-8 percent-encoded).
+    /// Default encoding of values: `percent` (UTF-8 percent-encoded), `utf8` (raw bytes),
+    /// `base64url`, or `latin1` (ISO-8859-1, other characters percent-encoded).
     pub encoding: String,
+    /// Per-claim settings, `[headers.claims.NAME]`: `header`, `encoding`, `drop`.
+    pub claims: BTreeMap<String, ClaimHeaderSection>,
+    /// Other header names removed from every client request (any case, `-` and `_` alike).
+    pub strip: Vec<String>,
+    /// Largest total size, in bytes, of the identity headers plus the assertion of one
+    /// request; a login whose identity would exceed it is refused.
+    pub max_bytes: usize,
+    /// Name of the header carrying the signed identity assertion (a JWT).
+    pub assertion_header: String,
+    /// `aud` of the assertion; default: `server.public_url`.
+    pub assertion_audience: Option<String>,
+    /// Lifetime of an assertion (`exp - iat`); it is re-signed when a third of it remains.
+    pub assertion_ttl: String,
+    /// ES256 private keys (PEM) as `file:/path` or `env:VARIABLE`: the first signs, all are
+    /// published at `/.guichet/jwks.json`. Empty: a key is generated at start (one replica,
+    /// lost at restart).
+    pub signing_keys: Vec<String>,
+    /// Also serve the public keys at `/jwks.json` on the metrics listener.
+    pub jwks_on_metrics: bool,
 }
 
 impl Default for HeadersSection {
@@ -276,8 +305,28 @@ impl Default for HeadersSection {
         Self {
             prefix: "X-Pivot-".into(),
             encoding: "percent".into(),
+            claims: BTreeMap::new(),
+            strip: Vec::new(),
+            max_bytes: 4096,
+            assertion_header: "X-Guichet-Assertion".into(),
+            assertion_audience: None,
+            assertion_ttl: "60s".into(),
+            signing_keys: Vec::new(),
+            jwks_on_metrics: false,
         }
     }
+}
+
+/// `[headers.claims.NAME]`: how one claim is sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimHeaderSection {
+    /// Full header name for this claim instead of PREFIX + the claim's default suffix.
+    pub header: Option<String>,
+    /// Encoding for this claim (overrides `[headers] encoding`).
+    pub encoding: Option<String>,
+    /// Never send this claim, neither as a header nor in the assertion (not for `sub`).
+    pub drop: bool,
 }
 
 /// `[metrics]`: the Prometheus listener.

@@ -8,6 +8,7 @@
 
 mod assurance;
 pub mod file;
+pub mod headers;
 mod pins;
 pub mod presets;
 mod provider;
@@ -17,6 +18,8 @@ mod session;
 use crate::policy::{Access, Level, Route};
 pub use assurance::IdentityStatus;
 use file::FileConfig;
+pub use headers::{AssertionConfig, ClaimHeader, HeaderConfig, HeaderEncoding, SigningKeyConfig};
+use ipnet::IpNet;
 pub use provider::{
     DecryptionKey, EndpointOverrides, Flavour, Pkce, ProviderConfig, TokenAuth, UserinfoFormat,
 };
@@ -64,6 +67,9 @@ pub struct ServerConfig {
     pub prefix: String,
     #[serde(with = "duration_str")]
     pub grace_period: Duration,
+    /// Proxies whose `X-Forwarded-For` is believed (see `proxy::hygiene`).
+    #[serde(serialize_with = "headers::serialize_nets")]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl ServerConfig {
@@ -92,19 +98,6 @@ pub struct UpstreamConfig {
     pub idle_timeout: Duration,
     pub pool_size: usize,
     pub verify_tls: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct HeaderConfig {
-    pub prefix: String,
-    pub encoding: HeaderEncoding,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HeaderEncoding {
-    /// UTF-8, then `%XX` for every byte outside printable ASCII and for `%` itself.
-    Percent,
 }
 
 #[derive(Debug, Serialize)]
@@ -232,8 +225,8 @@ impl Validator {
         }
         self.shared_kids(&providers)?;
         let session = self.session(&raw.session)?;
-        let routes = self.routes(&raw.routes, &server.prefix)?;
-        let headers = self.headers(&raw.headers)?;
+        let mut headers = self.headers(&raw.headers, &server.public_url)?;
+        let routes = self.routes(&raw.routes, &server.prefix, &mut headers)?;
         let metrics = MetricsConfig {
             listen: if raw.metrics.listen.is_empty() {
                 None
@@ -298,6 +291,7 @@ impl Validator {
             threads: s.threads,
             prefix,
             grace_period: self.duration("server.grace_period", &s.grace_period)?,
+            trusted_proxies: self.trusted_proxies(&s.trusted_proxies)?,
         })
     }
 
@@ -364,6 +358,7 @@ impl Validator {
         &self,
         routes: &[file::RouteSection],
         prefix: &str,
+        headers: &mut HeaderConfig,
     ) -> Result<Vec<Route>, ConfigError> {
         let mut out: Vec<Route> = Vec::new();
         for (i, r) in routes.iter().enumerate() {
@@ -418,36 +413,15 @@ impl Validator {
             if access == Access::Public && min_level.is_some() {
                 return Err(self.err(key("min_level"), "a public route cannot require a level"));
             }
+            let profile = self.route_profile(&key("claims"), r.claims.as_deref(), headers)?;
             out.push(Route {
                 prefix: path.to_string(),
                 access,
                 min_level,
+                profile,
             });
         }
         Ok(out)
-    }
-
-    fn headers(&self, h: &file::HeadersSection) -> Result<HeaderConfig, ConfigError> {
-        let prefix = &h.prefix;
-        if prefix.len() < 2
-            || !prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            || http::HeaderName::from_bytes(prefix.as_bytes()).is_err()
-        {
-            return Err(self.err(
-                "headers.prefix",
-                "must be a header name prefix like \"X-Pivot-\"",
-            ));
-        }
-        let encoding = match h.encoding.as_str() {
-            "percent" => HeaderEncoding::Percent,
-            o => return Err(self.err("headers.encoding", format!("{o:?}: expected percent"))),
-        };
-        Ok(HeaderConfig {
-            prefix: prefix.clone(),
-            encoding,
-        })
     }
 
     fn pages(&self, p: &file::PagesSection) -> Result<PagesConfig, ConfigError> {

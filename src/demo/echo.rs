@@ -1,9 +1,15 @@
 //! Echo upstream: a tiny web "application" that answers every request with a JSON description
 //! of what it received, so `guichet demo` can show the identity headers and tests can assert
 //! exactly what the protected application saw.
+//!
+//! Given an [`AssertionCheck`], it also does what `docs/upstream.md` tells applications to do
+//! with guichet's signed assertion, using josekit (not the library guichet signs with): fetch
+//! the JWK set over HTTP, pin ES256, verify the signature, `iss`, `aud`, `exp` and `iat`. The
+//! outcome is in each [`EchoedRequest::assertion`] and in the JSON it answers.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Body;
@@ -11,6 +17,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use josekit::jwk::{Jwk, JwkSet};
+use josekit::jws::ES256;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
@@ -30,6 +40,9 @@ pub struct EchoedRequest {
     /// Header names lowercased, values as raw bytes, in arrival order (repeats kept).
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Vec<u8>,
+    /// The identity assertion: `None` when the request had none (or no check is configured),
+    /// its verified claims, or why it was rejected.
+    pub assertion: Option<Result<Map<String, Value>, String>>,
 }
 
 impl EchoedRequest {
@@ -56,10 +69,29 @@ impl EchoedRequest {
     }
 }
 
+/// How the echo verifies guichet's identity assertion.
+#[derive(Clone, Debug)]
+pub struct AssertionCheck {
+    /// Header carrying the assertion.
+    pub header: String,
+    /// Where guichet publishes its keys (`/.guichet/jwks.json`).
+    pub jwks_url: String,
+    /// Expected `iss` and `aud`.
+    pub issuer: String,
+    pub audience: String,
+}
+
+/// Tolerated clock difference when checking `exp` and `iat`.
+const LEEWAY_SECS: u64 = 5;
+
 struct Inner {
     addr: SocketAddr,
     requests: Mutex<VecDeque<EchoedRequest>>,
     stop: watch::Sender<bool>,
+    check: Option<AssertionCheck>,
+    /// Keys fetched from `jwks_url`, refreshed when a token names an unknown `kid`.
+    keys: Mutex<Vec<Jwk>>,
+    jwks_fetches: AtomicU64,
 }
 
 /// Handle on a running echo upstream; cheap to clone.
@@ -102,6 +134,11 @@ impl EchoHandle {
         lock(&self.inner.requests).clear();
     }
 
+    /// How many times the echo downloaded the JWK set.
+    pub fn jwks_fetches(&self) -> u64 {
+        self.inner.jwks_fetches.load(Ordering::Relaxed)
+    }
+
     /// Stop serving (graceful: in-flight requests finish, no new connection is accepted).
     pub fn shutdown(&self) {
         self.inner.stop.send_replace(true);
@@ -115,12 +152,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Serve the echo upstream on `listener`, spawned onto the current tokio runtime.
 pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<EchoHandle> {
+    serve_with(listener, None).await
+}
+
+/// [`serve`], verifying each request's identity assertion when `check` is given.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    check: Option<AssertionCheck>,
+) -> std::io::Result<EchoHandle> {
     let addr = listener.local_addr()?;
     let (stop, mut stopped) = watch::channel(false);
     let inner = Arc::new(Inner {
         addr,
         requests: Mutex::new(VecDeque::with_capacity(KEEP_REQUESTS)),
         stop,
+        check,
+        keys: Mutex::new(Vec::new()),
+        jwks_fetches: AtomicU64::new(0),
     });
     let app = Router::new().fallback(echo).with_state(inner.clone());
     tokio::spawn(async move {
@@ -155,12 +203,28 @@ async fn echo(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         .iter()
         .map(|(n, v)| (n.as_str().to_ascii_lowercase(), v.as_bytes().to_vec()))
         .collect();
+    let assertion = match &inner.check {
+        Some(check) => {
+            let values: Vec<_> = parts
+                .headers
+                .get_all(check.header.as_str())
+                .iter()
+                .collect();
+            match values.as_slice() {
+                [] => None,
+                [token] => Some(verify(&inner, check, token.to_str().unwrap_or_default()).await),
+                _ => Some(Err("several assertion headers".into())),
+            }
+        }
+        None => None,
+    };
     let record = EchoedRequest {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
         headers,
         body: body.to_vec(),
+        assertion,
     };
 
     let mut hmap = Map::new();
@@ -182,6 +246,11 @@ async fn echo(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         "query": record.query,
         "headers": hmap,
         "body": text(&record.body),
+        "assertion": match &record.assertion {
+            None => Value::Null,
+            Some(Ok(claims)) => serde_json::json!({"verified": true, "claims": claims}),
+            Some(Err(e)) => serde_json::json!({"verified": false, "error": e}),
+        },
     });
 
     {
@@ -202,6 +271,80 @@ async fn echo(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+/// Verifies an assertion the way `docs/upstream.md` describes, with josekit.
+async fn verify(
+    inner: &Inner,
+    check: &AssertionCheck,
+    token: &str,
+) -> Result<Map<String, Value>, String> {
+    let header: Value = token
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("not a JWT")?;
+    if header["alg"] != "ES256" {
+        return Err(format!("alg {} is not ES256", header["alg"]));
+    }
+    let kid = header["kid"].as_str().ok_or("no kid")?.to_string();
+    let find = |inner: &Inner| {
+        lock(&inner.keys)
+            .iter()
+            .find(|k| k.key_id() == Some(kid.as_str()))
+            .cloned()
+    };
+    let jwk = match find(inner) {
+        Some(k) => k,
+        None => {
+            fetch_keys(inner, &check.jwks_url).await?;
+            find(inner).ok_or_else(|| format!("kid {kid} is not in the JWK set"))?
+        }
+    };
+    let verifier = ES256
+        .verifier_from_jwk(&jwk)
+        .map_err(|e| format!("key: {e}"))?;
+    let (payload, _) = josekit::jwt::decode_with_verifier(token, &verifier)
+        .map_err(|e| format!("signature: {e}"))?;
+    let claims = payload.claims_set().clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let time = |k: &str| claims.get(k).and_then(Value::as_u64);
+    match (time("iat"), time("exp")) {
+        (Some(iat), Some(exp)) if iat <= now + LEEWAY_SECS && now < exp + LEEWAY_SECS => {}
+        _ => return Err("iat/exp: not valid now".into()),
+    }
+    if claims.get("iss").and_then(Value::as_str) != Some(check.issuer.as_str()) {
+        return Err("iss".into());
+    }
+    if claims.get("aud").and_then(Value::as_str) != Some(check.audience.as_str()) {
+        return Err("aud".into());
+    }
+    Ok(claims)
+}
+
+/// Downloads the JWK set (once per unknown `kid`).
+async fn fetch_keys(inner: &Inner, url: &str) -> Result<(), String> {
+    inner.jwks_fetches.fetch_add(1, Ordering::Relaxed);
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| format!("jwks: {e}"))?;
+    let body = client
+        .get(url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("jwks: {e}"))?
+        .bytes()
+        .await
+        .map_err(|e| format!("jwks: {e}"))?;
+    let set = JwkSet::from_bytes(&body).map_err(|e| format!("jwks: {e}"))?;
+    *lock(&inner.keys) = set.keys().into_iter().cloned().collect();
+    Ok(())
 }
 
 #[cfg(test)]

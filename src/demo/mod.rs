@@ -36,6 +36,8 @@ pub struct StackOptions {
     pub extra_toml: String,
     /// Extra keys for the `[[providers]]` entry (e.g. `clock_skew = "5s"`).
     pub provider_toml: String,
+    /// Extra keys for the `[server]` section (e.g. `trusted_proxies = [...]`).
+    pub server_toml: String,
     /// Audit log file; `None` writes the evidence log to stdout.
     pub audit_file: Option<PathBuf>,
 }
@@ -50,6 +52,7 @@ impl StackOptions {
             encryption_alg: "ECDH-ES",
             extra_toml: String::new(),
             provider_toml: String::new(),
+            server_toml: String::new(),
             audit_file: None,
         }
     }
@@ -89,7 +92,15 @@ impl Stack {
             mocks.push(MockProvider::serve(listener, config).await?);
         }
         let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let echo = echo::serve(echo_listener).await?;
+        // The echo checks guichet's assertion the way an application should.
+        let gateway_url = format!("http://127.0.0.1:{}", opts.gateway_port);
+        let check = echo::AssertionCheck {
+            header: "x-guichet-assertion".into(),
+            jwks_url: format!("{gateway_url}/.guichet/jwks.json"),
+            issuer: gateway_url.clone(),
+            audience: gateway_url,
+        };
+        let echo = echo::serve_with(echo_listener, Some(check)).await?;
         std::fs::create_dir_all(dir)?;
         let secret_path = dir.join("client_secret");
         std::fs::write(&secret_path, mocks[0].client_secret())?;
@@ -207,6 +218,7 @@ fn config_text(
 listen = "127.0.0.1:{port}"
 public_url = "http://127.0.0.1:{port}"
 grace_period = "1s"
+{server_extra}
 
 [upstream]
 url = "{upstream}"
@@ -240,13 +252,40 @@ other_login_url = "/public/autre-connexion"
             .replace("{MOCK_ISSUER}", &first.issuer())
             .replace("{MOCK_CLIENT_ID}", first.client_id())
             .replace("{MOCK_SECRET_FILE}", &secret.display().to_string()),
+        server_extra = opts.server_toml,
     )
 }
 
 /// A free port on 127.0.0.1 (bound then released; the caller binds it again at once).
+///
+/// Ports come from 20000-32767, below Linux's ephemeral range, so a listener bound to port 0
+/// (the mocks, the echo app, outgoing connections) can never take a port handed out here
+/// before the gateway binds it; within a process each port is handed out once.
 pub fn free_port() -> std::io::Result<u16> {
-    let l = StdListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    Ok(l.local_addr()?.port())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        // Spread concurrent test processes apart.
+        let _ = NEXT.compare_exchange(
+            u32::MAX,
+            (std::process::id() * 97) % SPAN,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(LOW + n % SPAN).unwrap_or(20_000);
+        if StdListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        "no free port in 20000-32767",
+    ))
 }
 
 /// What the demo prints once it answers.
@@ -255,7 +294,8 @@ fn banner(stack: &Stack) -> String {
     format!(
         "\n  guichet demo\n\
          \n  Open {url}/ in a browser and pick a test citizen.\n\
-         \n  The app behind guichet echoes the headers it receives, identity included.\n\
+         \n  The app behind guichet echoes the headers it receives, identity included, and\n\
+         \x20 verifies guichet's signed assertion (X-Guichet-Assertion) against its JWKS.\n\
          \x20 Pages:   {url}/            (login required)\n\
          \x20          {url}/public/     (no login)\n\
          \x20          {url}/api/        (401 without a session)\n\

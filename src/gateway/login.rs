@@ -365,7 +365,12 @@ impl Gateway {
             id_token: v.id_token,
             sid: v.sid,
         };
-        let session = Arc::new(self.sessions.build(record, t));
+        let session = Arc::new(self.sessions.build(&key, record, t));
+        // Header blocks per route profile are built once, above; absurd claim sizes stop here.
+        if let Some(e) = session.headers.too_large() {
+            tracing::warn!(provider = provider.name(), error = %e, "login refused");
+            return self.login_failed(req, Some(provider.name()), Failure::IdentityTooLarge);
+        }
         if let Err(e) = self.store.insert(key, session.clone()).await {
             return self.login_failed(req, Some(provider.name()), self.store_failed(&e));
         }

@@ -8,13 +8,18 @@
 //!   the store; a store error fails closed (503) for every route that needs a session, and
 //!   public routes then pass without an identity. Nothing is deleted because of an error.
 //! - An expired session is deleted when seen, not only ignored.
+//! - A request forwarded with a session always carries that session's signed assertion for the
+//!   route's claim profile; if none can be made, the request is refused (503), or on a public
+//!   route forwarded without any identity.
 
 mod backchannel;
 mod login;
 mod logout;
 
+use crate::assertion::Signer;
 use crate::audit::{Audit, Event};
 use crate::config::Config;
+use crate::identity::headers::ProfileId;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::pages::{Failure, Pages};
@@ -40,6 +45,17 @@ pub struct Forward {
     pub session: Option<Arc<Session>>,
     /// Route class, for metrics: `browser`, `api`, `public`.
     pub class: &'static str,
+    /// The route's claim profile: which of the session's header blocks to send.
+    pub profile: ProfileId,
+    /// The session's signed assertion for that profile (`None` without a session).
+    pub assertion: Option<HeaderValue>,
+}
+
+/// guichet's own keys: the signer of identity assertions, and every public key published at
+/// `/.guichet/jwks.json` (assertion signing keys, keys providers encrypt to).
+pub struct Keys {
+    pub signer: Arc<Signer>,
+    pub jwks: Vec<serde_json::Value>,
 }
 
 /// Everything the request path needs, built once at start-up.
@@ -54,6 +70,8 @@ pub struct Gateway {
     pub pages: Pages,
     pub metrics: Arc<Metrics>,
     pub audit: Arc<Audit>,
+    /// Signs the identity assertions.
+    pub signer: Arc<Signer>,
     /// `last_seen` is written back to the store at most this often.
     touch_interval: Duration,
     /// Public keys served at `/.guichet/jwks.json`: keys the upstream uses to verify guichet's
@@ -69,7 +87,7 @@ impl Gateway {
         sessions: SessionBuilder,
         metrics: Arc<Metrics>,
         audit: Arc<Audit>,
-        jwks: Vec<serde_json::Value>,
+        keys: Keys,
     ) -> Gateway {
         let touch_interval = touch_interval(cfg.session.idle_timeout);
         Gateway {
@@ -82,8 +100,9 @@ impl Gateway {
             sessions,
             metrics,
             audit,
+            signer: keys.signer,
             touch_interval,
-            jwks,
+            jwks: keys.jwks,
         }
     }
 
@@ -128,16 +147,13 @@ impl Gateway {
             Err(failure) => return Outcome::Reply(self.fail(req, &failure)),
         };
         match (route.access, session) {
-            (Access::Public, session) => Outcome::Forward(Forward { session, class }),
+            (Access::Public, session) => self.forward(req, session, class, route.profile),
             (_, Some(s))
                 if route
                     .min_level
                     .is_none_or(|min| s.record.level.is_some_and(|l| l >= min)) =>
             {
-                Outcome::Forward(Forward {
-                    session: Some(s),
-                    class,
-                })
+                self.forward(req, Some(s), class, route.profile)
             }
             (Access::Api, session) => Outcome::Reply(self.unauthorized(session.is_some())),
             (Access::Browser, _) => {
@@ -154,6 +170,43 @@ impl Gateway {
                 Outcome::Reply(Reply::redirect(&location))
             }
         }
+    }
+
+    /// Lets the request through, with the session's assertion for the route's profile
+    /// (signed only when the cached one is due for renewal).
+    fn forward(
+        &self,
+        req: &Request<'_>,
+        session: Option<Arc<Session>>,
+        class: &'static str,
+        profile: ProfileId,
+    ) -> Outcome {
+        let assertion = match &session {
+            None => None,
+            Some(s) => match s.headers.assertion(profile, &self.signer, now()) {
+                Ok(v) => Some(v),
+                // A public page needs no identity: it passes without one.
+                Err(e) if class == "public" => {
+                    tracing::error!(error = %e, "no identity assertion; public page sent without identity");
+                    return Outcome::Forward(Forward {
+                        session: None,
+                        class,
+                        profile,
+                        assertion: None,
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "no identity assertion; request not forwarded");
+                    return Outcome::Reply(self.fail(req, &Failure::AssertionUnavailable));
+                }
+            },
+        };
+        Outcome::Forward(Forward {
+            session,
+            class,
+            profile,
+            assertion,
+        })
     }
 
     /// `401` for API routes: no redirect a script could not follow.

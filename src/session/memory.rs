@@ -177,7 +177,7 @@ impl SessionStore for MemoryStore {
 mod tests {
     use super::*;
     use crate::config::StoreKind;
-    use crate::identity::{headers::HeaderBlock, Identity};
+    use crate::identity::{headers::SessionHeaders, Identity};
     use crate::session::SessionRecord;
     use serde_json::json;
 
@@ -203,7 +203,7 @@ mod tests {
                 sid: sid.map(String::from),
             },
             0,
-            HeaderBlock::default(),
+            SessionHeaders::default(),
         ))
     }
 

@@ -20,7 +20,7 @@ pub mod cookies;
 pub mod memory;
 pub mod redis;
 
-use crate::identity::headers::HeaderBlock;
+use crate::identity::headers::SessionHeaders;
 use crate::identity::Identity;
 use crate::policy::Level;
 use async_trait::async_trait;
@@ -106,11 +106,12 @@ pub fn touch_interval(idle: Duration) -> Duration {
     (idle / 20).clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
 
-/// A live session: the record, its last activity, and the pre-built identity headers.
+/// A live session: the record, its last activity, and what it sends upstream (derived from
+/// the record by the [`SessionBuilder`], never stored: header blocks and cached assertions).
 pub struct Session {
     pub record: SessionRecord,
     last_seen: AtomicU64,
-    pub headers: HeaderBlock,
+    pub headers: SessionHeaders,
 }
 
 impl fmt::Debug for Session {
@@ -123,7 +124,7 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn new(record: SessionRecord, last_seen: u64, headers: HeaderBlock) -> Session {
+    pub fn new(record: SessionRecord, last_seen: u64, headers: SessionHeaders) -> Session {
         Session {
             record,
             last_seen: AtomicU64::new(last_seen),
@@ -191,28 +192,34 @@ impl fmt::Debug for LoginState {
     }
 }
 
-/// Builds a live [`Session`] from its record: the one place where derived data (the identity
-/// header block, anything else computed once per session) is made. The gateway uses it at
-/// login; stores that keep only records (Redis) use it when a replica first sees a session.
+/// Builds a live [`Session`] from its store key and record: the one place where derived data
+/// (identity header blocks and assertion caches, anything else computed once per session) is
+/// made. The gateway uses it at login; stores that keep only records (Redis) use it when a
+/// replica first sees a session.
 #[derive(Clone)]
-pub struct SessionBuilder(Arc<dyn Fn(SessionRecord, u64) -> Session + Send + Sync>);
+pub struct SessionBuilder(Arc<BuildFn>);
+
+type BuildFn = dyn Fn(&SessionKey, SessionRecord, u64) -> Session + Send + Sync;
 
 impl SessionBuilder {
-    pub fn new(f: impl Fn(SessionRecord, u64) -> Session + Send + Sync + 'static) -> Self {
+    pub fn new(
+        f: impl Fn(&SessionKey, SessionRecord, u64) -> Session + Send + Sync + 'static,
+    ) -> Self {
         SessionBuilder(Arc::new(f))
     }
 
-    /// The builder for a configuration: identity headers per `[headers]`.
+    /// The builder for a configuration: identity headers and assertion claims per `[headers]`
+    /// (the key gives the assertion's `sid`).
     pub fn for_config(cfg: Arc<crate::config::Config>) -> Self {
-        SessionBuilder::new(move |record, last_seen| {
-            let headers = HeaderBlock::build(&record.identity, &record.provider, &cfg.headers);
+        SessionBuilder::new(move |key, record, last_seen| {
+            let headers = SessionHeaders::build(&record, key, &cfg.headers);
             Session::new(record, last_seen, headers)
         })
     }
 
-    /// A live session for `record`, last active at `last_seen`.
-    pub fn build(&self, record: SessionRecord, last_seen: u64) -> Session {
-        (self.0)(record, last_seen)
+    /// A live session for `record` stored under `key`, last active at `last_seen`.
+    pub fn build(&self, key: &SessionKey, record: SessionRecord, last_seen: u64) -> Session {
+        (self.0)(key, record, last_seen)
     }
 }
 
@@ -291,7 +298,7 @@ mod tests {
             id_token: "secret.token.value".into(),
             sid: None,
         };
-        Session::new(record, created, HeaderBlock::default())
+        Session::new(record, created, SessionHeaders::default())
     }
 
     #[test]

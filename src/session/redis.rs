@@ -213,7 +213,7 @@ impl RedisStore {
             }
         };
         let last_seen = seen.unwrap_or(record.created_at);
-        let session = Arc::new(self.builder.build(record, last_seen));
+        let session = Arc::new(self.builder.build(key, record, last_seen));
         self.local.insert(*key, (version, session.clone()));
         Ok(Some(session))
     }

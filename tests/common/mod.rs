@@ -26,6 +26,8 @@ pub struct Setup {
     pub extra_toml: String,
     /// Added to the provider's `[[providers]]` entry.
     pub provider_toml: String,
+    /// Added to the `[server]` section.
+    pub server_toml: String,
 }
 
 impl Default for Setup {
@@ -36,6 +38,7 @@ impl Default for Setup {
             encryption_alg: "ECDH-ES",
             extra_toml: String::new(),
             provider_toml: String::new(),
+            server_toml: String::new(),
         }
     }
 }
@@ -106,6 +109,7 @@ impl Harness {
         opts.encryption_alg = setup.encryption_alg;
         opts.extra_toml = setup.extra_toml;
         opts.provider_toml = setup.provider_toml;
+        opts.server_toml = setup.server_toml;
         opts.audit_file = Some(audit_path.clone());
         let stack = Stack::start(dir.path(), &opts).await.expect("stack");
         let url = stack.gateway_url.clone();
@@ -130,7 +134,13 @@ impl Harness {
     /// store) listening on another port: another replica behind the same load balancer.
     /// Browsers reach it at [`Replica::url`]; cookies are shared since they ignore ports.
     pub async fn replica(&self, name: &str) -> Replica {
-        let text = std::fs::read_to_string(&self.stack.config_path).expect("config");
+        self.replica_with(name, |text| text).await
+    }
+
+    /// [`Harness::replica`] with its configuration text changed by `edit` (a replica deployed
+    /// with other settings).
+    pub async fn replica_with(&self, name: &str, edit: impl FnOnce(String) -> String) -> Replica {
+        let text = edit(std::fs::read_to_string(&self.stack.config_path).expect("config"));
         let port = free_port().expect("free port");
         let metrics_port = free_port().expect("free port");
         let own_port = self.url.rsplit(':').next().expect("port");
@@ -162,6 +172,56 @@ impl Harness {
         )
         .await;
         Replica { gateway, url }
+    }
+
+    /// Stops guichet (SIGTERM), rewrites its configuration with `edit`, and starts it again on
+    /// the same ports (stderr and the evidence log keep growing in the same files).
+    pub async fn restart_with(&mut self, edit: impl FnOnce(String) -> String) {
+        assert!(self.gateway.terminate().is_some(), "guichet did not stop");
+        let path = &self.stack.config_path;
+        let text = std::fs::read_to_string(path).expect("config");
+        std::fs::write(path, edit(text)).expect("config");
+        let audit = self.gateway.audit_path.clone();
+        let metrics_port: u16 = self
+            .gateway
+            .metrics_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("metrics port");
+        self.gateway = spawn_gateway(
+            &self.stack.config_path,
+            self.dir.path(),
+            "guichet",
+            audit,
+            metrics_port,
+            &self.url,
+        )
+        .await;
+    }
+
+    /// Checks what the echo upstream found of the identity assertion on every request it
+    /// recorded: a request carrying identity headers had exactly one assertion, verified
+    /// (josekit, keys fetched from `/.guichet/jwks.json`), for the same `sub`; a request without
+    /// identity had none.
+    pub fn assert_assertions_verified(&self) {
+        let requests = self.stack.echo.requests();
+        assert!(!requests.is_empty(), "the upstream saw no request");
+        for r in requests {
+            let sub = r.header_str("x-pivot-sub").map(percent_decode);
+            match (&r.assertion, &sub) {
+                (Some(Ok(claims)), Some(sub)) => {
+                    assert_eq!(claims["sub"].as_str(), Some(sub.as_str()), "{}", r.path)
+                }
+                (None, None) => {}
+                (other, _) => panic!(
+                    "{} {}: identity {:?} with assertion {other:?}",
+                    r.method,
+                    r.path,
+                    sub.is_some()
+                ),
+            }
+        }
     }
 
     pub fn browser(&self) -> Browser {
@@ -240,7 +300,13 @@ async fn spawn_gateway(
         .env("GUICHET_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&stderr_path)
+                .expect("stderr file"),
+        )
         .spawn()
         .expect("spawn guichet");
     let mut gateway = GatewayProcess {
@@ -290,10 +356,20 @@ pub struct Landed {
 
 impl Browser {
     pub fn new() -> Browser {
+        Browser::with_headers(&[])
+    }
+
+    /// A browser that sends these headers on every request (e.g. a spoofed `X-Forwarded-For`).
+    pub fn with_headers(headers: &[(&'static str, &str)]) -> Browser {
+        let mut defaults = reqwest::header::HeaderMap::new();
+        for (k, v) in headers {
+            defaults.append(*k, v.parse().expect("header value"));
+        }
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_provider(jar.clone())
+            .default_headers(defaults)
             .timeout(Duration::from_secs(20))
             .build()
             .expect("client");

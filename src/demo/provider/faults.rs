@@ -53,6 +53,9 @@ pub struct Faults {
     /// Userinfo JWT signed with the spare key (not in the JWKS). No effect on JSON userinfo
     /// ([`Flavour::Generic`]).
     pub userinfo_signed_by_other_key: bool,
+    /// Userinfo names that are each valid but far too long together for HTTP headers
+    /// (16 given names of 240 accented letters).
+    pub oversized_claims: bool,
     // endpoints
     /// Token endpoint answers 200 `text/html` "<html>maintenance</html>".
     pub token_returns_html: bool,

@@ -166,6 +166,11 @@ pub(super) async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap
         citizen.sub(client_id)
     };
     let mut claims = userinfo_claims(inner.config.flavour, citizen, sub, &scope);
+    if faults.oversized_claims {
+        let long = "Éloïse".repeat(40);
+        claims.insert("given_name".into(), json!(long));
+        claims.insert("given_name_array".into(), json!(vec![long; 16]));
+    }
     match inner.config.flavour {
         Flavour::FranceConnectV1 | Flavour::MConnect | Flavour::Generic => {
             let mut r = json_response(&Value::Object(claims));

@@ -1,0 +1,230 @@
+use super::*;
+use crate::config::{HeaderConfig, Secret, SigningKeyConfig};
+use crate::identity::headers::{ProfileId, SessionHeaders};
+use crate::identity::Identity;
+use crate::policy::Level;
+use josekit::jwk::Jwk;
+use josekit::jws::ES256;
+use serde_json::json;
+use std::sync::Barrier;
+use std::time::Duration;
+
+fn key_config() -> SigningKeyConfig {
+    let (pem, _) = keys::generate("ES256", None).unwrap();
+    let (pem, public_jwk) = load_key(&pem).unwrap();
+    SigningKeyConfig {
+        pem: Secret::inline(pem, "test"),
+        kid: public_jwk["kid"].as_str().unwrap().to_string(),
+        public_jwk,
+    }
+}
+
+fn cfg(keys: Vec<SigningKeyConfig>) -> HeaderConfig {
+    let mut c = HeaderConfig::defaults("https://demarches.example.fr");
+    c.assertion.audience = "urn:app".into();
+    c.assertion.keys = keys;
+    c
+}
+
+fn record() -> SessionRecord {
+    let claims = json!({"sub": "s1", "given_name": "Élodie", "family_name": "Lefèvre-D’Arc",
+        "acr": "eidas1", "idp_id": "fia1v2", "birthdate": "1990-03-12"});
+    SessionRecord {
+        provider: "fc".into(),
+        identity: Identity::from_claims(&[claims.as_object().unwrap()]).unwrap(),
+        level: Some(Level::Low),
+        created_at: 1,
+        id_token: "secret.token.value".into(),
+        sid: None,
+    }
+}
+
+/// Verifies with josekit (not the library that signed) against a published JWK.
+fn verify(token: &str, jwk: &Value) -> Map<String, Value> {
+    let jwk = Jwk::from_bytes(jwk.to_string()).unwrap();
+    let verifier = ES256.verifier_from_jwk(&jwk).unwrap();
+    let (payload, header) = josekit::jwt::decode_with_verifier(token, &verifier).unwrap();
+    assert_eq!(header.algorithm(), Some("ES256"));
+    assert_eq!(header.key_id(), jwk.key_id());
+    payload.claims_set().clone()
+}
+
+#[test]
+fn assertion_is_es256_with_kid_and_the_documented_claims() {
+    let k = key_config();
+    let c = cfg(vec![k.clone()]);
+    let signer = Signer::new(&c.assertion).unwrap();
+    assert!(!signer.generated());
+    let key = SessionKey([9u8; 32]);
+    let h = SessionHeaders::build(&record(), &key, &c);
+    let v = h.assertion(ProfileId(0), &signer, 1_000_000).unwrap();
+    let claims = verify(v.to_str().unwrap(), &k.public_jwk);
+    assert_eq!(claims["iss"], "https://demarches.example.fr");
+    assert_eq!(claims["aud"], "urn:app");
+    assert_eq!(claims["sub"], "s1");
+    assert_eq!(claims["iat"], 1_000_000);
+    assert_eq!(claims["exp"], 1_000_060);
+    assert_eq!(claims["acr"], "eidas1");
+    assert_eq!(claims["idp_id"], "fia1v2");
+    assert_eq!(claims["provider"], "fc");
+    // Plain UTF-8, no header encoding inside the JWT.
+    assert_eq!(claims["given_name"], "Élodie");
+    assert_eq!(claims["family_name"], "Lefèvre-D’Arc");
+    // The session hash reveals neither the store key nor anything derived the usual way.
+    let sid = claims["sid"].as_str().unwrap();
+    assert_eq!(sid.len(), 43);
+    assert_eq!(sid, session_id_hash(&key));
+    assert!(!sid.contains(&key.hex()) && sid != URL_SAFE_NO_PAD.encode(key.0));
+    assert_ne!(sid, session_id_hash(&SessionKey([8u8; 32])));
+}
+
+#[test]
+fn dropped_and_unlisted_claims_stay_out_of_the_assertion() {
+    let mut c = cfg(vec![]);
+    let family = crate::identity::headers::header_claim_index("family_name").unwrap();
+    c.claims[family].dropped = true;
+    c.profiles[0].remove(family);
+    let mut only_sub = ClaimSet::default();
+    only_sub.insert(0);
+    let r = record();
+    let all = payload(&r, "sid", c.profiles[0], &c);
+    assert!(all.get("family_name").is_none());
+    assert_eq!(all["given_name"], "Élodie");
+    let minimal = payload(&r, "sid", only_sub, &c);
+    assert!(minimal.get("given_name").is_none() && minimal.get("birthdate").is_none());
+    // Protocol claims are always there.
+    for k in ["iss", "aud", "sub", "sid", "provider", "acr", "idp_id"] {
+        assert!(minimal.contains_key(k), "{k}");
+    }
+}
+
+#[test]
+fn first_key_signs_and_every_key_is_published() {
+    let (a, b) = (key_config(), key_config());
+    let signer = Signer::new(&cfg(vec![a.clone(), b.clone()]).assertion).unwrap();
+    assert_eq!(signer.kid(), a.kid);
+    assert_eq!(signer.jwks(), &[a.public_jwk.clone(), b.public_jwk.clone()]);
+    let issued = signer.sign(&Map::new(), 5).unwrap();
+    verify(issued.value.to_str().unwrap(), &a.public_jwk);
+    for jwk in signer.jwks() {
+        assert_eq!(jwk["use"], "sig");
+        assert_eq!(jwk["alg"], "ES256");
+        assert!(jwk.get("d").is_none());
+    }
+}
+
+#[test]
+fn without_configured_keys_one_is_generated() {
+    let signer = Signer::new(&cfg(vec![]).assertion).unwrap();
+    assert!(signer.generated());
+    assert_eq!(signer.jwks().len(), 1);
+    let issued = signer.sign(&Map::new(), 5).unwrap();
+    verify(issued.value.to_str().unwrap(), &signer.jwks()[0]);
+}
+
+#[test]
+fn keys_load_from_pkcs8_or_sec1_and_nothing_else() {
+    let (pem, jwk) = keys::generate("ES256", None).unwrap();
+    let pair = EcKeyPair::from_pem(pem.as_bytes(), Some(EcCurve::P256)).unwrap();
+    let sec1 = String::from_utf8(pair.to_traditional_pem_private_key()).unwrap();
+    assert!(sec1.contains("EC PRIVATE KEY"));
+    assert_eq!(load_key(&pem).unwrap().1["kid"], jwk["kid"]);
+    assert_eq!(load_key(&sec1).unwrap().1["kid"], jwk["kid"]);
+    // `guichet keygen > key.pem` writes the PEM then the public JWK: accepted as is.
+    let keygen_output = format!("{pem}{jwk}\n");
+    assert_eq!(load_key(&keygen_output).unwrap().1["kid"], jwk["kid"]);
+    let (rsa, _) = keys::generate("RSA-OAEP", None).unwrap();
+    assert!(load_key(&rsa).is_err());
+    assert!(load_key("not a key").is_err());
+}
+
+#[test]
+fn the_size_estimate_is_an_upper_bound() {
+    let c = cfg(vec![key_config()]);
+    let signer = Signer::new(&c.assertion).unwrap();
+    let p = payload(&record(), &"x".repeat(43), c.profiles[0], &c);
+    let real =
+        signer.sign(&p, u64::from(u32::MAX)).unwrap().value.len() + c.assertion.header.len() + 4;
+    let estimate = wire_len_estimate(&p, &c);
+    assert!(
+        estimate >= real && estimate < real + 120,
+        "{estimate} vs {real}"
+    );
+}
+
+fn signer_ttl(ttl: u64) -> Signer {
+    let mut c = cfg(vec![]);
+    c.assertion.ttl = Duration::from_secs(ttl);
+    Signer::new(&c.assertion).unwrap()
+}
+
+#[test]
+fn the_cache_signs_once_per_window_and_renews_before_expiry() {
+    let signer = signer_ttl(60);
+    let cache = Cache::default();
+    let p = Map::new();
+    let get = |now| cache.get(now, || signer.sign(&p, now)).unwrap();
+    let first = get(1000);
+    for t in 1000..1040 {
+        assert_eq!(get(t), first, "fresh at {t}");
+    }
+    assert_eq!(signer.signatures(), 1);
+    // Less than a third of its life left (20 s of 60): renewed.
+    let second = get(1040);
+    assert_ne!(second, first);
+    assert_eq!(signer.signatures(), 2);
+    assert_eq!(get(1041), second);
+    // Long idle: the old one is expired, a new one is signed.
+    let third = get(5000);
+    assert_ne!(third, second);
+    // A clock that went back never reuses an assertion from the "future".
+    let fourth = get(4000);
+    assert_ne!(fourth, third);
+    assert_eq!(signer.signatures(), 4);
+}
+
+#[test]
+fn concurrent_requests_at_renewal_sign_once() {
+    let signer = signer_ttl(60);
+    let cache = Cache::default();
+    let p = Map::new();
+    let old = cache.get(1000, || signer.sign(&p, 1000)).unwrap();
+    let threads = 8;
+    let barrier = Barrier::new(threads);
+    let now = 1045; // due for renewal, still usable
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                barrier.wait();
+                let v = cache
+                    .get(now, || {
+                        // A slow signature: everyone else arrives while it runs.
+                        std::thread::sleep(Duration::from_millis(100));
+                        signer.sign(&p, now)
+                    })
+                    .unwrap();
+                assert!(!v.is_empty());
+            });
+        }
+    });
+    assert_eq!(signer.signatures(), 2, "one at start, one renewal");
+    let renewed = cache.get(now, || signer.sign(&p, now)).unwrap();
+    assert_ne!(renewed, old);
+    assert_eq!(signer.signatures(), 2);
+}
+
+#[test]
+fn a_failed_renewal_keeps_sending_the_valid_assertion() {
+    let signer = signer_ttl(60);
+    let cache = Cache::default();
+    let p = Map::new();
+    let old = cache.get(1000, || signer.sign(&p, 1000)).unwrap();
+    let v = cache
+        .get(1045, || Err(AssertionError::Sign("boom".into())))
+        .unwrap();
+    assert_eq!(v, old);
+    // Once it is no longer usable, the failure is the caller's (the request is refused).
+    assert!(cache
+        .get(1059, || Err(AssertionError::Sign("boom".into())))
+        .is_err());
+}

@@ -1,0 +1,177 @@
+use super::*;
+use crate::config::HeaderEncoding::*;
+use crate::policy::Level;
+use serde_json::json;
+
+const ALL: [HeaderEncoding; 4] = [Percent, Utf8, Base64url, Latin1];
+
+fn cfg() -> HeaderConfig {
+    HeaderConfig::defaults("https://demarches.example.fr")
+}
+
+pub(crate) fn record(claims: Value) -> SessionRecord {
+    SessionRecord {
+        provider: "fc".into(),
+        identity: Identity::from_claims(&[claims.as_object().expect("object")]).expect("valid"),
+        level: Some(Level::Low),
+        created_at: 1,
+        id_token: "secret.token.value".into(),
+        sid: None,
+    }
+}
+
+fn key() -> SessionKey {
+    SessionKey([7u8; 32])
+}
+
+#[test]
+fn every_encoding_round_trips() {
+    for name in [
+        "Élodie Müller",
+        "Lefèvre-D’Arc",
+        "Łukasz",
+        "a+b@example.fr",
+        "100% sûr",
+        "ASCII only",
+    ] {
+        for enc in ALL {
+            let v = encode(name, enc).unwrap_or_else(|| panic!("{name:?} {enc:?}"));
+            assert_eq!(decode(v.as_bytes(), enc).as_deref(), Some(name), "{enc:?}");
+            if enc != Utf8 && enc != Latin1 {
+                assert!(v.as_bytes().iter().all(u8::is_ascii), "{enc:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn encodings_write_the_documented_bytes() {
+    let bytes = |v: &str, e| encode(v, e).unwrap().as_bytes().to_vec();
+    assert_eq!(bytes("Élodie Müller", Percent), b"%C3%89lodie M%C3%BCller");
+    assert_eq!(bytes("a+b@x.fr", Percent), b"a%2Bb@x.fr");
+    assert_eq!(bytes("100%", Percent), b"100%25");
+    assert_eq!(bytes("Élodie Müller", Utf8), "Élodie Müller".as_bytes());
+    assert_eq!(bytes("Łukasz", Base64url), b"xYF1a2Fzeg==");
+    // ISO-8859-1 where it can, percent-encoded UTF-8 beyond.
+    assert_eq!(bytes("Élodie Müller", Latin1), b"\xC9lodie M\xFCller");
+    assert_eq!(bytes("Łukasz", Latin1), b"%C5%81ukasz");
+    assert_eq!(bytes("Lefèvre-D’Arc", Latin1), b"Lef\xE8vre-D%E2%80%99Arc");
+    assert_eq!(bytes("100%", Latin1), b"100%25");
+    // Unpadded base64url decodes too.
+    assert_eq!(decode(b"xYF1a2Fzeg", Base64url).as_deref(), Some("Łukasz"));
+}
+
+#[test]
+fn control_characters_never_become_a_header_value() {
+    for enc in ALL {
+        for bad in ["a\r\nX-Pivot-Sub: admin", "a\0b", "tab\there", "c1\u{85}x"] {
+            assert!(encode(bad, enc).is_none(), "{enc:?} {bad:?}");
+        }
+    }
+}
+
+#[test]
+fn block_has_one_header_per_claim_plus_provider() {
+    let r = record(json!({"sub": "s1", "given_name": "Élodie", "family_name": "Müller"}));
+    let block = HeaderBlock::build(&r.identity, "fc", &cfg(), ClaimSet::all());
+    let names: Vec<_> = block
+        .headers
+        .iter()
+        .map(|(n, _)| String::from_utf8_lossy(n).to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "X-Pivot-Sub",
+            "X-Pivot-Given-Name",
+            "X-Pivot-Family-Name",
+            "X-Pivot-Provider"
+        ]
+    );
+    assert_eq!(block.headers[1].1, "%C3%89lodie");
+    assert!(block.wire_len() < 200);
+    assert!(!format!("{block:?}").contains("lodie"));
+}
+
+#[test]
+fn claims_can_be_renamed_reencoded_dropped_and_restricted() {
+    let mut c = cfg();
+    let family = header_claim_index("family_name").unwrap();
+    let given = header_claim_index("given_name").unwrap();
+    let email = header_claim_index("email").unwrap();
+    c.claims[family].header = "X-Nom".into();
+    c.claims[family].encoding = Latin1;
+    c.claims[given].encoding = Utf8;
+    c.claims[email].dropped = true;
+    let r = record(
+        json!({"sub": "s1", "given_name": "Łukasz", "family_name": "Müller",
+        "email": "a@example.fr", "birthdate": "1990-01-02"}),
+    );
+    let block = HeaderBlock::build(&r.identity, "fc", &c, ClaimSet::all());
+    let get = |b: &HeaderBlock, n: &str| {
+        b.headers
+            .iter()
+            .find(|(k, _)| k.as_ref() == n.as_bytes())
+            .map(|(_, v)| v.as_bytes().to_vec())
+    };
+    assert_eq!(get(&block, "X-Nom").unwrap(), b"M\xFCller");
+    assert_eq!(
+        get(&block, "X-Pivot-Given-Name").unwrap(),
+        "Łukasz".as_bytes()
+    );
+    assert_eq!(get(&block, "X-Pivot-Email"), None);
+    assert_eq!(get(&block, "X-Pivot-Family-Name"), None);
+
+    let mut only_given = ClaimSet::default();
+    only_given.insert(SUB_INDEX);
+    only_given.insert(given);
+    let small = HeaderBlock::build(&r.identity, "fc", &c, only_given);
+    assert_eq!(small.headers.len(), 2);
+    assert!(get(&small, "X-Pivot-Sub").is_some());
+    assert!(get(&small, "X-Pivot-Birthdate").is_none());
+    assert!(get(&small, "X-Pivot-Provider").is_none());
+}
+
+#[test]
+fn session_headers_hold_one_block_per_profile() {
+    let mut c = cfg();
+    let mut only_sub = ClaimSet::default();
+    only_sub.insert(SUB_INDEX);
+    c.profiles.push(only_sub);
+    let r = record(json!({"sub": "s1", "given_name": "Ana", "family_name": "García"}));
+    let h = SessionHeaders::build(&r, &key(), &c);
+    assert_eq!(h.block(ProfileId(0)).headers.len(), 4);
+    assert_eq!(h.block(ProfileId(1)).headers.len(), 1);
+    // An unknown profile falls back to the default one, never to "no identity".
+    assert_eq!(h.block(ProfileId(9)).headers.len(), 4);
+    assert!(h
+        .payload(ProfileId(1))
+        .unwrap()
+        .get("family_name")
+        .is_none());
+    assert_eq!(h.payload(ProfileId(0)).unwrap()["family_name"], "García");
+    assert!(!format!("{h:?}").contains("García"));
+}
+
+#[test]
+fn an_identity_too_large_for_the_headers_is_refused() {
+    let long = "Éloïse".repeat(40);
+    let names: Vec<&str> = std::iter::repeat_n(long.as_str(), 16).collect();
+    let r = record(json!({"sub": "s1", "given_name": long, "given_name_array": names}));
+    let h = SessionHeaders::build(&r, &key(), &cfg());
+    let err = h.too_large().unwrap().clone();
+    assert!(h.block(ProfileId(0)).headers.is_empty());
+    assert!(h.payload(ProfileId(0)).is_none());
+    assert_eq!(err.max, 4096);
+    assert!(err.bytes > 4096);
+    assert!(!err.to_string().contains("Élo"));
+    // A real identity, even with long names, fits well below the cap.
+    let r = record(
+        json!({"sub": "a".repeat(64), "given_name": "Jean-Philippe Marie Élodie",
+        "family_name": "Lefèvre-D’Arc de la Tour du Pin", "birthdate": "1962-01-01",
+        "email": "jean-philippe.lefevre@example.fr", "acr": "eidas1", "idp_id": "fia1v2"}),
+    );
+    let h = SessionHeaders::build(&r, &key(), &cfg());
+    assert!(h.too_large().is_none());
+    assert!(h.block(ProfileId(0)).wire_len() < 1024);
+}
