@@ -349,7 +349,10 @@ def main():
     fixtures = Fixtures(guichet)
     gateway, sidecar = MODES["gateway-values.yaml"], MODES["sidecar-values.yaml"]
     with_secret = {"secrets": {"files": fixtures.secret_files(DEFAULTS["config"])}}
-    memory_two = {"replicaCount": 2}
+    signing_key = {"config": {"headers": {
+        "signing_keys": ["file:/etc/guichet/secrets/signing-key.pem"]}}}
+    memory_two = merge(signing_key, {"replicaCount": 2})
+    memory_hpa = merge(signing_key, {"autoscaling": {"enabled": True}})
     redis_two_no_key = {"replicaCount": 2, "config": {"session": {
         "store": "redis", "redis_url": "file:/etc/guichet/secrets/redis-url"}}}
     results = []
@@ -381,9 +384,14 @@ def main():
                 raise Failure(f"helm lint did not refuse the values: {problems}")
         return run
 
-    def refused(values, *needles, skip_schema=False):
+    def refused(values, *needles, skip_schema=False, secret_files=True):
         def run():
-            message = render_error(merge(with_secret, values), skip_schema)
+            if secret_files:  # so that the refusal is the one the case is about
+                config = merge(DEFAULTS, values)["config"]
+                values_ = merge({"secrets": {"files": fixtures.secret_files(config)}}, values)
+            else:
+                values_ = values
+            message = render_error(values_, skip_schema)
             for needle in needles:
                 if needle not in message:
                     raise Failure(f"Helm refused, but not saying {needle!r}: {message}")
@@ -394,8 +402,7 @@ def main():
         case(f"lint: ci/{name}", lint_passes(values))
     case("lint refuses replicaCount 2 with the memory store", lint_fails_on_values(memory_two))
     case("lint refuses replicaCount 2 without a signing key", lint_fails_on_values(redis_two_no_key))
-    case("lint refuses autoscaling with the memory store",
-         lint_fails_on_values({"autoscaling": {"enabled": True}}))
+    case("lint refuses autoscaling with the memory store", lint_fails_on_values(memory_hpa))
     case("lint refuses a string where a number is expected",
          lint_fails_on_values({"replicaCount": "two"}))
     case("lint refuses a mistyped value name", lint_fails_on_values({"replicas": 2}))
@@ -406,6 +413,10 @@ def main():
          refused(memory_two, "/config/session/store", "redis"))
     case("install refuses replicaCount 2 with the memory store (template)",
          refused(memory_two, 'needs config.session.store = "redis"', skip_schema=True))
+    case("install refuses autoscaling with the memory store (template)",
+         refused(memory_hpa, 'needs config.session.store = "redis"', skip_schema=True))
+    case("install refuses replicaCount 2 without a signing key (schema)",
+         refused(redis_two_no_key, "/config/headers/signing_keys"))
     case("install refuses replicaCount 2 without a signing key (template)",
          refused(redis_two_no_key, "needs config.headers.signing_keys", skip_schema=True))
     case("install refuses a string where a number is expected",
@@ -416,8 +427,8 @@ def main():
                                             "client_secret": "hunter2-hunter2-hunter2"}]}},
                  "/config/providers/0/client_secret"))
     case("install refuses a config file missing from the chart's Secret",
-         refused({"secrets": {"files": None}}, "file:/etc/guichet/secrets/fc-client-secret",
-                 "secrets.files"))
+         refused({}, "file:/etc/guichet/secrets/fc-client-secret", "secrets.files",
+                 secret_files=False))
     case("install refuses a loopback listener",
          refused({"config": {"server": {"listen": "127.0.0.1:8080"}}}, "only listens on loopback",
                  skip_schema=True))
