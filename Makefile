@@ -1,10 +1,11 @@
 # guichet: the two commands of the README's quick start, and a few more.
 #   make demo    install what is missing, build, and run `guichet demo`
-#   make test    install what is missing, then fmt, clippy and every test
+#   make test    install what is missing, then fmt, clippy and every test (chart included)
+#   make chart-test  the Helm chart, with real Helm (see tests/chart/check_chart.py)
 CARGO ?= cargo
 PORT ?= 8080
 
-.PHONY: deps demo test lint build release bench e2e clean
+.PHONY: deps demo test lint build release bench e2e clean chart-test
 
 deps:
 	@scripts/deps.sh
@@ -15,6 +16,7 @@ demo: deps
 
 test: deps lint
 	$(CARGO) test --locked
+	@$(MAKE) --no-print-directory chart-test
 
 lint:
 	$(CARGO) fmt --check
@@ -25,6 +27,23 @@ build: deps
 
 release: deps
 	$(CARGO) build --release --locked
+
+# Real Helm (Helm's Go library, helm-sdkpy on PyPI; it declares Python >= 3.12 but runs on 3.11)
+# and the Kubernetes schemas, in a virtualenv under target/. The stamp names the versions, so
+# changing them reinstalls.
+HELM_VENV ?= target/helm-venv
+HELM_PY_PACKAGES = helm-sdkpy==0.1.32 kubernetes-validate==1.37.0 PyYAML==6.0.3
+HELM_VENV_STAMP = $(HELM_VENV)/.installed-$(subst ==,-,$(subst $() ,+,$(HELM_PY_PACKAGES)))
+
+$(HELM_VENV_STAMP):
+	rm -rf $(HELM_VENV)
+	python3 -m venv $(HELM_VENV)
+	$(HELM_VENV)/bin/pip install --quiet --disable-pip-version-check --ignore-requires-python $(HELM_PY_PACKAGES)
+	touch $@
+
+chart-test: deps $(HELM_VENV_STAMP)
+	$(CARGO) build --locked --bin guichet
+	$(HELM_VENV)/bin/python tests/chart/check_chart.py --guichet target/debug/guichet
 
 clean:
 	$(CARGO) clean
