@@ -94,7 +94,15 @@ def lint(values):
         chart = Path(tmp) / "guichet"
         shutil.copytree(CHART, chart)
         (chart / "values.yaml").write_text(yaml.safe_dump(merge(DEFAULTS, values), sort_keys=False))
-        result = asyncio.run(helm.Lint(helm.Configuration()).run(str(chart)))
+        # Lint mode logs each `fail` it skips on stderr: noise here, the cases say what matters.
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+            result = asyncio.run(helm.Lint(helm.Configuration()).run(str(chart)))
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
     return [(m["Severity"], m["Path"]) for m in result.get("Messages") or []
             if m["Severity"] >= LINT_WARNING]
 
@@ -107,7 +115,8 @@ def render(values, skip_schema=False):
         release = asyncio.run(helm.Install(config).run(
             RELEASE, str(CHART), values=values, wait=False, timeout=30,
             skip_schema_validation=skip_schema))
-    docs = [d for d in yaml.safe_load_all(release["manifest"]) if d]
+    manifests = [release["manifest"]] + [h["manifest"] for h in release.get("hooks") or []]
+    docs = [d for m in manifests for d in yaml.safe_load_all(m) if d]
     return docs, release.get("info", {}).get("notes", "")
 
 
@@ -307,6 +316,24 @@ def check_config(kinds, pod, values, fixtures, guichet):
         raise Failure(f"guichet check printed the secret files {leaked}")
 
 
+def check_test_hook(kinds, pod):
+    """`helm test` runs `guichet check` with the same config, Secret and environment."""
+    hook = one(kinds, "Pod")
+    if hook["metadata"]["annotations"].get("helm.sh/hook") != "test":
+        raise Failure("the Pod is not a helm test hook")
+    check = hook["spec"]["containers"][0]
+    guichet = guichet_container(pod)
+    if check["args"] != ["check", "--config", CONFIG_PATH]:
+        raise Failure(f"helm test runs {check['args']}")
+    for key in ("image", "env", "volumeMounts", "securityContext"):
+        if check.get(key) != guichet.get(key):
+            raise Failure(f"helm test's {key} differs from guichet's")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for v in hook["spec"]["volumes"]:
+        if volumes.get(v["name"]) != v:
+            raise Failure(f"helm test's volume {v['name']} differs from the Deployment's")
+
+
 def check_notes(notes, config):
     public = config["server"]["public_url"].rstrip("/")
     want = [f"{public}/.guichet/callback", f"{public}/.guichet/logged-out"]
@@ -331,6 +358,7 @@ def check_render(name, overrides, fixtures, guichet):
     subset(deploy["spec"]["selector"]["matchLabels"], labels, "Deployment")
     check_wiring(kinds, labels, ports)
     check_config(kinds, pod, values, fixtures, guichet)
+    check_test_hook(kinds, pod)
     check_notes(notes, values["config"])
     if values["mode"] == "sidecar":
         names = [c["name"] for c in pod["containers"]]
