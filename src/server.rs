@@ -11,9 +11,9 @@ use crate::audit::Audit;
 use crate::config::Config;
 use crate::config::StoreKind;
 use crate::gateway::{Gateway, Keys};
+use crate::listeners;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
-use crate::proxy::GuichetProxy;
 use crate::session::memory::MemoryStore;
 use crate::session::redis::RedisStore;
 use crate::session::{SessionBuilder, SessionStore};
@@ -126,14 +126,16 @@ pub fn install_crypto_provider() {
 
 /// Runs until a shutdown signal. Returns after pingora has drained.
 pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
-    let listen = cfg.server.listen;
+    let conf = pingora_conf(&cfg, &opts);
     let metrics_listen = cfg.metrics.listen;
-    let threads = match cfg.server.threads {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n,
-    };
-    let grace = cfg.server.grace_period.as_secs();
-    let pool = cfg.upstream.pool_size;
+    let tls_reload = cfg
+        .server
+        .tls
+        .as_ref()
+        .map_or(Duration::ZERO, |t| t.reload_interval);
+    if !opts.upgrade {
+        listeners::check_free(&cfg)?;
+    }
     let built = build(cfg)?;
     let gateway = built.gateway;
 
@@ -147,31 +149,16 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
         background.spawn(keep_provider_loaded(provider.clone(), gateway.clone()));
     }
 
-    let conf = ServerConf {
-        threads,
-        grace_period_seconds: Some(grace),
-        graceful_shutdown_timeout_seconds: Some(grace + 5),
-        upstream_keepalive_pool_size: pool,
-        upgrade_sock: opts
-            .upgrade_sock
-            .clone()
-            .unwrap_or_else(|| "/tmp/guichet-upgrade.sock".into()),
-        ..ServerConf::default()
-    };
     let opt = Opt {
         upgrade: opts.upgrade,
         ..Opt::default()
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
+    // With --upgrade: waits here for the running process to hand over its listening sockets.
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        GuichetProxy::new(gateway.clone()),
-        "guichet",
-    );
-    proxy.add_tcp(&listen.to_string());
-    server.add_service(proxy);
+    let cert = listeners::add_services(&mut server, &gateway)?;
+    listeners::watch_reloads(&background, cert, tls_reload)?;
 
     if let Some(addr) = metrics_listen {
         let mut metrics = Service::new(
@@ -184,12 +171,33 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
         server.add_service(metrics);
     }
 
-    tracing::info!(%listen, "guichet listening");
+    tracing::info!(listen = %gateway.cfg.server.listen, "guichet listening");
     server.run(RunArgs::default());
     built.audit.flush();
     background.shutdown_timeout(Duration::from_secs(2));
     tracing::info!("guichet stopped");
     Ok(())
+}
+
+/// Pingora's settings: worker threads, the drain time on SIGTERM/SIGQUIT, the upstream pool,
+/// the upgrade socket.
+fn pingora_conf(cfg: &Config, opts: &RunOptions) -> ServerConf {
+    let threads = match cfg.server.threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let grace = cfg.server.grace_period.as_secs();
+    ServerConf {
+        threads,
+        grace_period_seconds: Some(grace),
+        graceful_shutdown_timeout_seconds: Some(grace + 5),
+        upstream_keepalive_pool_size: cfg.upstream.pool_size,
+        upgrade_sock: opts
+            .upgrade_sock
+            .clone()
+            .unwrap_or_else(|| "/tmp/guichet-upgrade.sock".into()),
+        ..ServerConf::default()
+    }
 }
 
 /// Discovery with exponential backoff until it succeeds, then a refresh every hour (keys

@@ -49,6 +49,28 @@ pub struct ServerSection {
     /// `X-Forwarded-For` is believed: the client is the right-most address of that chain not in
     /// this list. Empty: the client is the peer address and `X-Forwarded-For` is ignored.
     pub trusted_proxies: Vec<String>,
+    /// `[server.tls]`: guichet terminates TLS on `listen` (HTTP/2 and HTTP/1.1). Absent: plain
+    /// HTTP, TLS being terminated in front of guichet (ingress, load balancer).
+    pub tls: Option<TlsSection>,
+    /// Address of a plain-HTTP listener that only redirects to `public_url` (308, same path and
+    /// query) and answers `/healthz`, e.g. `"0.0.0.0:80"`. Empty (the default): none.
+    pub redirect_http: String,
+}
+
+/// `[server.tls]`: the certificate of the main listener, read from files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM file with the server certificate first, then its intermediates.
+    pub cert_file: String,
+    /// PEM file with the certificate's private key (PKCS#8, PKCS#1 RSA or SEC1 EC). It is a
+    /// secret: keep it readable by guichet only; guichet never prints it.
+    pub key_file: String,
+    /// How often both files are checked for new contents, which then replace the certificate
+    /// for new connections without dropping open ones; `"0s"` turns the check off. SIGHUP
+    /// reloads at once either way.
+    #[serde(default = "defaults::tls_reload_interval")]
+    pub reload_interval: String,
 }
 
 impl Default for ServerSection {
@@ -60,6 +82,8 @@ impl Default for ServerSection {
             prefix: "/.guichet".into(),
             grace_period: "5s".into(),
             trusted_proxies: Vec::new(),
+            tls: None,
+            redirect_http: String::new(),
         }
     }
 }
@@ -391,5 +415,8 @@ mod defaults {
     }
     pub fn browser() -> String {
         "browser".into()
+    }
+    pub fn tls_reload_interval() -> String {
+        "60s".into()
     }
 }

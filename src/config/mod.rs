@@ -14,6 +14,7 @@ pub mod presets;
 mod provider;
 pub mod secret;
 mod session;
+mod transport;
 
 use crate::policy::{Access, Level, Route};
 pub use assurance::IdentityStatus;
@@ -29,6 +30,7 @@ pub use session::{RedisConfig, SessionConfig, StoreKind};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use transport::TlsConfig;
 use url::Url;
 
 /// A configuration problem, located by file and key.
@@ -70,6 +72,10 @@ pub struct ServerConfig {
     /// Proxies whose `X-Forwarded-For` is believed (see `proxy::hygiene`).
     #[serde(serialize_with = "headers::serialize_nets")]
     pub trusted_proxies: Vec<IpNet>,
+    /// TLS on the main listener (`[server.tls]`).
+    pub tls: Option<TlsConfig>,
+    /// The plain-HTTP listener that redirects to `public_url`.
+    pub redirect_http: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -204,7 +210,7 @@ impl Validator {
     }
 
     fn build(&mut self, raw: FileConfig, path: &Path) -> Result<Config, ConfigError> {
-        let server = self.server(&raw.server)?;
+        let mut server = self.server(&raw.server)?;
         let upstream = self.upstream(&raw.upstream)?;
         if raw.providers.is_empty() {
             return Err(self.err("providers", "at least one [[providers]] entry is required"));
@@ -234,6 +240,11 @@ impl Validator {
                 Some(self.socket_addr("metrics.listen", &raw.metrics.listen)?)
             },
         };
+        let taken: Vec<SocketAddr> = std::iter::once(server.listen)
+            .chain(metrics.listen)
+            .collect();
+        server.redirect_http =
+            self.redirect_http(&raw.server.redirect_http, server.https, &taken)?;
         let audit = AuditConfig {
             output: match raw.audit.output.as_str() {
                 "stdout" | "" => AuditOutput::Stdout,
@@ -292,6 +303,9 @@ impl Validator {
             prefix,
             grace_period: self.duration("server.grace_period", &s.grace_period)?,
             trusted_proxies: self.trusted_proxies(&s.trusted_proxies)?,
+            tls: self.tls(s.tls.as_ref(), https)?,
+            // Checked against the other listeners once they are known (`build`).
+            redirect_http: None,
         })
     }
 

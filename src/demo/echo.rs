@@ -2,6 +2,11 @@
 //! of what it received, so `guichet demo` can show the identity headers and tests can assert
 //! exactly what the protected application saw.
 //!
+//! A websocket handshake (`Upgrade: websocket`, any path) is accepted: the first message the
+//! echo sends is that same JSON description of the handshake request, then it sends back
+//! every text or binary message it receives. `?sleep_ms=N` (at most 10 s) delays the answer
+//! (a slow request, for the shutdown tests).
+//!
 //! Given an [`AssertionCheck`], it also does what `docs/upstream.md` tells applications to do
 //! with guichet's signed assertion, using josekit (not the library guichet signs with): fetch
 //! the JWK set over HTTP, pin ES256, verify the signature, `iss`, `aud`, `exp` and `iat`. The
@@ -13,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -29,6 +35,9 @@ pub const KEEP_REQUESTS: usize = 64;
 
 /// Largest request body the echo reads (larger bodies get 413).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Longest delay `?sleep_ms=` asks for.
+pub const MAX_SLEEP_MS: u64 = 10_000;
 
 /// One request as the upstream received it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +88,8 @@ pub struct AssertionCheck {
     /// Expected `iss` and `aud`.
     pub issuer: String,
     pub audience: String,
+    /// PEM of a CA to trust for `jwks_url` (a gateway with a test certificate).
+    pub root_ca: Option<Vec<u8>>,
 }
 
 /// Tolerated clock difference when checking `exp` and `iat`.
@@ -193,7 +204,18 @@ fn text(v: &[u8]) -> Value {
 }
 
 async fn echo(State(inner): State<Arc<Inner>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let websocket = if is_websocket(&parts.headers) {
+        match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(ws) => Some(ws),
+            Err(rejection) => return rejection.into_response(),
+        }
+    } else {
+        None
+    };
+    if let Some(ms) = sleep_ms(parts.uri.query()) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n").into_response(),
@@ -263,6 +285,9 @@ async fn echo(State(inner): State<Arc<Inner>>, req: Request) -> Response {
 
     let mut out = serde_json::to_vec_pretty(&json).unwrap_or_default();
     out.push(b'\n');
+    if let Some(ws) = websocket {
+        return ws.on_upgrade(move |socket| echo_socket(socket, out));
+    }
     let mut resp = Response::new(Body::from(out));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -271,6 +296,40 @@ async fn echo(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+fn is_websocket(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// `sleep_ms=N` in a query string, capped at [`MAX_SLEEP_MS`].
+fn sleep_ms(query: Option<&str>) -> Option<u64> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == "sleep_ms")
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+        .map(|ms| ms.min(MAX_SLEEP_MS))
+}
+
+/// The websocket side: the handshake's description first, then every message echoed.
+async fn echo_socket(mut socket: WebSocket, handshake: Vec<u8>) {
+    let first = String::from_utf8_lossy(&handshake).into_owned();
+    if socket.send(Message::Text(first.into())).await.is_err() {
+        return;
+    }
+    while let Some(Ok(msg)) = socket.recv().await {
+        let reply = match msg {
+            Message::Text(t) => Message::Text(t),
+            Message::Binary(b) => Message::Binary(b),
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        if socket.send(reply).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// Verifies an assertion the way `docs/upstream.md` describes, with josekit.
@@ -298,7 +357,7 @@ async fn verify(
     let jwk = match find(inner) {
         Some(k) => k,
         None => {
-            fetch_keys(inner, &check.jwks_url).await?;
+            fetch_keys(inner, check).await?;
             find(inner).ok_or_else(|| format!("kid {kid} is not in the JWK set"))?
         }
     };
@@ -327,12 +386,15 @@ async fn verify(
 }
 
 /// Downloads the JWK set (once per unknown `kid`).
-async fn fetch_keys(inner: &Inner, url: &str) -> Result<(), String> {
+async fn fetch_keys(inner: &Inner, check: &AssertionCheck) -> Result<(), String> {
     inner.jwks_fetches.fetch_add(1, Ordering::Relaxed);
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-        .map_err(|e| format!("jwks: {e}"))?;
+    let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5));
+    if let Some(pem) = &check.root_ca {
+        let ca = reqwest::Certificate::from_pem(pem).map_err(|e| format!("jwks CA: {e}"))?;
+        builder = builder.add_root_certificate(ca);
+    }
+    let client = builder.build().map_err(|e| format!("jwks: {e}"))?;
+    let url = check.jwks_url.as_str();
     let body = client
         .get(url)
         .send()

@@ -4,9 +4,11 @@
 #![allow(dead_code)]
 
 pub mod redis;
+pub mod tls;
 
+use guichet::demo::certs::{CertPair, TestCa};
 use guichet::demo::provider::{Faults, Flavour};
-use guichet::demo::{free_port, Stack, StackOptions};
+use guichet::demo::{free_port, Stack, StackOptions, StackTls};
 use reqwest::header::LOCATION;
 use reqwest::{Response, StatusCode};
 use std::path::PathBuf;
@@ -28,6 +30,11 @@ pub struct Setup {
     pub provider_toml: String,
     /// Added to the `[server]` section.
     pub server_toml: String,
+    /// TLS on guichet's listener with a certificate from a private CA made for the test
+    /// ([`Harness::tls`]); the public URL is then `https://127.0.0.1:PORT`.
+    pub tls: bool,
+    /// `[server.tls] reload_interval` (with `tls`).
+    pub tls_reload_interval: Option<String>,
 }
 
 impl Default for Setup {
@@ -39,8 +46,19 @@ impl Default for Setup {
             extra_toml: String::new(),
             provider_toml: String::new(),
             server_toml: String::new(),
+            tls: false,
+            tls_reload_interval: None,
         }
     }
+}
+
+/// The test CA and the certificate files guichet serves (with [`Setup::tls`]).
+pub struct TlsFiles {
+    pub ca: TestCa,
+    /// PEM of the CA certificate, for clients to trust.
+    pub ca_pem: Vec<u8>,
+    /// The files named in `[server.tls]`: replace their contents to test reloads.
+    pub live: CertPair,
 }
 
 /// A running stack and gateway; everything stops when it is dropped.
@@ -49,6 +67,7 @@ pub struct Harness {
     pub gateway: GatewayProcess,
     pub url: String,
     pub dir: tempfile::TempDir,
+    pub tls: Option<TlsFiles>,
 }
 
 pub struct GatewayProcess {
@@ -56,6 +75,8 @@ pub struct GatewayProcess {
     pub stderr_path: PathBuf,
     pub audit_path: PathBuf,
     pub metrics_url: String,
+    /// The socket an upgrading process (`--upgrade`) receives this one's listeners on.
+    pub upgrade_sock: PathBuf,
 }
 
 impl Drop for GatewayProcess {
@@ -77,17 +98,39 @@ impl GatewayProcess {
 
     /// Sends SIGTERM and waits (bounded) for a clean exit.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
+        self.signal("TERM");
+        self.wait_exit(Duration::from_secs(15))
+    }
+
+    /// Sends a signal (`TERM`, `QUIT`, `HUP`...) to the process.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{sig} failed");
+    }
+
+    /// Waits at most `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Some(status);
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// Has the process exited?
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Everything this process wrote to stderr so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 }
 
@@ -102,7 +145,25 @@ impl Harness {
         let port = free_port().expect("free port");
         let metrics_port = free_port().expect("free port");
         let audit_path = dir.path().join("audit.log");
+        let tls = setup.tls.then(|| {
+            let ca = TestCa::new(dir.path(), "test-ca").expect("test CA (openssl)");
+            let issued = ca.issue("gateway").expect("gateway certificate");
+            let live = CertPair {
+                cert: dir.path().join("live-cert.pem"),
+                key: dir.path().join("live-key.pem"),
+            };
+            std::fs::copy(&issued.cert, &live.cert).expect("cert");
+            std::fs::copy(&issued.key, &live.key).expect("key");
+            let ca_pem = std::fs::read(&ca.cert).expect("CA");
+            TlsFiles { ca, ca_pem, live }
+        });
         let mut opts = StackOptions::new(port);
+        opts.tls = tls.as_ref().map(|t| StackTls {
+            cert_file: t.live.cert.clone(),
+            key_file: t.live.key.clone(),
+            ca_file: t.ca.cert.clone(),
+            reload_interval: setup.tls_reload_interval.clone(),
+        });
         opts.metrics_port = Some(metrics_port);
         opts.flavour = setup.flavour;
         opts.also = setup.also;
@@ -113,6 +174,7 @@ impl Harness {
         opts.audit_file = Some(audit_path.clone());
         let stack = Stack::start(dir.path(), &opts).await.expect("stack");
         let url = stack.gateway_url.clone();
+        let ca = tls.as_ref().map(|t| t.ca_pem.as_slice());
         let gateway = spawn_gateway(
             &stack.config_path,
             dir.path(),
@@ -120,6 +182,7 @@ impl Harness {
             audit_path,
             metrics_port,
             &url,
+            ca,
         )
         .await;
         Harness {
@@ -127,7 +190,51 @@ impl Harness {
             gateway,
             url,
             dir,
+            tls,
         }
+    }
+
+    /// The test CA's certificate (PEM), with [`Setup::tls`].
+    pub fn ca_pem(&self) -> Option<&[u8]> {
+        self.tls.as_ref().map(|t| t.ca_pem.as_slice())
+    }
+
+    /// Zero-downtime upgrade: starts another guichet with `--upgrade` on the same
+    /// configuration and upgrade socket, waits (bounded) until it listens on that socket,
+    /// sends SIGQUIT to the running one, and makes the new process [`Harness::gateway`].
+    /// Returns the old process, which hands its listening sockets over, drains and exits by
+    /// itself. Wait for the new one with [`Harness::wait_ready`].
+    pub fn upgrade(&mut self, name: &str) -> GatewayProcess {
+        let sock = self.gateway.upgrade_sock.clone();
+        let metrics_port = port_of(&self.gateway.metrics_url);
+        let mut new = spawn_process(
+            &self.stack.config_path,
+            self.dir.path(),
+            name,
+            self.gateway.audit_path.clone(),
+            metrics_port,
+            &sock,
+            true,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !sock.exists() {
+            if new.exited() || Instant::now() > deadline {
+                panic!(
+                    "the upgrading guichet never opened {sock:?}:\n{}",
+                    new.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.gateway.signal("QUIT");
+        std::mem::replace(&mut self.gateway, new)
+    }
+
+    /// Waits until the current gateway answers `/readyz` with 200.
+    pub async fn wait_ready(&mut self) {
+        let url = self.url.clone();
+        let ca = self.tls.as_ref().map(|t| t.ca_pem.clone());
+        wait_ready(&url, &mut self.gateway, ca.as_deref()).await;
     }
 
     /// A second guichet with the same configuration (same public URL, providers and session
@@ -169,6 +276,7 @@ impl Harness {
             audit_path,
             metrics_port,
             &url,
+            None,
         )
         .await;
         Replica { gateway, url }
@@ -182,13 +290,8 @@ impl Harness {
         let text = std::fs::read_to_string(path).expect("config");
         std::fs::write(path, edit(text)).expect("config");
         let audit = self.gateway.audit_path.clone();
-        let metrics_port: u16 = self
-            .gateway
-            .metrics_url
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("metrics port");
+        let metrics_port = port_of(&self.gateway.metrics_url);
+        let ca = self.tls.as_ref().map(|t| t.ca_pem.clone());
         self.gateway = spawn_gateway(
             &self.stack.config_path,
             self.dir.path(),
@@ -196,6 +299,7 @@ impl Harness {
             audit,
             metrics_port,
             &self.url,
+            ca.as_deref(),
         )
         .await;
     }
@@ -224,8 +328,9 @@ impl Harness {
         }
     }
 
+    /// A browser for this gateway (trusting the test CA with [`Setup::tls`]).
     pub fn browser(&self) -> Browser {
-        Browser::new()
+        Browser::build(&[], self.ca_pem())
     }
 
     pub fn set_faults(&self, f: Faults) {
@@ -282,6 +387,13 @@ impl Replica {
     }
 }
 
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port")
+}
+
 /// Runs the real binary on `config_path` and waits until `/readyz` answers 200.
 async fn spawn_gateway(
     config_path: &std::path::Path,
@@ -290,13 +402,42 @@ async fn spawn_gateway(
     audit_path: PathBuf,
     metrics_port: u16,
     url: &str,
+    ca: Option<&[u8]>,
+) -> GatewayProcess {
+    let sock = dir.join(format!("{name}.upgrade.sock"));
+    let mut gateway = spawn_process(
+        config_path,
+        dir,
+        name,
+        audit_path,
+        metrics_port,
+        &sock,
+        false,
+    );
+    wait_ready(url, &mut gateway, ca).await;
+    gateway
+}
+
+/// Starts `guichet run` (with `--upgrade` when asked) without waiting for it.
+fn spawn_process(
+    config_path: &std::path::Path,
+    dir: &std::path::Path,
+    name: &str,
+    audit_path: PathBuf,
+    metrics_port: u16,
+    upgrade_sock: &std::path::Path,
+    upgrade: bool,
 ) -> GatewayProcess {
     let stderr_path = dir.join(format!("{name}.stderr"));
-    let child = Command::new(env!("CARGO_BIN_EXE_guichet"))
-        .args(["run", "--config"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guichet"));
+    cmd.args(["run", "--config"])
         .arg(config_path)
         .arg("--upgrade-sock")
-        .arg(dir.join(format!("{name}.upgrade.sock")))
+        .arg(upgrade_sock);
+    if upgrade {
+        cmd.arg("--upgrade");
+    }
+    let child = cmd
         .env("GUICHET_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -309,18 +450,21 @@ async fn spawn_gateway(
         )
         .spawn()
         .expect("spawn guichet");
-    let mut gateway = GatewayProcess {
+    GatewayProcess {
         child,
         stderr_path,
         audit_path,
         metrics_url: format!("http://127.0.0.1:{metrics_port}"),
-    };
-    wait_ready(url, &mut gateway).await;
-    gateway
+        upgrade_sock: upgrade_sock.to_path_buf(),
+    }
 }
 
-async fn wait_ready(url: &str, gw: &mut GatewayProcess) {
-    let client = reqwest::Client::new();
+async fn wait_ready(url: &str, gw: &mut GatewayProcess, ca: Option<&[u8]>) {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
+    if let Some(pem) = ca {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem).expect("CA"));
+    }
+    let client = builder.build().expect("client");
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = gw.child.try_wait() {
@@ -361,18 +505,28 @@ impl Browser {
 
     /// A browser that sends these headers on every request (e.g. a spoofed `X-Forwarded-For`).
     pub fn with_headers(headers: &[(&'static str, &str)]) -> Browser {
+        Browser::build(headers, None)
+    }
+
+    /// A browser with default headers that also trusts the CA in `ca` (PEM). Over https it
+    /// offers HTTP/2 and HTTP/1.1 (ALPN), as browsers do.
+    pub fn build(headers: &[(&'static str, &str)], ca: Option<&[u8]>) -> Browser {
         let mut defaults = reqwest::header::HeaderMap::new();
         for (k, v) in headers {
             defaults.append(*k, v.parse().expect("header value"));
         }
         let jar = Arc::new(reqwest::cookie::Jar::default());
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_provider(jar.clone())
             .default_headers(defaults)
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("client");
+            .tls_info(true)
+            .timeout(Duration::from_secs(20));
+        if let Some(pem) = ca {
+            builder =
+                builder.add_root_certificate(reqwest::Certificate::from_pem(pem).expect("CA"));
+        }
+        let client = builder.build().expect("client");
         Browser { client, jar }
     }
 

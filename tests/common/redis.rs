@@ -223,77 +223,13 @@ impl RedisServer {
     }
 }
 
-/// A private CA and a certificate for 127.0.0.1/localhost, with the `openssl` command.
+/// A private CA (`ca.pem`) and a certificate for 127.0.0.1/localhost (`server.pem`,
+/// `server.key`), with the `openssl` command.
 fn make_certificates(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let status = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap_or_else(|e| {
-                panic!("the TLS Redis test needs the openssl command ({e}): run scripts/deps.sh")
-            });
-        assert!(status.success(), "openssl {args:?} failed");
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=guichet test CA",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    ]
-    .concat());
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .expect("san");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
+    let ca = guichet::demo::certs::TestCa::new(dir, "ca")
+        .unwrap_or_else(|e| panic!("the TLS Redis test needs certificates: {e}"));
+    ca.issue("server")
+        .unwrap_or_else(|e| panic!("the TLS Redis test needs certificates: {e}"));
 }
 
 impl Drop for RedisServer {

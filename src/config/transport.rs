@@ -1,0 +1,99 @@
+//! `[server.tls]` and `[server] redirect_http`: how browsers reach guichet (TLS on the main
+//! listener, a plain-HTTP listener that only redirects), validated into [`TlsConfig`] and
+//! [`ServerConfig::redirect_http`](super::ServerConfig).
+//!
+//! Invariants: a configuration with TLS names a certificate and key that load and match at
+//! validation time (`guichet check` says so, and a bad pair is a config error naming
+//! `server.tls.cert_file` or `server.tls.key_file`); TLS and the redirect listener need an
+//! `https://` public URL; the redirect listener never shares an address with another.
+
+use super::{duration_str, file, ConfigError, Validator};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The main listener's certificate files.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// How often the files are checked for new contents; zero: never (SIGHUP only).
+    #[serde(with = "duration_str")]
+    pub reload_interval: Duration,
+}
+
+impl Validator {
+    pub(super) fn tls(
+        &self,
+        t: Option<&file::TlsSection>,
+        https: bool,
+    ) -> Result<Option<TlsConfig>, ConfigError> {
+        let Some(t) = t else {
+            return Ok(None);
+        };
+        if !https {
+            return Err(self.err(
+                "server.public_url",
+                "must be https:// when guichet terminates TLS ([server.tls])",
+            ));
+        }
+        for (key, value) in [
+            ("server.tls.cert_file", &t.cert_file),
+            ("server.tls.key_file", &t.key_file),
+        ] {
+            if value.trim().is_empty() {
+                return Err(self.err(key, "a path to a PEM file is required"));
+            }
+        }
+        let cfg = TlsConfig {
+            cert_file: PathBuf::from(&t.cert_file),
+            key_file: PathBuf::from(&t.key_file),
+            reload_interval: self.duration("server.tls.reload_interval", &t.reload_interval)?,
+        };
+        if !cfg.reload_interval.is_zero() && cfg.reload_interval < Duration::from_secs(1) {
+            return Err(self.err(
+                "server.tls.reload_interval",
+                "must be at least 1s, or \"0s\" to check only on SIGHUP",
+            ));
+        }
+        crate::tls::load(&cfg.cert_file, &cfg.key_file)
+            .map_err(|e| self.err(e.which().key(), e.to_string()))?;
+        Ok(Some(cfg))
+    }
+
+    /// `redirect_http`, checked against the other listeners.
+    pub(super) fn redirect_http(
+        &self,
+        value: &str,
+        https: bool,
+        taken: &[SocketAddr],
+    ) -> Result<Option<SocketAddr>, ConfigError> {
+        if value.is_empty() {
+            return Ok(None);
+        }
+        let addr = self.socket_addr("server.redirect_http", value)?;
+        if !https {
+            return Err(self.err(
+                "server.redirect_http",
+                "redirects to public_url, which must then be https://",
+            ));
+        }
+        if taken
+            .iter()
+            .any(|t| t.port() == addr.port() && overlaps(*t, addr))
+        {
+            return Err(self.err(
+                "server.redirect_http",
+                format!("{addr} is already used by another listener"),
+            ));
+        }
+        Ok(Some(addr))
+    }
+}
+
+/// Would two listeners on the same port collide (same address, or one of them on all
+/// addresses)?
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified()
+}

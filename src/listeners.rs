@@ -1,0 +1,252 @@
+//! The listeners browsers reach, as pingora services: the main listener (plain HTTP, or TLS
+//! with HTTP/2 and HTTP/1.1 chosen by ALPN), the optional plain-HTTP listener that only
+//! redirects to the public URL, and what reloads the TLS certificate.
+//!
+//! Reloads: the certificate and key files are read again on SIGHUP and every
+//! `[server.tls] reload_interval` (a change of contents is what counts, so Kubernetes Secret
+//! updates and cert-manager renewals are picked up by themselves). A pair that loads serves
+//! the next handshakes; open connections keep theirs; a pair that does not load changes
+//! nothing and is logged ([`crate::tls`]). A zero-downtime upgrade (`guichet run --upgrade`)
+//! also reads them, like any start.
+//!
+//! Invariants:
+//! - The redirect listener answers every request with a redirect to `public_url` plus the
+//!   request's path and query, whatever its `Host` header says (never an open redirect), and
+//!   `/healthz`; nothing else (`tests/tls.rs::http_redirects_to_the_public_url_and_nothing_else`).
+//! - Every listener address is free before anything starts, except during an upgrade, when
+//!   the sockets come from the running process (a taken port is a start-up error naming
+//!   the key, exit 2: `tests/tls.rs::bad_certificates_and_taken_ports_exit_2_naming_the_key`).
+
+use crate::config::{Config, TlsConfig};
+use crate::gateway::Gateway;
+use crate::proxy::GuichetProxy;
+use crate::server::StartError;
+use crate::tls::{Reload, ReloadingCert};
+use async_trait::async_trait;
+use pingora::apps::http_app::ServeHttp;
+use pingora::apps::HttpServerOptions;
+use pingora::listeners::tls::TlsSettings;
+use pingora::protocols::http::ServerSession;
+use pingora::server::Server;
+use pingora::services::listening::Service;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Idle HTTP/2 connections from browsers are closed after this long (HTTP/1.1 keep-alive
+/// connections after pingora's 60 s as well).
+const H2_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Fails if a listener address cannot be bound (another process holds it), naming the key.
+/// Not called during an upgrade: the old process holds the sockets it hands over.
+pub fn check_free(cfg: &Config) -> Result<(), StartError> {
+    let listeners = [
+        ("server.listen", Some(cfg.server.listen)),
+        ("server.redirect_http", cfg.server.redirect_http),
+        ("metrics.listen", cfg.metrics.listen),
+    ];
+    for (key, addr) in listeners {
+        let Some(addr) = addr else { continue };
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            return Err(StartError::Setup(format!(
+                "{}: {key}: cannot listen on {addr}: {e}",
+                cfg.source.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Adds the proxy service on `[server] listen` (TLS when configured) and the redirect
+/// listener. Returns the certificate to reload, with TLS.
+pub fn add_services(
+    server: &mut Server,
+    gateway: &Arc<Gateway>,
+) -> Result<Option<Arc<ReloadingCert>>, StartError> {
+    let cfg = &gateway.cfg;
+    let listen = cfg.server.listen.to_string();
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        GuichetProxy::new(gateway.clone()),
+        "guichet",
+    );
+    if let Some(app) = proxy.app_logic_mut() {
+        let mut options = HttpServerOptions::default();
+        options.h2_idle_timeout = Some(H2_IDLE_TIMEOUT);
+        app.server_options = Some(options);
+    }
+    let cert = match &cfg.server.tls {
+        Some(tls) => {
+            let cert = Arc::new(open_cert(cfg, tls)?);
+            let mut settings = TlsSettings::intermediate("", "")
+                .map_err(|e| StartError::Setup(format!("server.tls: cannot set up TLS: {e}")))?;
+            settings.set_cert_resolver(cert.clone());
+            settings.enable_h2();
+            proxy.add_tls_with_settings(&listen, None, settings);
+            tracing::info!(%listen, fingerprint = %cert.fingerprint(), "TLS on the main listener (HTTP/2 and HTTP/1.1)");
+            Some(cert)
+        }
+        None => {
+            proxy.add_tcp(&listen);
+            None
+        }
+    };
+    server.add_service(proxy);
+
+    if let Some(addr) = cfg.server.redirect_http {
+        let mut redirect = Service::new(
+            "guichet redirect".into(),
+            RedirectApp {
+                public_url: cfg.server.public_url.clone(),
+            },
+        );
+        redirect.add_tcp(&addr.to_string());
+        server.add_service(redirect);
+        tracing::info!(%addr, to = %cfg.server.public_url, "plain HTTP redirects to the public URL");
+    }
+    Ok(cert)
+}
+
+fn open_cert(cfg: &Config, tls: &TlsConfig) -> Result<ReloadingCert, StartError> {
+    ReloadingCert::open(&tls.cert_file, &tls.key_file).map_err(|e| {
+        StartError::Setup(format!(
+            "{}: {}: {e}",
+            cfg.source.display(),
+            e.which().key()
+        ))
+    })
+}
+
+/// Reloads the certificate on SIGHUP and every `interval` (zero: SIGHUP only). Without TLS,
+/// SIGHUP is logged and ignored (instead of ending the process, its default). The signal
+/// handler is installed before this returns.
+pub fn watch_reloads(
+    runtime: &tokio::runtime::Runtime,
+    cert: Option<Arc<ReloadingCert>>,
+    interval: Duration,
+) -> Result<(), StartError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let _enter = runtime.enter();
+    let mut hup = signal(SignalKind::hangup())
+        .map_err(|e| StartError::Setup(format!("cannot handle SIGHUP: {e}")))?;
+    runtime.spawn(async move {
+        let mut tick = (!interval.is_zero()).then(|| {
+            let mut t = tokio::time::interval(interval);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
+        loop {
+            let why = tokio::select! {
+                got = hup.recv() => match got {
+                    Some(()) => "SIGHUP",
+                    None => return,
+                },
+                _ = async {
+                    match tick.as_mut() {
+                        Some(t) => { t.tick().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => "periodic check",
+            };
+            match &cert {
+                Some(cert) => reload(cert, why).await,
+                None => tracing::info!("SIGHUP: nothing to reload (no [server.tls])"),
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn reload(cert: &Arc<ReloadingCert>, why: &'static str) {
+    let task = cert.clone();
+    match tokio::task::spawn_blocking(move || task.reload()).await {
+        Ok(Ok(Reload::Replaced(fingerprint))) => {
+            tracing::info!(trigger = why, %fingerprint, "TLS certificate reloaded: new connections use it");
+        }
+        Ok(Ok(Reload::Unchanged)) => {
+            if why == "SIGHUP" {
+                tracing::info!(trigger = why, fingerprint = %cert.fingerprint(), "TLS certificate unchanged");
+            }
+        }
+        Ok(Err(e)) => tracing::error!(
+            trigger = why,
+            key = e.which().key(),
+            error = %e,
+            fingerprint = %cert.fingerprint(),
+            "TLS certificate reload failed: still serving the current certificate"
+        ),
+        Err(e) => tracing::error!(error = %e, "TLS certificate reload task failed"),
+    }
+}
+
+/// The plain-HTTP listener: `/healthz`, and a permanent redirect to the public URL for
+/// everything else.
+struct RedirectApp {
+    public_url: String,
+}
+
+impl RedirectApp {
+    /// The redirect target: the public URL, then the request's path and query only (an
+    /// absolute-form request target or a `Host` header cannot choose the host).
+    fn location(&self, uri: &http::Uri) -> String {
+        let tail = uri.path_and_query().map_or("/", |p| p.as_str());
+        if tail.starts_with('/') {
+            format!("{}{tail}", self.public_url)
+        } else {
+            format!("{}/", self.public_url)
+        }
+    }
+}
+
+#[async_trait]
+impl ServeHttp for RedirectApp {
+    async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
+        let uri = &session.req_header().uri;
+        let builder = http::Response::builder()
+            .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header(http::header::CACHE_CONTROL, "no-store");
+        let response = if uri.path() == "/healthz" {
+            let body = b"ok\n".to_vec();
+            builder
+                .status(200)
+                .header(http::header::CONTENT_LENGTH, body.len())
+                .body(body)
+        } else {
+            let location = self.location(uri);
+            let body = format!("{location}\n").into_bytes();
+            // 308 keeps the method (a form posted to http:// is posted again to https://).
+            builder
+                .status(308)
+                .header(http::header::LOCATION, location)
+                .header(http::header::CONTENT_LENGTH, body.len())
+                .body(body)
+        };
+        response.unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_keep_path_and_query_and_never_the_host() {
+        let app = RedirectApp {
+            public_url: "https://demarches.example.fr".into(),
+        };
+        let loc = |target: &str| app.location(&target.parse::<http::Uri>().expect("uri"));
+        assert_eq!(
+            loc("/a/b?x=1&y=%C3%A9"),
+            "https://demarches.example.fr/a/b?x=1&y=%C3%A9"
+        );
+        assert_eq!(loc("/"), "https://demarches.example.fr/");
+        assert_eq!(
+            loc("http://evil.example/steal?x=1"),
+            "https://demarches.example.fr/steal?x=1"
+        );
+        assert_eq!(
+            loc("//evil.example/x"),
+            "https://demarches.example.fr//evil.example/x"
+        );
+        assert_eq!(loc("*"), "https://demarches.example.fr/");
+    }
+}
