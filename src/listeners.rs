@@ -27,8 +27,9 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::protocols::http::ServerSession;
-use pingora::server::Server;
+use pingora::server::{ExecutionPhase, Server};
 use pingora::services::listening::Service;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,19 +57,22 @@ pub fn check_free(cfg: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
+/// What the running listeners need from the outside: the certificate to reload (with TLS),
+/// and the switch that makes responses close their connections when the process leaves.
+pub struct Listening {
+    pub cert: Option<Arc<ReloadingCert>>,
+    pub draining: Arc<AtomicBool>,
+}
+
 /// Adds the proxy service on `[server] listen` (TLS when configured) and the redirect
-/// listener. Returns the certificate to reload, with TLS.
-pub fn add_services(
-    server: &mut Server,
-    gateway: &Arc<Gateway>,
-) -> Result<Option<Arc<ReloadingCert>>, StartError> {
+/// listener.
+pub fn add_services(server: &mut Server, gateway: &Arc<Gateway>) -> Result<Listening, StartError> {
     let cfg = &gateway.cfg;
     let listen = cfg.server.listen.to_string();
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        GuichetProxy::new(gateway.clone()),
-        "guichet",
-    );
+    let app = GuichetProxy::new(gateway.clone());
+    let draining = app.draining();
+    let mut proxy =
+        pingora::proxy::http_proxy_service_with_name(&server.configuration, app, "guichet");
     if let Some(app) = proxy.app_logic_mut() {
         let mut options = HttpServerOptions::default();
         options.h2_idle_timeout = Some(H2_IDLE_TIMEOUT);
@@ -103,7 +107,38 @@ pub fn add_services(
         server.add_service(redirect);
         tracing::info!(%addr, to = %cfg.server.public_url, "plain HTTP redirects to the public URL");
     }
-    Ok(cert)
+    Ok(Listening { cert, draining })
+}
+
+/// Watches pingora's execution phases: from SIGQUIT (upgrade) or SIGTERM on, responses close
+/// their connections ([`GuichetProxy::draining`]).
+pub fn watch_shutdown(
+    runtime: &tokio::runtime::Runtime,
+    mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>,
+    draining: Arc<AtomicBool>,
+) {
+    runtime.spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let phase = match phases.recv().await {
+                Ok(p) => p,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            };
+            let why = match phase {
+                ExecutionPhase::GracefulUpgradeTransferringFds => "upgrade (SIGQUIT)",
+                ExecutionPhase::GracefulTerminate => "shutdown (SIGTERM)",
+                ExecutionPhase::ShutdownStarted => "shutdown",
+                _ => continue,
+            };
+            if !draining.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    reason = why,
+                    "leaving: responses now close their connections"
+                );
+            }
+        }
+    });
 }
 
 fn open_cert(cfg: &Config, tls: &TlsConfig) -> Result<ReloadingCert, StartError> {

@@ -9,6 +9,11 @@
 //!    headers.
 //! 4. `logging`: metrics.
 //!
+//! Once the process is leaving (SIGQUIT for an upgrade, SIGTERM), every response closes its
+//! HTTP/1.1 connection (`Connection: close`, [`GuichetProxy::draining`]): clients move to
+//! new connections, which the new process (or another replica) accepts, instead of finding
+//! a kept-alive connection closed under their next request.
+//!
 //! Invariant: identity and assertion headers (any case, any number of copies) and guichet's
 //! own cookies never reach the upstream from the client; only the session's block is added
 //! ([`crate::hygiene`], tested in `tests/upstream_identity.rs`).
@@ -23,6 +28,7 @@ use http::header;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +44,7 @@ pub struct GuichetProxy {
     gateway: Arc<Gateway>,
     peer: HttpPeer,
     hygiene: Hygiene,
+    draining: Arc<AtomicBool>,
 }
 
 impl GuichetProxy {
@@ -55,7 +62,14 @@ impl GuichetProxy {
             hygiene: Hygiene::new(cfg, &gateway.cookies),
             peer,
             gateway,
+            draining: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Set to `true` when the process starts leaving: from then on responses close their
+    /// connection instead of keeping it alive (see the module doc).
+    pub fn draining(&self) -> Arc<AtomicBool> {
+        self.draining.clone()
     }
 }
 
@@ -73,6 +87,9 @@ impl ProxyHttp for GuichetProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if self.draining.load(Ordering::Relaxed) {
+            session.set_keepalive(None);
+        }
         let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())

@@ -157,8 +157,13 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
     // With --upgrade: waits here for the running process to hand over its listening sockets.
     server.bootstrap();
 
-    let cert = listeners::add_services(&mut server, &gateway)?;
-    listeners::watch_reloads(&background, cert, tls_reload)?;
+    let listening = listeners::add_services(&mut server, &gateway)?;
+    listeners::watch_reloads(&background, listening.cert, tls_reload)?;
+    listeners::watch_shutdown(
+        &background,
+        server.watch_execution_phase(),
+        listening.draining,
+    );
 
     if let Some(addr) = metrics_listen {
         let mut metrics = Service::new(

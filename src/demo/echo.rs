@@ -213,9 +213,6 @@ async fn echo(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     } else {
         None
     };
-    if let Some(ms) = sleep_ms(parts.uri.query()) {
-        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-    }
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n").into_response(),
@@ -281,6 +278,10 @@ async fn echo(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             reqs.pop_front();
         }
         reqs.push_back(record);
+    }
+    // Recorded first: a test sees a slow request as soon as it has arrived.
+    if let Some(ms) = sleep_ms(parts.uri.query()) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
 
     let mut out = serde_json::to_vec_pretty(&json).unwrap_or_default();

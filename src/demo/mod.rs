@@ -43,6 +43,8 @@ pub struct StackOptions {
     pub audit_file: Option<PathBuf>,
     /// TLS on the gateway's listener: the public URL becomes `https://127.0.0.1:PORT`.
     pub tls: Option<StackTls>,
+    /// `[server] grace_period` (time given to in-flight requests on SIGTERM).
+    pub grace_period: String,
 }
 
 /// The gateway's certificate for a stack with TLS (see [`certs`]).
@@ -75,6 +77,7 @@ impl StackOptions {
             server_toml: String::new(),
             audit_file: None,
             tls: None,
+            grace_period: "1s".into(),
         }
     }
 }
@@ -243,7 +246,7 @@ fn config_text(
 [server]
 listen = "127.0.0.1:{port}"
 public_url = "{public_url}"
-grace_period = "1s"
+grace_period = "{grace}"
 {server_extra}
 {tls}
 
@@ -274,6 +277,7 @@ other_login_url = "/public/autre-connexion"
 "#,
         port = opts.gateway_port,
         public_url = opts.gateway_url(),
+        grace = opts.grace_period,
         tls = tls_block(opts.tls.as_ref()),
         upstream = echo.url(),
         extra = opts

@@ -35,6 +35,8 @@ pub struct Setup {
     pub tls: bool,
     /// `[server.tls] reload_interval` (with `tls`).
     pub tls_reload_interval: Option<String>,
+    /// `[server] grace_period`; default 1s.
+    pub grace_period: Option<String>,
 }
 
 impl Default for Setup {
@@ -48,6 +50,7 @@ impl Default for Setup {
             server_toml: String::new(),
             tls: false,
             tls_reload_interval: None,
+            grace_period: None,
         }
     }
 }
@@ -172,6 +175,9 @@ impl Harness {
         opts.provider_toml = setup.provider_toml;
         opts.server_toml = setup.server_toml;
         opts.audit_file = Some(audit_path.clone());
+        if let Some(grace) = setup.grace_period {
+            opts.grace_period = grace;
+        }
         let stack = Stack::start(dir.path(), &opts).await.expect("stack");
         let url = stack.gateway_url.clone();
         let ca = tls.as_ref().map(|t| t.ca_pem.as_slice());
