@@ -145,22 +145,19 @@ async fn without_a_live_session_a_protected_route_is_never_upgraded() {
     // No cookie: a browser route redirects to login, an API route answers 401.
     let (status, location) = open(&h.url, "/chat", &[("x-pivot-sub", "forged")])
         .await
-        .err()
-        .expect("no upgrade without a session");
+        .expect_err("no upgrade without a session");
     assert_eq!(status, 302);
     let location = location.expect("Location");
     assert!(location.contains("/.guichet/login"), "{location}");
     let (status, _) = open(&h.url, "/api/stream", &[])
         .await
-        .err()
-        .expect("no upgrade without a session");
+        .expect_err("no upgrade without a session");
     assert_eq!(status, 401);
     // A made-up cookie is no session.
     let made_up = format!("guichet={}", "ab".repeat(32));
     let (status, _) = open(&h.url, "/chat", &[("cookie", made_up.as_str())])
         .await
-        .err()
-        .expect("no upgrade with a made-up cookie");
+        .expect_err("no upgrade with a made-up cookie");
     assert_eq!(status, 302);
 
     // A session that logged out is no session either.
@@ -175,8 +172,7 @@ async fn without_a_live_session_a_protected_route_is_never_upgraded() {
     h.stack.echo.clear();
     let (status, _) = open(&h.url, "/chat", &[("cookie", cookie.as_str())])
         .await
-        .err()
-        .expect("no upgrade after logout");
+        .expect_err("no upgrade after logout");
     assert_eq!(status, 302);
     assert!(
         h.stack.echo.requests().is_empty(),
@@ -224,7 +220,6 @@ async fn websockets_over_tls_carry_the_identity() {
     let tls = common::tls::connect(&h.url, ca, &[b"http/1.1"]).await;
     let (status, _) = upgrade(tls, handshake(&h.url, "/chat", &[]))
         .await
-        .err()
-        .expect("no upgrade");
+        .expect_err("no upgrade");
     assert_eq!(status, 302);
 }
