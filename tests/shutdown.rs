@@ -5,6 +5,7 @@
 mod common;
 
 use common::redis::RedisServer;
+use common::tls::http1_exchange;
 use common::*;
 use guichet::demo::citizens;
 use reqwest::StatusCode;
@@ -207,8 +208,37 @@ async fn zero_downtime_upgrade_under_load_drops_no_request() {
         }));
     }
 
+    // A kept-alive connection to the old process, from before the upgrade.
+    let addr = h.url.trim_start_matches("http://").to_string();
+    let mut kept = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let (status, head, _) = http1_exchange(&mut kept, "/healthz").await;
+    assert_eq!(status, 200);
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut old = h.upgrade("guichet-upgraded");
+    // Once it has been asked to leave, the old process closes each connection after its
+    // response, so clients move to new connections (which the new process accepts).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !old.logs().contains("responses now close their connections") {
+        assert!(
+            Instant::now() < deadline,
+            "never started leaving:\n{}",
+            old.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, head, _) = http1_exchange(&mut kept, "/healthz").await;
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
     // The old process hands its sockets over, keeps accepting 5 s (pingora), stops
     // listening, drains for grace_period (1 s) and exits.
     let status = old
@@ -217,11 +247,6 @@ async fn zero_downtime_upgrade_under_load_drops_no_request() {
     assert!(status.success(), "old process: {status}\n{}", old.logs());
     assert!(
         old.logs().contains("listener sockets sent"),
-        "{}",
-        old.logs()
-    );
-    assert!(
-        old.logs().contains("responses now close their connections"),
         "{}",
         old.logs()
     );

@@ -97,3 +97,76 @@ impl Validator {
 fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
     a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, ConfigError};
+    use std::io::Write;
+    use std::path::Path;
+
+    fn load(public_url: &str, server_extra: &str) -> Result<Config, ConfigError> {
+        let mut secret = tempfile::NamedTempFile::new().expect("secret");
+        writeln!(secret, "{}", "ab".repeat(32)).expect("secret");
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"{public_url}\"\n{server_extra}\n\
+             [upstream]\nurl = \"http://127.0.0.1:3000\"\n[metrics]\nlisten = \"127.0.0.1:9090\"\n\
+             [[providers]]\nname = \"fc\"\npreset = \"franceconnect-v2-integration\"\n\
+             client_id = \"abc\"\nclient_secret = \"file:{}\"\n",
+            secret.path().display()
+        );
+        Config::from_toml(&text, Path::new("guichet.toml"))
+    }
+
+    #[test]
+    fn the_redirect_listener_needs_https_and_its_own_address() {
+        let https = "https://demarches.example.fr";
+        let cfg = load(https, "redirect_http = \"0.0.0.0:80\"").expect("valid");
+        assert_eq!(
+            cfg.server.redirect_http,
+            Some("0.0.0.0:80".parse().expect("addr"))
+        );
+        assert!(cfg.server.tls.is_none());
+        assert_eq!(load(https, "").expect("valid").server.redirect_http, None);
+        for (url, extra) in [
+            (
+                "http://127.0.0.1:8080",
+                "redirect_http = \"127.0.0.1:8081\"",
+            ),
+            (https, "redirect_http = \"127.0.0.1:8080\""),
+            (https, "redirect_http = \"0.0.0.0:9090\""),
+            (https, "redirect_http = \"[::]:8080\""),
+            (https, "redirect_http = \"port 80\""),
+        ] {
+            let e = load(url, extra).expect_err(extra);
+            assert_eq!(e.key, "server.redirect_http", "{extra}: {e}");
+        }
+        // Another port on the same address is fine.
+        assert!(load(https, "redirect_http = \"127.0.0.1:8081\"").is_ok());
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_an_https_public_url() {
+        let https = "https://demarches.example.fr";
+        let e = load(
+            https,
+            "[server.tls]\ncert_file = \"\"\nkey_file = \"k.pem\"",
+        )
+        .expect_err("empty path");
+        assert_eq!(e.key, "server.tls.cert_file");
+        let e = load(https, "[server.tls]\ncert_file = \"c.pem\"").expect_err("no key");
+        assert!(e.key.contains("server.tls"), "{e}");
+        let e = load(
+            "http://127.0.0.1:8080",
+            "[server.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"",
+        )
+        .expect_err("http");
+        assert_eq!(e.key, "server.public_url");
+        let e = load(
+            https,
+            "[server.tls]\ncert_file = \"/nonexistent/c.pem\"\nkey_file = \"k.pem\"",
+        )
+        .expect_err("missing file");
+        assert_eq!(e.key, "server.tls.cert_file");
+        assert!(e.message.contains("/nonexistent/c.pem"), "{e}");
+    }
+}

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -60,6 +60,15 @@ pub fn alpn(stream: &TlsStream<TcpStream>) -> Option<Vec<u8>> {
 /// Sends `GET path` over HTTP/1.1 keep-alive on `stream` and reads one response (by its
 /// `Content-Length`); returns the status and the body.
 pub async fn http1_get(stream: &mut TlsStream<TcpStream>, path: &str) -> (u16, String) {
+    let (status, _, body) = http1_exchange(stream, path).await;
+    (status, body)
+}
+
+/// [`http1_get`] on any stream (plain TCP too); returns the status, the head and the body.
+pub async fn http1_exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    path: &str,
+) -> (u16, String, String) {
     let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     stream.write_all(req.as_bytes()).await.expect("write");
     let read = async {
@@ -83,7 +92,7 @@ pub async fn http1_get(stream: &mut TlsStream<TcpStream>, path: &str) -> (u16, S
                         .and_then(|c| c.parse().ok())
                         .unwrap_or(0);
                     let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length]);
-                    return (status, body.to_string());
+                    return (status, head, body.to_string());
                 }
             }
             let n = stream.read(&mut chunk).await.expect("read");
