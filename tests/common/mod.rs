@@ -3,16 +3,18 @@
 //! that keeps cookies and follows redirects one hop at a time.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod redis;
 pub mod tls;
+
+pub use process::GatewayProcess;
+use process::{port_of, spawn_gateway, spawn_process, wait_ready};
 
 use guichet::demo::certs::{CertPair, TestCa};
 use guichet::demo::provider::{Faults, Flavour};
 use guichet::demo::{free_port, Stack, StackOptions, StackTls};
 use reqwest::header::LOCATION;
 use reqwest::{Response, StatusCode};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,70 +73,6 @@ pub struct Harness {
     pub url: String,
     pub dir: tempfile::TempDir,
     pub tls: Option<TlsFiles>,
-}
-
-pub struct GatewayProcess {
-    child: Child,
-    pub stderr_path: PathBuf,
-    pub audit_path: PathBuf,
-    pub metrics_url: String,
-    /// The socket an upgrading process (`--upgrade`) receives this one's listeners on.
-    pub upgrade_sock: PathBuf,
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl GatewayProcess {
-    /// Evidence log lines so far, parsed.
-    pub fn audit(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.audit_path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// Sends SIGTERM and waits (bounded) for a clean exit.
-    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        self.signal("TERM");
-        self.wait_exit(Duration::from_secs(15))
-    }
-
-    /// Sends a signal (`TERM`, `QUIT`, `HUP`...) to the process.
-    pub fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{sig} failed");
-    }
-
-    /// Waits at most `limit` for the process to exit.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    /// Has the process exited?
-    pub fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
-    }
-
-    /// Everything this process wrote to stderr so far.
-    pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
 }
 
 impl Harness {
@@ -391,101 +329,6 @@ impl Replica {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.gateway.stderr_path).unwrap_or_default()
     }
-}
-
-fn port_of(url: &str) -> u16 {
-    url.rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port")
-}
-
-/// Runs the real binary on `config_path` and waits until `/readyz` answers 200.
-async fn spawn_gateway(
-    config_path: &std::path::Path,
-    dir: &std::path::Path,
-    name: &str,
-    audit_path: PathBuf,
-    metrics_port: u16,
-    url: &str,
-    ca: Option<&[u8]>,
-) -> GatewayProcess {
-    let sock = dir.join(format!("{name}.upgrade.sock"));
-    let mut gateway = spawn_process(
-        config_path,
-        dir,
-        name,
-        audit_path,
-        metrics_port,
-        &sock,
-        false,
-    );
-    wait_ready(url, &mut gateway, ca).await;
-    gateway
-}
-
-/// Starts `guichet run` (with `--upgrade` when asked) without waiting for it.
-fn spawn_process(
-    config_path: &std::path::Path,
-    dir: &std::path::Path,
-    name: &str,
-    audit_path: PathBuf,
-    metrics_port: u16,
-    upgrade_sock: &std::path::Path,
-    upgrade: bool,
-) -> GatewayProcess {
-    let stderr_path = dir.join(format!("{name}.stderr"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guichet"));
-    cmd.args(["run", "--config"])
-        .arg(config_path)
-        .arg("--upgrade-sock")
-        .arg(upgrade_sock);
-    if upgrade {
-        cmd.arg("--upgrade");
-    }
-    let child = cmd
-        .env("GUICHET_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&stderr_path)
-                .expect("stderr file"),
-        )
-        .spawn()
-        .expect("spawn guichet");
-    GatewayProcess {
-        child,
-        stderr_path,
-        audit_path,
-        metrics_url: format!("http://127.0.0.1:{metrics_port}"),
-        upgrade_sock: upgrade_sock.to_path_buf(),
-    }
-}
-
-async fn wait_ready(url: &str, gw: &mut GatewayProcess, ca: Option<&[u8]>) {
-    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
-    if let Some(pem) = ca {
-        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem).expect("CA"));
-    }
-    let client = builder.build().expect("client");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = gw.child.try_wait() {
-            let logs = std::fs::read_to_string(&gw.stderr_path).unwrap_or_default();
-            panic!("guichet exited early ({status}):\n{logs}");
-        }
-        if let Ok(r) = client.get(format!("{url}/readyz")).send().await {
-            if r.status() == StatusCode::OK {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let logs = std::fs::read_to_string(&gw.stderr_path).unwrap_or_default();
-    panic!("guichet not ready after 30 s:\n{logs}");
 }
 
 /// An HTTP client with a cookie jar that does not follow redirects by itself.
