@@ -4,7 +4,9 @@
 //!
 //! Pingora handles the signals: SIGTERM drains in-flight requests for `grace_period` then
 //! exits, SIGQUIT hands the listening sockets to a new process started with `--upgrade`
-//! (zero-downtime restart), SIGINT exits at once.
+//! (zero-downtime restart), SIGINT exits at once. SIGHUP reloads the TLS certificate
+//! ([`crate::listeners`], which also owns the listeners themselves). The evidence log is
+//! written out after pingora has drained, whatever the signal.
 
 use crate::assertion::Signer;
 use crate::audit::Audit;
@@ -191,7 +193,8 @@ fn pingora_conf(cfg: &Config, opts: &RunOptions) -> ServerConf {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let grace = cfg.server.grace_period.as_secs();
+    // Whole seconds for pingora, rounded up ("500ms" must not become no grace at all).
+    let grace = u64::try_from(cfg.server.grace_period.as_millis().div_ceil(1000)).unwrap_or(60);
     ServerConf {
         threads,
         grace_period_seconds: Some(grace),
