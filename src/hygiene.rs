@@ -155,6 +155,12 @@ impl Hygiene {
         }
     }
 
+    /// Is the peer one of the trusted proxies (whose `X-Forwarded-For` and `X-Request-Id`
+    /// are believed)?
+    pub fn trusts(&self, peer: Option<IpAddr>) -> bool {
+        peer.is_some_and(|p| is_trusted(canonical(p), &self.trusted))
+    }
+
     /// The client's address (see [`client_ip_from_chain`]); `None` without a peer address.
     pub fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
         let peer = canonical(peer?);

@@ -1,7 +1,32 @@
-//! Prometheus metrics, in a registry of guichet's own (served on the metrics listener).
+//! Prometheus metrics, in a registry of guichet's own (served on the metrics listener,
+//! `[metrics] listen`, at `/metrics`). Names follow Prometheus conventions: `guichet_` prefix,
+//! counters end in `_total`, durations are histograms in `_seconds`.
 //!
-//! Invariant: every label value comes from a fixed set or is capped ([`Metrics::idp_label`]),
-//! so a hostile provider or client cannot blow up the number of series.
+//! | metric | labels |
+//! |---|---|
+//! | `guichet_http_requests_total`, `guichet_http_request_duration_seconds` | `route` ([`route_class`]), `status` |
+//! | `guichet_upstream_response_duration_seconds` | `route` |
+//! | `guichet_upstream_errors_total` | `kind` (`connect`, `timeout`, `other`) |
+//! | `guichet_provider_request_duration_seconds` | `provider`, `call` (`token`, `userinfo`) |
+//! | `guichet_logins_started_total` | `provider`, `level` |
+//! | `guichet_logins_total` | `provider`, `idp`, `level`, `outcome`, `reason` |
+//! | `guichet_step_ups_total` | `level`, `outcome` (`required`, `success`, `failure`) |
+//! | `guichet_logouts_total` | `kind` (`rp_initiated`, `backchannel`) |
+//! | `guichet_sessions_expired_total` | `reason` (`idle`, `absolute`) |
+//! | `guichet_active_sessions` | (memory store) |
+//! | `guichet_session_store_errors_total`, `guichet_audit_write_errors_total` | |
+//! | `guichet_jwks_refreshes_total` | `provider`, `result` |
+//! | `guichet_providers_ready` | |
+//! | `guichet_throttled_requests_total` | `kind` (`login_starts`, `failed_callbacks`), `action` (`delayed`, `refused`) |
+//! | `guichet_throttle_blocks_total` | `kind` |
+//! | `guichet_throttle_clients` | (addresses tracked) |
+//! | `guichet_build_info` | `version` |
+//!
+//! Invariant: every label value comes from a fixed set, from the configuration (provider
+//! names), or is capped ([`Metrics::idp_label`]: at most [`MAX_IDP_LABELS`] identity
+//! providers, then `other`; provider error codes folded by `Failure::metric_reason`), so a
+//! hostile provider or client cannot blow up the number of series
+//! (`tests::idp_labels_are_capped`, `tests/ops.rs::metrics_count_logins_by_provider_idp_and_level`).
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -11,21 +36,41 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 /// Distinct `idp` label values kept before new ones are reported as `other`.
-const MAX_IDP_LABELS: usize = 64;
+pub const MAX_IDP_LABELS: usize = 64;
+
+/// The `idp` label when the provider did not say which identity provider was used.
+pub const UNKNOWN: &str = "unknown";
+
+/// Buckets for request durations (seconds): 0.5 ms to 10 s.
+const REQUEST_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Buckets for calls to a provider (seconds): 5 ms to 30 s.
+const PROVIDER_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
     pub request_duration: HistogramVec,
-    pub upstream_errors: IntCounter,
+    pub upstream_duration: HistogramVec,
+    pub upstream_errors: IntCounterVec,
+    pub provider_duration: HistogramVec,
     pub logins_started: IntCounterVec,
     pub logins: IntCounterVec,
+    pub step_ups: IntCounterVec,
     pub logouts: IntCounterVec,
     pub sessions_expired: IntCounterVec,
     pub active_sessions: IntGauge,
     pub store_errors: IntCounter,
+    pub audit_write_errors: IntCounter,
     pub jwks_refreshes: IntCounterVec,
     pub providers_ready: IntGauge,
+    pub throttled: IntCounterVec,
+    pub throttle_blocks: IntCounterVec,
+    pub throttle_clients: IntGauge,
     idps: Mutex<HashSet<String>>,
 }
 
@@ -46,109 +91,225 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
     register(registry, IntCounterVec::new(Opts::new(name, help), labels))
 }
 
+fn counter1(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    register(registry, IntCounter::new(name, help))
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    register(registry, IntGauge::new(name, help))
+}
+
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> HistogramVec {
+    register(
+        registry,
+        HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+            labels,
+        ),
+    )
+}
+
+/// The `status` label of a response: the codes guichet itself produces, classes otherwise.
+pub fn status_label(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        429 => "429",
+        400..=499 => "4xx",
+        502 => "502",
+        503 => "503",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}
+
+/// The `route` label of one of guichet's own paths (the part after the prefix).
+pub fn own_route_label(leaf: &str) -> &'static str {
+    match leaf {
+        "login" => "login",
+        "callback" => "callback",
+        "logout" => "logout",
+        "logged-out" => "logged_out",
+        "backchannel-logout" => "backchannel_logout",
+        "session" => "session",
+        "jwks.json" => "jwks",
+        _ => "own_other",
+    }
+}
+
+/// Every value the `route` label takes.
+pub const ROUTE_CLASSES: &[&str] = &[
+    "browser",
+    "api",
+    "public",
+    "health",
+    "login",
+    "callback",
+    "logout",
+    "logged_out",
+    "backchannel_logout",
+    "session",
+    "jwks",
+    "own_other",
+];
+
+/// `route` label of a request path, for the requests guichet answers itself.
+pub fn route_class(prefix: &str, path: &str, policy_class: impl FnOnce() -> &'static str) -> &'static str {
+    if let Some(leaf) = path.strip_prefix(prefix) {
+        if leaf.is_empty() || leaf.starts_with('/') {
+            return own_route_label(leaf.trim_start_matches('/'));
+        }
+    }
+    match path {
+        "/healthz" | "/readyz" => "health",
+        _ => policy_class(),
+    }
+}
+
 impl Metrics {
     /// Builds and registers every metric.
     pub fn new() -> Metrics {
-        let registry = Registry::new();
-        let requests = counter(
-            &registry,
-            "guichet_http_requests_total",
-            "Requests answered, by route class and status code.",
-            &["route", "status"],
+        let r = Registry::new();
+        let info = register(
+            &r,
+            prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "guichet_build_info",
+                    "Always 1; the running version is in the label.",
+                ),
+                &["version"],
+            ),
         );
-        let request_duration = register(
-            &registry,
-            HistogramVec::new(
-                HistogramOpts::new(
-                    "guichet_http_request_duration_seconds",
-                    "Time from request to end of response, by route class.",
-                )
-                .buckets(vec![
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                    10.0,
-                ]),
+        info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        Metrics {
+            requests: counter(
+                &r,
+                "guichet_http_requests_total",
+                "Requests answered, by route class and status.",
+                &["route", "status"],
+            ),
+            request_duration: histogram(
+                &r,
+                "guichet_http_request_duration_seconds",
+                "Time from request to end of response, by route class and status.",
+                &["route", "status"],
+                REQUEST_BUCKETS,
+            ),
+            upstream_duration: histogram(
+                &r,
+                "guichet_upstream_response_duration_seconds",
+                "Time from sending a request to the application to its response header, by route class.",
                 &["route"],
+                REQUEST_BUCKETS,
             ),
-        );
-        let upstream_errors = register(
-            &registry,
-            IntCounter::new(
+            upstream_errors: counter(
+                &r,
                 "guichet_upstream_errors_total",
-                "Requests that failed to reach the upstream.",
+                "Requests that failed to reach the application, by kind (connect, timeout, other).",
+                &["kind"],
             ),
-        );
-        let logins_started = counter(
-            &registry,
-            "guichet_logins_started_total",
-            "Redirects to a provider's login, by provider.",
-            &["provider"],
-        );
-        let logins = counter(
-            &registry,
-            "guichet_logins_total",
-            "Completed login callbacks, by provider, identity provider, eIDAS level, outcome and reason.",
-            &["provider", "idp", "level", "outcome", "reason"],
-        );
-        let logouts = counter(
-            &registry,
-            "guichet_logouts_total",
-            "Logouts, by kind (rp_initiated, backchannel).",
-            &["kind"],
-        );
-        let sessions_expired = counter(
-            &registry,
-            "guichet_sessions_expired_total",
-            "Sessions found expired and deleted, by reason.",
-            &["reason"],
-        );
-        let active_sessions = register(
-            &registry,
-            IntGauge::new(
+            provider_duration: histogram(
+                &r,
+                "guichet_provider_request_duration_seconds",
+                "Calls to a provider during a login (token, userinfo), by provider and call.",
+                &["provider", "call"],
+                PROVIDER_BUCKETS,
+            ),
+            logins_started: counter(
+                &r,
+                "guichet_logins_started_total",
+                "Redirects to a provider's login, by provider and level asked.",
+                &["provider", "level"],
+            ),
+            logins: counter(
+                &r,
+                "guichet_logins_total",
+                "Completed login callbacks, by provider, identity provider, eIDAS level, outcome and reason.",
+                &["provider", "idp", "level", "outcome", "reason"],
+            ),
+            step_ups: counter(
+                &r,
+                "guichet_step_ups_total",
+                "Step-ups: sessions sent to log in again at a higher level (required), and how those logins ended.",
+                &["level", "outcome"],
+            ),
+            logouts: counter(
+                &r,
+                "guichet_logouts_total",
+                "Logouts, by kind (rp_initiated, backchannel).",
+                &["kind"],
+            ),
+            sessions_expired: counter(
+                &r,
+                "guichet_sessions_expired_total",
+                "Sessions found expired and deleted, by reason.",
+                &["reason"],
+            ),
+            active_sessions: gauge(
+                &r,
                 "guichet_active_sessions",
                 "Sessions held by the store (memory store; updated at scrape).",
             ),
-        );
-        let store_errors = register(
-            &registry,
-            IntCounter::new(
+            store_errors: counter1(
+                &r,
                 "guichet_session_store_errors_total",
                 "Session store operations that failed (requests then fail closed).",
             ),
-        );
-        let jwks_refreshes = counter(
-            &registry,
-            "guichet_jwks_refreshes_total",
-            "JWKS downloads, by provider and result.",
-            &["provider", "result"],
-        );
-        let providers_ready = register(
-            &registry,
-            IntGauge::new(
+            audit_write_errors: counter1(
+                &r,
+                "guichet_audit_write_errors_total",
+                "Evidence log lines that could not be written.",
+            ),
+            jwks_refreshes: counter(
+                &r,
+                "guichet_jwks_refreshes_total",
+                "JWKS downloads, by provider and result.",
+                &["provider", "result"],
+            ),
+            providers_ready: gauge(
+                &r,
                 "guichet_providers_ready",
                 "Providers whose metadata and keys are loaded.",
             ),
-        );
-        Metrics {
-            registry,
-            requests,
-            request_duration,
-            upstream_errors,
-            logins_started,
-            logins,
-            logouts,
-            sessions_expired,
-            active_sessions,
-            store_errors,
-            jwks_refreshes,
-            providers_ready,
+            throttled: counter(
+                &r,
+                "guichet_throttled_requests_total",
+                "Login starts and callbacks delayed or refused (429) by throttling, by kind and action.",
+                &["kind", "action"],
+            ),
+            throttle_blocks: counter(
+                &r,
+                "guichet_throttle_blocks_total",
+                "Client addresses blocked by throttling, by the kind of request that went over the limit.",
+                &["kind"],
+            ),
+            throttle_clients: gauge(
+                &r,
+                "guichet_throttle_clients",
+                "Client addresses the throttling currently tracks (updated at scrape).",
+            ),
+            registry: r,
             idps: Mutex::new(HashSet::new()),
         }
     }
 
     /// The `idp` label for an identity provider id: itself while fewer than
-    /// [`MAX_IDP_LABELS`] distinct values were seen, `other` after that.
+    /// [`MAX_IDP_LABELS`] distinct values were seen, `other` after that; [`UNKNOWN`] when the
+    /// provider does not say.
     pub fn idp_label(&self, idp: Option<&str>) -> String {
-        let Some(idp) = idp else { return "none".into() };
+        let Some(idp) = idp else {
+            return UNKNOWN.into();
+        };
         let mut seen = self.idps.lock().unwrap_or_else(|p| p.into_inner());
         if seen.contains(idp) {
             return idp.to_string();
@@ -189,17 +350,43 @@ mod tests {
         }
         assert_eq!(m.idp_label(Some("one-too-many")), "other");
         assert_eq!(m.idp_label(Some("idp3")), "idp3");
-        assert_eq!(m.idp_label(None), "none");
+        assert_eq!(m.idp_label(None), "unknown");
     }
 
     #[test]
-    fn renders_registered_metrics() {
+    fn renders_registered_metrics_with_conventional_names() {
         let m = Metrics::new();
         m.logins
-            .with_label_values(&["fc", "none", "eidas1", "success", "ok"])
+            .with_label_values(&["fc", "unknown", "eidas1", "success", "ok"])
             .inc();
+        m.request_duration
+            .with_label_values(&["browser", "2xx"])
+            .observe(0.01);
         let text = m.render();
         assert!(text.contains("guichet_logins_total{"));
         assert!(text.contains("outcome=\"success\""));
+        assert!(text.contains("guichet_build_info{version=\""));
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let mut parts = line.split(' ').skip(2);
+            let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
+            assert!(name.starts_with("guichet_"), "{line}");
+            match kind {
+                "counter" => assert!(name.ends_with("_total"), "{line}"),
+                "histogram" => assert!(name.ends_with("_seconds"), "{line}"),
+                _ => assert!(!name.ends_with("_total"), "{line}"),
+            }
+        }
+    }
+
+    #[test]
+    fn route_labels_are_a_fixed_set() {
+        let public = || "public";
+        assert_eq!(route_class("/.guichet", "/.guichet/login", public), "login");
+        assert_eq!(route_class("/.guichet", "/.guichet/x%00y", public), "own_other");
+        assert_eq!(route_class("/.guichet", "/.guichetx", public), "public");
+        assert_eq!(route_class("/.guichet", "/healthz", public), "health");
+        for leaf in ["login", "callback", "logout", "logged-out", "backchannel-logout", "session", "jwks.json", "zzz"] {
+            assert!(ROUTE_CLASSES.contains(&own_route_label(leaf)));
+        }
     }
 }

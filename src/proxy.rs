@@ -6,8 +6,11 @@
 //! 2. `upstream_peer`: where the application lives.
 //! 3. `upstream_request_filter`: remove guichet's cookies, copy the session's pre-built
 //!    identity block for the route's profile and its cached assertion, set the forwarding
-//!    headers.
-//! 4. `logging`: metrics.
+//!    headers and `X-Request-Id`.
+//! 4. `upstream_response_filter`: upstream latency; `logging`: request metrics.
+//!
+//! guichet's own replies carry `X-Request-Id`, and `Strict-Transport-Security` when the
+//! public URL is https ([`write_reply`]).
 //!
 //! Once the process is leaving (SIGQUIT for an upgrade, SIGTERM), every response closes its
 //! HTTP/1.1 connection (`Connection: close`, [`GuichetProxy::draining`]): clients move to
@@ -20,7 +23,9 @@
 
 use crate::gateway::{Forward, Gateway, Outcome};
 use crate::hygiene::Hygiene;
+use crate::metrics::status_label;
 use crate::pages::Failure;
+use crate::request_id::{self, RequestId, RequestIds};
 use crate::web::{Body, Lang, Reply, Request, MAX_OWN_BODY};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -38,13 +43,21 @@ pub struct Ctx {
     class: &'static str,
     started: Instant,
     client_ip: Option<std::net::IpAddr>,
+    request_id: RequestId,
+    /// When the request was handed to the upstream.
+    upstream_sent: Option<Instant>,
 }
+
+/// `Strict-Transport-Security` on guichet's own replies when the public URL is https.
+const HSTS: &str = "max-age=31536000";
 
 pub struct GuichetProxy {
     gateway: Arc<Gateway>,
     peer: HttpPeer,
     hygiene: Hygiene,
     draining: Arc<AtomicBool>,
+    ids: RequestIds,
+    https: bool,
 }
 
 impl GuichetProxy {
@@ -61,6 +74,8 @@ impl GuichetProxy {
         GuichetProxy {
             hygiene: Hygiene::new(cfg, &gateway.cookies),
             peer,
+            ids: RequestIds::new(),
+            https: cfg.server.https,
             gateway,
             draining: Arc::new(AtomicBool::new(false)),
         }
@@ -83,6 +98,8 @@ impl ProxyHttp for GuichetProxy {
             class: "own",
             started: Instant::now(),
             client_ip: None,
+            request_id: self.ids.next(),
+            upstream_sent: None,
         }
     }
 
@@ -95,7 +112,19 @@ impl ProxyHttp for GuichetProxy {
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
         ctx.client_ip = self.hygiene.client_ip(peer, &session.req_header().headers);
+        // A request id set by a trusted proxy is kept; any other is replaced upstream.
+        if self.hygiene.trusts(peer) {
+            if let Some(id) = session
+                .req_header()
+                .headers
+                .get(request_id::HEADER)
+                .and_then(|v| RequestId::parse(v.as_bytes()))
+            {
+                ctx.request_id = id;
+            }
+        }
         self.hygiene.strip_incoming(session.req_header_mut());
+        let rid = ctx.request_id;
         let body = read_own_body(&self.gateway, session).await?;
         let head = session.req_header();
         let request = Request {
@@ -104,6 +133,7 @@ impl ProxyHttp for GuichetProxy {
             query: head.uri.query(),
             headers: &head.headers,
             client_ip: ctx.client_ip,
+            request_id: Some(rid.as_str()),
             body: match &body {
                 OwnBody::Skipped => Body::None,
                 OwnBody::Read(b) => Body::Read(b),
@@ -112,7 +142,8 @@ impl ProxyHttp for GuichetProxy {
         };
         match self.gateway.handle(&request).await {
             Outcome::Reply(reply) => {
-                write_reply(session, reply).await?;
+                ctx.class = self.gateway.route_class(session.req_header().uri.path());
+                write_reply(session, reply, &rid, self.https).await?;
                 Ok(true)
             }
             Outcome::Forward(forward) => {
@@ -144,16 +175,47 @@ impl ProxyHttp for GuichetProxy {
             }
         }
         self.hygiene.set_forwarding(upstream, ctx.client_ip)?;
+        upstream.insert_header(request_id::HEADER, ctx.request_id.header_value())?;
         if let Some(host) = &self.gateway.cfg.upstream.host_header {
             upstream.insert_header(header::HOST, host.as_str())?;
+        }
+        ctx.upstream_sent = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(sent) = ctx.upstream_sent.take() {
+            self.gateway
+                .metrics
+                .upstream_duration
+                .with_label_values(&[ctx.class])
+                .observe(sent.elapsed().as_secs_f64());
         }
         Ok(())
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let code = match e.esource() {
             ErrorSource::Upstream => {
-                self.gateway.metrics.upstream_errors.inc();
+                let kind = match e.etype() {
+                    ErrorType::ConnectTimedout
+                    | ErrorType::ConnectRefused
+                    | ErrorType::ConnectNoRoute
+                    | ErrorType::ConnectError
+                    | ErrorType::TLSHandshakeFailure => "connect",
+                    ErrorType::ReadTimedout | ErrorType::WriteTimedout => "timeout",
+                    _ => "other",
+                };
+                self.gateway
+                    .metrics
+                    .upstream_errors
+                    .with_label_values(&[kind])
+                    .inc();
                 502
             }
             ErrorSource::Downstream => match e.etype() {
@@ -169,8 +231,9 @@ impl ProxyHttp for GuichetProxy {
             } else {
                 Failure::InvalidRequest("request")
             };
-            let reply = self.gateway.pages.failure(&failure, lang);
-            if let Err(err) = write_reply(session, reply).await {
+            let rid = ctx.request_id;
+            let reply = self.gateway.pages.failure(&failure, lang, Some(rid.as_str()));
+            if let Err(err) = write_reply(session, reply, &rid, self.https).await {
                 tracing::debug!(error = %err, "could not send the error page");
             }
         }
@@ -181,15 +244,15 @@ impl ProxyHttp for GuichetProxy {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let status = status_label(session.response_written().map_or(0, |r| r.status.as_u16()));
         let metrics = &self.gateway.metrics;
         metrics
             .requests
-            .with_label_values(&[ctx.class, status_label(status)])
+            .with_label_values(&[ctx.class, status])
             .inc();
         metrics
             .request_duration
-            .with_label_values(&[ctx.class])
+            .with_label_values(&[ctx.class, status])
             .observe(ctx.started.elapsed().as_secs_f64());
     }
 
@@ -200,22 +263,6 @@ impl ProxyHttp for GuichetProxy {
     }
 }
 
-fn status_label(status: u16) -> &'static str {
-    match status {
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        429 => "429",
-        400..=499 => "4xx",
-        502 => "502",
-        503 => "503",
-        500..=599 => "5xx",
-        _ => "other",
-    }
-}
-
 fn lang_of(head: &RequestHeader) -> Lang {
     Request {
         method: &head.method,
@@ -223,6 +270,7 @@ fn lang_of(head: &RequestHeader) -> Lang {
         query: head.uri.query(),
         headers: &head.headers,
         client_ip: None,
+        request_id: None,
         body: Body::None,
     }
     .lang()
@@ -261,11 +309,16 @@ async fn read_own_body(gateway: &Gateway, session: &mut Session) -> Result<OwnBo
     }
 }
 
-/// Writes one of guichet's own replies (no body for `HEAD`).
-async fn write_reply(session: &mut Session, reply: Reply) -> Result<()> {
-    let mut resp = ResponseHeader::build(reply.status, Some(reply.headers.len() + 1))?;
+/// Writes one of guichet's own replies (no body for `HEAD`), with the request id and, over
+/// https, HSTS.
+async fn write_reply(session: &mut Session, reply: Reply, id: &RequestId, https: bool) -> Result<()> {
+    let mut resp = ResponseHeader::build(reply.status, Some(reply.headers.len() + 3))?;
     for (name, value) in reply.headers {
         resp.append_header(name, value)?;
+    }
+    resp.insert_header(request_id::HEADER, id.header_value())?;
+    if https {
+        resp.insert_header(header::STRICT_TRANSPORT_SECURITY, HSTS)?;
     }
     resp.insert_header(header::CONTENT_LENGTH, reply.body.len().to_string())?;
     let head_only = session.req_header().method == http::Method::HEAD;

@@ -55,14 +55,16 @@ pub struct Built {
 pub fn build(cfg: Config) -> Result<Built, StartError> {
     install_crypto_provider();
     let cfg = Arc::new(cfg);
-    let audit = Arc::new(Audit::open(&cfg.audit.output).map_err(|e| {
-        StartError::Setup(format!(
-            "{}: audit.output: cannot open {:?}: {e}",
-            cfg.source.display(),
-            cfg.audit.output
-        ))
-    })?);
     let metrics = Arc::new(Metrics::new());
+    let audit = Arc::new(
+        Audit::open(&cfg.audit.output, metrics.audit_write_errors.clone()).map_err(|e| {
+            StartError::Setup(format!(
+                "{}: audit.output: cannot open {:?}: {e}",
+                cfg.source.display(),
+                cfg.audit.output
+            ))
+        })?,
+    );
     let mut providers = Vec::new();
     for p in &cfg.providers {
         let provider = Provider::new(p.clone()).map_err(|e| StartError::Setup(e.to_string()))?;
@@ -180,7 +182,8 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
 
     tracing::info!(listen = %gateway.cfg.server.listen, "guichet listening");
     server.run(RunArgs::default());
-    built.audit.flush();
+    // Every listener has drained: no request can write to the evidence log any more.
+    built.audit.close();
     background.shutdown_timeout(Duration::from_secs(2));
     tracing::info!("guichet stopped");
     Ok(())
@@ -248,6 +251,9 @@ impl ServeHttp for MetricsApp {
         let (status, content_type, body) = match path.as_str() {
             "/metrics" => {
                 let gw = &self.gateway;
+                gw.metrics
+                    .throttle_clients
+                    .set(i64::try_from(gw.throttle.tracked()).unwrap_or(i64::MAX));
                 if let Some(n) = gw.store.active_sessions() {
                     gw.metrics
                         .active_sessions

@@ -17,6 +17,8 @@ pub struct Request<'a> {
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
     pub client_ip: Option<IpAddr>,
+    /// This request's id ([`crate::request_id`]); `None` in unit tests.
+    pub request_id: Option<&'a str>,
     /// The body, read only for `POST`s to guichet's own paths (forms, back-channel logout).
     pub body: Body<'a>,
 }
@@ -258,6 +260,7 @@ mod tests {
             query: Some("state=a&code=x&state=b"),
             headers: &h,
             client_ip: None,
+            request_id: None,
             body: Body::None,
         };
         assert_eq!(r.param("state"), Err(DuplicateParam("state")));
@@ -275,6 +278,7 @@ mod tests {
             query: None,
             headers: &h,
             client_ip: None,
+            request_id: None,
             body: Body::Read(b"logout_token=a.b%2Bc&x=1"),
         };
         assert_eq!(r.form_field("logout_token").as_deref(), Some("a.b+c"));
@@ -295,6 +299,7 @@ mod tests {
             query: None,
             headers: &h,
             client_ip: None,
+            request_id: None,
             body: Body::None,
         };
         assert_eq!(r.lang(), Lang::En);

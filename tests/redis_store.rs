@@ -182,6 +182,7 @@ async fn back_channel_index_token_ids_and_login_states() {
         binding: "b".into(),
         created_at: now(),
         logout: false,
+        step_up: false,
     };
     a.put_login("state-1", login).await.unwrap();
     let taken = b

@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub audit: AuditSection,
     #[serde(default)]
     pub pages: PagesSection,
+    #[serde(default)]
+    pub rate_limit: RateLimitSection,
 }
 
 /// `[server]`: the listener the browsers talk to.
@@ -389,12 +391,104 @@ impl Default for AuditSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PagesSection {
-    /// Name of the service shown in page titles.
+    /// Name of the service shown in the header and page titles.
     pub service_name: Option<String>,
     /// Link to the service's other way to log in (MConnect terms 5.1), shown on the chooser.
     pub other_login_url: Option<String>,
     /// Where `/.guichet/logged-out` sends the citizen after logout; default: a guichet page.
     pub logged_out_url: Option<String>,
+    /// Link to the service's help or contact page, in the footer of every page.
+    pub help_url: Option<String>,
+    /// The service's logo in the header: `file:/path` (PNG, JPEG, GIF, WebP or SVG) or a
+    /// `data:image/...;base64,...` URL; at most 64 KiB, inlined in the pages.
+    pub logo: Option<String>,
+    /// Text alternative of the logo; default empty (the logo only repeats the service name).
+    pub logo_alt: Option<String>,
+    /// `[pages.colors]`: the service's colours (checked for contrast).
+    pub colors: ColorsSection,
+    /// `[pages.texts.fr]`, `[pages.texts.en]`: texts replacing guichet's own.
+    pub texts: TextsSection,
+}
+
+/// `[pages.colors]`: `#rrggbb` colours.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ColorsSection {
+    /// Buttons (white text on it) and links (on white): contrast at least 4.5:1 with white.
+    pub primary: Option<String>,
+    /// Header background.
+    pub header_background: Option<String>,
+    /// Header text: contrast at least 4.5:1 with `header_background`.
+    pub header_text: Option<String>,
+}
+
+/// `[pages.texts]`: one table per language.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextsSection {
+    pub fr: PageTextsSection,
+    pub en: PageTextsSection,
+}
+
+/// Texts of one language; plain text (no HTML), each at most 1000 characters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PageTextsSection {
+    /// Title of the login chooser.
+    pub chooser_title: Option<String>,
+    /// Sentence above the login buttons.
+    pub chooser_intro: Option<String>,
+    /// Title of the logged-out page.
+    pub logged_out_title: Option<String>,
+    /// Text of the logged-out page.
+    pub logged_out_text: Option<String>,
+    /// Sentence added to every error page (who to contact).
+    pub error_help: Option<String>,
+    /// Footer text of every page.
+    pub footer: Option<String>,
+}
+
+/// `[rate_limit]`: throttling of login starts and failed callbacks per client address.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSection {
+    /// Throttle at all.
+    pub enabled: bool,
+    /// Counts fade over this period: a client is refused when it goes over a limit within it.
+    pub window: String,
+    /// Login starts (redirects to a provider) per `window` before answers are delayed.
+    pub login_starts_delay_after: u32,
+    /// Login starts per `window` before the client is blocked.
+    pub login_starts_block_after: u32,
+    /// Failed callbacks (bad state, code or token) per `window` before answers are delayed.
+    pub failed_callbacks_delay_after: u32,
+    /// Failed callbacks per `window` before the client is blocked.
+    pub failed_callbacks_block_after: u32,
+    /// Delay added to each answer over a `*_delay_after` limit (at most 10s).
+    pub delay: String,
+    /// How long a blocked client gets `429` on login starts and callbacks.
+    pub block_for: String,
+    /// Most client addresses tracked at once (memory bound).
+    pub max_clients: u64,
+    /// IPv6 clients are counted per prefix of this length (64: one subscriber).
+    pub ipv6_prefix: u8,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: "10m".into(),
+            login_starts_delay_after: 60,
+            login_starts_block_after: 200,
+            failed_callbacks_delay_after: 10,
+            failed_callbacks_block_after: 30,
+            delay: "1s".into(),
+            block_for: "5m".into(),
+            max_clients: 100_000,
+            ipv6_prefix: 64,
+        }
+    }
 }
 
 mod defaults {

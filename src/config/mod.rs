@@ -9,9 +9,11 @@
 mod assurance;
 pub mod file;
 pub mod headers;
+mod pages;
 mod pins;
 pub mod presets;
 mod provider;
+mod rate_limit;
 pub mod secret;
 mod session;
 mod transport;
@@ -24,6 +26,8 @@ use ipnet::IpNet;
 pub use provider::{
     DecryptionKey, EndpointOverrides, Flavour, Pkce, ProviderConfig, TokenAuth, UserinfoFormat,
 };
+pub use pages::{Colors, Logo, PageTexts, PagesConfig, Rgb, Texts};
+pub use rate_limit::{Limits, RateLimitConfig};
 pub use secret::Secret;
 use serde::Serialize;
 pub use session::{RedisConfig, SessionConfig, StoreKind};
@@ -56,6 +60,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub audit: AuditConfig,
     pub pages: PagesConfig,
+    pub rate_limit: RateLimitConfig,
 }
 
 #[derive(Debug, Serialize)]
@@ -121,13 +126,6 @@ pub enum AuditOutput {
 #[derive(Debug, Serialize)]
 pub struct AuditConfig {
     pub output: AuditOutput,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PagesConfig {
-    pub service_name: String,
-    pub other_login_url: Option<String>,
-    pub logged_out_url: Option<String>,
 }
 
 impl Config {
@@ -252,6 +250,7 @@ impl Validator {
             },
         };
         let pages = self.pages(&raw.pages)?;
+        let rate_limit = self.rate_limit(&raw.rate_limit)?;
         Ok(Config {
             source: path.to_path_buf(),
             server,
@@ -263,6 +262,7 @@ impl Validator {
             metrics,
             audit,
             pages,
+            rate_limit,
         })
     }
 
@@ -436,27 +436,6 @@ impl Validator {
             });
         }
         Ok(out)
-    }
-
-    fn pages(&self, p: &file::PagesSection) -> Result<PagesConfig, ConfigError> {
-        for (k, v) in [
-            ("pages.other_login_url", &p.other_login_url),
-            ("pages.logged_out_url", &p.logged_out_url),
-        ] {
-            if let Some(v) = v {
-                if !v.starts_with('/') || v.starts_with("//") {
-                    self.url(k, v)?;
-                }
-            }
-        }
-        Ok(PagesConfig {
-            service_name: p
-                .service_name
-                .clone()
-                .unwrap_or_else(|| "Service en ligne".into()),
-            other_login_url: p.other_login_url.clone(),
-            logged_out_url: p.logged_out_url.clone(),
-        })
     }
 }
 

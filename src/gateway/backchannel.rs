@@ -98,16 +98,10 @@ impl Gateway {
             "backchannel_no_session"
         };
         tracing::info!(provider, sessions = removed, "back-channel logout");
-        self.audit.record(&Event {
-            event: "logout",
-            outcome: "success",
-            reason,
-            provider: Some(provider),
-            sub: Some(&logout.sub),
-            idp_id: None,
-            level: None,
-            client_ip: req.client_ip,
-        });
+        let mut e = Event::of(req, "logout", "success", reason);
+        e.provider = Some(provider);
+        e.sub = Some(&logout.sub);
+        self.audit.record(&e);
         Reply::text(StatusCode::OK, "")
     }
 
@@ -177,16 +171,10 @@ impl Gateway {
 
     fn logout_token_refused(&self, req: &Request<'_>, provider: Option<&str>, why: &str) -> Reply {
         tracing::info!(provider, reason = why, "back-channel logout refused");
-        self.audit.record(&Event {
-            event: "logout",
-            outcome: "failure",
-            reason: &format!("backchannel_{why}"),
-            provider,
-            sub: None,
-            idp_id: None,
-            level: None,
-            client_ip: req.client_ip,
-        });
+        let reason = format!("backchannel_{why}");
+        let mut e = Event::of(req, "logout", "failure", &reason);
+        e.provider = provider;
+        self.audit.record(&e);
         Reply::json(
             StatusCode::BAD_REQUEST,
             &serde_json::json!({"error": "invalid_request", "error_description": why}),

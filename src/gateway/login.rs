@@ -17,9 +17,10 @@ use crate::audit::Event;
 use crate::crypto;
 use crate::identity::{status, Identity};
 use crate::oidc::flow::{sanitize_error_code, AuthorizeRequest};
-use crate::oidc::jws::{self, Expect};
+use crate::oidc::jws::{self, Expect, TokenError};
 use crate::oidc::{acr, jwe, OidcError, Provider};
-use crate::pages::{ChooserEntry, Failure};
+use crate::pages::{from_provider_error, ChooserEntry, Failure};
+use crate::throttle::Kind;
 use crate::policy::{safe_return_to, Level};
 use crate::session::cookies;
 use crate::session::{now, LoginState, SessionKey, SessionRecord};
@@ -36,6 +37,25 @@ struct Verified {
     sid: Option<String>,
 }
 
+/// What is known about a login when it ends: for the metrics and the evidence log.
+#[derive(Debug, Default, Clone, Copy)]
+struct Attempt<'a> {
+    provider: Option<&'a str>,
+    /// The level asked for.
+    level: Option<Level>,
+    step_up: bool,
+}
+
+impl<'a> Attempt<'a> {
+    fn of(login: &'a LoginState) -> Attempt<'a> {
+        Attempt {
+            provider: Some(&login.provider),
+            level: login.level,
+            step_up: login.step_up,
+        }
+    }
+}
+
 /// Can this provider prove `level` (any provider can when no level is asked)?
 fn can_reach(provider: &Provider, level: Option<Level>) -> bool {
     level.is_none_or(|l| provider.cfg.max_level().is_some_and(|m| m >= l))
@@ -44,6 +64,9 @@ fn can_reach(provider: &Provider, level: Option<Level>) -> bool {
 impl Gateway {
     /// `GET /.guichet/login?return_to=/path&provider=NAME&level=eidasN&login_hint=...`
     pub(super) async fn login(&self, req: &Request<'_>) -> Reply {
+        if let Some(refused) = self.refuse_if_blocked(req) {
+            return refused;
+        }
         let (return_to, provider, level, hint) = match (
             req.param("return_to"),
             req.param("provider"),
@@ -107,6 +130,9 @@ impl Gateway {
             Some(l) if default_level.is_none_or(|d| l > d) => provider.cfg.acr_for(l),
             _ => provider.cfg.acr_values.clone(),
         };
+        if let Some(refused) = self.throttle(req, Kind::LoginStart).await {
+            return refused;
+        }
         let login = LoginState {
             provider: provider.name().to_string(),
             nonce: nonce.clone(),
@@ -116,6 +142,7 @@ impl Gateway {
             binding: crypto::sha256_hex(binding.as_bytes()),
             created_at: now(),
             logout: false,
+            step_up: level.is_some(),
         };
         if let Err(e) = self.store.put_login(&state, login).await {
             return self.fail(req, &self.store_failed(&e));
@@ -134,7 +161,7 @@ impl Gateway {
         );
         self.metrics
             .logins_started
-            .with_label_values(&[provider.name()])
+            .with_label_values(&[provider.name(), requested.map_or("none", |l| l.eidas())])
             .inc();
         Reply::redirect(&url).set_cookie(cookies::set_for(
             self.cookies.login,
@@ -180,41 +207,43 @@ impl Gateway {
 
     /// `GET /.guichet/callback?code=...&state=...` (or `?error=...&state=...`).
     pub(super) async fn callback(&self, req: &Request<'_>) -> Reply {
+        if let Some(refused) = self.refuse_if_blocked(req) {
+            return refused;
+        }
+        let none = Attempt::default();
         let (code, state, error) = match (req.param("code"), req.param("state"), req.param("error"))
         {
             (Ok(c), Ok(s), Ok(e)) => (c, s, e),
-            _ => return self.login_failed(req, None, Failure::InvalidRequest("query")),
+            _ => return self.login_failed(req, none, Failure::InvalidRequest("query")).await,
         };
         let state = state.filter(|s| crypto::is_hex(s, 64));
         if let Some(error) = error {
             // The provider refused (or the citizen cancelled): consume the state so it cannot
-            // be used again, then explain.
+            // be used again, then explain. With a state guichet issued this is a genuine
+            // answer to a login; without one it counts against the client.
             let login = match &state {
                 Some(s) => self.store.take_login(s).await.ok().flatten(),
                 None => None,
             };
-            let code = sanitize_error_code(&error);
-            let failure = if code == "access_denied" {
-                Failure::Cancelled
-            } else {
-                Failure::ProviderError(code)
-            };
-            return self.login_failed(req, login.as_ref().map(|l| l.provider.as_str()), failure);
+            let failure = from_provider_error(&sanitize_error_code(&error));
+            let attempt = login.as_ref().map_or(none, Attempt::of);
+            let count = login.is_none();
+            return self.login_failed_with(req, attempt, failure, count).await;
         }
         let Some(state) = state else {
-            return self.login_failed(req, None, Failure::InvalidRequest("state"));
+            return self.login_failed(req, none, Failure::InvalidRequest("state")).await;
         };
         let Some(code) = code.filter(|c| {
             !c.is_empty() && c.len() <= 1024 && c.bytes().all(|b| b.is_ascii_graphic())
         }) else {
-            return self.login_failed(req, None, Failure::InvalidRequest("code"));
+            return self.login_failed(req, none, Failure::InvalidRequest("code")).await;
         };
         let login = match self.store.take_login(&state).await {
             Ok(Some(l)) if !l.logout => l,
-            Ok(Some(_)) => return self.login_failed(req, None, Failure::LoginExpired),
-            Ok(None) => return self.login_failed(req, None, Failure::LoginExpired),
-            Err(e) => return self.login_failed(req, None, self.store_failed(&e)),
+            Ok(_) => return self.login_failed(req, none, Failure::LoginExpired).await,
+            Err(e) => return self.login_failed(req, none, self.store_failed(&e)).await,
         };
+        let attempt = Attempt::of(&login);
         let bound = req.cookie(self.cookies.login).is_some_and(|b| {
             crypto::constant_time_eq(
                 crypto::sha256_hex(b.as_bytes()).as_bytes(),
@@ -222,10 +251,10 @@ impl Gateway {
             )
         });
         if !bound {
-            return self.login_failed(req, Some(&login.provider), Failure::StateMismatch);
+            return self.login_failed(req, attempt, Failure::StateMismatch).await;
         }
         let Some(provider) = self.provider(&login.provider).cloned() else {
-            return self.login_failed(req, None, Failure::UnknownProvider);
+            return self.login_failed(req, none, Failure::UnknownProvider).await;
         };
         // RFC 9207: a provider that names itself in the response must be the one we asked
         // (FranceConnect adds `iss`); a mismatch is a mix-up attack.
@@ -233,11 +262,8 @@ impl Gateway {
             Ok(None) => {}
             Ok(Some(iss)) if iss.trim_end_matches('/') == provider.cfg.issuer => {}
             _ => {
-                return self.login_failed(
-                    req,
-                    Some(provider.name()),
-                    Failure::Verification("response_wrong_issuer".into()),
-                )
+                let f = Failure::Verification("response_wrong_issuer".into());
+                return self.login_failed(req, attempt, f).await;
             }
         }
         let verified = match self.verify(&provider, &code, &login).await {
@@ -245,19 +271,19 @@ impl Gateway {
             Err(e) => {
                 let failure = match &e {
                     OidcError::Unavailable(why) => {
-                        tracing::warn!(provider = provider.name(), error = %why, "provider unavailable during callback");
+                        tracing::warn!(provider = provider.name(), error = %why, request_id = req.request_id, "provider unavailable during callback");
                         Failure::ProviderUnavailable
                     }
                     OidcError::Claims(_) => Failure::InvalidIdentity(e.reason()),
                     OidcError::IdentityNotActive => Failure::IdentityNotActive,
+                    OidcError::IdToken(TokenError::Acr) => Failure::LevelTooLow,
                     _ => Failure::Verification(e.reason()),
                 };
-                tracing::warn!(provider = provider.name(), reason = %e.reason(), "login refused");
-                return self.login_failed(req, Some(provider.name()), failure);
+                tracing::warn!(provider = provider.name(), reason = %e.reason(), request_id = req.request_id, "login refused");
+                return self.login_failed(req, attempt, failure).await;
             }
         };
-        self.open_session(req, &provider, verified, &login.return_to)
-            .await
+        self.open_session(req, &provider, verified, &login).await
     }
 
     /// Code exchange, id_token, userinfo, claims: every check of a login.
@@ -271,6 +297,7 @@ impl Gateway {
             .endpoints()
             .ok_or_else(|| OidcError::Unavailable("metadata not loaded".into()))?;
         let redirect_uri = self.cfg.server.own_url("callback");
+        let timer = self.provider_timer(provider, "token");
         let (access_token, id_token) = provider
             .exchange_code(
                 &endpoints,
@@ -279,6 +306,7 @@ impl Gateway {
                 login.pkce_verifier.as_deref(),
             )
             .await?;
+        timer.observe_duration();
         let t = now();
         let expect = Expect {
             require_times: true,
@@ -303,7 +331,9 @@ impl Gateway {
             .get("sub")
             .and_then(Value::as_str)
             .ok_or(OidcError::IdToken(jws::TokenError::MissingClaim))?;
+        let timer = self.provider_timer(provider, "userinfo");
         let mut userinfo = provider.userinfo(&endpoints, &access_token, sub, t).await?;
+        timer.observe_duration();
         // Protocol claims come from the id_token only.
         userinfo.remove("acr");
         userinfo.remove("amr");
@@ -332,29 +362,37 @@ impl Gateway {
         })
     }
 
+    /// Times a call to a provider (`guichet_provider_request_duration_seconds`); a call that
+    /// fails is not observed.
+    fn provider_timer(&self, provider: &Provider, call: &str) -> prometheus::HistogramTimer {
+        self.metrics
+            .provider_duration
+            .with_label_values(&[provider.name(), call])
+            .start_timer()
+    }
+
     async fn open_session(
         &self,
         req: &Request<'_>,
         provider: &Provider,
         v: Verified,
-        return_to: &str,
+        login: &LoginState,
     ) -> Reply {
+        let attempt = Attempt::of(login);
         // No session fixation: whatever session this browser had is deleted, a new id is made.
         if let Some(old) = req
             .cookie(self.cookies.session)
             .and_then(SessionKey::from_cookie)
         {
             if let Err(e) = self.store.remove(&old).await {
-                return self.login_failed(req, Some(provider.name()), self.store_failed(&e));
+                return self.login_failed(req, attempt, self.store_failed(&e)).await;
             }
         }
         let token = crypto::random_token();
         let Some(key) = SessionKey::from_cookie(&token) else {
-            return self.login_failed(
-                req,
-                Some(provider.name()),
-                Failure::InvalidRequest("session"),
-            );
+            return self
+                .login_failed(req, attempt, Failure::InvalidRequest("session"))
+                .await;
         };
         let t = now();
         let record = SessionRecord {
@@ -369,10 +407,12 @@ impl Gateway {
         // Header blocks per route profile are built once, above; absurd claim sizes stop here.
         if let Some(e) = session.headers.too_large() {
             tracing::warn!(provider = provider.name(), error = %e, "login refused");
-            return self.login_failed(req, Some(provider.name()), Failure::IdentityTooLarge);
+            return self
+                .login_failed(req, attempt, Failure::IdentityTooLarge)
+                .await;
         }
         if let Err(e) = self.store.insert(key, session.clone()).await {
-            return self.login_failed(req, Some(provider.name()), self.store_failed(&e));
+            return self.login_failed(req, attempt, self.store_failed(&e)).await;
         }
         let identity = &session.record.identity;
         let level = session.record.level.map(|l| l.eidas());
@@ -386,41 +426,63 @@ impl Gateway {
                 "ok",
             ])
             .inc();
-        self.audit.record(&Event {
-            event: "login",
-            outcome: "success",
-            reason: "ok",
-            provider: Some(provider.name()),
-            sub: Some(identity.sub()),
-            idp_id: identity.get("idp_id"),
-            level,
-            client_ip: req.client_ip,
-        });
-        Reply::redirect(return_to).set_cookie(cookies::set(self.cookies.session, &token))
+        if login.step_up {
+            self.metrics
+                .step_ups
+                .with_label_values(&[login.level.map_or("none", |l| l.eidas()), "success"])
+                .inc();
+        }
+        let mut e = super::session_event(req, &session, "login", "success", "ok");
+        if login.step_up {
+            e.required_level = login.level.map(|l| l.eidas());
+        }
+        self.audit.record(&e);
+        Reply::redirect(&login.return_to).set_cookie(cookies::set(self.cookies.session, &token))
     }
 
-    fn login_failed(&self, req: &Request<'_>, provider: Option<&str>, failure: Failure) -> Reply {
+    async fn login_failed(&self, req: &Request<'_>, at: Attempt<'_>, failure: Failure) -> Reply {
+        let count = failure.blames_client();
+        self.login_failed_with(req, at, failure, count).await
+    }
+
+    /// Records a failed login (metric, evidence line), counts it against the client when
+    /// `count` ([`crate::throttle`]), and answers with its page (or `429`).
+    async fn login_failed_with(
+        &self,
+        req: &Request<'_>,
+        at: Attempt<'_>,
+        failure: Failure,
+        count: bool,
+    ) -> Reply {
         let reason = failure.reason();
+        let level = at.level.map(|l| l.eidas());
         self.metrics
             .logins
             .with_label_values(&[
-                provider.unwrap_or("unknown"),
-                "none",
-                "none",
+                at.provider.unwrap_or("unknown"),
+                crate::metrics::UNKNOWN,
+                level.unwrap_or("none"),
                 "failure",
                 &failure.metric_reason(),
             ])
             .inc();
-        self.audit.record(&Event {
-            event: "login",
-            outcome: "failure",
-            reason: &reason,
-            provider,
-            sub: None,
-            idp_id: None,
-            level: None,
-            client_ip: req.client_ip,
-        });
+        if at.step_up {
+            self.metrics
+                .step_ups
+                .with_label_values(&[level.unwrap_or("none"), "failure"])
+                .inc();
+        }
+        let mut e = Event::of(req, "login", "failure", &reason);
+        e.provider = at.provider;
+        if at.step_up {
+            e.required_level = level;
+        }
+        self.audit.record(&e);
+        if count {
+            if let Some(refused) = self.throttle(req, Kind::FailedCallback).await {
+                return refused;
+            }
+        }
         self.fail(req, &failure)
     }
 }

@@ -21,7 +21,6 @@
 //!   (`logged_out_checks_the_state_once`).
 
 use super::Gateway;
-use crate::audit::Event;
 use crate::crypto;
 use crate::pages::Failure;
 use crate::session::cookies;
@@ -68,16 +67,13 @@ impl Gateway {
             .logouts
             .with_label_values(&["rp_initiated"])
             .inc();
-        self.audit.record(&Event {
-            event: "logout",
-            outcome: "success",
-            reason: "rp_initiated",
-            provider: Some(&record.provider),
-            sub: Some(record.identity.sub()),
-            idp_id: record.identity.get("idp_id"),
-            level: record.level.map(|l| l.eidas()),
-            client_ip: req.client_ip,
-        });
+        self.audit.record(&super::session_event(
+            req,
+            &session,
+            "logout",
+            "success",
+            "rp_initiated",
+        ));
         let end_session = self
             .provider(&record.provider)
             .and_then(|p| p.endpoints())
@@ -95,6 +91,7 @@ impl Gateway {
             binding: String::new(),
             created_at: now(),
             logout: true,
+            step_up: false,
         };
         if let Err(e) = self.store.put_login(&state, pending).await {
             // The local session is already gone; the provider's logout is best effort.

@@ -15,6 +15,7 @@
 mod backchannel;
 mod login;
 mod logout;
+mod throttling;
 
 use crate::assertion::Signer;
 use crate::audit::{Audit, Event};
@@ -26,6 +27,7 @@ use crate::pages::{Failure, Pages};
 use crate::policy::{normalize_path, Access, Policy};
 use crate::session::cookies::CookieNames;
 use crate::session::{now, touch_interval, Session, SessionBuilder, SessionKey, SessionStore};
+use crate::throttle::Throttle;
 use crate::web::{Body, Reply, Request};
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
@@ -72,6 +74,8 @@ pub struct Gateway {
     pub audit: Arc<Audit>,
     /// Signs the identity assertions.
     pub signer: Arc<Signer>,
+    /// Login starts and failed callbacks per client address (`[rate_limit]`).
+    pub throttle: Throttle,
     /// `last_seen` is written back to the store at most this often.
     touch_interval: Duration,
     /// Public keys served at `/.guichet/jwks.json`: keys the upstream uses to verify guichet's
@@ -94,6 +98,7 @@ impl Gateway {
             policy: Policy::new(&cfg.routes),
             cookies: CookieNames::new(cfg.server.https),
             pages: Pages::new(&cfg.pages, &cfg.server.prefix),
+            throttle: Throttle::new(&cfg.rate_limit),
             cfg,
             providers,
             store,
@@ -156,7 +161,10 @@ impl Gateway {
                 self.forward(req, Some(s), class, route.profile)
             }
             (Access::Api, session) => Outcome::Reply(self.unauthorized(session.is_some())),
-            (Access::Browser, _) => {
+            (Access::Browser, session) => {
+                if let (Some(s), Some(min)) = (&session, route.min_level) {
+                    self.step_up_required(req, s, min);
+                }
                 let mut location = format!(
                     "{}/login?return_to={}",
                     self.cfg.server.prefix,
@@ -258,16 +266,8 @@ impl Gateway {
                 .sessions_expired
                 .with_label_values(&[why.as_str()])
                 .inc();
-            self.audit.record(&Event {
-                event: "session_expired",
-                outcome: "success",
-                reason: why.as_str(),
-                provider: Some(&session.record.provider),
-                sub: Some(session.record.identity.sub()),
-                idp_id: session.record.identity.get("idp_id"),
-                level: session.record.level.map(|l| l.eidas()),
-                client_ip: req.client_ip,
-            });
+            self.audit
+                .record(&session_event(req, &session, "session_expired", "success", why.as_str()));
             return Ok(None);
         }
         if session.touch(t, self.touch_interval) {
@@ -287,7 +287,33 @@ impl Gateway {
 
     /// A failure page in the request's language.
     pub fn fail(&self, req: &Request<'_>, failure: &Failure) -> Reply {
-        self.pages.failure(failure, req.lang())
+        self.pages.failure(failure, req.lang(), req.request_id)
+    }
+
+    /// A session below the level a page asks for is sent to log in again (step-up): an
+    /// evidence line and a metric say so.
+    fn step_up_required(&self, req: &Request<'_>, s: &Session, min: crate::policy::Level) {
+        let mut e = session_event(req, s, "step_up", "required", "level_too_low");
+        e.required_level = Some(min.eidas());
+        self.audit.record(&e);
+        self.metrics
+            .step_ups
+            .with_label_values(&[min.eidas(), "required"])
+            .inc();
+    }
+
+    /// The `route` metrics label of a request guichet answered itself.
+    pub fn route_class(&self, path: &str) -> &'static str {
+        crate::metrics::route_class(&self.cfg.server.prefix, path, || {
+            match normalize_path(path) {
+                Ok(p) => match self.policy.route_for(&p).access {
+                    Access::Browser => "browser",
+                    Access::Api => "api",
+                    Access::Public => "public",
+                },
+                Err(_) => "browser",
+            }
+        })
     }
 
     /// Does the gateway need this request's body? Only `POST`s to its own paths (the logout
@@ -336,4 +362,21 @@ impl Gateway {
             )
         }
     }
+}
+
+/// An evidence event about a session: its provider, `sub`, identity provider and level.
+pub(crate) fn session_event<'a>(
+    req: &Request<'a>,
+    s: &'a Session,
+    event: &'static str,
+    outcome: &'static str,
+    reason: &'a str,
+) -> Event<'a> {
+    let r = &s.record;
+    let mut e = Event::of(req, event, outcome, reason);
+    e.provider = Some(&r.provider);
+    e.sub = Some(r.identity.sub());
+    e.idp_id = r.identity.get("idp_id");
+    e.level = r.level.map(|l| l.eidas());
+    e
 }

@@ -26,24 +26,31 @@ fn is_franceconnect(f: Flavour) -> bool {
     )
 }
 
+/// The official FranceConnect wording, with the typographic apostrophe.
+const FC_LOGIN: &str = "S’identifier avec";
+
 fn button(lang: Lang, e: &ChooserEntry<'_>) -> String {
     let href = escape(&e.href);
     match e.flavour {
+        // The DSFR FranceConnect button: "S’identifier avec" then the brand, blue France,
+        // colours and label not to be changed; the "what is it" link below, in a new window.
         Flavour::FranceConnectV1 | Flavour::FranceConnectV2 => format!(
-            "<li><a class=\"btn\" lang=\"fr\" href=\"{href}\">S'identifier avec FranceConnect</a>\
-             <a class=\"help\" lang=\"fr\" href=\"https://franceconnect.gouv.fr/\" target=\"_blank\" \
-             rel=\"noopener\" title=\"Qu'est-ce que FranceConnect ? - nouvelle fenêtre\">Qu'est-ce que FranceConnect ?</a></li>"
+            "<li lang=\"fr\"><a class=\"fc\" href=\"{href}\"><span class=\"fc-login\">{FC_LOGIN}</span> \
+             <span class=\"fc-brand\">FranceConnect</span></a>\
+             <a class=\"help\" href=\"https://franceconnect.gouv.fr/\" target=\"_blank\" \
+             rel=\"noopener\" title=\"Qu’est-ce que FranceConnect ? - nouvelle fenêtre\">Qu’est-ce que FranceConnect ?</a></li>"
         ),
         Flavour::FranceConnectPlus => format!(
-            "<li><p class=\"help\" lang=\"fr\">FranceConnect+ est la solution proposée par l'État, pour \
+            "<li lang=\"fr\"><p class=\"lead\">FranceConnect+ est la solution proposée par l’État, pour \
              renforcer la sécurité de vos services en ligne les plus sensibles</p>\
-             <a class=\"btn\" lang=\"fr\" href=\"{href}\">S'identifier avec FranceConnect+</a>\
-             <a class=\"help\" lang=\"fr\" href=\"https://franceconnect.gouv.fr/france-connect-plus\" \
-             target=\"_blank\" rel=\"noopener\" title=\"Qu'est-ce que FranceConnect+ ? - nouvelle fenêtre\">\
-             Qu'est-ce que FranceConnect+ ?</a></li>"
+             <a class=\"fc\" href=\"{href}\"><span class=\"fc-login\">{FC_LOGIN}</span> \
+             <span class=\"fc-brand\">FranceConnect+</span></a>\
+             <a class=\"help\" href=\"https://franceconnect.gouv.fr/france-connect-plus\" \
+             target=\"_blank\" rel=\"noopener\" title=\"Qu’est-ce que FranceConnect+ ? - nouvelle fenêtre\">\
+             Qu’est-ce que FranceConnect+ ?</a></li>"
         ),
         // MConnect's button label is the operator's (`display_name`, default "S'identifier
-        // avec MConnect").
+        // avec MConnect"): its visual elements come with the onboarding.
         Flavour::MConnect => format!(
             "<li><a class=\"btn\" href=\"{href}\">{}</a></li>",
             escape(e.display_name)
@@ -77,10 +84,11 @@ impl Pages {
         providers: &[ChooserEntry<'_>],
         level: Option<Level>,
     ) -> Reply {
-        let title = match lang {
+        let own = self.texts(lang);
+        let title = own.chooser_title.as_deref().unwrap_or(match lang {
             Lang::Fr => "Se connecter",
             Lang::En => "Log in",
-        };
+        });
         let list = |fc: bool| -> String {
             providers
                 .iter()
@@ -111,13 +119,20 @@ impl Pages {
             ),
             (None, _) => String::new(),
         };
-        let intro = match lang {
+        let intro = own.chooser_intro.as_deref().unwrap_or(match lang {
             Lang::Fr => "Choisissez comment vous identifier :",
             Lang::En => "Choose how to identify yourself:",
+        });
+        let other = self.other_login_link(lang);
+        let other = if other.is_empty() {
+            other
+        } else {
+            format!("<p>{other}</p>")
         };
         let body = format!(
-            "<h1>{title}</h1>{why}<p>{intro}</p>{buttons}{}",
-            self.other_login_link(lang)
+            "<h1>{}</h1>{why}<p>{}</p>{buttons}{other}",
+            escape(title),
+            escape(intro)
         );
         self.page(StatusCode::OK, lang, title, &body)
     }
@@ -129,14 +144,9 @@ mod tests {
     use crate::config::PagesConfig;
 
     fn pages() -> Pages {
-        Pages::new(
-            &PagesConfig {
-                service_name: "Mairie".into(),
-                other_login_url: Some("/login-classique".into()),
-                logged_out_url: None,
-            },
-            "/.guichet",
-        )
+        let mut c = PagesConfig::named("Mairie");
+        c.other_login_url = Some("/login-classique".into());
+        Pages::new(&c, "/.guichet")
     }
 
     fn entry(name: &'static str, flavour: Flavour) -> ChooserEntry<'static> {
@@ -159,9 +169,12 @@ mod tests {
             None,
         );
         let b = body(r);
-        assert!(b.contains("S'identifier avec FranceConnect</a>"));
+        assert!(b.contains(
+            "<span class=\"fc-login\">S’identifier avec</span> <span class=\"fc-brand\">FranceConnect</span></a>"
+        ));
         assert!(b.contains("href=\"https://franceconnect.gouv.fr/\""));
-        assert!(b.contains("Qu'est-ce que FranceConnect ?"));
+        assert!(b.contains("Qu’est-ce que FranceConnect ?</a>"));
+        assert!(b.contains("title=\"Qu’est-ce que FranceConnect ? - nouvelle fenêtre\""));
         assert!(b.contains("Log in another way"));
         assert!(b.contains("lang=\"en\""));
     }
@@ -179,9 +192,9 @@ mod tests {
             Some(Level::Substantial),
         );
         let b = body(r);
-        assert!(b.contains("S'identifier avec FranceConnect+</a>"));
+        assert!(b.contains("<span class=\"fc-brand\">FranceConnect+</span></a>"));
         assert!(b.contains("href=\"https://franceconnect.gouv.fr/france-connect-plus\""));
-        assert!(b.contains("Qu'est-ce que FranceConnect+ ?"));
+        assert!(b.contains("Qu’est-ce que FranceConnect+ ?</a>"));
         assert!(b.contains("renforcer la sécurité"));
         assert!(b.contains("S&#39;identifier avec MConnect &lt;b&gt;</a>"));
         assert!(b.contains("Se connecter avec Compte agent"));

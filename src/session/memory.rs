@@ -227,6 +227,7 @@ mod tests {
             binding: "b".into(),
             created_at: 0,
             logout: false,
+            step_up: false,
         };
         store.put_login("st", login).await.unwrap();
         assert!(store.take_login("st").await.unwrap().is_some());

@@ -181,6 +181,9 @@ pub struct LoginState {
     /// This state was sent with an RP-initiated logout, not a login.
     #[serde(default)]
     pub logout: bool,
+    /// A page asked for this level (step-up), rather than the provider's default.
+    #[serde(default)]
+    pub step_up: bool,
 }
 
 impl fmt::Debug for LoginState {

@@ -1,0 +1,68 @@
+//! The look of guichet's pages: one inline style sheet, built once from the service's
+//! colours ([`crate::config::Colors`]), and the `Content-Security-Policy` that allows exactly
+//! that style sheet by its hash.
+//!
+//! Invariants:
+//! - The policy stays strict whatever the configuration: `default-src 'none'`, the style by
+//!   hash only, no script, images from `'self'` and `data:` only (the logo is a `data:` URL),
+//!   forms to `'self'`, `frame-ancestors 'none'`, `base-uri 'none'`
+//!   (`pages::tests::pages_are_escaped_and_locked_down`, `overrides_keep_the_policy_strict`).
+//! - Configured colours are validated `#rrggbb` values (never raw text in the style sheet);
+//!   the FranceConnect buttons keep their own colours, which the FranceConnect rules forbid
+//!   changing.
+//! - Focus is always visible (3px outline) and links stay underlined: no information by
+//!   colour alone.
+
+use crate::config::Colors;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+pub struct Theme {
+    pub css: String,
+    pub csp: String,
+}
+
+impl Theme {
+    pub fn new(c: &Colors) -> Theme {
+        let primary = c.primary.css();
+        let hover = c.primary.darker(25).css();
+        let header_bg = c.header_background.css();
+        let header_fg = c.header_text.css();
+        let css = format!(
+            "*,*::before,*::after{{box-sizing:border-box}}\
+body{{font-family:Marianne,system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:0;color:#161616;background:#fff;line-height:1.5;display:flex;flex-direction:column;min-height:100vh}}\
+header{{background:{header_bg};color:{header_fg};border-bottom:1px solid #dddddd;padding:1rem 1.5rem;display:flex;align-items:center;gap:1rem}}\
+header img{{max-height:3.5rem;max-width:12rem}}\
+.service{{font-weight:700;font-size:1.25rem}}\
+main{{flex:1;width:100%;max-width:42rem;margin:0 auto;padding:2rem 1.5rem}}\
+footer{{border-top:1px solid #dddddd;padding:1rem 1.5rem;font-size:.875rem;color:#3a3a3a}}\
+footer p{{margin:.25rem 0}}\
+h1{{font-size:1.75rem;line-height:1.25;margin:0 0 1rem}}\
+a{{color:{primary};text-decoration:underline;text-underline-offset:.15em}}\
+a:hover{{text-decoration-thickness:2px}}\
+a:focus,button:focus{{outline:3px solid #0a76f6;outline-offset:2px}}\
+.btn{{display:inline-block;background:{primary};color:#fff;padding:.75rem 1.25rem;border:0;border-radius:.25rem;text-decoration:none;font:inherit;line-height:1.5;cursor:pointer;margin:.25rem 0}}\
+.btn:hover{{background:{hover}}}\
+.btn-secondary{{background:#fff;color:{primary};box-shadow:inset 0 0 0 2px {primary}}}\
+.btn-secondary:hover{{background:#f0f0f0}}\
+.actions{{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;margin:1.5rem 0}}\
+.providers{{list-style:none;padding:0;margin:0}}\
+.providers li{{margin:0 0 1.5rem}}\
+.fc{{display:inline-flex;flex-direction:column;justify-content:center;background:#000091;color:#f5f5fe;padding:.5rem 1.5rem;min-height:3.5rem;min-width:15rem;text-decoration:none;line-height:1.25}}\
+.fc:hover{{background:#1212ff}}\
+.fc-login{{font-size:.9375rem}}\
+.fc-brand{{font-size:1.125rem;font-weight:700}}\
+.help{{display:block;font-size:.875rem;margin-top:.75rem}}\
+.lead{{margin:0 0 .75rem}}\
+.sep{{display:flex;align-items:center;gap:1rem;max-width:20rem;margin:0 0 1.5rem;font-weight:700}}\
+.sep::before,.sep::after{{content:'';flex:1;border-top:1px solid #929292}}\
+.ref{{font-size:.875rem;color:#3a3a3a}}"
+        );
+        let hash = STANDARD.encode(crate::crypto::sha256(css.as_bytes()));
+        let csp = format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        );
+        Theme { css, csp }
+    }
+}
