@@ -254,8 +254,8 @@ impl Pages {
             ),
         };
         let body = format!(
-            "<h1>{title}</h1><p>{text}</p><form class=\"actions\" method=\"post\" action=\"{}/logout\">\
-             <button class=\"btn\" type=\"submit\">{yes}</button><a href=\"/\">{no}</a></form>",
+            "<h1>{title}</h1><p>{text}</p><form method=\"post\" action=\"{}/logout\"><div class=\"actions\">\
+             <button class=\"btn\" type=\"submit\">{yes}</button><a href=\"/\">{no}</a></div></form>",
             escape(&self.prefix)
         );
         self.page(StatusCode::OK, lang, title, &body)

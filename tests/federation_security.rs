@@ -12,6 +12,9 @@ use reqwest::StatusCode;
 /// A login refused with `reason` by a gateway in front of a provider of this flavour.
 macro_rules! refused_by {
     ($name:ident, $flavour:expr, $faults:expr, $reason:literal) => {
+        refused_by!($name, $flavour, $faults, $reason, StatusCode::BAD_GATEWAY);
+    };
+    ($name:ident, $flavour:expr, $faults:expr, $reason:literal, $status:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             let h = Harness::with(Setup {
@@ -19,7 +22,7 @@ macro_rules! refused_by {
                 ..Setup::default()
             })
             .await;
-            assert_refused(&h, $faults, $reason, StatusCode::BAD_GATEWAY).await;
+            assert_refused(&h, $faults, $reason, $status).await;
         }
     };
 }
@@ -127,7 +130,8 @@ refused_by!(
         acr: Some("eidas1".into()),
         ..f()
     },
-    "id_token_acr_too_low"
+    "id_token_acr_too_low",
+    StatusCode::FORBIDDEN
 );
 // FranceConnect v1: HS256 keyed with the client secret, and nothing else.
 refused_by!(
@@ -190,7 +194,8 @@ async fn acr_lower_than_the_level_requested() {
         h.stack.mock.last_authorize_params().unwrap()["acr_values"],
         "eidas3"
     );
-    assert_eq!(landed.status, StatusCode::BAD_GATEWAY);
+    // A level too low gets its own page (403), not a verification error.
+    assert_eq!(landed.status, StatusCode::FORBIDDEN);
     assert_eq!(
         h.last_login_reason().as_deref(),
         Some("id_token_acr_too_low")

@@ -343,8 +343,11 @@ async fn several_providers_get_a_chooser_page() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.unwrap();
-    assert!(page.contains("S'identifier avec FranceConnect"), "{page}");
-    assert!(page.contains("Qu'est-ce que FranceConnect ?"));
+    assert!(
+        page.contains("S’identifier avec</span> <span class=\"fc-brand\">FranceConnect</span>"),
+        "{page}"
+    );
+    assert!(page.contains("Qu’est-ce que FranceConnect ?"));
     assert!(page.contains("Se connecter avec Compte agent"));
     assert!(
         page.contains("provider=agents&amp;return_to=%2Fdossiers"),

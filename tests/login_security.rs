@@ -114,7 +114,8 @@ refused!(
         acr: Some("eidas0".into()),
         ..f()
     },
-    "id_token_acr_too_low"
+    "id_token_acr_too_low",
+    StatusCode::FORBIDDEN
 );
 refused!(
     unknown_signing_key,
@@ -163,7 +164,8 @@ refused!(
         authorize_error: Some("server_error".into()),
         ..f()
     },
-    "provider_error_server_error"
+    "provider_error_server_error",
+    StatusCode::SERVICE_UNAVAILABLE
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -353,7 +353,8 @@ async fn step_up_refuses_an_eidas1_token_for_an_eidas2_route() {
             ..Faults::default()
         });
     let landed = b.follow(&format!("{step_up}&login_hint=elodie")).await;
-    assert_eq!(landed.status, StatusCode::BAD_GATEWAY, "{}", landed.body);
+    assert_eq!(landed.status, StatusCode::FORBIDDEN, "{}", landed.body);
+    assert!(landed.body.contains("Niveau de sécurité insuffisant"));
     assert_eq!(
         h.last_login_reason().as_deref(),
         Some("id_token_acr_too_low")
@@ -411,8 +412,8 @@ async fn chooser_offers_only_providers_that_reach_the_level() {
     let page = r.text().await.unwrap();
     assert!(page.contains("provider=fc-plus"), "{page}");
     assert!(page.contains("provider=mconnect"), "{page}");
-    assert!(page.contains("S'identifier avec FranceConnect+"));
-    assert!(page.contains("Qu'est-ce que FranceConnect+ ?"));
+    assert!(page.contains("S’identifier avec</span> <span class=\"fc-brand\">FranceConnect+</span>"));
+    assert!(page.contains("Qu’est-ce que FranceConnect+ ?"));
     assert!(
         page.contains("S&#39;identifier avec MConnect (démo)"),
         "{page}"

@@ -475,3 +475,5 @@ impl Serialize for Secret {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ops_tests;

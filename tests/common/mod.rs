@@ -32,6 +32,8 @@ pub struct Setup {
     pub provider_toml: String,
     /// Added to the `[server]` section.
     pub server_toml: String,
+    /// `GUICHET_LOG` of the gateway processes of this harness (default `info`).
+    pub log_filter: &'static str,
     /// TLS on guichet's listener with a certificate from a private CA made for the test
     /// ([`Harness::tls`]); the public URL is then `https://127.0.0.1:PORT`.
     pub tls: bool,
@@ -50,6 +52,7 @@ impl Default for Setup {
             extra_toml: String::new(),
             provider_toml: String::new(),
             server_toml: String::new(),
+            log_filter: "info",
             tls: false,
             tls_reload_interval: None,
             grace_period: None,
@@ -112,6 +115,7 @@ impl Harness {
         opts.extra_toml = setup.extra_toml;
         opts.provider_toml = setup.provider_toml;
         opts.server_toml = setup.server_toml;
+        process::set_log_filter(dir.path(), setup.log_filter);
         opts.audit_file = Some(audit_path.clone());
         if let Some(grace) = setup.grace_period {
             opts.grace_period = grace;

@@ -101,6 +101,16 @@ pub(crate) async fn spawn_gateway(
     gateway
 }
 
+/// Sets `GUICHET_LOG` for every gateway started in `dir` (kept in a file there, so restarts
+/// and replicas of a harness log alike).
+pub(crate) fn set_log_filter(dir: &Path, filter: &str) {
+    std::fs::write(dir.join("log-filter"), filter).expect("log filter");
+}
+
+fn log_filter(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("log-filter")).unwrap_or_else(|_| "info".into())
+}
+
 /// Starts `guichet run` (with `--upgrade` when asked) without waiting for it.
 pub(crate) fn spawn_process(
     config_path: &Path,
@@ -121,7 +131,7 @@ pub(crate) fn spawn_process(
         cmd.arg("--upgrade");
     }
     let child = cmd
-        .env("GUICHET_LOG", "info")
+        .env("GUICHET_LOG", log_filter(dir))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(

@@ -182,6 +182,7 @@ pub(super) fn issue_code(
     let code = random_hex(32);
     {
         let mut st = lock(&inner.state);
+        st.remember(&code);
         st.codes.retain(|_, g| g.issued.elapsed() < CODE_TTL);
         st.codes.insert(
             code.clone(),

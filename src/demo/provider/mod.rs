@@ -212,6 +212,20 @@ struct MockState {
     last_token: Option<BTreeMap<String, String>>,
     last_end_session: Option<BTreeMap<String, String>>,
     counters: MockCounters,
+    /// Every code and token handed out (the latest [`MAX_ISSUED`]), for log-leak tests.
+    issued: Vec<String>,
+}
+
+/// Codes and tokens remembered by [`MockProvider::issued`].
+const MAX_ISSUED: usize = 1000;
+
+impl MockState {
+    fn remember(&mut self, secret: &str) {
+        if self.issued.len() >= MAX_ISSUED {
+            self.issued.remove(0);
+        }
+        self.issued.push(secret.to_string());
+    }
 }
 
 struct CodeGrant {
@@ -319,6 +333,7 @@ impl MockProvider {
                 last_token: None,
                 last_end_session: None,
                 counters: MockCounters::default(),
+                issued: Vec::new(),
             }),
             stop,
         });
@@ -444,6 +459,12 @@ impl MockProvider {
     /// Form fields of the last `/token` request (secret included: it is a test mock), plus
     /// `"_auth"` = `"basic"` | `"post"` | `"none"` (how the client authenticated; `"basic"`
     /// also when both were attempted) and, with basic auth, `"_basic_client_id"`.
+    /// Every authorization code, access token, id_token (signed, and encrypted for
+    /// FranceConnect+) and userinfo JWT this mock handed out, oldest first.
+    pub fn issued(&self) -> Vec<String> {
+        lock(&self.inner.state).issued.clone()
+    }
+
     pub fn last_token_request(&self) -> Option<BTreeMap<String, String>> {
         lock(&self.inner.state).last_token.clone()
     }

@@ -285,6 +285,8 @@ pub(super) async fn token(
             Signing::Key(&st.key)
         };
         let t = encode_jws("JWT", &claims, signing, faults.bad_signature);
+        st.remember(&t);
+        st.remember(&access_token);
         if st.issued_id_tokens.len() > 10_000 {
             st.issued_id_tokens.clear();
         }
@@ -304,9 +306,11 @@ pub(super) async fn token(
     let id_token = match &rp {
         Some(k) => match seal(&id_token, k, faults.id_token_jwe) {
             Ok((jwe, encrypted)) => {
+                let mut st = lock(&inner.state);
                 if encrypted {
-                    lock(&inner.state).encrypted += 1;
+                    st.encrypted += 1;
                 }
+                st.remember(&jwe);
                 jwe
             }
             Err(e) => return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &e),

@@ -203,6 +203,7 @@ pub(super) async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap
                 };
                 encode_jws("JWT", &claims, Signing::Key(key), false)
             };
+            lock(&inner.state).remember(&jwt);
             let jwt = match &rp {
                 Some(k) => match seal(&jwt, k, faults.userinfo_jwe) {
                     Ok((jwe, encrypted)) => {
@@ -217,6 +218,7 @@ pub(super) async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap
                 },
                 None => jwt,
             };
+            lock(&inner.state).remember(&jwt);
             let mut r = Response::new(Body::from(jwt));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
