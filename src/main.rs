@@ -120,9 +120,17 @@ fn config_error(e: &guichet::config::ConfigError) -> ExitCode {
 
 /// Logs go to stderr (the evidence log owns stdout by default). `GUICHET_LOG` sets the filter
 /// (default `info`), `GUICHET_LOG_FORMAT=json` switches to JSON lines.
+///
+/// pingora is capped at `info` whatever the filter says: at `debug` it prints whole request
+/// headers (cookies, identity headers, the assertion), which must never reach a log
+/// (`tests/ops.rs::no_personal_data_or_token_in_any_log` runs at `debug`).
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("GUICHET_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match "pingora=info".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

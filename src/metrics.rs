@@ -164,7 +164,11 @@ pub const ROUTE_CLASSES: &[&str] = &[
 ];
 
 /// `route` label of a request path, for the requests guichet answers itself.
-pub fn route_class(prefix: &str, path: &str, policy_class: impl FnOnce() -> &'static str) -> &'static str {
+pub fn route_class(
+    prefix: &str,
+    path: &str,
+    policy_class: impl FnOnce() -> &'static str,
+) -> &'static str {
     if let Some(leaf) = path.strip_prefix(prefix) {
         if leaf.is_empty() || leaf.starts_with('/') {
             return own_route_label(leaf.trim_start_matches('/'));
@@ -382,10 +386,22 @@ mod tests {
     fn route_labels_are_a_fixed_set() {
         let public = || "public";
         assert_eq!(route_class("/.guichet", "/.guichet/login", public), "login");
-        assert_eq!(route_class("/.guichet", "/.guichet/x%00y", public), "own_other");
+        assert_eq!(
+            route_class("/.guichet", "/.guichet/x%00y", public),
+            "own_other"
+        );
         assert_eq!(route_class("/.guichet", "/.guichetx", public), "public");
         assert_eq!(route_class("/.guichet", "/healthz", public), "health");
-        for leaf in ["login", "callback", "logout", "logged-out", "backchannel-logout", "session", "jwks.json", "zzz"] {
+        for leaf in [
+            "login",
+            "callback",
+            "logout",
+            "logged-out",
+            "backchannel-logout",
+            "session",
+            "jwks.json",
+            "zzz",
+        ] {
             assert!(ROUTE_CLASSES.contains(&own_route_label(leaf)));
         }
     }

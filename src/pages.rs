@@ -149,7 +149,11 @@ impl Pages {
         match failure {
             Failure::ProviderError(c) => body.push_str(&format!(
                 "<p class=\"ref\">{}{}</p>",
-                if fr { "Code d'erreur du fournisseur : " } else { "Provider error code: " },
+                if fr {
+                    "Code d'erreur du fournisseur : "
+                } else {
+                    "Provider error code: "
+                },
                 escape(c)
             )),
             Failure::Throttled { retry_after } => {
@@ -185,7 +189,11 @@ impl Pages {
             actions.push_str(&format!(
                 "<a class=\"btn\" href=\"{}/login\">{}</a>",
                 escape(&self.prefix),
-                if fr { "Se connecter à nouveau" } else { "Log in again" }
+                if fr {
+                    "Se connecter à nouveau"
+                } else {
+                    "Log in again"
+                }
             ));
         }
         let other = matches!(
@@ -204,19 +212,29 @@ impl Pages {
         let home_class = if retry { "btn btn-secondary" } else { "btn" };
         actions.push_str(&format!(
             "<a class=\"{home_class}\" href=\"/\">{}</a>",
-            if fr { "Retour à l'accueil du service" } else { "Back to the service's home page" }
+            if fr {
+                "Retour à l'accueil du service"
+            } else {
+                "Back to the service's home page"
+            }
         ));
         body.push_str(&format!("<div class=\"actions\">{actions}</div>"));
         if let Some(id) = request_id {
             body.push_str(&format!(
                 "<p class=\"ref\">{} <code>{}</code></p>",
-                if fr { "Référence à communiquer au service si besoin :" } else { "Reference to give the service if needed:" },
+                if fr {
+                    "Référence à communiquer au service si besoin :"
+                } else {
+                    "Reference to give the service if needed:"
+                },
                 escape(id)
             ));
         }
         let mut reply = self.page(failure.status(), lang, title, &body);
         if let Failure::Throttled { retry_after } = failure {
-            reply.headers.push((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
+            reply
+                .headers
+                .push((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
         }
         reply
     }

@@ -232,7 +232,10 @@ impl ProxyHttp for GuichetProxy {
                 Failure::InvalidRequest("request")
             };
             let rid = ctx.request_id;
-            let reply = self.gateway.pages.failure(&failure, lang, Some(rid.as_str()));
+            let reply = self
+                .gateway
+                .pages
+                .failure(&failure, lang, Some(rid.as_str()));
             if let Err(err) = write_reply(session, reply, &rid, self.https).await {
                 tracing::debug!(error = %err, "could not send the error page");
             }
@@ -311,7 +314,12 @@ async fn read_own_body(gateway: &Gateway, session: &mut Session) -> Result<OwnBo
 
 /// Writes one of guichet's own replies (no body for `HEAD`), with the request id and, over
 /// https, HSTS.
-async fn write_reply(session: &mut Session, reply: Reply, id: &RequestId, https: bool) -> Result<()> {
+async fn write_reply(
+    session: &mut Session,
+    reply: Reply,
+    id: &RequestId,
+    https: bool,
+) -> Result<()> {
     let mut resp = ResponseHeader::build(reply.status, Some(reply.headers.len() + 3))?;
     for (name, value) in reply.headers {
         resp.append_header(name, value)?;

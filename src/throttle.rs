@@ -49,7 +49,10 @@ pub enum Verdict {
     Delay(Duration),
     /// Answer `429`; the client may retry after this long. `newly` is true for the request
     /// that started the block (it is recorded in the evidence log once).
-    Refuse { retry_after: Duration, newly: bool },
+    Refuse {
+        retry_after: Duration,
+        newly: bool,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -236,7 +239,10 @@ mod tests {
         );
         assert_eq!(t.blocked_at(a, later), Some(Duration::from_secs(200)));
         // Another address is not affected.
-        assert_eq!(t.hit_at(Kind::FailedCallback, ip("192.0.2.2"), later), Verdict::Allow);
+        assert_eq!(
+            t.hit_at(Kind::FailedCallback, ip("192.0.2.2"), later),
+            Verdict::Allow
+        );
         assert_eq!(t.blocked_at(ip("192.0.2.2"), later), None);
         // After the block, a fresh start.
         let after = t0 + Duration::from_secs(301);
@@ -250,7 +256,11 @@ mod tests {
         let t0 = Instant::now();
         // 10 per 60 s drains one every 6 s: one login start every 7 s forever is fine.
         for i in 0..200u64 {
-            let v = t.hit_at(Kind::LoginStart, ip("192.0.2.9"), t0 + Duration::from_secs(7 * i));
+            let v = t.hit_at(
+                Kind::LoginStart,
+                ip("192.0.2.9"),
+                t0 + Duration::from_secs(7 * i),
+            );
             assert_eq!(v, Verdict::Allow, "request {i}");
         }
     }

@@ -412,7 +412,9 @@ async fn chooser_offers_only_providers_that_reach_the_level() {
     let page = r.text().await.unwrap();
     assert!(page.contains("provider=fc-plus"), "{page}");
     assert!(page.contains("provider=mconnect"), "{page}");
-    assert!(page.contains("S’identifier avec</span> <span class=\"fc-brand\">FranceConnect+</span>"));
+    assert!(
+        page.contains("S’identifier avec</span> <span class=\"fc-brand\">FranceConnect+</span>")
+    );
     assert!(page.contains("Qu’est-ce que FranceConnect+ ?"));
     assert!(
         page.contains("S&#39;identifier avec MConnect (démo)"),

@@ -23,10 +23,10 @@ pub use assurance::IdentityStatus;
 use file::FileConfig;
 pub use headers::{AssertionConfig, ClaimHeader, HeaderConfig, HeaderEncoding, SigningKeyConfig};
 use ipnet::IpNet;
+pub use pages::{Colors, Logo, PageTexts, PagesConfig, Rgb, Texts};
 pub use provider::{
     DecryptionKey, EndpointOverrides, Flavour, Pkce, ProviderConfig, TokenAuth, UserinfoFormat,
 };
-pub use pages::{Colors, Logo, PageTexts, PagesConfig, Rgb, Texts};
 pub use rate_limit::{Limits, RateLimitConfig};
 pub use secret::Secret;
 use serde::Serialize;
@@ -474,6 +474,6 @@ impl Serialize for Secret {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod ops_tests;
+#[cfg(test)]
+mod tests;

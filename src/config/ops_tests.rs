@@ -33,7 +33,10 @@ fn rate_limit_defaults_and_checks() {
     assert!(r.enabled);
     assert_eq!(r.failed_callbacks.block_after, 30);
     assert_eq!(r.block_for, Duration::from_secs(300));
-    assert_eq!(key_of("[rate_limit]\ndelay = \"11s\"\n"), "rate_limit.delay");
+    assert_eq!(
+        key_of("[rate_limit]\ndelay = \"11s\"\n"),
+        "rate_limit.delay"
+    );
     assert_eq!(
         key_of("[rate_limit]\nfailed_callbacks_delay_after = 40\n"),
         "rate_limit.failed_callbacks_delay_after"
@@ -42,9 +45,18 @@ fn rate_limit_defaults_and_checks() {
         key_of("[rate_limit]\nlogin_starts_block_after = 0\nlogin_starts_delay_after = 0\n"),
         "rate_limit.login_starts_block_after"
     );
-    assert_eq!(key_of("[rate_limit]\nmax_clients = 0\n"), "rate_limit.max_clients");
-    assert_eq!(key_of("[rate_limit]\nipv6_prefix = 8\n"), "rate_limit.ipv6_prefix");
-    assert_eq!(key_of("[rate_limit]\nwindow = \"soon\"\n"), "rate_limit.window");
+    assert_eq!(
+        key_of("[rate_limit]\nmax_clients = 0\n"),
+        "rate_limit.max_clients"
+    );
+    assert_eq!(
+        key_of("[rate_limit]\nipv6_prefix = 8\n"),
+        "rate_limit.ipv6_prefix"
+    );
+    assert_eq!(
+        key_of("[rate_limit]\nwindow = \"soon\"\n"),
+        "rate_limit.window"
+    );
     assert_eq!(key_of("[rate_limit]\nburst = 3\n"), "rate_limit.burst");
     let c = load("[rate_limit]\nenabled = false\n").unwrap();
     assert!(!c.rate_limit.enabled);
@@ -83,7 +95,11 @@ fn a_logo_is_a_real_image_loaded_once_as_a_data_url() {
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("logo.svg");
     std::fs::write(&svg, "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"/>").unwrap();
-    let c = load(&format!("[pages]\nlogo = \"file:{}\"\nlogo_alt = \"Mairie\"\n", svg.display())).unwrap();
+    let c = load(&format!(
+        "[pages]\nlogo = \"file:{}\"\nlogo_alt = \"Mairie\"\n",
+        svg.display()
+    ))
+    .unwrap();
     let logo = c.pages.logo.clone().unwrap();
     assert_eq!(logo.mime, "image/svg+xml");
     assert!(logo.data_url.starts_with("data:image/svg+xml;base64,PD94"));
@@ -111,16 +127,25 @@ fn a_logo_is_a_real_image_loaded_once_as_a_data_url() {
         "https://cdn.example.com/logo.png".into(),
         "data:image/png,notbase64".into(),
         "data:image/png;base64,!!!".into(),
-        format!("data:text/html;base64,{}", STANDARD.encode("<script>x</script>")),
+        format!(
+            "data:text/html;base64,{}",
+            STANDARD.encode("<script>x</script>")
+        ),
     ] {
-        assert_eq!(key_of(&format!("[pages]\nlogo = \"{bad}\"\n")), "pages.logo", "{bad}");
+        assert_eq!(
+            key_of(&format!("[pages]\nlogo = \"{bad}\"\n")),
+            "pages.logo",
+            "{bad}"
+        );
     }
 }
 
 #[test]
 fn texts_are_plain_one_line_and_known() {
-    let c = load("[pages.texts.fr]\nfooter = \"Mairie <b>\"\n[pages.texts.en]\nchooser_intro = \"Hello\"\n")
-        .unwrap();
+    let c = load(
+        "[pages.texts.fr]\nfooter = \"Mairie <b>\"\n[pages.texts.en]\nchooser_intro = \"Hello\"\n",
+    )
+    .unwrap();
     assert_eq!(c.pages.texts.fr.footer.as_deref(), Some("Mairie <b>"));
     assert_eq!(c.pages.texts.en.chooser_intro.as_deref(), Some("Hello"));
     assert_eq!(
@@ -128,10 +153,19 @@ fn texts_are_plain_one_line_and_known() {
         "pages.texts.fr.footer"
     );
     assert_eq!(
-        key_of(&format!("[pages.texts.en]\nerror_help = \"{}\"\n", "x".repeat(1001))),
+        key_of(&format!(
+            "[pages.texts.en]\nerror_help = \"{}\"\n",
+            "x".repeat(1001)
+        )),
         "pages.texts.en.error_help"
     );
     assert!(key_of("[pages.texts.fr]\nwelcome = \"x\"\n").starts_with("pages.texts.fr"));
-    assert_eq!(key_of("[pages.texts.de]\nfooter = \"x\"\n"), "pages.texts.de");
-    assert_eq!(key_of("[pages]\nhelp_url = \"javascript:alert(1)\"\n"), "pages.help_url");
+    assert_eq!(
+        key_of("[pages.texts.de]\nfooter = \"x\"\n"),
+        "pages.texts.de"
+    );
+    assert_eq!(
+        key_of("[pages]\nhelp_url = \"javascript:alert(1)\"\n"),
+        "pages.help_url"
+    );
 }

@@ -133,7 +133,11 @@ pub struct Logo {
 
 impl Serialize for Logo {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("<{} logo, {} bytes as a data: URL>", self.mime, self.data_url.len()))
+        s.serialize_str(&format!(
+            "<{} logo, {} bytes as a data: URL>",
+            self.mime,
+            self.data_url.len()
+        ))
     }
 }
 
@@ -216,7 +220,10 @@ impl Validator {
             return Err(self.err(key, format!("at most {MAX_TEXT_CHARS} characters")));
         }
         if value.chars().any(char::is_control) {
-            return Err(self.err(key, "must be one line of plain text (no control characters)"));
+            return Err(self.err(
+                key,
+                "must be one line of plain text (no control characters)",
+            ));
         }
         Ok(value.to_string())
     }
@@ -250,7 +257,11 @@ impl Validator {
         };
         let colors = Colors {
             primary: one("primary", &c.primary, d.primary)?,
-            header_background: one("header_background", &c.header_background, d.header_background)?,
+            header_background: one(
+                "header_background",
+                &c.header_background,
+                d.header_background,
+            )?,
             header_text: one("header_text", &c.header_text, d.header_text)?,
         };
         let ratio = colors.primary.contrast(Rgb::WHITE);
@@ -284,7 +295,10 @@ impl Validator {
                 .split_once(',')
                 .ok_or_else(|| self.err(key, "a data: URL needs a comma before its data"))?;
             if !head.ends_with(";base64") {
-                return Err(self.err(key, "a data: URL logo must be base64 (data:image/png;base64,...)"));
+                return Err(self.err(
+                    key,
+                    "a data: URL logo must be base64 (data:image/png;base64,...)",
+                ));
             }
             if data.len() > MAX_LOGO_BYTES * 4 / 3 + 4 {
                 return Err(self.err(key, "the logo is larger than 64 KiB"));
@@ -293,7 +307,10 @@ impl Validator {
                 .decode(data.trim())
                 .map_err(|e| self.err(key, format!("the data: URL is not valid base64: {e}")))?
         } else {
-            return Err(self.err(key, "must be file:/path/to/logo or a data:image/...;base64,... URL"));
+            return Err(self.err(
+                key,
+                "must be file:/path/to/logo or a data:image/...;base64,... URL",
+            ));
         };
         if bytes.len() > MAX_LOGO_BYTES {
             return Err(self.err(key, "the logo is larger than 64 KiB"));

@@ -20,10 +20,10 @@ use crate::oidc::flow::{sanitize_error_code, AuthorizeRequest};
 use crate::oidc::jws::{self, Expect, TokenError};
 use crate::oidc::{acr, jwe, OidcError, Provider};
 use crate::pages::{from_provider_error, ChooserEntry, Failure};
-use crate::throttle::Kind;
 use crate::policy::{safe_return_to, Level};
 use crate::session::cookies;
 use crate::session::{now, LoginState, SessionKey, SessionRecord};
+use crate::throttle::Kind;
 use crate::web::{Reply, Request};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -214,7 +214,11 @@ impl Gateway {
         let (code, state, error) = match (req.param("code"), req.param("state"), req.param("error"))
         {
             (Ok(c), Ok(s), Ok(e)) => (c, s, e),
-            _ => return self.login_failed(req, none, Failure::InvalidRequest("query")).await,
+            _ => {
+                return self
+                    .login_failed(req, none, Failure::InvalidRequest("query"))
+                    .await
+            }
         };
         let state = state.filter(|s| crypto::is_hex(s, 64));
         if let Some(error) = error {
@@ -231,12 +235,16 @@ impl Gateway {
             return self.login_failed_with(req, attempt, failure, count).await;
         }
         let Some(state) = state else {
-            return self.login_failed(req, none, Failure::InvalidRequest("state")).await;
+            return self
+                .login_failed(req, none, Failure::InvalidRequest("state"))
+                .await;
         };
         let Some(code) = code.filter(|c| {
             !c.is_empty() && c.len() <= 1024 && c.bytes().all(|b| b.is_ascii_graphic())
         }) else {
-            return self.login_failed(req, none, Failure::InvalidRequest("code")).await;
+            return self
+                .login_failed(req, none, Failure::InvalidRequest("code"))
+                .await;
         };
         let login = match self.store.take_login(&state).await {
             Ok(Some(l)) if !l.logout => l,
@@ -251,7 +259,9 @@ impl Gateway {
             )
         });
         if !bound {
-            return self.login_failed(req, attempt, Failure::StateMismatch).await;
+            return self
+                .login_failed(req, attempt, Failure::StateMismatch)
+                .await;
         }
         let Some(provider) = self.provider(&login.provider).cloned() else {
             return self.login_failed(req, none, Failure::UnknownProvider).await;

@@ -266,8 +266,13 @@ impl Gateway {
                 .sessions_expired
                 .with_label_values(&[why.as_str()])
                 .inc();
-            self.audit
-                .record(&session_event(req, &session, "session_expired", "success", why.as_str()));
+            self.audit.record(&session_event(
+                req,
+                &session,
+                "session_expired",
+                "success",
+                why.as_str(),
+            ));
             return Ok(None);
         }
         if session.touch(t, self.touch_interval) {

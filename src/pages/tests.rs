@@ -59,11 +59,23 @@ fn pages_are_escaped_and_locked_down() {
     }
     assert!(!csp.contains("unsafe") && !csp.contains("script"), "{csp}");
     assert_eq!(r.header_value(&header::X_FRAME_OPTIONS), Some("DENY"));
-    assert_eq!(r.header_value(&header::X_CONTENT_TYPE_OPTIONS), Some("nosniff"));
-    assert_eq!(r.header_value(&header::REFERRER_POLICY), Some("no-referrer"));
+    assert_eq!(
+        r.header_value(&header::X_CONTENT_TYPE_OPTIONS),
+        Some("nosniff")
+    );
+    assert_eq!(
+        r.header_value(&header::REFERRER_POLICY),
+        Some("no-referrer")
+    );
     assert_eq!(r.status, StatusCode::BAD_GATEWAY);
     // The only style is the one the policy allows by hash.
-    let css = body.split("<style>").nth(1).unwrap().split("</style>").next().unwrap();
+    let css = body
+        .split("<style>")
+        .nth(1)
+        .unwrap()
+        .split("</style>")
+        .next()
+        .unwrap();
     let hash = base64::Engine::encode(
         &base64::engine::general_purpose::STANDARD,
         crate::crypto::sha256(css.as_bytes()),
@@ -77,19 +89,45 @@ fn pages_are_escaped_and_locked_down() {
 fn provider_errors_get_plain_words_and_a_way_forward() {
     let cases = [
         ("access_denied", "Connexion annulée", StatusCode::FORBIDDEN),
-        ("login_required", "Identification nécessaire", StatusCode::FORBIDDEN),
-        ("consent_required", "Identification nécessaire", StatusCode::FORBIDDEN),
-        ("server_error", "Service de connexion indisponible", StatusCode::SERVICE_UNAVAILABLE),
-        ("temporarily_unavailable", "Service de connexion indisponible", StatusCode::SERVICE_UNAVAILABLE),
-        ("invalid_scope", "Erreur du fournisseur", StatusCode::BAD_GATEWAY),
+        (
+            "login_required",
+            "Identification nécessaire",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "consent_required",
+            "Identification nécessaire",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "server_error",
+            "Service de connexion indisponible",
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        (
+            "temporarily_unavailable",
+            "Service de connexion indisponible",
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        (
+            "invalid_scope",
+            "Erreur du fournisseur",
+            StatusCode::BAD_GATEWAY,
+        ),
     ];
     for (code, title, status) in cases {
         let f = from_provider_error(code);
         let r = pages().failure(&f, Lang::Fr, None);
         assert_eq!(r.status, status, "{code}");
         let body = text(&r);
-        assert!(body.contains(&format!("<h1>{}", escape(title))), "{code}: {body}");
-        assert!(body.contains("href=\"/.guichet/login\""), "{code}: no retry");
+        assert!(
+            body.contains(&format!("<h1>{}", escape(title))),
+            "{code}: {body}"
+        );
+        assert!(
+            body.contains("href=\"/.guichet/login\""),
+            "{code}: no retry"
+        );
     }
     let body = text(&pages().failure(&Failure::Cancelled, Lang::En, None));
     assert!(body.contains("you cancelled it"), "{body}");
@@ -126,7 +164,11 @@ fn throttled_pages_say_when_to_retry() {
 fn every_failure_has_both_languages_and_no_500() {
     for f in ALL {
         assert_ne!(f.status(), StatusCode::INTERNAL_SERVER_ERROR, "{f:?}");
-        assert_ne!(texts::texts(f, Lang::Fr).0, texts::texts(f, Lang::En).0, "{f:?}");
+        assert_ne!(
+            texts::texts(f, Lang::Fr).0,
+            texts::texts(f, Lang::En).0,
+            "{f:?}"
+        );
         for lang in [Lang::Fr, Lang::En] {
             let body = text(&pages().failure(f, lang, None));
             assert_eq!(body.matches("<h1>").count(), 1, "{f:?}");
@@ -154,7 +196,9 @@ fn overrides_are_escaped() {
     assert!(!body.contains("<script"));
     assert!(body.contains("01 23 45 67 89 &amp; demandez &quot;Paul&quot;"));
     assert!(body.contains("href=\"/aide?a=1&amp;b=&quot;2&quot;\">Aide et contact</a>"));
-    assert!(body.contains("<img src=\"data:image/png;base64,iVBORw0KGgo=\" alt=\"Logo &quot;Mairie&quot;\">"));
+    assert!(body.contains(
+        "<img src=\"data:image/png;base64,iVBORw0KGgo=\" alt=\"Logo &quot;Mairie&quot;\">"
+    ));
     let body = text(&p.logged_out(Lang::Fr));
     assert!(body.contains("<h1>Au revoir &lt;b&gt;</h1>"));
     // English keeps guichet's own words when only French was overridden.
@@ -178,7 +222,9 @@ fn overrides_keep_the_policy_strict() {
     assert!(body.contains("background:#8a1c1c"));
     assert!(body.contains("header{background:#1e1e1e;color:#ffffff"));
     // The FranceConnect button keeps its official colours.
-    assert!(body.contains(".fc{display:inline-flex;flex-direction:column;justify-content:center;background:#000091"));
+    assert!(body.contains(
+        ".fc{display:inline-flex;flex-direction:column;justify-content:center;background:#000091"
+    ));
     let csp = r.header_value(&header::CONTENT_SECURITY_POLICY).unwrap();
     // Another style sheet, another hash; the same strict policy otherwise.
     assert_ne!(csp, default_csp);
