@@ -2,6 +2,8 @@
 #   make demo    install what is missing, build, and run `guichet demo`
 #   make test    install what is missing, then fmt, clippy and every test (chart included)
 #   make chart-test  the Helm chart, with real Helm (see tests/chart/check_chart.py)
+#   make e2e     install Chromium and chromedriver, then the real-browser test; screenshots of
+#                every page land in e2e-screenshots/
 CARGO ?= cargo
 PORT ?= 8080
 
@@ -21,6 +23,11 @@ test: deps lint
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+e2e:
+	@scripts/deps.sh e2e
+	$(CARGO) test --locked --test browser -- --ignored --nocapture
+	@echo "screenshots: $(CURDIR)/e2e-screenshots/"
 
 build: deps
 	$(CARGO) build --locked

@@ -2,6 +2,7 @@
 # Installs what building and testing guichet needs on a Debian machine, only when missing.
 #   scripts/deps.sh            build + test dependencies
 #   scripts/deps.sh bench      also nginx and wrk (load benchmarks)
+#   scripts/deps.sh e2e        also chromium and chromium-driver (the real-browser test)
 # Needs root or sudo for apt-get; runs `apt-get update` at most once.
 set -euo pipefail
 
@@ -25,6 +26,10 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || want+=(python3-venv)  # ... f
 if [ "${1:-}" = "bench" ]; then
   need nginx nginx-light
   need wrk wrk
+fi
+if [ "${1:-}" = "e2e" ]; then
+  need chromium chromium
+  need chromedriver chromium-driver
 fi
 
 if [ ${#want[@]} -gt 0 ]; then

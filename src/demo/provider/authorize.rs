@@ -153,6 +153,25 @@ pub(super) async fn authorize(State(inner): State<Arc<Inner>>, RawQuery(q): RawQ
     chooser_page(&inner, &params)
 }
 
+/// The citizen gives up on the provider's page: back to the relying party with
+/// `access_denied`, as FranceConnect does ("user authentication aborted").
+pub(super) async fn cancel(State(inner): State<Arc<Inner>>, RawQuery(q): RawQuery) -> Response {
+    let params = match parse_params(q.as_deref().unwrap_or("").as_bytes()) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let req = match validate_authorize(&inner, &params) {
+        Ok(r) => r,
+        Err(r) => return r.into_response(),
+    };
+    let mut u = req.redirect_uri.clone();
+    u.query_pairs_mut()
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "User auth aborted")
+        .append_pair("state", &req.state);
+    redirect(&u)
+}
+
 pub(super) async fn choose(State(inner): State<Arc<Inner>>, RawQuery(q): RawQuery) -> Response {
     let mut params = match parse_params(q.as_deref().unwrap_or("").as_bytes()) {
         Ok(p) => p,
@@ -206,6 +225,15 @@ pub(super) fn issue_code(
 }
 
 pub(super) fn chooser_page(inner: &Inner, params: &BTreeMap<String, String>) -> Response {
+    let mut back = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params.iter().filter(|(k, _)| *k != "login_hint") {
+        back.append_pair(k, v);
+    }
+    let cancel = crate::pages::escape(&format!(
+        "{}/authorize/cancel?{}",
+        inner.prefix,
+        back.finish()
+    ));
     let mut items = String::new();
     for c in citizens::CITIZENS
         .iter()
@@ -265,6 +293,7 @@ a:focus {{ outline: 3px solid #0a76f6; outline-offset: 2px; }}
 <p id="consigne">Choisissez l'identité de test avec laquelle vous connecter :</p>
 <ul aria-labelledby="consigne">
 {items}</ul>
+<p><a class="cancel" href="{cancel}">Annuler et revenir au service</a></p>
 </main>
 </body>
 </html>

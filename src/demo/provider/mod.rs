@@ -341,6 +341,7 @@ impl MockProvider {
         let mut app = Router::new()
             .route(&format!("{p}/authorize"), get(authorize))
             .route(&format!("{p}/authorize/choose"), get(choose))
+            .route(&format!("{p}/authorize/cancel"), get(cancel))
             .route(&format!("{p}/token"), axum::routing::post(token))
             .route(&format!("{p}/userinfo"), get(userinfo).post(userinfo));
         app = if inner.config.flavour == Flavour::FranceConnectV1 {
