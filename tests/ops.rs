@@ -416,3 +416,55 @@ async fn https_public_urls_get_hsts_on_guichets_own_answers() {
         );
     }
 }
+
+/// Every metric the Grafana dashboard (`dashboards/guichet.json`) plots exists.
+#[test]
+fn the_dashboard_plots_only_metrics_that_exist() {
+    use prometheus::core::Collector;
+    let m = guichet::metrics::Metrics::new();
+    let one = ["x"; 5];
+    for v in [
+        &m.requests,
+        &m.upstream_errors,
+        &m.logins_started,
+        &m.logins,
+        &m.step_ups,
+        &m.logouts,
+        &m.sessions_expired,
+        &m.jwks_refreshes,
+        &m.throttled,
+        &m.throttle_blocks,
+    ] {
+        let n = v.desc()[0].variable_labels.len();
+        v.with_label_values(&one[..n]).inc();
+    }
+    for h in [
+        &m.request_duration,
+        &m.upstream_duration,
+        &m.provider_duration,
+    ] {
+        let n = h.desc()[0].variable_labels.len();
+        h.with_label_values(&one[..n]).observe(0.1);
+    }
+    let text = m.render();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards/guichet.json");
+    let dashboard = std::fs::read_to_string(path).expect("dashboard");
+    let parsed: Value = serde_json::from_str(&dashboard).expect("dashboard JSON");
+    assert_eq!(parsed["uid"], "guichet-overview");
+    let mut checked = 0;
+    for (i, _) in dashboard.match_indices("guichet_") {
+        let name: String = dashboard[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name == "guichet_" || name.starts_with("guichet_overview") {
+            continue;
+        }
+        assert!(
+            text.contains(&format!("\n{name}{{")) || text.contains(&format!("\n{name} ")),
+            "the dashboard plots {name}, which guichet does not export"
+        );
+        checked += 1;
+    }
+    assert!(checked > 20, "{checked}");
+}
