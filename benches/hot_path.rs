@@ -121,6 +121,18 @@ fn benches(c: &mut Criterion) {
             req
         })
     });
+
+    // The request id every request gets, and its header for the upstream.
+    let ids = guichet::request_id::RequestIds::new();
+    let mut upstream = browser_request();
+    c.bench_function("request id + X-Request-Id header", |b| {
+        b.iter(|| {
+            let id = ids.next();
+            upstream
+                .insert_header(guichet::request_id::HEADER, id.header_value())
+                .expect("header");
+        })
+    });
 }
 
 criterion_group!(hot_path, benches);
