@@ -43,14 +43,19 @@ impl Drop for Demo {
 
 async fn start_demo() -> Demo {
     let port = guichet::demo::free_port().expect("free port");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
+    let child = Command::new(env!("CARGO_BIN_EXE_guichet"))
         .args(["demo", "--provider", "all", "--port", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("guichet demo");
-    let stdout = child.stdout.take().expect("stdout");
+    // Owned at once: stopped even if it never announces itself.
+    let mut demo = Demo {
+        child,
+        url: String::new(),
+    };
+    let stdout = demo.child.stdout.take().expect("stdout");
     // The demo prints its URL on stdout once it is ready (the evidence log follows).
     let line = tokio::time::timeout(
         Duration::from_secs(60),
@@ -73,7 +78,8 @@ async fn start_demo() -> Demo {
     .expect("reader");
     let url = line.trim().trim_end_matches('/').to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{line:?}");
-    Demo { child, url }
+    demo.url = url;
+    demo
 }
 
 fn shots() -> PathBuf {
@@ -382,12 +388,16 @@ async fn start_overridden(demo: &Demo) -> Gateway {
         .stderr(Stdio::null())
         .spawn()
         .expect("guichet run");
-    let url = format!("http://127.0.0.1:{port}");
+    // Owned at once: stopped (and waited for) even if it never becomes ready.
+    let gateway = Gateway {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     let client = reqwest::Client::new();
     for _ in 0..300 {
-        if let Ok(r) = client.get(format!("{url}/readyz")).send().await {
+        if let Ok(r) = client.get(format!("{}/readyz", gateway.url)).send().await {
             if r.status().is_success() {
-                return Gateway { child, url };
+                return gateway;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
