@@ -386,10 +386,7 @@ async fn evidence_lines_survive_a_clean_shutdown() {
     let logins = events.iter().filter(|e| e["event"] == "login").count();
     assert_eq!(logins, 3);
     assert_eq!(events.last().unwrap()["event"], "logout");
-    // The restarted gateway appends to the same file.
-    h.restart_with(|t| t).await;
-    h.browser().login(&h, "ana", "/").await;
-    assert_eq!(h.audit().len(), events.len() + 1);
+    assert!(events.iter().all(|e| e["request_id"].is_string()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
