@@ -183,6 +183,10 @@ pub struct ProviderSection {
     /// Minimum time between two JWKS downloads triggered by an unknown `kid`.
     #[serde(default)]
     pub jwks_refresh_interval: Option<String>,
+    /// Longest wait for one call to the provider (discovery, JWKS, token, userinfo), from
+    /// connecting to the last byte; past it the login fails with "provider unavailable".
+    #[serde(default)]
+    pub http_timeout: Option<String>,
     /// Extra parameters added to the authorization request (e.g. `prompt`).
     #[serde(default)]
     pub authorize_params: Option<BTreeMap<String, String>>,

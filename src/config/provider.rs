@@ -18,6 +18,11 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Default bound on one call to a provider: long enough for a slow token endpoint, short
+/// enough that a citizen waiting on the callback gets an answer.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Which federation a provider belongs to; decides quirks the presets cannot express as data
 /// (claim rules, the chooser's button).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -92,6 +97,9 @@ pub struct ProviderConfig {
     pub clock_skew: Duration,
     #[serde(with = "duration_str")]
     pub jwks_refresh_interval: Duration,
+    /// Bound on one HTTP call to the provider (connect to last byte).
+    #[serde(with = "duration_str")]
+    pub http_timeout: Duration,
     pub authorize_params: BTreeMap<String, String>,
     pub discovery: bool,
     pub endpoints: EndpointOverrides,
@@ -296,6 +304,13 @@ impl Validator {
             Some(s) => self.duration(&key("jwks_refresh_interval"), s)?,
             None => Duration::from_secs(60),
         };
+        let http_timeout = match &p.http_timeout {
+            Some(s) => self.duration(&key("http_timeout"), s)?,
+            None => DEFAULT_HTTP_TIMEOUT,
+        };
+        if http_timeout.is_zero() || http_timeout > MAX_HTTP_TIMEOUT {
+            return Err(self.err(key("http_timeout"), "must be between 1ms and 60s"));
+        }
         let authorize_params = self.authorize_params(&key, p, &preset)?;
         if !discovery {
             for (k, v) in [
@@ -337,6 +352,7 @@ impl Validator {
             pkce,
             clock_skew,
             jwks_refresh_interval,
+            http_timeout,
             authorize_params,
             discovery,
             endpoints,

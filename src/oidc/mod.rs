@@ -25,7 +25,6 @@ use arc_swap::ArcSwapOption;
 use jwks::JwksCache;
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Why a login step with the provider failed.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +110,7 @@ pub struct Provider {
 impl Provider {
     pub fn new(cfg: ProviderConfig) -> Result<Provider, OidcError> {
         let jwks = JwksCache::new(cfg.jwks_refresh_interval);
+        let provider_timeout = cfg.http_timeout;
         let decrypters = jwe::decrypters(&cfg)
             .map_err(|e| OidcError::Setup(format!("{}: decryption key: {e}", cfg.name)))?;
         let provider = Provider {
@@ -118,7 +118,7 @@ impl Provider {
             endpoints: ArcSwapOption::empty(),
             jwks,
             decrypters,
-            http: http::client(Duration::from_secs(10))?,
+            http: http::client(provider_timeout)?,
         };
         if !provider.cfg.discovery && provider.cfg.endpoints.jwks_uri.is_none() {
             // Nothing to fetch (FranceConnect v1): ready at once.

@@ -127,19 +127,24 @@ pub(super) async fn authorize(State(inner): State<Arc<Inner>>, RawQuery(q): RawQ
     let error_fault = {
         let mut st = lock(&inner.state);
         st.last_authorize = Some(params.clone());
-        st.faults.authorize_error.clone()
+        (
+            st.faults.authorize_error.clone(),
+            st.faults.authorize_error_description.clone(),
+        )
     };
     let req = match validate_authorize(&inner, &params) {
         Ok(r) => r,
         Err(r) => return r.into_response(),
     };
-    if let Some(error) = error_fault {
+    if let (Some(error), description) = error_fault {
         let mut u = req.redirect_uri.clone();
         u.query_pairs_mut()
             .append_pair("error", &error)
             .append_pair(
                 "error_description",
-                "Erreur simulée par le fournisseur fictif",
+                description
+                    .as_deref()
+                    .unwrap_or("Erreur simulée par le fournisseur fictif"),
             )
             .append_pair("state", &req.state);
         return redirect(&u);

@@ -56,15 +56,27 @@ pub struct Faults {
     /// Userinfo names that are each valid but far too long together for HTTP headers
     /// (16 given names of 240 accented letters).
     pub oversized_claims: bool,
+    /// One userinfo claim whose JSON value is exactly these bytes, written into the JSON text
+    /// (or the signed JWT's payload) as they are: invalid UTF-8, raw control characters,
+    /// escaped ones (`"\u0000"`), lone surrogates, a 100 KiB string...
+    pub userinfo_raw_claim: Option<(String, Vec<u8>)>,
+    /// An extra id_token claim `pad` of this many bytes (an oversized token).
+    pub id_token_padding: usize,
     // endpoints
     /// Token endpoint answers 200 `text/html` "<html>maintenance</html>".
     pub token_returns_html: bool,
     /// Token endpoint waits this long before answering.
     pub token_delay_ms: u64,
+    /// Token endpoint refuses with 400 `{"error": <value>, "error_description": ...}` (as for a
+    /// code already redeemed: `invalid_grant`), the description full of markup and controls.
+    pub token_error: Option<String>,
     /// JWKS endpoint answers 503.
     pub jwks_down: bool,
     /// Authorize redirects back with `?error=<value>&error_description=...&state=<state>`.
     pub authorize_error: Option<String>,
+    /// The `error_description` sent with [`Faults::authorize_error`] (default: a plain French
+    /// sentence).
+    pub authorize_error_description: Option<String>,
     // FranceConnect+ encryption
     pub id_token_jwe: Option<JweFault>,
     pub userinfo_jwe: Option<JweFault>,

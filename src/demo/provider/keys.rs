@@ -88,6 +88,16 @@ pub(super) enum Signing<'a> {
 }
 
 pub(super) fn encode_jws(typ: &str, claims: &Value, signing: Signing<'_>, corrupt: bool) -> String {
+    encode_jws_payload(typ, claims.to_string().as_bytes(), signing, corrupt)
+}
+
+/// [`encode_jws`] with the payload as bytes (which need not be valid JSON, or UTF-8).
+pub(super) fn encode_jws_payload(
+    typ: &str,
+    payload: &[u8],
+    signing: Signing<'_>,
+    corrupt: bool,
+) -> String {
     let header = match &signing {
         Signing::Key(k) => json!({"alg": k.alg, "kid": k.kid, "typ": typ}),
         Signing::None => json!({"alg": "none", "typ": typ}),
@@ -96,7 +106,7 @@ pub(super) fn encode_jws(typ: &str, claims: &Value, signing: Signing<'_>, corrup
     };
     let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
     out.push('.');
-    out.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
+    out.push_str(&URL_SAFE_NO_PAD.encode(payload));
     let mut sig = match signing {
         Signing::Key(k) => k.sign(out.as_bytes()),
         Signing::None => Vec::new(),

@@ -77,6 +77,12 @@ pub(super) async fn token(
         );
         return r;
     }
+    if let Some(error) = &faults.token_error {
+        return bad_request(
+            error,
+            "<script>alert('x')</script>\r\nSet-Cookie: pwned=1 \u{0000}\u{202e}",
+        );
+    }
     let form_ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -257,6 +263,9 @@ pub(super) async fn token(
     }
     if faults.missing_nonce {
         claims.remove("nonce");
+    }
+    if faults.id_token_padding > 0 {
+        claims.insert("pad".into(), json!("a".repeat(faults.id_token_padding)));
     }
     let claims = Value::Object(claims);
     // FranceConnect+ encrypts to the key the relying party publishes.

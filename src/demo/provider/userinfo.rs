@@ -118,6 +118,24 @@ fn mconnect_claims(c: &Citizen, sub: String) -> Map<String, Value> {
     m
 }
 
+/// The claims as JSON text, with [`Faults::userinfo_raw_claim`]'s bytes written in verbatim.
+fn payload(mut claims: Map<String, Value>, raw: Option<&(String, Vec<u8>)>) -> Vec<u8> {
+    const MARKER: &str = "\u{e000}raw-claim\u{e000}";
+    if let Some((name, _)) = raw {
+        claims.insert(name.clone(), json!(MARKER));
+    }
+    let text = serde_json::to_vec(&Value::Object(claims)).unwrap_or_default();
+    let Some((_, bytes)) = raw else { return text };
+    let quoted = format!("\"{MARKER}\"");
+    match text
+        .windows(quoted.len())
+        .position(|w| w == quoted.as_bytes())
+    {
+        Some(at) => [&text[..at], bytes, &text[at + quoted.len()..]].concat(),
+        None => text,
+    }
+}
+
 pub(super) fn bearer_error(error: Option<&str>, description: &str) -> Response {
     let www = match error {
         Some(e) => format!("Bearer realm=\"mock-provider\", error=\"{e}\""),
@@ -173,7 +191,12 @@ pub(super) async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap
     }
     match inner.config.flavour {
         Flavour::FranceConnectV1 | Flavour::MConnect | Flavour::Generic => {
-            let mut r = json_response(&Value::Object(claims));
+            let body = payload(claims, faults.userinfo_raw_claim.as_ref());
+            let mut r = Response::new(Body::from(body));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             no_store(&mut r);
             r
         }
@@ -193,7 +216,7 @@ pub(super) async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap
             claims.insert("aud".into(), json!(client_id));
             claims.insert("iat".into(), json!(now));
             claims.insert("exp".into(), json!(now + TOKEN_TTL_SECS));
-            let claims = Value::Object(claims);
+            let claims = payload(claims, faults.userinfo_raw_claim.as_ref());
             let jwt = {
                 let st = lock(&inner.state);
                 let key = if faults.userinfo_signed_by_other_key {
@@ -201,7 +224,7 @@ pub(super) async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap
                 } else {
                     &st.key
                 };
-                encode_jws("JWT", &claims, Signing::Key(key), false)
+                encode_jws_payload("JWT", &claims, Signing::Key(key), false)
             };
             lock(&inner.state).remember(&jwt);
             let jwt = match &rp {
