@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod hygiene;
 pub mod identity;
 pub mod keys;
+pub mod limits;
 pub mod listeners;
 pub mod metrics;
 pub mod oidc;

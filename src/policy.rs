@@ -194,6 +194,9 @@ fn check_segments(path: &str) -> Result<(), PathError> {
 }
 
 /// `return_to` if it is a same-origin path outside guichet's own prefix, else `/`.
+///
+/// Dot segments are refused, encoded or not: browsers resolve `/a/%2e%2e/.guichet/logout`
+/// to `/.guichet/logout`, which would make a login link end in a logout (or any own path).
 pub fn safe_return_to<'a>(candidate: Option<&'a str>, own_prefix: &str) -> &'a str {
     let Some(c) = candidate else { return "/" };
     let ok = c.len() <= 2048
@@ -203,7 +206,8 @@ pub fn safe_return_to<'a>(candidate: Option<&'a str>, own_prefix: &str) -> &'a s
         && !c
             .bytes()
             .any(|b| b == b'\\' || b.is_ascii_control() || b == b' ' || b >= 0x80)
-        && !starts_with_ignore_case(c, own_prefix);
+        && !starts_with_ignore_case(c, own_prefix)
+        && !has_dot_segment(c);
     if !ok {
         return "/";
     }
@@ -219,6 +223,15 @@ pub fn safe_return_to<'a>(candidate: Option<&'a str>, own_prefix: &str) -> &'a s
         }
         _ => "/",
     }
+}
+
+/// Does the path part (before `?` or `#`) hold a `.` or `..` segment, percent-encoded or not?
+fn has_dot_segment(target: &str) -> bool {
+    let path = target.split(['?', '#']).next().unwrap_or("");
+    path.split('/').any(|segment| {
+        let decoded = percent_encoding::percent_decode_str(segment).collect::<Vec<u8>>();
+        decoded == b"." || decoded == b".."
+    })
 }
 
 fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
@@ -306,6 +319,11 @@ mod tests {
     fn return_to_only_accepts_same_origin_paths() {
         let pre = "/.guichet";
         assert_eq!(safe_return_to(Some("/whoami?x=1"), pre), "/whoami?x=1");
+        // Dots in the query or inside a segment are data.
+        assert_eq!(
+            safe_return_to(Some("/a/b.c/..d?p=../..#../x"), pre),
+            "/a/b.c/..d?p=../..#../x"
+        );
         for evil in [
             "https://evil.example",
             "//evil.example",
@@ -317,6 +335,11 @@ mod tests {
             "/ok\r\nSet-Cookie: x=1",
             "/.guichet/logout",
             "/.GUICHET/logout",
+            "/a/../.guichet/logout",
+            "/%2e%2e/.guichet/logout",
+            "/x/.%2E/.guichet/logout",
+            "/x%3F/../.guichet/logout",
+            "/./x",
             "",
         ] {
             assert_eq!(safe_return_to(Some(evil), pre), "/", "{evil:?}");

@@ -1,6 +1,7 @@
 //! The pingora side: one `ProxyHttp` implementation that reads like the story of a request.
 //!
-//! 1. `request_filter`: find the client's address, strip every header a client could use to
+//! 1. `request_filter`: refuse a request whose head is out of bounds ([`RequestLimits`]),
+//!    find the client's address, strip every header a client could use to
 //!    forge identity or its address ([`Hygiene`]), then ask the [`Gateway`] what to do; either
 //!    write its reply and stop, or remember the decision in the per-request [`Ctx`].
 //! 2. `upstream_peer`: where the application lives.
@@ -23,6 +24,7 @@
 
 use crate::gateway::{Forward, Gateway, Outcome};
 use crate::hygiene::Hygiene;
+use crate::limits::RequestLimits;
 use crate::metrics::status_label;
 use crate::pages::Failure;
 use crate::request_id::{self, RequestId, RequestIds};
@@ -58,6 +60,7 @@ pub struct GuichetProxy {
     draining: Arc<AtomicBool>,
     ids: RequestIds,
     https: bool,
+    limits: RequestLimits,
 }
 
 impl GuichetProxy {
@@ -73,6 +76,7 @@ impl GuichetProxy {
         peer.options.verify_hostname = up.verify_tls;
         GuichetProxy {
             hygiene: Hygiene::new(cfg, &gateway.cookies),
+            limits: RequestLimits::new(&cfg.server),
             peer,
             ids: RequestIds::new(),
             https: cfg.server.https,
@@ -106,6 +110,17 @@ impl ProxyHttp for GuichetProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         if self.draining.load(Ordering::Relaxed) {
             session.set_keepalive(None);
+        }
+        let head = session.req_header();
+        if let Err(refusal) = self.limits.check(head.version, &head.headers) {
+            tracing::info!(reason = %refusal, "request refused before reading it");
+            let rid = ctx.request_id;
+            let reply =
+                self.gateway
+                    .pages
+                    .failure(&refusal.failure(), lang_of(head), Some(rid.as_str()));
+            write_reply(session, reply, &rid, self.https).await?;
+            return Ok(true);
         }
         let peer = session
             .client_addr()

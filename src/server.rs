@@ -74,7 +74,13 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
     let store: Arc<dyn SessionStore> = match &cfg.session.store {
         StoreKind::Memory => Arc::new(MemoryStore::new(&cfg.session)),
         StoreKind::Redis(redis) => {
-            let store = RedisStore::new(&cfg.session, redis, sessions.clone()).map_err(|e| {
+            let store = RedisStore::new(
+                &cfg.session,
+                redis,
+                &cfg.server.public_url,
+                sessions.clone(),
+            )
+            .map_err(|e| {
                 StartError::Setup(format!("{}: session.redis_url: {e}", cfg.source.display()))
             })?;
             tracing::info!(prefix = %redis.key_prefix, "sessions in Redis");

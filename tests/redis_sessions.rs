@@ -287,7 +287,7 @@ async fn activity_is_written_back_at_most_once_per_interval_and_keys_expire() {
     let later = calls(&redis.command("INFO commandstats").unwrap_or_default());
     assert!(later - after >= 1, "activity never written back");
     // The session key carries a TTL bounded by idle + interval.
-    let keys = redis.keys("guichet:s:*");
+    let keys = redis.keys("guichet:*:s:*");
     assert_eq!(keys.len(), 1, "{keys:?}");
     let pttl: i64 = redis
         .command(&format!("PTTL {}", keys[0]))
@@ -318,7 +318,7 @@ async fn rediss_with_a_private_ca_and_a_password_kept_out_of_logs_and_check() {
     let b = h.browser();
     let landed = b.login(&h, "elodie", "/whoami").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
-    assert_eq!(redis.keys("guichet:s:*").len(), 1, "session not in Redis");
+    assert_eq!(redis.keys("guichet:*:s:*").len(), 1, "session not in Redis");
     assert!(!h.logs().contains(PASSWORD));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_guichet"))
         .args(["check", "--config"])

@@ -46,7 +46,13 @@ fn store(url: &str) -> (RedisStore, Arc<AtomicUsize>) {
         counter.fetch_add(1, Ordering::Relaxed);
         Session::new(record, seen, SessionHeaders::default())
     });
-    let s = RedisStore::new(&session_cfg(), &redis_cfg(url, None), builder).expect("store");
+    let s = RedisStore::new(
+        &session_cfg(),
+        &redis_cfg(url, None),
+        "https://demarches.example.fr",
+        builder,
+    )
+    .expect("store");
     (s, builds)
 }
 
@@ -108,7 +114,7 @@ async fn a_late_write_back_never_resurrects_a_deleted_session() {
     assert!(on_a.touch(now() + 5, Duration::from_secs(1)));
     a.touch(&k, &on_a).await.unwrap();
     assert!(a.get(&k).await.unwrap().is_none());
-    assert!(redis.keys("t:s:*").is_empty());
+    assert!(redis.keys("t:*:s:*").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,6 +228,7 @@ async fn an_unreachable_or_untrusted_redis_is_an_error_within_the_time_bound() {
     let untrusted = RedisStore::new(
         &session_cfg(),
         &redis_cfg(&tls.tls_url(), None),
+        "https://demarches.example.fr",
         SessionBuilder::new(|_, r, t| Session::new(r, t, SessionHeaders::default())),
     )
     .unwrap();
@@ -229,6 +236,7 @@ async fn an_unreachable_or_untrusted_redis_is_an_error_within_the_time_bound() {
     let trusted = RedisStore::new(
         &session_cfg(),
         &redis_cfg(&tls.tls_url(), Some(tls.ca_path())),
+        "https://demarches.example.fr",
         SessionBuilder::new(|_, r, t| Session::new(r, t, SessionHeaders::default())),
     )
     .unwrap();

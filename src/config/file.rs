@@ -51,6 +51,11 @@ pub struct ServerSection {
     /// `X-Forwarded-For` is believed: the client is the right-most address of that chain not in
     /// this list. Empty: the client is the peer address and `X-Forwarded-For` is ignored.
     pub trusted_proxies: Vec<String>,
+    /// Most header lines a client request may carry (at most 256); more gets a 431 page.
+    pub max_request_headers: usize,
+    /// Most bytes of header lines (names, values, cookies included) a client request may carry;
+    /// more gets a 431 page.
+    pub max_request_header_bytes: usize,
     /// `[server.tls]`: guichet terminates TLS on `listen` (HTTP/2 and HTTP/1.1). Absent: plain
     /// HTTP, TLS being terminated in front of guichet (ingress, load balancer).
     pub tls: Option<TlsSection>,
@@ -84,6 +89,8 @@ impl Default for ServerSection {
             prefix: "/.guichet".into(),
             grace_period: "5s".into(),
             trusted_proxies: Vec::new(),
+            max_request_headers: 100,
+            max_request_header_bytes: 32 * 1024,
             tls: None,
             redirect_http: String::new(),
         }

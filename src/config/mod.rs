@@ -81,6 +81,9 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     /// The plain-HTTP listener that redirects to `public_url`.
     pub redirect_http: Option<SocketAddr>,
+    /// Bounds on a client request's headers (see [`crate::limits`]).
+    pub max_request_headers: usize,
+    pub max_request_header_bytes: usize,
 }
 
 impl ServerConfig {
@@ -295,6 +298,16 @@ impl Validator {
         if !prefix.starts_with('/') || prefix.len() < 2 || !prefix.bytes().all(is_path_byte) {
             return Err(self.err("server.prefix", "must be a path like \"/.guichet\""));
         }
+        // pingora itself refuses more than 256 header lines and 1 MiB of headers.
+        if !(8..=256).contains(&s.max_request_headers) {
+            return Err(self.err("server.max_request_headers", "must be between 8 and 256"));
+        }
+        if !(1024..=1024 * 1024).contains(&s.max_request_header_bytes) {
+            return Err(self.err(
+                "server.max_request_header_bytes",
+                "must be between 1024 and 1048576",
+            ));
+        }
         Ok(ServerConfig {
             listen,
             public_url: origin_of(&url),
@@ -306,6 +319,8 @@ impl Validator {
             tls: self.tls(s.tls.as_ref(), https)?,
             // Checked against the other listeners once they are known (`build`).
             redirect_http: None,
+            max_request_headers: s.max_request_headers,
+            max_request_header_bytes: s.max_request_header_bytes,
         })
     }
 

@@ -62,6 +62,10 @@ pub enum Failure {
     /// Too many login starts or failed callbacks from this client ([`crate::throttle`]).
     #[error("too many attempts; retry after {retry_after} s")]
     Throttled { retry_after: u64 },
+    /// Too many request header lines, or too many bytes of them (huge cookies:
+    /// [`crate::limits`]).
+    #[error("request headers too large")]
+    HeadersTooLarge,
 }
 
 /// Provider error codes with their own page; others are [`Failure::ProviderError`].
@@ -87,6 +91,7 @@ impl Failure {
             | Failure::LoginExpired
             | Failure::StateMismatch => StatusCode::BAD_REQUEST,
             Failure::NotFound => StatusCode::NOT_FOUND,
+            Failure::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Failure::Cancelled
             | Failure::LoginRequired(_)
             | Failure::IdentityNotActive
@@ -129,6 +134,7 @@ impl Failure {
             Failure::StoreUnavailable => "store_unavailable".into(),
             Failure::UpstreamUnavailable => "upstream_unavailable".into(),
             Failure::Throttled { .. } => "throttled".into(),
+            Failure::HeadersTooLarge => "headers_too_large".into(),
         }
     }
 

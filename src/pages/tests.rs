@@ -36,6 +36,7 @@ const ALL: &[Failure] = &[
     Failure::StoreUnavailable,
     Failure::UpstreamUnavailable,
     Failure::Throttled { retry_after: 90 },
+    Failure::HeadersTooLarge,
 ];
 
 #[test]

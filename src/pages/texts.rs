@@ -162,5 +162,13 @@ pub(super) fn texts(failure: &Failure, lang: Lang) -> (&'static str, &'static st
             "Service temporarily unavailable",
             "The application is not answering right now. Please try again in a moment.",
         ),
+        (Failure::HeadersTooLarge, Fr) => (
+            "Requête trop volumineuse",
+            "Votre navigateur a envoyé une requête trop volumineuse, souvent à cause de cookies trop nombreux ou trop longs. Effacez les cookies de ce site, puis réessayez.",
+        ),
+        (Failure::HeadersTooLarge, En) => (
+            "Request too large",
+            "Your browser sent a request that is too large, often because of too many or too long cookies. Clear this site's cookies, then try again.",
+        ),
     }
 }

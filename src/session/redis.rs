@@ -1,7 +1,8 @@
 //! The shared store for several replicas: sessions, login states, the back-channel index and
 //! logout token ids in Redis, through one auto-reconnecting [`ConnectionManager`].
 //!
-//! Keys (all under the configured prefix, default `guichet:`):
+//! Keys (all under the configured prefix, default `guichet:`, then the deployment's tag: the
+//! first 16 hex digits of SHA-256 of its public URL, so `guichet:3f1c...:s:...`):
 //! - `s:<sha256(cookie)>`: a hash `{v, seen, rec}`: a random version stamp, the last activity
 //!   written back, and the [`SessionRecord`] as JSON. Its TTL follows the idle limit (plus one
 //!   write-back interval) and never passes the absolute limit.
@@ -12,6 +13,10 @@
 //! - `j:<sha256(id)>`: a logout token id already used (`SET NX`), TTL given by the caller.
 //!
 //! Invariants:
+//! - Every key is scoped to the deployment (its public URL): two deployments sharing a Redis
+//!   and a prefix (staging and production) never see each other's sessions, login states or
+//!   index, so a cookie from one never opens a session on the other
+//!   (`tests/hostile_client.rs::a_session_cookie_from_another_deployment_opens_nothing`).
 //! - Redis is the authority: every lookup asks Redis whether the session still exists, so a
 //!   logout or back-channel logout on one replica holds on every replica at the next request.
 //!   What is derived from a record (identity headers...) is cached in this process under the
@@ -48,6 +53,13 @@ end
 return 1
 ";
 
+/// The prefix of every key a deployment writes: the configured prefix, then a tag derived from
+/// the deployment's public URL (64 bits: no accidental collision between deployments).
+pub fn deployment_prefix(prefix: &str, deployment: &str) -> String {
+    let digest = crate::crypto::sha256_hex(format!("guichet deployment\0{deployment}").as_bytes());
+    format!("{prefix}{}:", &digest[..16])
+}
+
 pub struct RedisStore {
     client: Client,
     /// Created on first use, inside the runtime that serves requests.
@@ -70,9 +82,11 @@ pub struct RedisStore {
 impl RedisStore {
     /// Prepares the store; connects lazily on first use (guichet starts even if Redis is
     /// down, and `/readyz` says so).
+    /// `deployment` is the public URL: it scopes every key ([`deployment_prefix`]).
     pub fn new(
         session: &SessionConfig,
         redis: &RedisConfig,
+        deployment: &str,
         builder: SessionBuilder,
     ) -> Result<RedisStore, StoreError> {
         let url = redis.url.expose().trim();
@@ -96,7 +110,7 @@ impl RedisStore {
         Ok(RedisStore {
             client,
             manager: OnceLock::new(),
-            prefix: redis.key_prefix.clone(),
+            prefix: deployment_prefix(&redis.key_prefix, deployment),
             connect_timeout: redis.connect_timeout,
             command_timeout: redis.command_timeout,
             idle: session.idle_timeout,
@@ -437,5 +451,18 @@ mod tests {
             "auth failed for *** and ***"
         );
         assert_eq!(scrubbed("refused", None), "refused");
+    }
+
+    #[test]
+    fn each_deployment_gets_its_own_key_space() {
+        let prod = deployment_prefix("guichet:", "https://demarches.example.fr");
+        let staging = deployment_prefix("guichet:", "https://recette.demarches.example.fr");
+        assert_ne!(prod, staging);
+        assert_eq!(
+            prod,
+            deployment_prefix("guichet:", "https://demarches.example.fr")
+        );
+        assert!(prod.starts_with("guichet:") && prod.ends_with(':'));
+        assert_eq!(prod.len(), "guichet:".len() + 17);
     }
 }

@@ -8,7 +8,7 @@ pub mod redis;
 pub mod tls;
 
 pub use process::GatewayProcess;
-use process::{port_of, spawn_gateway, spawn_process, wait_ready};
+use process::{port_of, spawn_gateway, spawn_gateway_alive, spawn_process, wait_ready};
 
 use guichet::demo::certs::{CertPair, TestCa};
 use guichet::demo::provider::{Faults, Flavour};
@@ -195,13 +195,24 @@ impl Harness {
     /// [`Harness::replica`] with its configuration text changed by `edit` (a replica deployed
     /// with other settings).
     pub async fn replica_with(&self, name: &str, edit: impl FnOnce(String) -> String) -> Replica {
+        self.other_gateway(name, Other::default(), edit).await
+    }
+
+    /// Another guichet from this one's configuration changed by `edit`, on its own ports, as
+    /// `other` says: a replica, or (with `own_public_url`) another deployment.
+    pub async fn other_gateway(
+        &self,
+        name: &str,
+        other: Other,
+        edit: impl FnOnce(String) -> String,
+    ) -> Replica {
         let text = edit(std::fs::read_to_string(&self.stack.config_path).expect("config"));
         let port = free_port().expect("free port");
         let metrics_port = free_port().expect("free port");
         let own_port = self.url.rsplit(':').next().expect("port");
         let own_metrics = self.gateway.metrics_url.rsplit(':').next().expect("port");
         let audit_path = self.dir.path().join(format!("{name}.audit.log"));
-        let text = text
+        let mut text = text
             .replace(
                 &format!("listen = \"127.0.0.1:{own_port}\""),
                 &format!("listen = \"127.0.0.1:{port}\""),
@@ -214,19 +225,37 @@ impl Harness {
                 &format!("output = \"{}\"", self.gateway.audit_path.display()),
                 &format!("output = \"{}\"", audit_path.display()),
             );
+        let url = format!("http://127.0.0.1:{port}");
+        if other.own_public_url {
+            text = text.replace(
+                &format!("public_url = \"{}\"", self.url),
+                &format!("public_url = \"{url}\""),
+            );
+        }
         let config_path = self.dir.path().join(format!("{name}.toml"));
         std::fs::write(&config_path, text).expect("replica config");
-        let url = format!("http://127.0.0.1:{port}");
-        let gateway = spawn_gateway(
-            &config_path,
-            self.dir.path(),
-            name,
-            audit_path,
-            metrics_port,
-            &url,
-            None,
-        )
-        .await;
+        let gateway = if other.wait_ready {
+            spawn_gateway(
+                &config_path,
+                self.dir.path(),
+                name,
+                audit_path,
+                metrics_port,
+                &url,
+                None,
+            )
+            .await
+        } else {
+            spawn_gateway_alive(
+                &config_path,
+                self.dir.path(),
+                name,
+                audit_path,
+                metrics_port,
+                &url,
+            )
+            .await
+        };
         Replica { gateway, url }
     }
 
@@ -320,6 +349,24 @@ impl Harness {
             .text()
             .await
             .expect("metrics body")
+    }
+}
+
+/// How [`Harness::other_gateway`] starts another guichet.
+pub struct Other {
+    /// Its own URL as `public_url` (another deployment), instead of the first one's.
+    pub own_public_url: bool,
+    /// Wait for `/readyz`; `false` waits only for `/healthz` (a gateway whose provider is
+    /// down).
+    pub wait_ready: bool,
+}
+
+impl Default for Other {
+    fn default() -> Self {
+        Other {
+            own_public_url: false,
+            wait_ready: true,
+        }
     }
 }
 
@@ -426,10 +473,14 @@ impl Browser {
 
     /// Logs in as a test citizen through the whole flow; returns where it landed.
     pub async fn login(&self, h: &Harness, citizen: &str, return_to: &str) -> Landed {
+        self.login_via(&h.url, citizen, return_to).await
+    }
+
+    /// [`Browser::login`] through the guichet at `gateway_url` (a replica, another deployment).
+    pub async fn login_via(&self, gateway_url: &str, citizen: &str, return_to: &str) -> Landed {
         let enc: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
         self.follow(&format!(
-            "{}/.guichet/login?login_hint={citizen}&return_to={enc}",
-            h.url
+            "{gateway_url}/.guichet/login?login_hint={citizen}&return_to={enc}"
         ))
         .await
     }
@@ -543,6 +594,31 @@ pub fn percent_decode(s: &str) -> String {
         .decode_utf8()
         .expect("utf-8")
         .into_owned()
+}
+
+/// Sends these bytes as they are on a new connection to `base_url` and returns the status code
+/// and the raw response head (status 0 when the connection closed without an answer). Waits
+/// at most 10 s.
+pub async fn raw_exchange(base_url: &str, raw: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base_url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // The server may answer and close before reading everything (a request too large).
+    let _ = s.write_all(raw).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let head = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head)
 }
 
 /// Sends `GET <raw_target>` exactly as written (no client-side normalization) and returns the

@@ -101,6 +101,30 @@ pub(crate) async fn spawn_gateway(
     gateway
 }
 
+/// Runs the real binary on `config_path` and waits until `/healthz` answers 200 (plain HTTP):
+/// a gateway that runs but may not be ready (its provider down).
+pub(crate) async fn spawn_gateway_alive(
+    config_path: &Path,
+    dir: &Path,
+    name: &str,
+    audit_path: PathBuf,
+    metrics_port: u16,
+    url: &str,
+) -> GatewayProcess {
+    let sock = dir.join(format!("{name}.upgrade.sock"));
+    let mut gateway = spawn_process(
+        config_path,
+        dir,
+        name,
+        audit_path,
+        metrics_port,
+        &sock,
+        false,
+    );
+    wait_for(url, &mut gateway, None, "healthz").await;
+    gateway
+}
+
 /// Sets `GUICHET_LOG` for every gateway started in `dir` (kept in a file there, so restarts
 /// and replicas of a harness log alike).
 pub(crate) fn set_log_filter(dir: &Path, filter: &str) {
@@ -153,6 +177,11 @@ pub(crate) fn spawn_process(
 }
 
 pub(crate) async fn wait_ready(url: &str, gw: &mut GatewayProcess, ca: Option<&[u8]>) {
+    wait_for(url, gw, ca, "readyz").await
+}
+
+/// Waits (30 s at most) until `url/probe` answers 200; panics with the logs otherwise.
+async fn wait_for(url: &str, gw: &mut GatewayProcess, ca: Option<&[u8]>, probe: &str) {
     let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
     if let Some(pem) = ca {
         builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem).expect("CA"));
@@ -164,7 +193,7 @@ pub(crate) async fn wait_ready(url: &str, gw: &mut GatewayProcess, ca: Option<&[
             let logs = std::fs::read_to_string(&gw.stderr_path).unwrap_or_default();
             panic!("guichet exited early ({status}):\n{logs}");
         }
-        if let Ok(r) = client.get(format!("{url}/readyz")).send().await {
+        if let Ok(r) = client.get(format!("{url}/{probe}")).send().await {
             if r.status() == StatusCode::OK {
                 return;
             }
@@ -172,5 +201,5 @@ pub(crate) async fn wait_ready(url: &str, gw: &mut GatewayProcess, ca: Option<&[
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let logs = std::fs::read_to_string(&gw.stderr_path).unwrap_or_default();
-    panic!("guichet not ready after 30 s:\n{logs}");
+    panic!("guichet: no 200 at /{probe} after 30 s:\n{logs}");
 }
