@@ -4,10 +4,14 @@
 #   make chart-test  the Helm chart, with real Helm (see tests/chart/check_chart.py)
 #   make e2e     install Chromium and chromedriver, then the real-browser test; screenshots of
 #                every page land in e2e-screenshots/
+#   make fuzz    the property tests of tests/fuzz.rs with 200000 cases each (release)
+#   make soak    5 minutes of logins, pages and logouts against a release build (SOAK_SECONDS=120)
 CARGO ?= cargo
 PORT ?= 8080
+SOAK_SECONDS ?= 300
+FUZZ_CASES ?= 200000
 
-.PHONY: deps demo test lint build release bench e2e clean chart-test
+.PHONY: deps demo test lint build release bench e2e clean chart-test fuzz soak
 
 deps:
 	@scripts/deps.sh
@@ -28,6 +32,12 @@ e2e:
 	@scripts/deps.sh e2e
 	$(CARGO) test --locked --test browser -- --ignored --nocapture
 	@echo "screenshots: $(CURDIR)/e2e-screenshots/"
+
+fuzz: deps
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release --locked --test fuzz
+
+soak: deps
+	benches/soak.sh $(SOAK_SECONDS)
 
 build: deps
 	$(CARGO) build --locked

@@ -3,8 +3,8 @@
 //!
 //! Invariants:
 //! - A path whose meaning could differ between guichet and the upstream (dot segments,
-//!   encoded slashes or backslashes, control characters) is refused, never guessed
-//!   ([`normalize_path`]).
+//!   encoded slashes or backslashes, control characters, dots or separators encoded twice)
+//!   is refused, never guessed ([`normalize_path`]).
 //! - Route matching never makes a path *less* protected because of letter case: the
 //!   stricter of the case-sensitive and case-insensitive matches wins ([`Policy::route_for`]).
 //! - `return_to` is a same-origin path or it is replaced by `/` ([`safe_return_to`]).
@@ -141,6 +141,8 @@ pub enum PathError {
     BadEncoding,
     #[error("path is not absolute")]
     NotAbsolute,
+    #[error("path holds a double-encoded dot, slash or backslash")]
+    DoubleEncoded,
 }
 
 /// The path as guichet matches it: percent-decoded, `;parameters` removed from each segment,
@@ -168,6 +170,12 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
         .map_err(|_| PathError::BadEncoding)?;
     if decoded.chars().any(|c| c.is_control()) || decoded.contains('\\') {
         return Err(PathError::BadEncoding);
+    }
+    // `%252e%252e` decodes to `%2e%2e`: harmless to an application that decodes once, a dot
+    // segment to one that decodes twice. Refused, like single-encoded separators.
+    let lower = decoded.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e)) {
+        return Err(PathError::DoubleEncoded);
     }
     let mut out = String::with_capacity(decoded.len());
     for segment in decoded.split('/') {
@@ -304,6 +312,19 @@ mod tests {
             Err(PathError::AmbiguousSeparator)
         );
         assert_eq!(normalize_path("/public/%00"), Err(PathError::BadEncoding));
+        for twice in [
+            "/public/%252e%252e/admin",
+            "/public/%252E./admin",
+            "/public%252fadmin",
+            "/public/..%255cadmin",
+        ] {
+            assert_eq!(
+                normalize_path(twice),
+                Err(PathError::DoubleEncoded),
+                "{twice}"
+            );
+        }
+        assert_eq!(normalize_path("/100%25").unwrap(), "/100%");
         assert_eq!(normalize_path("//admin").unwrap(), "/admin");
         assert_eq!(
             normalize_path("/public;x=1/../admin"),

@@ -104,16 +104,18 @@ async fn provider_down_during_a_login_gets_a_clear_page_and_a_metric() {
     let started = Instant::now();
     let landed = b.follow(&callback).await;
     assert!(started.elapsed() < Duration::from_secs(8));
-    assert_eq!(landed.status, StatusCode::SERVICE_UNAVAILABLE, "{}", landed.body);
+    assert_eq!(
+        landed.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        landed.body
+    );
     assert!(landed.body.contains("Service de connexion indisponible"));
     assert_eq!(
         h.last_login_reason().as_deref(),
         Some("provider_unavailable")
     );
-    assert!(!landed
-        .set_cookies
-        .iter()
-        .any(|c| c.starts_with("guichet=")));
+    assert!(!landed.set_cookies.iter().any(|c| c.starts_with("guichet=")));
     assert!(!h.upstream_saw_identity());
     let metrics = h.metrics().await;
     assert!(

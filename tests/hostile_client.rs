@@ -188,12 +188,15 @@ async fn letter_case_and_encoded_separators_never_open_a_public_door() {
                 .starts_with("/.guichet/login"));
         }
     }
-    // Encoded slashes and backslashes in the path are refused...
+    // Encoded slashes and backslashes in the path are refused, and so are dots and
+    // separators encoded twice (an application decoding twice would see `/public/../..`)...
     for path in [
         "/public%2Fx",
         "/public%2fx",
         "/public/x%2F..%2F..%2Fwhoami",
         "/public%5Cx",
+        "/public/%252e%252e/%252e%252e/whoami",
+        "/public%252fx",
     ] {
         let (status, head) = raw_get(&h.url, path, "").await;
         assert_eq!(status, 400, "{path}: {head}");
