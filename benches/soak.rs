@@ -20,6 +20,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CITIZENS: &[&str] = &["elodie", "jean-philippe", "ana", "partial", "angela"];
+
+/// One lock per test citizen: logins share it, a logout takes it alone. A logout at the
+/// provider ends every access token of that citizen (as FranceConnect's does), so a logout
+/// landing between another visit's code exchange and its userinfo call would fail that login
+/// at the provider: real, but not what this test measures.
+type CitizenLocks = Arc<Vec<tokio::sync::RwLock<()>>>;
 /// Authenticated rounds (three requests each) between a login and its logout.
 const ROUNDS: usize = 8;
 
@@ -133,14 +139,17 @@ async fn soak(seconds: u64, concurrency: usize, sample: u64, max_growth: f64) ->
     let counts = Arc::new(Counts::default());
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
+    let locks: CitizenLocks = Arc::new(CITIZENS.iter().map(|_| Default::default()).collect());
     let mut workers = Vec::new();
     for w in 0..concurrency {
         let counts = counts.clone();
         let url = url.clone();
+        let locks = locks.clone();
         workers.push(tokio::spawn(async move {
             let mut n = w;
             while Instant::now() < deadline {
-                citizen(&url, CITIZENS[n % CITIZENS.len()], &counts).await;
+                let i = n % CITIZENS.len();
+                citizen(&url, CITIZENS[i], &locks[i], &counts).await;
                 n += 1;
             }
         }));
@@ -202,6 +211,24 @@ async fn soak(seconds: u64, concurrency: usize, sample: u64, max_growth: f64) ->
     );
     drop(gateway);
     drop(stack);
+    // Why logins failed, from guichet's evidence log.
+    let mut reasons = std::collections::BTreeMap::<String, u64>::new();
+    let audit = std::fs::read_to_string(dir.path().join("audit.log")).unwrap_or_default();
+    for line in audit.lines() {
+        if let Ok(e) = serde_json::from_str::<serde_json::Value>(line) {
+            if e["outcome"] == "failure" {
+                let what = format!(
+                    "{} {}",
+                    e["event"].as_str().unwrap_or("?"),
+                    e["reason"].as_str().unwrap_or("?")
+                );
+                *reasons.entry(what).or_default() += 1;
+            }
+        }
+    }
+    for (what, n) in &reasons {
+        println!("soak: evidence log: {n} x {what}");
+    }
     let mut code = 0;
     if errors > 0 {
         eprintln!("soak: FAILED: {errors} requests failed");
@@ -215,7 +242,7 @@ async fn soak(seconds: u64, concurrency: usize, sample: u64, max_growth: f64) ->
 }
 
 /// One citizen's visit: login, a few rounds of pages, logout, then checks the session is gone.
-async fn citizen(url: &str, who: &str, counts: &Counts) {
+async fn citizen(url: &str, who: &str, lock: &tokio::sync::RwLock<()>, counts: &Counts) {
     let jar = Arc::new(reqwest::cookie::Jar::default());
     let Ok(client) = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -227,7 +254,10 @@ async fn citizen(url: &str, who: &str, counts: &Counts) {
         return;
     };
     let login = format!("{url}/.guichet/login?login_hint={who}&return_to=%2Fwhoami");
-    match follow(&client, &login, counts).await {
+    let logging_in = lock.read().await;
+    let landed = follow(&client, &login, counts).await;
+    drop(logging_in);
+    match landed {
         Some((StatusCode::OK, body)) if body.contains("x-pivot-sub") => {
             counts.logins.fetch_add(1, Ordering::Relaxed);
         }
@@ -245,14 +275,16 @@ async fn citizen(url: &str, who: &str, counts: &Counts) {
         }
     }
     let logout = format!("{url}/.guichet/logout");
-    match follow_with(
+    let logging_out = lock.write().await;
+    let landed = follow_with(
         &client,
         &logout,
         &[("sec-fetch-site", "same-origin")],
         counts,
     )
-    .await
-    {
+    .await;
+    drop(logging_out);
+    match landed {
         Some((StatusCode::OK, _)) => {
             counts.logouts.fetch_add(1, Ordering::Relaxed);
         }
