@@ -208,6 +208,9 @@ struct MockState {
     tokens: HashMap<String, AccessGrant>,
     /// sha256 of every id_token issued, to accept them as `id_token_hint`.
     issued_id_tokens: HashSet<[u8; 32]>,
+    /// The previous generation of `issued_id_tokens` (both are bounded, and a hint issued
+    /// just before a generation turns over is still recognised).
+    previous_id_tokens: HashSet<[u8; 32]>,
     last_authorize: Option<BTreeMap<String, String>>,
     last_token: Option<BTreeMap<String, String>>,
     last_end_session: Option<BTreeMap<String, String>>,
@@ -329,6 +332,7 @@ impl MockProvider {
                 codes: HashMap::new(),
                 tokens: HashMap::new(),
                 issued_id_tokens: HashSet::new(),
+                previous_id_tokens: HashSet::new(),
                 last_authorize: None,
                 last_token: None,
                 last_end_session: None,

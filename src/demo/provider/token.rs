@@ -296,8 +296,8 @@ pub(super) async fn token(
         let t = encode_jws("JWT", &claims, signing, faults.bad_signature);
         st.remember(&t);
         st.remember(&access_token);
-        if st.issued_id_tokens.len() > 10_000 {
-            st.issued_id_tokens.clear();
+        if st.issued_id_tokens.len() >= 10_000 {
+            st.previous_id_tokens = std::mem::take(&mut st.issued_id_tokens);
         }
         st.issued_id_tokens
             .insert(Sha256::digest(t.as_bytes()).into());

@@ -273,7 +273,7 @@ pub(super) async fn end_session(
     let digest: [u8; 32] = Sha256::digest(hint.as_bytes()).into();
     let sub = {
         let st = lock(&inner.state);
-        if !st.issued_id_tokens.contains(&digest) {
+        if !st.issued_id_tokens.contains(&digest) && !st.previous_id_tokens.contains(&digest) {
             None
         } else {
             // The hint is one of ours: find its sub to end that citizen's access tokens.
