@@ -5,7 +5,7 @@
 //! the end; exits 1 if any request failed or if RSS grew more than a factor after warm-up.
 //!
 //! Run it with `benches/soak.sh [SECONDS]` or `make soak` (it does nothing under a plain
-//! `cargo bench`). Settings, from the environment:
+//! `cargo bench`). Throttling (`[rate_limit]`) is off: every citizen comes from 127.0.0.1. Settings, from the environment:
 //! - `SOAK_SECONDS` (300): how long to drive traffic;
 //! - `SOAK_CONCURRENCY` (16): simultaneous citizens;
 //! - `SOAK_SAMPLE_SECONDS` (15): how often to print a line;
@@ -99,6 +99,8 @@ async fn soak(seconds: u64, concurrency: usize, sample: u64, max_growth: f64) ->
     let mut opts = StackOptions::new(port);
     opts.metrics_port = Some(free_port().expect("port"));
     opts.audit_file = Some(dir.path().join("audit.log"));
+    // Every simulated citizen comes from 127.0.0.1: per-address throttling would block them.
+    opts.extra_toml = "[rate_limit]\nenabled = false\n".into();
     let stack = Stack::start(dir.path(), &opts).await.expect("stack");
     let url = stack.gateway_url.clone();
     let stderr = std::fs::File::create(dir.path().join("guichet.stderr")).expect("stderr");
