@@ -5,11 +5,14 @@
 #   make e2e     install Chromium and chromedriver, then the real-browser test; screenshots of
 #                every page land in e2e-screenshots/
 #   make fuzz    the property tests of tests/fuzz.rs with 200000 cases each (release)
+#   make bench   load benchmark against nginx and a bare pingora pass-through (installs nginx and
+#                wrk), micro-benchmarks, memory of BENCH_SESSIONS (1000000) sessions; figures only
 #   make soak    5 minutes of logins, pages and logouts against a release build (SOAK_SECONDS=120)
 CARGO ?= cargo
 PORT ?= 8080
 SOAK_SECONDS ?= 300
 FUZZ_CASES ?= 200000
+BENCH_SESSIONS ?= 1000000
 
 .PHONY: deps demo test lint build release bench e2e clean chart-test fuzz soak
 
@@ -35,6 +38,14 @@ e2e:
 
 fuzz: deps
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release --locked --test fuzz
+
+# Figures, never pass/fail: the load run (benches/load.sh), the hot-path micro-benchmarks
+# (criterion), then the memory of BENCH_SESSIONS live sessions.
+bench:
+	@scripts/deps.sh bench
+	benches/load.sh
+	$(CARGO) bench --locked --bench hot_path --bench assertion --bench id_token -- --noplot
+	MEMORY_SESSIONS=$(BENCH_SESSIONS) $(CARGO) bench --locked --bench memory
 
 soak: deps
 	benches/soak.sh $(SOAK_SECONDS)

@@ -45,6 +45,9 @@ pub struct StackOptions {
     pub tls: Option<StackTls>,
     /// `[server] grace_period` (time given to in-flight requests on SIGTERM).
     pub grace_period: String,
+    /// `[upstream] url`; `None`: the echo application the stack starts (load benchmarks put
+    /// another server there).
+    pub upstream_url: Option<String>,
 }
 
 /// The gateway's certificate for a stack with TLS (see [`certs`]).
@@ -78,6 +81,7 @@ impl StackOptions {
             audit_file: None,
             tls: None,
             grace_period: "1s".into(),
+            upstream_url: None,
         }
     }
 }
@@ -279,7 +283,7 @@ other_login_url = "/public/autre-connexion"
         public_url = opts.gateway_url(),
         grace = opts.grace_period,
         tls = tls_block(opts.tls.as_ref()),
-        upstream = echo.url(),
+        upstream = opts.upstream_url.clone().unwrap_or_else(|| echo.url()),
         extra = opts
             .extra_toml
             .replace("{MOCK_ISSUER}", &first.issuer())
