@@ -343,7 +343,10 @@ fn docker_build_context_is_complete() {
     ];
     let manifest: toml::Value = toml::from_str(&read("Cargo.toml")).unwrap();
     for bench in manifest["bench"].as_array().into_iter().flatten() {
-        needed.push(format!("benches/{}.rs", bench["name"].as_str().unwrap()));
+        needed.push(match bench.get("path").and_then(|p| p.as_str()) {
+            Some(path) => path.to_string(),
+            None => format!("benches/{}.rs", bench["name"].as_str().unwrap()),
+        });
     }
     // ... and every file the sources include at compile time.
     needed.extend(included_files(&root().join("src")));

@@ -139,12 +139,7 @@ async fn bench(s: &Settings) -> Result<(), String> {
             None,
             &pass,
         ),
-        target(
-            "guichet",
-            &mem.url,
-            Some(mem.cookie.clone()),
-            &mem.proc,
-        ),
+        target("guichet", &mem.url, Some(mem.cookie.clone()), &mem.proc),
     ];
     if let Some((g, _)) = &red {
         targets.push(target(
@@ -308,7 +303,8 @@ async fn start_guichet(
     let mut opts = StackOptions::new(port);
     opts.upstream_url = Some(upstream.to_string());
     opts.audit_file = Some(dir.join(format!("{}-audit.log", name.replace(' ', "-"))));
-    opts.server_toml = format!("threads = {threads}\n");
+    // nginx gets keepalive_requests 1000000: no per-connection request limit on either side.
+    opts.server_toml = format!("threads = {threads}\nkeepalive_requests = 0\n");
     // Every simulated citizen comes from 127.0.0.1.
     opts.extra_toml = format!("[rate_limit]\nenabled = false\n\n{extra}");
     let sub = dir.join(name.replace(' ', "-"));
@@ -352,7 +348,9 @@ async fn login(url: &str, who: &str) -> Option<String> {
         .build()
         .ok()?;
     let r = client
-        .get(format!("{url}/.guichet/login?login_hint={who}&return_to=%2F"))
+        .get(format!(
+            "{url}/.guichet/login?login_hint={who}&return_to=%2F"
+        ))
         .send()
         .await
         .ok()?;

@@ -126,7 +126,11 @@ pub fn cpu_ticks(pids: &[u32]) -> u64 {
         return 0;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Some((ppid, ticks)) = stat(pid) else {
