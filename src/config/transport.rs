@@ -1,11 +1,15 @@
-//! `[server.tls]` and `[server] redirect_http`: how browsers reach guichet (TLS on the main
-//! listener, a plain-HTTP listener that only redirects), validated into [`TlsConfig`] and
-//! [`ServerConfig::redirect_http`](super::ServerConfig).
+//! `[server.tls]`, `[server] redirect_http` and the main listener's connection options
+//! (`keepalive_requests`, `tcp_keepalive`, `tcp_fastopen`): how browsers reach guichet (TLS on
+//! the main listener, a plain-HTTP listener that only redirects, how long connections live),
+//! validated into [`TlsConfig`], [`ServerConfig::redirect_http`](super::ServerConfig) and
+//! [`ListenerOptions`].
 //!
 //! Invariants: a configuration with TLS names a certificate and key that load and match at
 //! validation time (`guichet check` says so, and a bad pair is a config error naming
 //! `server.tls.cert_file` or `server.tls.key_file`); TLS and the redirect listener need an
-//! `https://` public URL; the redirect listener never shares an address with another.
+//! `https://` public URL; the redirect listener never shares an address with another; a
+//! `tcp_keepalive` is off or whole seconds the kernel accepts (a value it refuses would fail
+//! every accepted connection, so it is refused here: `listener_options_defaults_and_checks`).
 
 use super::{duration_str, file, ConfigError, Validator};
 use serde::Serialize;
@@ -23,7 +27,58 @@ pub struct TlsConfig {
     pub reload_interval: Duration,
 }
 
+/// Options of the main listener's connections (`[server]`, printed flat there by
+/// `guichet check`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenerOptions {
+    /// Requests served on one HTTP/1.1 connection before it is closed; 0: no limit.
+    pub keepalive_requests: u32,
+    /// Silence before TCP keepalive probes start; zero: no probes.
+    #[serde(with = "duration_str")]
+    pub tcp_keepalive: Duration,
+    /// TCP Fast Open queue length; 0: off.
+    pub tcp_fastopen: u32,
+}
+
+impl ListenerOptions {
+    /// Time between two TCP keepalive probes.
+    pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
+    /// Unanswered probes before the connection is dropped.
+    pub const PROBE_COUNT: u32 = 6;
+}
+
+/// Linux's bound on `TCP_KEEPIDLE` (seconds).
+const MAX_TCP_KEEPALIVE_SECS: u64 = 32767;
+
 impl Validator {
+    pub(super) fn listener_options(
+        &self,
+        s: &file::ServerSection,
+    ) -> Result<ListenerOptions, ConfigError> {
+        let key = "server.tcp_keepalive";
+        let tcp_keepalive = self.duration(key, &s.tcp_keepalive)?;
+        if !tcp_keepalive.is_zero()
+            && (tcp_keepalive.subsec_nanos() != 0
+                || !(1..=MAX_TCP_KEEPALIVE_SECS).contains(&tcp_keepalive.as_secs()))
+        {
+            return Err(self.err(
+                key,
+                format!(
+                    "must be whole seconds between 1s and {MAX_TCP_KEEPALIVE_SECS}s, \
+                     or \"0s\" for no probes"
+                ),
+            ));
+        }
+        if s.tcp_fastopen > 65535 {
+            return Err(self.err("server.tcp_fastopen", "must be between 0 (off) and 65535"));
+        }
+        Ok(ListenerOptions {
+            keepalive_requests: s.keepalive_requests,
+            tcp_keepalive,
+            tcp_fastopen: s.tcp_fastopen,
+        })
+    }
+
     pub(super) fn tls(
         &self,
         t: Option<&file::TlsSection>,
