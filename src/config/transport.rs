@@ -158,6 +158,7 @@ mod tests {
     use super::super::{Config, ConfigError};
     use std::io::Write;
     use std::path::Path;
+    use std::time::Duration;
 
     fn load(public_url: &str, server_extra: &str) -> Result<Config, ConfigError> {
         let mut secret = tempfile::NamedTempFile::new().expect("secret");
@@ -197,6 +198,60 @@ mod tests {
         }
         // Another port on the same address is fine.
         assert!(load(https, "redirect_http = \"127.0.0.1:8081\"").is_ok());
+    }
+
+    #[test]
+    fn listener_options_defaults_and_checks() {
+        let https = "https://demarches.example.fr";
+        let cfg = load(https, "").expect("valid");
+        let c = &cfg.server.connections;
+        assert_eq!(c.keepalive_requests, 1000);
+        assert_eq!(c.tcp_keepalive, Duration::from_secs(60));
+        assert_eq!(c.tcp_fastopen, 0);
+        // `guichet check` prints them with the other [server] keys.
+        let effective = cfg.to_effective_toml();
+        for line in [
+            "keepalive_requests = 1000",
+            "tcp_keepalive = \"1m\"",
+            "tcp_fastopen = 0",
+        ] {
+            assert!(effective.contains(line), "{line} not in:\n{effective}");
+        }
+        let cfg = load(
+            https,
+            "keepalive_requests = 0\ntcp_keepalive = \"0s\"\ntcp_fastopen = 256",
+        )
+        .expect("valid");
+        let c = &cfg.server.connections;
+        assert_eq!(c.keepalive_requests, 0);
+        assert!(c.tcp_keepalive.is_zero());
+        assert_eq!(c.tcp_fastopen, 256);
+        assert_eq!(
+            load(https, "tcp_keepalive = \"2h\"")
+                .expect("valid")
+                .server
+                .connections
+                .tcp_keepalive,
+            Duration::from_secs(7200)
+        );
+
+        for (extra, key) in [
+            ("tcp_keepalive = \"soon\"", "server.tcp_keepalive"),
+            ("tcp_keepalive = \"-5s\"", "server.tcp_keepalive"),
+            ("tcp_keepalive = \"500ms\"", "server.tcp_keepalive"),
+            ("tcp_keepalive = \"1500ms\"", "server.tcp_keepalive"),
+            ("tcp_keepalive = \"10h\"", "server.tcp_keepalive"),
+            ("tcp_keepalive = 60", "server.tcp_keepalive"),
+            ("tcp_fastopen = 65536", "server.tcp_fastopen"),
+            ("tcp_fastopen = -1", "server.tcp_fastopen"),
+            ("keepalive_requests = -1", "server.keepalive_requests"),
+            ("keepalive_requests = 4294967296", "server.keepalive_requests"),
+            ("keepalive_requests = \"1000\"", "server.keepalive_requests"),
+            ("reuse_port = true", "server.reuse_port"),
+        ] {
+            let e = load(https, extra).expect_err(extra);
+            assert_eq!(e.key, key, "{extra}: {e}");
+        }
     }
 
     #[test]
