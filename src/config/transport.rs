@@ -245,7 +245,10 @@ mod tests {
             ("tcp_fastopen = 65536", "server.tcp_fastopen"),
             ("tcp_fastopen = -1", "server.tcp_fastopen"),
             ("keepalive_requests = -1", "server.keepalive_requests"),
-            ("keepalive_requests = 4294967296", "server.keepalive_requests"),
+            (
+                "keepalive_requests = 4294967296",
+                "server.keepalive_requests",
+            ),
             ("keepalive_requests = \"1000\"", "server.keepalive_requests"),
             ("reuse_port = true", "server.reuse_port"),
         ] {
