@@ -9,7 +9,15 @@
 //! nothing and is logged ([`crate::tls`]). A zero-downtime upgrade (`guichet run --upgrade`)
 //! also reads them, like any start.
 //!
+//! Connections on the main listener live by `[server]` `keepalive_requests` (HTTP/1.1 only;
+//! HTTP/2 connections close after [`H2_IDLE_TIMEOUT`] idle), `tcp_keepalive` (probes, applied
+//! to every accepted connection, also after an upgrade) and `tcp_fastopen` (set when the
+//! socket is bound: a socket handed over by an upgrade keeps the old process's setting).
+//!
 //! Invariants:
+//! - After `keepalive_requests` requests, the response says `Connection: close` and the
+//!   connection closes
+//!   (`tests/connections.rs::keepalive_requests_closes_the_connection_after_the_limit`).
 //! - The redirect listener answers every request with a redirect to `public_url` plus the
 //!   request's path and query, whatever its `Host` header says (never an open redirect), and
 //!   `/healthz`; nothing else (`tests/tls.rs::http_redirects_to_the_public_url_and_nothing_else`).
@@ -17,7 +25,7 @@
 //!   the sockets come from the running process (a taken port is a start-up error naming
 //!   the key, exit 2: `tests/tls.rs::bad_certificates_and_taken_ports_exit_2_naming_the_key`).
 
-use crate::config::{Config, TlsConfig};
+use crate::config::{Config, ListenerOptions, TlsConfig};
 use crate::gateway::Gateway;
 use crate::proxy::GuichetProxy;
 use crate::server::StartError;
@@ -26,7 +34,9 @@ use async_trait::async_trait;
 use pingora::apps::http_app::ServeHttp;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::TcpSocketOptions;
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::l4::ext::TcpKeepalive;
 use pingora::server::{ExecutionPhase, Server};
 use pingora::services::listening::Service;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,9 +84,7 @@ pub fn add_services(server: &mut Server, gateway: &Arc<Gateway>) -> Result<Liste
     let mut proxy =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, app, "guichet");
     if let Some(app) = proxy.app_logic_mut() {
-        let mut options = HttpServerOptions::default();
-        options.h2_idle_timeout = Some(H2_IDLE_TIMEOUT);
-        app.server_options = Some(options);
+        app.server_options = Some(server_options(&cfg.server.connections));
     }
     let cert = match &cfg.server.tls {
         Some(tls) => {
@@ -85,12 +93,16 @@ pub fn add_services(server: &mut Server, gateway: &Arc<Gateway>) -> Result<Liste
                 .map_err(|e| StartError::Setup(format!("server.tls: cannot set up TLS: {e}")))?;
             settings.set_cert_resolver(cert.clone());
             settings.enable_h2();
-            proxy.add_tls_with_settings(&listen, None, settings);
+            proxy.add_tls_with_settings(
+                &listen,
+                Some(socket_options(&cfg.server.connections)),
+                settings,
+            );
             tracing::info!(%listen, fingerprint = %cert.fingerprint(), "TLS on the main listener (HTTP/2 and HTTP/1.1)");
             Some(cert)
         }
         None => {
-            proxy.add_tcp(&listen);
+            proxy.add_tcp_with_settings(&listen, socket_options(&cfg.server.connections));
             None
         }
     };
@@ -108,6 +120,37 @@ pub fn add_services(server: &mut Server, gateway: &Arc<Gateway>) -> Result<Liste
         tracing::info!(%addr, to = %cfg.server.public_url, "plain HTTP redirects to the public URL");
     }
     Ok(Listening { cert, draining })
+}
+
+/// The HTTP options of the main listener.
+fn server_options(c: &ListenerOptions) -> HttpServerOptions {
+    let mut options = HttpServerOptions::default();
+    options.h2_idle_timeout = Some(H2_IDLE_TIMEOUT);
+    // pingora counts reuses after the first request: N requests are N - 1 reuses.
+    options.keepalive_request_limit = c.keepalive_requests.checked_sub(1);
+    options
+}
+
+/// The socket options of the main listener and its accepted connections.
+fn socket_options(c: &ListenerOptions) -> TcpSocketOptions {
+    let mut options = TcpSocketOptions::default();
+    if !c.tcp_keepalive.is_zero() {
+        let interval = ListenerOptions::PROBE_INTERVAL;
+        let count = ListenerOptions::PROBE_COUNT;
+        options.tcp_keepalive = Some(TcpKeepalive {
+            idle: c.tcp_keepalive,
+            interval,
+            count: count as usize,
+            // Data left unacknowledged this long also drops the connection (a client gone
+            // while guichet writes to it): the same bound as unanswered probes.
+            #[cfg(target_os = "linux")]
+            user_timeout: c.tcp_keepalive + interval * count,
+        });
+    }
+    if c.tcp_fastopen > 0 {
+        options.tcp_fastopen = Some(c.tcp_fastopen as usize);
+    }
+    options
 }
 
 /// Watches pingora's execution phases: from SIGQUIT (upgrade) or SIGTERM on, responses close
@@ -262,6 +305,46 @@ impl ServeHttp for RedirectApp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_options_map_to_pingora() {
+        let opts = |keepalive_requests, secs, tcp_fastopen| ListenerOptions {
+            keepalive_requests,
+            tcp_keepalive: Duration::from_secs(secs),
+            tcp_fastopen,
+        };
+        // N requests per connection: the first, then N - 1 reuses; 0: no limit.
+        assert_eq!(
+            server_options(&opts(1000, 60, 0)).keepalive_request_limit,
+            Some(999)
+        );
+        assert_eq!(
+            server_options(&opts(1, 60, 0)).keepalive_request_limit,
+            Some(0)
+        );
+        assert_eq!(
+            server_options(&opts(0, 60, 0)).keepalive_request_limit,
+            None
+        );
+        assert_eq!(
+            server_options(&opts(0, 60, 0)).h2_idle_timeout,
+            Some(H2_IDLE_TIMEOUT)
+        );
+
+        let on = socket_options(&opts(1000, 60, 256));
+        let ka = on.tcp_keepalive.expect("keepalive on");
+        assert_eq!(ka.idle, Duration::from_secs(60));
+        assert_eq!(ka.interval, Duration::from_secs(10));
+        assert_eq!(ka.count, 6);
+        #[cfg(target_os = "linux")]
+        assert_eq!(ka.user_timeout, Duration::from_secs(120));
+        assert_eq!(on.tcp_fastopen, Some(256));
+        let off = socket_options(&opts(1000, 0, 0));
+        assert!(off.tcp_keepalive.is_none());
+        assert_eq!(off.tcp_fastopen, None);
+        // Only these two are set: the rest stays pingora's (and the kernel's) default.
+        assert_eq!(off.so_reuseport, None);
+    }
 
     #[test]
     fn redirects_keep_path_and_query_and_never_the_host() {

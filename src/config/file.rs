@@ -41,7 +41,7 @@ pub struct ServerSection {
     /// The URL browsers use to reach guichet (scheme, host, optional port, no path).
     /// Redirect URIs registered at the provider are derived from it.
     pub public_url: String,
-    /// Worker threads of the proxy; 0 means one per CPU.
+    /// Worker threads of the proxy; 0 means one per CPU (the CPUs the container may use).
     pub threads: usize,
     /// Prefix of guichet's own paths (login, callback, logout, ...).
     pub prefix: String,
@@ -56,6 +56,16 @@ pub struct ServerSection {
     /// Most bytes of header lines (names, values, cookies included) a client request may carry;
     /// more gets a 431 page.
     pub max_request_header_bytes: usize,
+    /// Requests served on one HTTP/1.1 client connection before guichet closes it (the client
+    /// reconnects); 0: no limit. Bounds how long one connection (an ingress's) stays pinned to
+    /// one replica.
+    pub keepalive_requests: u32,
+    /// TCP keepalive on accepted connections: after this much silence the kernel probes the
+    /// client (every 10 s, 6 times) and drops it if it is gone; `"0s"` turns probes off.
+    pub tcp_keepalive: String,
+    /// TCP Fast Open on the main listener: length of its queue of pending fast-open
+    /// connections; 0 turns it off (Linux also needs `net.ipv4.tcp_fastopen = 3`).
+    pub tcp_fastopen: u32,
     /// `[server.tls]`: guichet terminates TLS on `listen` (HTTP/2 and HTTP/1.1). Absent: plain
     /// HTTP, TLS being terminated in front of guichet (ingress, load balancer).
     pub tls: Option<TlsSection>,
@@ -91,6 +101,9 @@ impl Default for ServerSection {
             trusted_proxies: Vec::new(),
             max_request_headers: 100,
             max_request_header_bytes: 32 * 1024,
+            keepalive_requests: 1000,
+            tcp_keepalive: "60s".into(),
+            tcp_fastopen: 0,
             tls: None,
             redirect_http: String::new(),
         }
@@ -118,7 +131,9 @@ pub struct UpstreamSection {
     /// How long an idle keepalive connection to the upstream is kept.
     #[serde(default = "defaults::idle_timeout")]
     pub idle_timeout: String,
-    /// Keepalive connections kept open to the upstream.
+    /// Idle keepalive connections to the upstream kept for reuse, per worker thread (the
+    /// process keeps up to `pool_size` x `server.threads`); a request that finds none opens a
+    /// new connection.
     #[serde(default = "defaults::pool_size")]
     pub pool_size: usize,
     /// Verify the upstream's certificate when `url` is https.

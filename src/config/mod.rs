@@ -34,7 +34,7 @@ pub use session::{RedisConfig, SessionConfig, StoreKind};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-pub use transport::TlsConfig;
+pub use transport::{ListenerOptions, TlsConfig};
 use url::Url;
 
 /// A configuration problem, located by file and key.
@@ -84,6 +84,9 @@ pub struct ServerConfig {
     /// Bounds on a client request's headers (see [`crate::limits`]).
     pub max_request_headers: usize,
     pub max_request_header_bytes: usize,
+    /// How the main listener's connections live (`keepalive_requests`, `tcp_*`).
+    #[serde(flatten)]
+    pub connections: ListenerOptions,
 }
 
 impl ServerConfig {
@@ -321,6 +324,7 @@ impl Validator {
             redirect_http: None,
             max_request_headers: s.max_request_headers,
             max_request_header_bytes: s.max_request_header_bytes,
+            connections: self.listener_options(s)?,
         })
     }
 

@@ -1,11 +1,15 @@
-//! `[server.tls]` and `[server] redirect_http`: how browsers reach guichet (TLS on the main
-//! listener, a plain-HTTP listener that only redirects), validated into [`TlsConfig`] and
-//! [`ServerConfig::redirect_http`](super::ServerConfig).
+//! `[server.tls]`, `[server] redirect_http` and the main listener's connection options
+//! (`keepalive_requests`, `tcp_keepalive`, `tcp_fastopen`): how browsers reach guichet (TLS on
+//! the main listener, a plain-HTTP listener that only redirects, how long connections live),
+//! validated into [`TlsConfig`], [`ServerConfig::redirect_http`](super::ServerConfig) and
+//! [`ListenerOptions`].
 //!
 //! Invariants: a configuration with TLS names a certificate and key that load and match at
 //! validation time (`guichet check` says so, and a bad pair is a config error naming
 //! `server.tls.cert_file` or `server.tls.key_file`); TLS and the redirect listener need an
-//! `https://` public URL; the redirect listener never shares an address with another.
+//! `https://` public URL; the redirect listener never shares an address with another; a
+//! `tcp_keepalive` is off or whole seconds the kernel accepts (a value it refuses would fail
+//! every accepted connection, so it is refused here: `listener_options_defaults_and_checks`).
 
 use super::{duration_str, file, ConfigError, Validator};
 use serde::Serialize;
@@ -23,7 +27,58 @@ pub struct TlsConfig {
     pub reload_interval: Duration,
 }
 
+/// Options of the main listener's connections (`[server]`, printed flat there by
+/// `guichet check`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenerOptions {
+    /// Requests served on one HTTP/1.1 connection before it is closed; 0: no limit.
+    pub keepalive_requests: u32,
+    /// Silence before TCP keepalive probes start; zero: no probes.
+    #[serde(with = "duration_str")]
+    pub tcp_keepalive: Duration,
+    /// TCP Fast Open queue length; 0: off.
+    pub tcp_fastopen: u32,
+}
+
+impl ListenerOptions {
+    /// Time between two TCP keepalive probes.
+    pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
+    /// Unanswered probes before the connection is dropped.
+    pub const PROBE_COUNT: u32 = 6;
+}
+
+/// Linux's bound on `TCP_KEEPIDLE` (seconds).
+const MAX_TCP_KEEPALIVE_SECS: u64 = 32767;
+
 impl Validator {
+    pub(super) fn listener_options(
+        &self,
+        s: &file::ServerSection,
+    ) -> Result<ListenerOptions, ConfigError> {
+        let key = "server.tcp_keepalive";
+        let tcp_keepalive = self.duration(key, &s.tcp_keepalive)?;
+        if !tcp_keepalive.is_zero()
+            && (tcp_keepalive.subsec_nanos() != 0
+                || !(1..=MAX_TCP_KEEPALIVE_SECS).contains(&tcp_keepalive.as_secs()))
+        {
+            return Err(self.err(
+                key,
+                format!(
+                    "must be whole seconds between 1s and {MAX_TCP_KEEPALIVE_SECS}s, \
+                     or \"0s\" for no probes"
+                ),
+            ));
+        }
+        if s.tcp_fastopen > 65535 {
+            return Err(self.err("server.tcp_fastopen", "must be between 0 (off) and 65535"));
+        }
+        Ok(ListenerOptions {
+            keepalive_requests: s.keepalive_requests,
+            tcp_keepalive,
+            tcp_fastopen: s.tcp_fastopen,
+        })
+    }
+
     pub(super) fn tls(
         &self,
         t: Option<&file::TlsSection>,
@@ -103,6 +158,7 @@ mod tests {
     use super::super::{Config, ConfigError};
     use std::io::Write;
     use std::path::Path;
+    use std::time::Duration;
 
     fn load(public_url: &str, server_extra: &str) -> Result<Config, ConfigError> {
         let mut secret = tempfile::NamedTempFile::new().expect("secret");
@@ -142,6 +198,63 @@ mod tests {
         }
         // Another port on the same address is fine.
         assert!(load(https, "redirect_http = \"127.0.0.1:8081\"").is_ok());
+    }
+
+    #[test]
+    fn listener_options_defaults_and_checks() {
+        let https = "https://demarches.example.fr";
+        let cfg = load(https, "").expect("valid");
+        let c = &cfg.server.connections;
+        assert_eq!(c.keepalive_requests, 1000);
+        assert_eq!(c.tcp_keepalive, Duration::from_secs(60));
+        assert_eq!(c.tcp_fastopen, 0);
+        // `guichet check` prints them with the other [server] keys.
+        let effective = cfg.to_effective_toml();
+        for line in [
+            "keepalive_requests = 1000",
+            "tcp_keepalive = \"1m\"",
+            "tcp_fastopen = 0",
+        ] {
+            assert!(effective.contains(line), "{line} not in:\n{effective}");
+        }
+        let cfg = load(
+            https,
+            "keepalive_requests = 0\ntcp_keepalive = \"0s\"\ntcp_fastopen = 256",
+        )
+        .expect("valid");
+        let c = &cfg.server.connections;
+        assert_eq!(c.keepalive_requests, 0);
+        assert!(c.tcp_keepalive.is_zero());
+        assert_eq!(c.tcp_fastopen, 256);
+        assert_eq!(
+            load(https, "tcp_keepalive = \"2h\"")
+                .expect("valid")
+                .server
+                .connections
+                .tcp_keepalive,
+            Duration::from_secs(7200)
+        );
+
+        for (extra, key) in [
+            ("tcp_keepalive = \"soon\"", "server.tcp_keepalive"),
+            ("tcp_keepalive = \"-5s\"", "server.tcp_keepalive"),
+            ("tcp_keepalive = \"500ms\"", "server.tcp_keepalive"),
+            ("tcp_keepalive = \"1500ms\"", "server.tcp_keepalive"),
+            ("tcp_keepalive = \"10h\"", "server.tcp_keepalive"),
+            ("tcp_keepalive = 60", "server.tcp_keepalive"),
+            ("tcp_fastopen = 65536", "server.tcp_fastopen"),
+            ("tcp_fastopen = -1", "server.tcp_fastopen"),
+            ("keepalive_requests = -1", "server.keepalive_requests"),
+            (
+                "keepalive_requests = 4294967296",
+                "server.keepalive_requests",
+            ),
+            ("keepalive_requests = \"1000\"", "server.keepalive_requests"),
+            ("reuse_port = true", "server.reuse_port"),
+        ] {
+            let e = load(https, extra).expect_err(extra);
+            assert_eq!(e.key, key, "{extra}: {e}");
+        }
     }
 
     #[test]
