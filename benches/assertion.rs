@@ -28,7 +28,9 @@ fn benches(c: &mut Criterion) {
     };
     let key = SessionKey([42; 32]);
     let headers = SessionHeaders::build(&record, &key, &cfg.headers);
-    let payload = headers.payload(ProfileId(0)).expect("profile").clone();
+    let payload = headers
+        .payload(&record, ProfileId(0), &cfg.headers)
+        .expect("profile");
     let now = guichet::session::now();
     let peer = Some("192.0.2.10".parse().expect("ip"));
     let template = browser_request();
@@ -36,7 +38,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("assertion: cached (per request)", |b| {
         b.iter(|| {
             headers
-                .assertion(ProfileId(0), &signer, black_box(now))
+                .assertion(&record, ProfileId(0), &signer, &cfg.headers, black_box(now))
                 .expect("assertion")
         })
     });
@@ -53,7 +55,7 @@ fn benches(c: &mut Criterion) {
             signer.sign(&payload, now).expect("signature").value
         } else {
             headers
-                .assertion(ProfileId(0), &signer, now)
+                .assertion(&record, ProfileId(0), &signer, &cfg.headers, now)
                 .expect("assertion")
         };
         hygiene.strip_own_cookies(&mut req);
@@ -90,7 +92,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     let assertion = headers
-        .assertion(ProfileId(0), &signer, now)
+        .assertion(&record, ProfileId(0), &signer, &cfg.headers, now)
         .expect("assertion");
     c.bench_function("part: clone + inject identity block and assertion", |b| {
         b.iter(|| {

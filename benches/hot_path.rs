@@ -109,8 +109,7 @@ fn benches(c: &mut Criterion) {
             let ip = hygiene.client_ip(peer, &req.headers);
             hygiene.strip_incoming(&mut req);
             let assertion = session
-                .headers
-                .assertion(ProfileId(0), &signer, now)
+                .assertion(ProfileId(0), &signer, &gcfg.headers, now)
                 .expect("assertion");
             hygiene.strip_own_cookies(&mut req);
             let block = session.headers.block(ProfileId(0));

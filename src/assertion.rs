@@ -46,9 +46,19 @@ const PROTOCOL_CLAIMS: &[&str] = &["sub", "acr", "idp_id"];
 /// `sid`: base64url SHA-256 of a fixed label and the store key. One-way, so it cannot be
 /// turned back into the store key (let alone the cookie), yet stable for the session.
 pub fn session_id_hash(key: &SessionKey) -> String {
+    encode_session_id(&session_id_digest(key))
+}
+
+/// The SHA-256 behind [`session_id_hash`] (what a session keeps: 32 bytes, not 43 characters).
+pub fn session_id_digest(key: &SessionKey) -> [u8; 32] {
     let mut input = b"guichet assertion sid\0".to_vec();
     input.extend_from_slice(&key.0);
-    URL_SAFE_NO_PAD.encode(crate::crypto::sha256(&input))
+    crate::crypto::sha256(&input)
+}
+
+/// `sid` as it appears in the assertion: base64url of [`session_id_digest`].
+pub fn encode_session_id(digest: &[u8; 32]) -> String {
+    URL_SAFE_NO_PAD.encode(digest)
 }
 
 /// The assertion's claims for one session and profile, without `iat` and `exp`.
@@ -305,6 +315,27 @@ impl Cache {
         }
         let new = sign()?;
         Ok(self.store(new))
+    }
+
+    /// Drops the cached assertion if it can no longer be sent at `now` (it would be re-signed
+    /// anyway). Never drops one stored concurrently. Returns whether one was dropped.
+    pub fn clear_if_unusable(&self, now: u64) -> bool {
+        let current = self.current.load_full();
+        match current.as_deref() {
+            Some(c) if !c.usable(now) => {
+                let previous = self.current.compare_and_swap(&current, None);
+                match (previous.as_ref(), current.as_ref()) {
+                    (Some(p), Some(c)) => Arc::ptr_eq(p, c),
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// Is an assertion cached (tests, benches)?
+    pub fn is_cached(&self) -> bool {
+        self.current.load().is_some()
     }
 
     fn store(&self, new: Issued) -> HeaderValue {

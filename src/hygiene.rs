@@ -131,6 +131,9 @@ pub struct Hygiene {
     proto_value: HeaderValue,
     host_value: HeaderValue,
     assertion: Bytes,
+    /// Configured identity header names (case kept), indexed like
+    /// [`crate::identity::headers::header_claims`]; shared by every session's block.
+    claim_names: Vec<Bytes>,
 }
 
 impl Hygiene {
@@ -152,6 +155,12 @@ impl Hygiene {
             host_value: HeaderValue::from_str(&host).unwrap_or(HeaderValue::from_static("")),
             host,
             assertion: Bytes::from(cfg.headers.assertion.header.clone()),
+            claim_names: cfg
+                .headers
+                .claims
+                .iter()
+                .map(|c| Bytes::from(c.header.clone()))
+                .collect(),
         }
     }
 
@@ -244,11 +253,13 @@ impl Hygiene {
     pub fn inject(
         &self,
         req: &mut RequestHeader,
-        block: &HeaderBlock,
+        block: HeaderBlock<'_>,
         assertion: Option<&HeaderValue>,
     ) -> pingora::Result<()> {
-        for (name, value) in &block.headers {
-            req.append_header(name.clone(), value.clone())?;
+        for (claim, value) in block.values() {
+            if let Some(name) = self.claim_names.get(claim) {
+                req.append_header(name.clone(), value)?;
+            }
         }
         if let Some(a) = assertion {
             req.append_header(self.assertion.clone(), a.clone())?;

@@ -191,7 +191,7 @@ impl Gateway {
     ) -> Outcome {
         let assertion = match &session {
             None => None,
-            Some(s) => match s.headers.assertion(profile, &self.signer, now()) {
+            Some(s) => match s.assertion(profile, &self.signer, &self.cfg.headers, now()) {
                 Ok(v) => Some(v),
                 // A public page needs no identity: it passes without one.
                 Err(e) if class == "public" => {

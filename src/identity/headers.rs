@@ -172,59 +172,136 @@ impl Serialize for ClaimSet {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct ProfileId(pub usize);
 
-/// Identity headers of one profile of one session, names with their case preserved.
+/// The encoded identity header values of one session, for every claim it can send (present,
+/// not dropped; the provider's name included): one buffer holding the end offset of each
+/// value (little-endian `u16`) then the values, so that a header value is a slice of it (a
+/// reference count, no copy, no allocation). Names are not kept per session: they come from
+/// the configuration ([`HeaderConfig::claims`]).
 #[derive(Clone, Default)]
-pub struct HeaderBlock {
-    pub headers: Vec<(Bytes, HeaderValue)>,
+struct Encoded {
+    /// Claims (indexes into [`header_claims`]) with a value in `buf`, in that order.
+    present: ClaimSet,
+    buf: Bytes,
 }
 
-impl fmt::Debug for HeaderBlock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<_> = self
-            .headers
-            .iter()
-            .map(|(n, _)| String::from_utf8_lossy(n))
-            .collect();
-        f.debug_struct("HeaderBlock")
-            .field("names", &names)
-            .finish()
-    }
-}
-
-impl HeaderBlock {
-    /// One header per claim of `identity` in `claims` (with its configured name and
-    /// encoding), plus the provider's name when `claims` has it.
-    pub fn build(
-        identity: &Identity,
-        provider: &str,
-        cfg: &HeaderConfig,
-        claims: ClaimSet,
-    ) -> HeaderBlock {
-        let mut headers = Vec::new();
-        let values = CLAIMS
+impl Encoded {
+    /// Encodes every claim of `identity` that is not dropped, plus the provider's name. `Err`
+    /// with the values' size when they cannot be indexed (more than 64 KiB: far beyond any
+    /// `max_bytes`).
+    fn build(identity: &Identity, provider: &str, cfg: &HeaderConfig) -> Result<Encoded, usize> {
+        let mut present = ClaimSet::default();
+        let mut ends: Vec<u16> = Vec::new();
+        let mut values = Vec::new();
+        let claims = CLAIMS
             .iter()
             .map(|spec| identity.get(spec.name))
             .chain([Some(provider)]);
-        for (i, value) in values.enumerate() {
+        for (i, value) in claims.enumerate() {
             let (Some(value), Some(h)) = (value, cfg.claims.get(i)) else {
                 continue;
             };
-            if !claims.contains(i) || h.dropped {
+            if h.dropped {
                 continue;
             }
             // A value `encode` refuses (a control character) is left out rather than sent raw.
             if let Some(v) = encode(value, h.encoding) {
-                headers.push((Bytes::from(h.header.clone()), v));
+                values.extend_from_slice(v.as_bytes());
+                ends.push(u16::try_from(values.len()).map_err(|_| values.len())?);
+                present.insert(i);
             }
         }
-        HeaderBlock { headers }
+        let mut buf = Vec::with_capacity(2 * ends.len() + values.len());
+        for end in ends {
+            buf.extend_from_slice(&end.to_le_bytes());
+        }
+        buf.extend_from_slice(&values);
+        Ok(Encoded {
+            present,
+            buf: Bytes::from(buf),
+        })
     }
 
-    /// Total size on the wire (names, values, `: ` and CRLF).
-    pub fn wire_len(&self) -> usize {
-        self.headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 4)
+    /// (claim index, value) of each header whose claim is in `claims`, in header order.
+    fn iter(&self, claims: ClaimSet) -> impl Iterator<Item = (usize, Bytes)> + '_ {
+        let base = 2 * self.present.0.count_ones() as usize;
+        let mut bits = self.present.0;
+        let mut k = 0;
+        let mut start = 0;
+        std::iter::from_fn(move || loop {
+            if bits == 0 {
+                return None;
+            }
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let end = match self.buf.get(2 * k..2 * k + 2) {
+                Some(&[lo, hi]) => usize::from(u16::from_le_bytes([lo, hi])),
+                _ => return None,
+            };
+            k += 1;
+            let range = base + start..base + end;
+            start = end;
+            if claims.contains(i) && range.start <= range.end && range.end <= self.buf.len() {
+                return Some((i, self.buf.slice(range)));
+            }
+        })
+    }
+}
+
+/// The identity headers one route profile of one session receives: a view of the session's
+/// encoded values, restricted to the profile's claims. Header names (case kept) are the
+/// configured ones, indexed like [`header_claims`].
+#[derive(Clone, Copy)]
+pub struct HeaderBlock<'a> {
+    encoded: &'a Encoded,
+    claims: ClaimSet,
+}
+
+impl fmt::Debug for HeaderBlock<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<_> = self
+            .values()
+            .filter_map(|(i, _)| header_claims().nth(i).map(|(n, _)| n))
+            .collect();
+        f.debug_struct("HeaderBlock")
+            .field("claims", &names)
+            .finish()
+    }
+}
+
+static EMPTY: Encoded = Encoded {
+    present: ClaimSet(0),
+    buf: Bytes::new(),
+};
+
+impl<'a> HeaderBlock<'a> {
+    /// (index into [`header_claims`], value) of each header, in header order. Values are
+    /// slices of the session's buffer (no copy); each was a valid [`HeaderValue`] when the
+    /// session was built.
+    pub fn values(&self) -> impl Iterator<Item = (usize, HeaderValue)> + 'a {
+        self.encoded
+            .iter(self.claims)
+            .filter_map(|(i, v)| HeaderValue::from_maybe_shared(v).ok().map(|v| (i, v)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.values().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Names (as configured in `cfg`) and values (tests, tools).
+    pub fn headers(&self, cfg: &HeaderConfig) -> Vec<(String, HeaderValue)> {
+        self.values()
+            .filter_map(|(i, v)| cfg.claims.get(i).map(|h| (h.header.clone(), v)))
+            .collect()
+    }
+
+    /// Total size on the wire with the names of `cfg` (names, values, `: ` and CRLF).
+    pub fn wire_len(&self, cfg: &HeaderConfig) -> usize {
+        self.values()
+            .map(|(i, v)| cfg.claims.get(i).map_or(0, |h| h.header.len()) + v.len() + 4)
             .sum()
     }
 }
@@ -237,20 +314,24 @@ pub struct TooLarge {
     pub max: usize,
 }
 
-/// One route profile of one session: its header block, its assertion claims (all but `iat`
-/// and `exp`), and the assertion last signed for them.
+/// One route profile of one session: its claims and the assertion last signed for them.
 struct Profile {
-    block: HeaderBlock,
-    payload: Map<String, Value>,
+    claims: ClaimSet,
     cache: Cache,
 }
 
-/// What a session sends upstream, derived from its record at login and never stored: one
-/// header block and one cached assertion per route profile.
+/// What a session sends upstream, derived from its record at login and never stored: the
+/// encoded identity header values (one buffer; each profile's block is a view of it) and one
+/// cached assertion per route profile. The assertion's claims are not kept: they are made
+/// from the record when the assertion is signed (once per validity window), so an idle
+/// session costs only its encoded values.
 #[derive(Default)]
 pub struct SessionHeaders {
+    encoded: Encoded,
     profiles: Box<[Profile]>,
-    too_large: Option<TooLarge>,
+    /// The assertion's `sid` ([`assertion::session_id_digest`] of the store key).
+    sid: [u8; 32],
+    too_large: Option<Box<TooLarge>>,
 }
 
 impl fmt::Debug for SessionHeaders {
@@ -261,82 +342,118 @@ impl fmt::Debug for SessionHeaders {
     }
 }
 
-static EMPTY: HeaderBlock = HeaderBlock {
-    headers: Vec::new(),
-};
-
 impl SessionHeaders {
-    /// Builds every profile's block and assertion claims for a session. An identity that would
-    /// not fit in `max_bytes` under some profile gets none ([`SessionHeaders::too_large`]).
+    /// Encodes the identity header values and checks every profile's headers (assertion
+    /// included) against `max_bytes`. An identity that would not fit under some profile gets
+    /// no headers at all ([`SessionHeaders::too_large`]).
     pub fn build(record: &SessionRecord, key: &SessionKey, cfg: &HeaderConfig) -> SessionHeaders {
-        match Self::try_build(record, key, cfg) {
-            Ok(profiles) => SessionHeaders {
+        let sid = assertion::session_id_digest(key);
+        match Self::try_build(record, &sid, cfg) {
+            Ok((encoded, profiles)) => SessionHeaders {
+                encoded,
                 profiles,
+                sid,
                 too_large: None,
             },
             Err(e) => SessionHeaders {
-                profiles: Box::default(),
-                too_large: Some(e),
+                too_large: Some(Box::new(e)),
+                ..SessionHeaders::default()
             },
         }
     }
 
     fn try_build(
         record: &SessionRecord,
-        key: &SessionKey,
+        sid: &[u8; 32],
         cfg: &HeaderConfig,
-    ) -> Result<Box<[Profile]>, TooLarge> {
-        let sid = assertion::session_id_hash(key);
+    ) -> Result<(Encoded, Box<[Profile]>), TooLarge> {
+        let too_large = |bytes| TooLarge {
+            bytes,
+            max: cfg.max_bytes,
+        };
+        let encoded = Encoded::build(&record.identity, &record.provider, cfg).map_err(too_large)?;
+        let sid = assertion::encode_session_id(sid);
         let mut profiles = Vec::with_capacity(cfg.profiles.len());
         for &claims in &cfg.profiles {
-            let block = HeaderBlock::build(&record.identity, &record.provider, cfg, claims);
+            let block = HeaderBlock {
+                encoded: &encoded,
+                claims,
+            };
             let payload = assertion::payload(record, &sid, claims, cfg);
-            let bytes = block.wire_len() + assertion::wire_len_estimate(&payload, cfg);
+            let bytes = block.wire_len(cfg) + assertion::wire_len_estimate(&payload, cfg);
             if bytes > cfg.max_bytes {
-                return Err(TooLarge {
-                    bytes,
-                    max: cfg.max_bytes,
-                });
+                return Err(too_large(bytes));
             }
             profiles.push(Profile {
-                block,
-                payload,
+                claims,
                 cache: Cache::default(),
             });
         }
-        Ok(profiles.into_boxed_slice())
+        Ok((encoded, profiles.into_boxed_slice()))
     }
 
     /// Set when the identity does not fit in `[headers] max_bytes`: such a session sends
     /// nothing upstream (the login is refused; see the module invariants).
     pub fn too_large(&self) -> Option<&TooLarge> {
-        self.too_large.as_ref()
+        self.too_large.as_deref()
     }
 
     fn profile(&self, id: ProfileId) -> Option<&Profile> {
         self.profiles.get(id.0).or_else(|| self.profiles.first())
     }
 
-    /// The identity headers for a route profile.
-    pub fn block(&self, id: ProfileId) -> &HeaderBlock {
-        self.profile(id).map_or(&EMPTY, |p| &p.block)
+    /// The identity headers for a route profile (an unknown profile gets the default one).
+    pub fn block(&self, id: ProfileId) -> HeaderBlock<'_> {
+        match self.profile(id) {
+            Some(p) => HeaderBlock {
+                encoded: &self.encoded,
+                claims: p.claims,
+            },
+            None => HeaderBlock {
+                encoded: &EMPTY,
+                claims: ClaimSet::default(),
+            },
+        }
     }
 
     /// The signed assertion for a route profile: the cached one while it is fresh, a new one
-    /// when it is due for renewal (see [`Cache::get`]).
+    /// when it is due for renewal (see [`Cache::get`]), its claims made from `record` (the
+    /// record these headers were built from) and `cfg`.
     pub fn assertion(
         &self,
+        record: &SessionRecord,
         id: ProfileId,
         signer: &Signer,
+        cfg: &HeaderConfig,
         now: u64,
     ) -> Result<HeaderValue, AssertionError> {
         let p = self.profile(id).ok_or(AssertionError::NoProfile)?;
-        p.cache.get(now, || signer.sign(&p.payload, now))
+        p.cache
+            .get(now, || signer.sign(&self.claims(record, p, cfg), now))
     }
 
-    /// The assertion claims of a profile (tests, benches).
-    pub fn payload(&self, id: ProfileId) -> Option<&Map<String, Value>> {
-        self.profile(id).map(|p| &p.payload)
+    fn claims(&self, record: &SessionRecord, p: &Profile, cfg: &HeaderConfig) -> Map<String, Value> {
+        let sid = assertion::encode_session_id(&self.sid);
+        assertion::payload(record, &sid, p.claims, cfg)
+    }
+
+    /// The assertion claims of a profile, but `iat` and `exp` (tests, benches).
+    pub fn payload(
+        &self,
+        record: &SessionRecord,
+        id: ProfileId,
+        cfg: &HeaderConfig,
+    ) -> Option<Map<String, Value>> {
+        self.profile(id).map(|p| self.claims(record, p, cfg))
+    }
+
+    /// Drops cached assertions that can no longer be sent at `now` (expired, or from a clock
+    /// that went back): an idle session keeps nothing it cannot use. Returns how many.
+    pub fn clear_stale(&self, now: u64) -> usize {
+        self.profiles
+            .iter()
+            .filter(|p| p.cache.clear_if_unusable(now))
+            .count()
     }
 }
 

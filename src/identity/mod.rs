@@ -151,19 +151,25 @@ pub struct ClaimError {
     pub reason: &'static str,
 }
 
-/// Validated claims of one citizen, as strings.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Validated claims of one citizen, as strings, kept compact (a million live sessions each
+/// hold one): every value in one buffer, in [`CLAIMS`] order, and the end offset of each
+/// claim's value. An absent claim is an empty range (a value is never empty: `""` means
+/// absent). Serialized as `{"claims": {name: value}}` (what the Redis store keeps).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Identity {
-    claims: BTreeMap<String, String>,
+    values: Box<str>,
+    ends: [u16; CLAIMS.len()],
 }
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Identity")
-            .field("claims", &self.claims.keys().collect::<Vec<_>>())
-            .finish()
+        let names: Vec<_> = self.iter().map(|(spec, _)| spec.name).collect();
+        f.debug_struct("Identity").field("claims", &names).finish()
     }
 }
+
+/// The claims of an identity being made, by index into [`CLAIMS`].
+type Slots = [Option<String>; CLAIMS.len()];
 
 impl Identity {
     /// [`Identity::from_provider`] with the generic OpenID Connect claims.
@@ -179,47 +185,111 @@ impl Identity {
         flavour: Flavour,
         sets: &[&Map<String, Value>],
     ) -> Result<Identity, ClaimError> {
-        let mut claims = BTreeMap::new();
+        let mut claims: Slots = Default::default();
         for set in sets {
-            for spec in CLAIMS {
+            for (slot, spec) in claims.iter_mut().zip(CLAIMS) {
                 let Some((source, rule)) = intake(flavour, spec) else {
                     continue;
                 };
                 let Some(value) = set.get(source) else {
                     continue;
                 };
-                match rules::validate(spec.name, rule, value)? {
-                    Some(v) => {
-                        claims.insert(spec.name.to_string(), v);
-                    }
-                    None => {
-                        claims.remove(spec.name);
-                    }
-                }
+                *slot = rules::validate(spec.name, rule, value)?;
             }
         }
-        if !claims.contains_key("sub") {
+        if claims[0].as_deref().is_none_or(str::is_empty) {
             return Err(ClaimError {
                 claim: "sub",
                 reason: "missing",
             });
         }
-        Ok(Identity { claims })
+        Identity::pack(&claims)
+    }
+
+    /// One buffer for every value. Fails (naming the claim that overflows) past 64 KiB of
+    /// values, far beyond what any header limit lets through.
+    fn pack(claims: &Slots) -> Result<Identity, ClaimError> {
+        let mut values = String::with_capacity(claims.iter().flatten().map(String::len).sum());
+        let mut ends = [0u16; CLAIMS.len()];
+        for ((end, value), spec) in ends.iter_mut().zip(claims).zip(CLAIMS) {
+            values.push_str(value.as_deref().unwrap_or_default());
+            *end = u16::try_from(values.len()).map_err(|_| ClaimError {
+                claim: spec.name,
+                reason: "identity too large",
+            })?;
+        }
+        Ok(Identity {
+            values: values.into_boxed_str(),
+            ends,
+        })
+    }
+
+    fn value(&self, index: usize) -> Option<&str> {
+        let start = match index {
+            0 => 0,
+            i => usize::from(*self.ends.get(i - 1)?),
+        };
+        let end = usize::from(*self.ends.get(index)?);
+        self.values.get(start..end).filter(|v| !v.is_empty())
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.claims.get(name).map(String::as_str)
+        self.value(CLAIMS.iter().position(|c| c.name == name)?)
     }
 
     pub fn sub(&self) -> &str {
-        self.get("sub").unwrap_or_default()
+        self.value(0).unwrap_or_default()
     }
 
     /// Claims in [`CLAIMS`] order with their specs.
     pub fn iter(&self) -> impl Iterator<Item = (&'static ClaimSpec, &str)> + '_ {
         CLAIMS
             .iter()
-            .filter_map(|spec| self.claims.get(spec.name).map(|v| (spec, v.as_str())))
+            .enumerate()
+            .filter_map(|(i, spec)| self.value(i).map(|v| (spec, v)))
+    }
+}
+
+/// The serialized form: `{"claims": {name: value}}`, as when claims were a map.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "Identity")]
+struct Wire<C> {
+    claims: C,
+}
+
+/// The claims of an identity as a serde map (in [`CLAIMS`] order).
+struct ClaimMap<'a>(&'a Identity);
+
+impl Serialize for ClaimMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(spec, v)| (spec.name, v)))
+    }
+}
+
+impl Serialize for Identity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            claims: ClaimMap(self),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Identity {
+    /// Claims this version does not know are dropped, empty values are absent; `sub` must be
+    /// there.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Identity, D::Error> {
+        let wire = Wire::<BTreeMap<String, String>>::deserialize(d)?;
+        let mut claims: Slots = Default::default();
+        for (name, value) in wire.claims {
+            if let Some(i) = CLAIMS.iter().position(|c| c.name == name) {
+                claims[i] = Some(value);
+            }
+        }
+        if claims[0].as_deref().is_none_or(str::is_empty) {
+            return Err(serde::de::Error::custom("identity without sub"));
+        }
+        Identity::pack(&claims).map_err(serde::de::Error::custom)
     }
 }
 
@@ -364,6 +434,53 @@ mod tests {
         let id = Identity::from_provider(Flavour::FranceConnectV1, &[&v1]).unwrap();
         assert_eq!(id.get("idp_id"), Some("dgfip"));
         assert_eq!(id.get("birthdate"), Some("1992-11-00"));
+    }
+
+    #[test]
+    fn serialized_form_is_the_claim_map_of_earlier_versions() {
+        // What a Redis record written by an earlier version (claims in a BTreeMap) holds.
+        let old = r#"{"claims":{"acr":"eidas1","amr":"pwd mfa","family_name":"Lefèvre-D’Arc","given_name":"Élodie","sub":"abc123v1","zzz_future_claim":"x"}}"#;
+        let id: Identity = serde_json::from_str(old).unwrap();
+        assert_eq!(id.sub(), "abc123v1");
+        assert_eq!(id.get("family_name"), Some("Lefèvre-D’Arc"));
+        assert_eq!(id.get("amr"), Some("pwd mfa"));
+        assert_eq!(id.get("zzz_future_claim"), None);
+        assert_eq!(id.get("email"), None);
+        let names: Vec<_> = id.iter().map(|(s, _)| s.name).collect();
+        assert_eq!(names, ["sub", "given_name", "family_name", "acr", "amr"]);
+        // Written back, it reads the same in the old shape.
+        let json: Value = serde_json::to_value(&id).unwrap();
+        assert_eq!(json["claims"]["given_name"], "Élodie");
+        assert_eq!(json["claims"].as_object().unwrap().len(), 5);
+        let again: Identity = serde_json::from_value(json).unwrap();
+        assert_eq!(again, id);
+        // A record without `sub` is not an identity.
+        assert!(serde_json::from_str::<Identity>(r#"{"claims":{"given_name":"A"}}"#).is_err());
+        assert!(serde_json::from_str::<Identity>(r#"{"claims":{"sub":""}}"#).is_err());
+    }
+
+    #[test]
+    fn every_claim_reads_back_from_the_packed_buffer() {
+        let c = obj(json!({
+            "sub": "s".repeat(255), "given_name": "Jean-Philippe", "family_name": "Müller",
+            "birthdate": "1990-02-28", "gender": "female", "birthplace": "2A004",
+            "birthcountry": "99100", "email": "e@example.fr", "idp_id": "fia1v2",
+            "acr": "eidas1", "amr": ["pwd"], "preferred_username": "Ana",
+            "idp_birthdate": "1990-00-00", "given_name_array": ["Jean", "Philippe"]
+        }));
+        let id = Identity::from_claims(&[&c]).unwrap();
+        assert_eq!(id.sub().len(), 255);
+        for (k, v) in &c {
+            let want = match v {
+                Value::String(s) => s.clone(),
+                Value::Array(items) if k == "amr" => "pwd".to_string(),
+                Value::Array(_) => "Jean, Philippe".to_string(),
+                _ => unreachable!(),
+            };
+            assert_eq!(id.get(k), Some(want.as_str()), "{k}");
+        }
+        assert_eq!(id.iter().count(), c.len());
+        assert_eq!(CLAIMS[0].name, "sub", "Identity::sub reads slot 0");
     }
 
     #[test]

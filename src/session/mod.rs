@@ -147,6 +147,19 @@ impl Session {
         }
     }
 
+    /// The signed assertion for a route profile (see [`SessionHeaders::assertion`]): the cached
+    /// one while fresh, its claims made from this session's record when it must be signed.
+    pub fn assertion(
+        &self,
+        profile: crate::identity::headers::ProfileId,
+        signer: &crate::assertion::Signer,
+        cfg: &crate::config::HeaderConfig,
+        now: u64,
+    ) -> Result<http::HeaderValue, crate::assertion::AssertionError> {
+        self.headers
+            .assertion(&self.record, profile, signer, cfg, now)
+    }
+
     /// Takes into account activity recorded elsewhere (another replica's write-back).
     pub fn observe(&self, last_seen: u64) {
         self.last_seen.fetch_max(last_seen, Ordering::Relaxed);

@@ -70,15 +70,27 @@ fn control_characters_never_become_a_header_value() {
     }
 }
 
+/// The block of profile `claims` for record `r` under `c`.
+fn block_of(
+    r: &SessionRecord,
+    c: &mut HeaderConfig,
+    claims: ClaimSet,
+) -> Vec<(String, HeaderValue)> {
+    c.profiles.push(claims);
+    let h = SessionHeaders::build(r, &key(), c);
+    let block = h.block(ProfileId(c.profiles.len() - 1)).headers(c);
+    c.profiles.pop();
+    block
+}
+
 #[test]
 fn block_has_one_header_per_claim_plus_provider() {
     let r = record(json!({"sub": "s1", "given_name": "Élodie", "family_name": "Müller"}));
-    let block = HeaderBlock::build(&r.identity, "fc", &cfg(), ClaimSet::all());
-    let names: Vec<_> = block
-        .headers
-        .iter()
-        .map(|(n, _)| String::from_utf8_lossy(n).to_string())
-        .collect();
+    let c = cfg();
+    let h = SessionHeaders::build(&r, &key(), &c);
+    let block = h.block(ProfileId(0));
+    let headers = block.headers(&c);
+    let names: Vec<_> = headers.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -88,8 +100,10 @@ fn block_has_one_header_per_claim_plus_provider() {
             "X-Pivot-Provider"
         ]
     );
-    assert_eq!(block.headers[1].1, "%C3%89lodie");
-    assert!(block.wire_len() < 200);
+    assert_eq!(headers[1].1, "%C3%89lodie");
+    assert_eq!(headers[3].1, "fc");
+    assert_eq!(block.len(), 4);
+    assert!(block.wire_len(&c) < 200);
     assert!(!format!("{block:?}").contains("lodie"));
 }
 
@@ -107,11 +121,10 @@ fn claims_can_be_renamed_reencoded_dropped_and_restricted() {
         json!({"sub": "s1", "given_name": "Łukasz", "family_name": "Müller",
         "email": "a@example.fr", "birthdate": "1990-01-02"}),
     );
-    let block = HeaderBlock::build(&r.identity, "fc", &c, ClaimSet::all());
-    let get = |b: &HeaderBlock, n: &str| {
-        b.headers
-            .iter()
-            .find(|(k, _)| k.as_ref() == n.as_bytes())
+    let block = block_of(&r, &mut c, ClaimSet::all());
+    let get = |b: &[(String, HeaderValue)], n: &str| {
+        b.iter()
+            .find(|(k, _)| k == n)
             .map(|(_, v)| v.as_bytes().to_vec())
     };
     assert_eq!(get(&block, "X-Nom").unwrap(), b"M\xFCller");
@@ -121,12 +134,13 @@ fn claims_can_be_renamed_reencoded_dropped_and_restricted() {
     );
     assert_eq!(get(&block, "X-Pivot-Email"), None);
     assert_eq!(get(&block, "X-Pivot-Family-Name"), None);
+    assert_eq!(get(&block, "X-Pivot-Birthdate").unwrap(), b"1990-01-02");
 
     let mut only_given = ClaimSet::default();
     only_given.insert(SUB_INDEX);
     only_given.insert(given);
-    let small = HeaderBlock::build(&r.identity, "fc", &c, only_given);
-    assert_eq!(small.headers.len(), 2);
+    let small = block_of(&r, &mut c, only_given);
+    assert_eq!(small.len(), 2);
     assert!(get(&small, "X-Pivot-Sub").is_some());
     assert!(get(&small, "X-Pivot-Birthdate").is_none());
     assert!(get(&small, "X-Pivot-Provider").is_none());
@@ -140,17 +154,47 @@ fn session_headers_hold_one_block_per_profile() {
     c.profiles.push(only_sub);
     let r = record(json!({"sub": "s1", "given_name": "Ana", "family_name": "García"}));
     let h = SessionHeaders::build(&r, &key(), &c);
-    assert_eq!(h.block(ProfileId(0)).headers.len(), 4);
-    assert_eq!(h.block(ProfileId(1)).headers.len(), 1);
+    assert_eq!(h.block(ProfileId(0)).len(), 4);
+    assert_eq!(h.block(ProfileId(1)).len(), 1);
+    assert_eq!(h.block(ProfileId(1)).headers(&c)[0].1, "s1");
     // An unknown profile falls back to the default one, never to "no identity".
-    assert_eq!(h.block(ProfileId(9)).headers.len(), 4);
+    assert_eq!(h.block(ProfileId(9)).len(), 4);
     assert!(h
-        .payload(ProfileId(1))
+        .payload(&r, ProfileId(1), &c)
         .unwrap()
         .get("family_name")
         .is_none());
-    assert_eq!(h.payload(ProfileId(0)).unwrap()["family_name"], "García");
+    assert_eq!(
+        h.payload(&r, ProfileId(0), &c).unwrap()["family_name"],
+        "García"
+    );
     assert!(!format!("{h:?}").contains("García"));
+}
+
+#[test]
+fn every_claim_value_is_sliced_back_exactly() {
+    // Every claim guichet can send, with values of many lengths and encodings: each header
+    // of the block is the value `encode` gives, under the configured name, in claim order.
+    let mut c = cfg();
+    let claims = json!({
+        "sub": "x".repeat(255), "given_name": "Élodie", "family_name": "Lefèvre-D’Arc",
+        "birthdate": "1990-02-28", "gender": "female", "birthplace": "2A004",
+        "birthcountry": "99100", "email": "a+b@example.fr", "preferred_username": "Ana",
+        "idp_id": "fia1v2", "acr": "eidas1", "amr": ["pwd", "mfa"]
+    });
+    let r = record(claims);
+    let block = block_of(&r, &mut c, ClaimSet::all());
+    let expected: Vec<(String, HeaderValue)> = CLAIMS
+        .iter()
+        .enumerate()
+        .filter_map(|(i, spec)| {
+            let v = r.identity.get(spec.name)?;
+            Some((c.claims[i].header.clone(), encode(v, c.claims[i].encoding)?))
+        })
+        .chain([(c.claims[PROVIDER_INDEX].header.clone(), HeaderValue::from_static("fc"))])
+        .collect();
+    assert_eq!(block, expected);
+    assert_eq!(block.len(), 13);
 }
 
 #[test]
@@ -160,8 +204,8 @@ fn an_identity_too_large_for_the_headers_is_refused() {
     let r = record(json!({"sub": "s1", "given_name": long, "given_name_array": names}));
     let h = SessionHeaders::build(&r, &key(), &cfg());
     let err = h.too_large().unwrap().clone();
-    assert!(h.block(ProfileId(0)).headers.is_empty());
-    assert!(h.payload(ProfileId(0)).is_none());
+    assert!(h.block(ProfileId(0)).is_empty());
+    assert!(h.payload(&r, ProfileId(0), &cfg()).is_none());
     assert_eq!(err.max, 4096);
     assert!(err.bytes > 4096);
     assert!(!err.to_string().contains("Élo"));
@@ -173,5 +217,5 @@ fn an_identity_too_large_for_the_headers_is_refused() {
     );
     let h = SessionHeaders::build(&r, &key(), &cfg());
     assert!(h.too_large().is_none());
-    assert!(h.block(ProfileId(0)).wire_len() < 1024);
+    assert!(h.block(ProfileId(0)).wire_len(&cfg()) < 1024);
 }
