@@ -23,7 +23,7 @@ fn benches(c: &mut Criterion) {
         identity: identity(),
         level: Some(Level::Low),
         created_at: 0,
-        id_token: String::new(),
+        id_token: "".into(),
         sid: None,
     };
     let key = SessionKey([42; 32]);

@@ -52,7 +52,7 @@ fn benches(c: &mut Criterion) {
         identity: identity(),
         level: Some(Level::Low),
         created_at: 0,
-        id_token: String::new(),
+        id_token: "".into(),
         sid: None,
     };
     let headers = SessionHeaders::build(&record, &key, &gcfg.headers);

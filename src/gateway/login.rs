@@ -410,7 +410,7 @@ impl Gateway {
             identity: v.identity,
             level: v.level,
             created_at: t,
-            id_token: v.id_token,
+            id_token: v.id_token.into(),
             sid: v.sid,
         };
         let session = Arc::new(self.sessions.build(&key, record, t));

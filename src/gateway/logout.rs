@@ -99,7 +99,7 @@ impl Gateway {
             return self.after_logout().set_cookie(clear);
         }
         let query = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("id_token_hint", &record.id_token)
+            .append_pair("id_token_hint", &record.id_token.expose())
             .append_pair("state", &state)
             .append_pair(
                 "post_logout_redirect_uri",

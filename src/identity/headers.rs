@@ -432,7 +432,12 @@ impl SessionHeaders {
             .get(now, || signer.sign(&self.claims(record, p, cfg), now))
     }
 
-    fn claims(&self, record: &SessionRecord, p: &Profile, cfg: &HeaderConfig) -> Map<String, Value> {
+    fn claims(
+        &self,
+        record: &SessionRecord,
+        p: &Profile,
+        cfg: &HeaderConfig,
+    ) -> Map<String, Value> {
         let sid = assertion::encode_session_id(&self.sid);
         assertion::payload(record, &sid, p.claims, cfg)
     }

@@ -199,7 +199,7 @@ mod tests {
                 identity: Identity::from_claims(&[claims.as_object().unwrap()]).unwrap(),
                 level: None,
                 created_at: 0,
-                id_token: String::new(),
+                id_token: "".into(),
                 sid: sid.map(String::from),
             },
             0,

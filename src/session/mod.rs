@@ -17,6 +17,7 @@
 //! - `Debug` of a session shows no token and no personal data.
 
 pub mod cookies;
+pub mod id_token;
 pub mod memory;
 pub mod redis;
 
@@ -24,6 +25,7 @@ use crate::identity::headers::SessionHeaders;
 use crate::identity::Identity;
 use crate::policy::Level;
 use async_trait::async_trait;
+pub use id_token::IdToken;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,8 +69,9 @@ pub struct SessionRecord {
     /// Level proven at login (from the id_token's `acr`).
     pub level: Option<Level>,
     pub created_at: u64,
-    /// Kept for RP-initiated logout (`id_token_hint`). Never logged, never sent upstream.
-    pub id_token: String,
+    /// Kept for RP-initiated logout (`id_token_hint`), compactly. Never logged, never sent
+    /// upstream.
+    pub id_token: IdToken,
     /// The provider's session id, for back-channel logout.
     pub sid: Option<String>,
 }

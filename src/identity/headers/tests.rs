@@ -191,7 +191,10 @@ fn every_claim_value_is_sliced_back_exactly() {
             let v = r.identity.get(spec.name)?;
             Some((c.claims[i].header.clone(), encode(v, c.claims[i].encoding)?))
         })
-        .chain([(c.claims[PROVIDER_INDEX].header.clone(), HeaderValue::from_static("fc"))])
+        .chain([(
+            c.claims[PROVIDER_INDEX].header.clone(),
+            HeaderValue::from_static("fc"),
+        )])
         .collect();
     assert_eq!(block, expected);
     assert_eq!(block.len(), 13);

@@ -1,0 +1,181 @@
+//! The id_token a session keeps for the RP-initiated logout (`id_token_hint`), held compactly:
+//! a live session is mostly this token (about 1 KiB for FranceConnect's RS256 tokens), and a
+//! million of them are kept.
+//!
+//! Invariants:
+//! - [`IdToken::expose`] gives back exactly the string the session was created with, whatever
+//!   it was: a compact JWS whose three segments are canonical unpadded base64url is kept as its
+//!   decoded bytes (three quarters of the size) and re-encoded on demand, and is stored that
+//!   way only when re-encoding was checked to give the same string; anything else (a JWE, odd
+//!   padding or trailing bits, another number of segments) is kept as received
+//!   (`tests::every_token_comes_back_exactly`).
+//! - Serialized as that string (what the Redis store has always kept).
+//! - `Debug` prints nothing of the token.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
+use std::fmt;
+
+/// An id_token as the provider signed it. Never logged, never sent upstream.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdToken(Repr);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Repr {
+    /// The three segments of a compact JWS, decoded and concatenated; the lengths of the
+    /// first two (the third is the rest).
+    Jws {
+        bytes: Box<[u8]>,
+        header: u16,
+        payload: u16,
+    },
+    /// Kept as received.
+    Raw(Box<str>),
+}
+
+impl IdToken {
+    pub fn new(token: &str) -> IdToken {
+        IdToken(Self::pack(token).unwrap_or_else(|| Repr::Raw(token.into())))
+    }
+
+    fn pack(token: &str) -> Option<Repr> {
+        let mut parts = token.split('.');
+        let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let mut bytes = URL_SAFE_NO_PAD.decode(header).ok()?;
+        let header = u16::try_from(bytes.len()).ok()?;
+        URL_SAFE_NO_PAD.decode_vec(payload, &mut bytes).ok()?;
+        let payload = u16::try_from(bytes.len() - usize::from(header)).ok()?;
+        URL_SAFE_NO_PAD.decode_vec(signature, &mut bytes).ok()?;
+        let repr = Repr::Jws {
+            bytes: bytes.into_boxed_slice(),
+            header,
+            payload,
+        };
+        // Only a representation that gives the same string back is kept.
+        (IdToken(repr.clone()).expose() == token).then_some(repr)
+    }
+
+    /// The token, exactly as received (for `id_token_hint`).
+    pub fn expose(&self) -> Cow<'_, str> {
+        match &self.0 {
+            Repr::Raw(s) => Cow::Borrowed(s),
+            Repr::Jws {
+                bytes,
+                header,
+                payload,
+            } => {
+                let (h, rest) = bytes.split_at(usize::from(*header).min(bytes.len()));
+                let (p, s) = rest.split_at(usize::from(*payload).min(rest.len()));
+                let mut out = String::with_capacity(bytes.len() * 4 / 3 + 4);
+                URL_SAFE_NO_PAD.encode_string(h, &mut out);
+                out.push('.');
+                URL_SAFE_NO_PAD.encode_string(p, &mut out);
+                out.push('.');
+                URL_SAFE_NO_PAD.encode_string(s, &mut out);
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// Is it held decoded (tests, benches)?
+    pub fn is_packed(&self) -> bool {
+        matches!(self.0, Repr::Jws { .. })
+    }
+}
+
+impl From<String> for IdToken {
+    fn from(token: String) -> IdToken {
+        IdToken::new(&token)
+    }
+}
+
+impl From<&str> for IdToken {
+    fn from(token: &str) -> IdToken {
+        IdToken::new(token)
+    }
+}
+
+impl fmt::Debug for IdToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdToken(..)")
+    }
+}
+
+impl Serialize for IdToken {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.expose())
+    }
+}
+
+impl<'de> Deserialize<'de> for IdToken {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<IdToken, D::Error> {
+        Ok(IdToken::new(&Cow::<str>::deserialize(d)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    #[test]
+    fn every_token_comes_back_exactly() {
+        let jws = format!(
+            "{}.{}.{}",
+            b64(br#"{"alg":"RS256","kid":"k1"}"#),
+            b64(br#"{"sub":"abc","nonce":"n"}"#),
+            b64(&[0xff; 256])
+        );
+        let jwe = format!("{0}.{0}.{0}.{0}.{0}", b64(b"x"));
+        let cases: Vec<(String, bool)> = vec![
+            (jws.clone(), true),
+            ("e30.e30.".into(), true), // empty signature (alg none: refused at login)
+            ("..".into(), true),       // three empty segments
+            ("a.b.c".into(), false),   // "a" is not a whole base64 quantum
+            ("e30.e30.AB".into(), false), // non-zero trailing bits: decodes, re-encodes as "AA"
+            ("e30=.e30.e30".into(), false), // padding
+            ("e30.e30.e3+".into(), false), // standard, not url-safe, alphabet
+            ("e30.e30".into(), false), // two segments
+            (jwe, false),              // a JWE is kept as the provider sent it
+            (format!("{jws}."), false), // a fourth, empty, segment
+            ("".into(), false),
+            ("pas un jeton, é".into(), false),
+            (format!("{}.e30.e30", "A".repeat(100_000)), false), // past the u16 lengths
+        ];
+        for (token, packed) in cases {
+            let t = IdToken::from(token.as_str());
+            assert_eq!(t.expose(), token, "{token:.40}");
+            assert_eq!(t.is_packed(), packed, "{token:.40}");
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, serde_json::to_string(&token).unwrap());
+            let back: IdToken = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.expose(), token);
+            assert_eq!(back, t);
+        }
+    }
+
+    #[test]
+    fn a_packed_token_is_smaller_and_debug_shows_nothing() {
+        let token = format!(
+            "{}.{}.{}",
+            b64(br#"{"alg":"RS256"}"#),
+            b64(&[b'a'; 600]),
+            b64(&[7; 256])
+        );
+        let t = IdToken::new(&token);
+        let Repr::Jws { bytes, .. } = &t.0 else {
+            panic!("not packed")
+        };
+        assert_eq!(bytes.len(), 15 + 600 + 256);
+        assert!(bytes.len() * 4 < token.len() * 3 + 8);
+        assert_eq!(format!("{t:?}"), "IdToken(..)");
+    }
+}
