@@ -452,6 +452,11 @@ impl SessionHeaders {
         self.profile(id).map(|p| self.claims(record, p, cfg))
     }
 
+    /// Profiles with an assertion cached (tests, benches).
+    pub fn cached_assertions(&self) -> usize {
+        self.profiles.iter().filter(|p| p.cache.is_cached()).count()
+    }
+
     /// Drops cached assertions that can no longer be sent at `now` (expired, or from a clock
     /// that went back): an idle session keeps nothing it cannot use. Returns how many.
     pub fn clear_stale(&self, now: u64) -> usize {

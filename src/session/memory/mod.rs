@@ -1,22 +1,23 @@
-//! The embedded store: bounded moka caches in this process (sessions, login states, logout
-//! token ids) and the back-channel index. The default for a single replica; with several
-//! replicas use Redis.
+//! The embedded store, in this process: live sessions with their back-channel index
+//! ([`sessions`]: a sharded table sized for a million sessions), and bounded moka caches for
+//! login states and logout token ids. The default for a single replica; with several replicas
+//! use Redis.
 //!
-//! Invariants: at most `max_sessions` sessions are held (moka evicts, it never grows past the
-//! bound); entries also expire by themselves at the absolute and idle limits, so memory is
-//! reclaimed even for sessions nobody asks for again. The index (provider + `sid`/`sub` ->
-//! sessions) gets an entry when a session is inserted and loses it when moka drops the
-//! session for any reason (eviction listener), so it is bounded by the sessions held and a
-//! live session is always reachable through it.
+//! Invariants: at most `max_sessions` sessions are held (an insert past the bound evicts);
+//! expired sessions are swept by themselves at the absolute and idle limits, so memory is
+//! reclaimed even for sessions nobody asks for again; the index (provider + `sid`/`sub` ->
+//! sessions) is bounded by the sessions held and a live session is always reachable through
+//! it (see [`sessions`]).
+
+mod sessions;
 
 use super::{LoginState, Match, Session, SessionKey, SessionStore, StoreError};
 use crate::config::SessionConfig;
 use async_trait::async_trait;
-use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use moka::Expiry;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use sessions::Sessions;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Upper bound of logins in progress kept at once (a flood of login starts evicts the oldest).
@@ -24,31 +25,16 @@ const MAX_PENDING_LOGINS: u64 = 100_000;
 /// Upper bound of logout token ids remembered (only valid, signed tokens get here).
 const MAX_TOKEN_IDS: u64 = 100_000;
 
-type Index = Arc<Mutex<HashMap<[u8; 32], Vec<SessionKey>>>>;
-
 pub struct MemoryStore {
-    sessions: Cache<SessionKey, Arc<Session>>,
+    sessions: Sessions,
     logins: Cache<String, LoginState>,
     token_ids: Cache<String, Duration>,
-    index: Index,
 }
 
 impl MemoryStore {
     pub fn new(cfg: &SessionConfig) -> MemoryStore {
-        let index: Index = Arc::default();
-        let listener_index = index.clone();
         MemoryStore {
-            sessions: Cache::builder()
-                .max_capacity(cfg.max_sessions)
-                .time_to_live(cfg.absolute_timeout)
-                .time_to_idle(cfg.idle_timeout)
-                .eviction_listener(move |key: Arc<SessionKey>, session: Arc<Session>, cause| {
-                    // A replaced entry keeps its key: its index entries still point to it.
-                    if cause != RemovalCause::Replaced {
-                        unindex(&listener_index, &key, &session);
-                    }
-                })
-                .build(),
+            sessions: Sessions::new(cfg),
             logins: Cache::builder()
                 .max_capacity(MAX_PENDING_LOGINS)
                 .time_to_live(cfg.login_timeout)
@@ -58,19 +44,25 @@ impl MemoryStore {
                 .max_capacity(MAX_TOKEN_IDS)
                 .expire_after(OwnTtl)
                 .build(),
-            index,
         }
     }
 
-    /// Applies pending evictions now (tests and benchmarks that count entries).
+    /// Sweeps expired sessions (and stale cached assertions) and applies pending evictions
+    /// now, rather than a shard per second (tests and benchmarks that count entries).
     pub fn sync(&self) {
-        self.sessions.run_pending_tasks();
+        self.sweep(super::now());
         self.logins.run_pending_tasks();
+    }
+
+    /// Sweeps every session as at `now` (see [`MemoryStore::sync`]); returns how many
+    /// expired sessions were removed.
+    pub fn sweep(&self, now: u64) -> usize {
+        self.sessions.sweep_all(now)
     }
 
     /// Index entries held (tests: the index is bounded by the sessions).
     pub fn index_len(&self) -> usize {
-        lock(&self.index).values().map(Vec::len).sum()
+        self.sessions.index_len()
     }
 }
 
@@ -83,22 +75,6 @@ impl Expiry<String, Duration> for OwnTtl {
     }
 }
 
-fn lock(index: &Index) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Vec<SessionKey>>> {
-    index.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn unindex(index: &Index, key: &SessionKey, session: &Session) {
-    let mut map = lock(index);
-    for ik in Match::keys_of(&session.record) {
-        if let Some(keys) = map.get_mut(&ik) {
-            keys.retain(|k| k != key);
-            if keys.is_empty() {
-                map.remove(&ik);
-            }
-        }
-    }
-}
-
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn get(&self, key: &SessionKey) -> Result<Option<Arc<Session>>, StoreError> {
@@ -106,21 +82,12 @@ impl SessionStore for MemoryStore {
     }
 
     async fn insert(&self, key: SessionKey, session: Arc<Session>) -> Result<(), StoreError> {
-        {
-            let mut map = lock(&self.index);
-            for ik in Match::keys_of(&session.record) {
-                let keys = map.entry(ik).or_default();
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
-            }
-        }
         self.sessions.insert(key, session);
         Ok(())
     }
 
     async fn remove(&self, key: &SessionKey) -> Result<(), StoreError> {
-        self.sessions.invalidate(key);
+        self.sessions.remove(key);
         Ok(())
     }
 
@@ -139,17 +106,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn remove_matching(&self, provider: &str, m: Match<'_>) -> Result<u64, StoreError> {
-        let keys = lock(&self.index)
-            .get(&m.index_key(provider))
-            .cloned()
-            .unwrap_or_default();
-        let mut removed = 0;
-        for key in keys {
-            if self.sessions.remove(&key).is_some() {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        Ok(self.sessions.remove_matching(provider, m))
     }
 
     async fn remember_once(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -167,9 +124,7 @@ impl SessionStore for MemoryStore {
     }
 
     fn active_sessions(&self) -> Option<u64> {
-        // moka counts lazily; settle pending work first (called at scrape time, not per request).
-        self.sessions.run_pending_tasks();
-        Some(self.sessions.entry_count())
+        Some(self.sessions.len())
     }
 }
 

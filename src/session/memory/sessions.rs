@@ -1,0 +1,373 @@
+//! The memory store's live sessions: a sharded hash table with its back-channel index, kept
+//! small (a million sessions is the target: about 200 bytes of bookkeeping per session, where
+//! a general-purpose cache took 800; `benches/memory.rs` measures it).
+//!
+//! Invariants:
+//! - At most `max_sessions` sessions are held: an insert past the bound evicts one session,
+//!   an expired one if the sample has one, else the least recently active of a sample
+//!   (`tests::bounded_store_evicts_instead_of_growing`); never the session being inserted.
+//! - Expired sessions (idle or absolute limit, [`Session::expired`]) are removed by a sweep of
+//!   one shard per second, run by whichever call finds it due, so memory is reclaimed even for
+//!   sessions nobody asks for again; the same pass drops cached assertions that can no longer
+//!   be sent ([`crate::identity::headers::SessionHeaders::clear_stale`]). Lookups return
+//!   what is held: the caller decides expiry (the gateway removes and counts).
+//! - The index maps a 64-bit prefix of each [`Match::index_key`] to the session's store key.
+//!   An entry is added before the session is inserted and removed after the session is,
+//!   whatever removes it (remove, back-channel match, eviction, sweep, replacement), so it is
+//!   bounded by the sessions held and a live session is always reachable through it. A prefix
+//!   is only a hint: a back-channel logout removes a session only if its record matches the
+//!   full index key (`tests::index_prefix_collisions_remove_nothing_else`).
+
+use super::super::{now, Match, Session, SessionKey};
+use crate::config::SessionConfig;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+const SHARDS: usize = 64;
+/// Sessions looked at to choose one to evict.
+const SAMPLE: usize = 16;
+
+type Shard = HashMap<SessionKey, Arc<Session>>;
+
+pub(super) struct Sessions {
+    shards: Box<[RwLock<Shard>]>,
+    /// (prefix of an index key, store key).
+    index: Mutex<BTreeSet<(u64, [u8; 32])>>,
+    len: AtomicU64,
+    max: u64,
+    idle: Duration,
+    absolute: Duration,
+    /// Unix second at which the next shard is due for its sweep.
+    next_sweep: AtomicU64,
+    sweep_cursor: AtomicUsize,
+    evict_cursor: AtomicUsize,
+}
+
+fn shard_of(key: &SessionKey) -> usize {
+    // Store keys are SHA-256 values: any byte is uniform.
+    usize::from(key.0[31]) % SHARDS
+}
+
+fn prefix(index_key: &[u8; 32]) -> u64 {
+    let mut p = [0u8; 8];
+    p.copy_from_slice(&index_key[..8]);
+    u64::from_le_bytes(p)
+}
+
+fn read(shard: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
+    shard.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write(shard: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
+    shard.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Sessions {
+    pub(super) fn new(cfg: &SessionConfig) -> Sessions {
+        Sessions {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            index: Mutex::default(),
+            len: AtomicU64::new(0),
+            max: cfg.max_sessions.max(1),
+            idle: cfg.idle_timeout,
+            absolute: cfg.absolute_timeout,
+            next_sweep: AtomicU64::new(0),
+            sweep_cursor: AtomicUsize::new(0),
+            evict_cursor: AtomicUsize::new(0),
+        }
+    }
+
+    fn index(&self) -> MutexGuard<'_, BTreeSet<(u64, [u8; 32])>> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn shard(&self, key: &SessionKey) -> &RwLock<Shard> {
+        &self.shards[shard_of(key)]
+    }
+
+    pub(super) fn get(&self, key: &SessionKey) -> Option<Arc<Session>> {
+        self.maintain(now());
+        read(self.shard(key)).get(key).cloned()
+    }
+
+    pub(super) fn insert(&self, key: SessionKey, session: Arc<Session>) {
+        self.maintain(now());
+        let keys = Match::keys_of(&session.record);
+        {
+            let mut index = self.index();
+            for ik in &keys {
+                index.insert((prefix(ik), key.0));
+            }
+        }
+        let old = write(self.shard(&key)).insert(key, session);
+        match old {
+            // Same store key: the old record's index entries go, unless the new one has them.
+            Some(old) => self.unindex_except(&key, &old, &keys),
+            None => {
+                if self.len.fetch_add(1, Ordering::Relaxed) >= self.max {
+                    self.evict_one(&key, now());
+                }
+            }
+        }
+    }
+
+    pub(super) fn remove(&self, key: &SessionKey) -> Option<Arc<Session>> {
+        let removed = write(self.shard(key)).remove(key)?;
+        self.forget(key, &removed);
+        Some(removed)
+    }
+
+    /// Removes the sessions of `provider` that `m` names; returns how many.
+    pub(super) fn remove_matching(&self, provider: &str, m: Match<'_>) -> u64 {
+        let ik = m.index_key(provider);
+        let p = prefix(&ik);
+        let candidates: Vec<SessionKey> = self
+            .index()
+            .range((p, [0; 32])..=(p, [0xff; 32]))
+            .map(|(_, k)| SessionKey(*k))
+            .collect();
+        let mut removed = 0;
+        for key in candidates {
+            let gone = {
+                let mut shard = write(self.shard(&key));
+                let matches = shard
+                    .get(&key)
+                    .is_some_and(|s| Match::keys_of(&s.record).contains(&ik));
+                if matches {
+                    shard.remove(&key)
+                } else {
+                    None
+                }
+            };
+            if let Some(session) = gone {
+                self.forget(&key, &session);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    pub(super) fn len(&self) -> u64 {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn index_len(&self) -> usize {
+        self.index().len()
+    }
+
+    /// Sweeps every shard now (tests, benches).
+    pub(super) fn sweep_all(&self, now: u64) -> usize {
+        (0..SHARDS).map(|i| self.sweep(i, now)).sum()
+    }
+
+    /// A removed session: counted and unindexed.
+    fn forget(&self, key: &SessionKey, session: &Session) {
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.unindex_except(key, session, &[]);
+    }
+
+    fn unindex_except(&self, key: &SessionKey, session: &Session, keep: &[[u8; 32]]) {
+        let mut index = self.index();
+        for ik in Match::keys_of(&session.record) {
+            if !keep.contains(&ik) {
+                index.remove(&(prefix(&ik), key.0));
+            }
+        }
+    }
+
+    /// Sweeps the next shard when one is due (at most one shard per second, by one caller).
+    fn maintain(&self, now: u64) {
+        let due = self.next_sweep.load(Ordering::Relaxed);
+        if now < due
+            || self
+                .next_sweep
+                .compare_exchange(due, now + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let shard = self.sweep_cursor.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        self.sweep(shard, now);
+    }
+
+    /// Removes the expired sessions of one shard and drops the cached assertions that can no
+    /// longer be sent; returns how many sessions were removed. Readers are blocked only
+    /// while expired sessions are taken out.
+    fn sweep(&self, shard: usize, now: u64) -> usize {
+        let expired = |s: &Session| s.expired(now, self.idle, self.absolute).is_some();
+        let doomed: Vec<SessionKey> = read(&self.shards[shard])
+            .iter()
+            .filter(|(_, s)| {
+                s.headers.clear_stale(now);
+                expired(s)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        if doomed.is_empty() {
+            return 0;
+        }
+        let gone: Vec<(SessionKey, Arc<Session>)> = {
+            let mut map = write(&self.shards[shard]);
+            doomed
+                .into_iter()
+                .filter_map(|k| {
+                    let still = map.get(&k).is_some_and(|s| expired(s));
+                    still.then(|| map.remove(&k).map(|s| (k, s))).flatten()
+                })
+                .collect()
+        };
+        for (key, session) in &gone {
+            self.forget(key, session);
+        }
+        gone.len()
+    }
+
+    /// Removes one session to make room (not `keep`, the one just inserted): an expired one
+    /// if the sample has one, else the least recently active of the sample.
+    fn evict_one(&self, keep: &SessionKey, now: u64) {
+        let start = self.evict_cursor.fetch_add(1, Ordering::Relaxed);
+        for i in 0..SHARDS {
+            let shard = &self.shards[(start + i) % SHARDS];
+            let gone = {
+                let mut map = write(shard);
+                let victim = map
+                    .iter()
+                    .filter(|(k, _)| *k != keep)
+                    .take(SAMPLE)
+                    .min_by_key(|(_, s)| {
+                        let live = s.expired(now, self.idle, self.absolute).is_none();
+                        (live, s.last_seen(), s.record.created_at)
+                    })
+                    .map(|(k, _)| *k);
+                victim.and_then(|k| map.remove(&k).map(|s| (k, s)))
+            };
+            if let Some((key, session)) = gone {
+                self.forget(&key, &session);
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assertion::Signer;
+    use crate::config::{HeaderConfig, StoreKind};
+    use crate::identity::headers::{ProfileId, SessionHeaders};
+    use crate::identity::Identity;
+    use crate::session::SessionRecord;
+    use serde_json::json;
+
+    fn cfg(max: u64) -> SessionConfig {
+        SessionConfig {
+            store: StoreKind::Memory,
+            idle_timeout: Duration::from_secs(60),
+            absolute_timeout: Duration::from_secs(600),
+            login_timeout: Duration::from_secs(60),
+            max_sessions: max,
+        }
+    }
+
+    fn key(i: u32) -> SessionKey {
+        SessionKey(crate::crypto::sha256(&i.to_le_bytes()))
+    }
+
+    fn record(sub: &str, sid: &str, created_at: u64) -> SessionRecord {
+        let claims = json!({ "sub": sub });
+        SessionRecord {
+            provider: "p".into(),
+            identity: Identity::from_claims(&[claims.as_object().unwrap()]).unwrap(),
+            level: None,
+            created_at,
+            id_token: "".into(),
+            sid: Some(sid.into()),
+        }
+    }
+
+    fn session(sub: &str, sid: &str, at: u64) -> Arc<Session> {
+        Arc::new(Session::new(
+            record(sub, sid, at),
+            at,
+            SessionHeaders::default(),
+        ))
+    }
+
+    #[test]
+    fn bounded_store_evicts_instead_of_growing() {
+        let s = Sessions::new(&cfg(100));
+        let t = now();
+        for i in 0..1000 {
+            s.insert(key(i), session(&format!("s{i}"), &format!("sid{i}"), t));
+            // The session just inserted is never the one evicted to make room for it.
+            assert!(s.get(&key(i)).is_some(), "{i}");
+        }
+        let held = s.shards.iter().map(|m| read(m).len() as u64).sum::<u64>();
+        assert_eq!(s.len(), held);
+        assert!(held <= 100, "{held} sessions held with max_sessions = 100");
+        assert_eq!(s.index_len() as u64, 2 * held);
+    }
+
+    #[test]
+    fn expired_sessions_are_swept_with_their_index_entries() {
+        let s = Sessions::new(&cfg(10));
+        let t = 1_000_000;
+        s.insert(key(1), session("idle", "a", t));
+        s.insert(key(2), session("live", "b", t + 100));
+        s.insert(key(3), session("old", "c", t - 600));
+        assert_eq!(s.sweep_all(t + 59), 1, "only the absolute limit is reached");
+        assert_eq!(s.sweep_all(t + 60), 1, "then the idle one");
+        assert!(s.get(&key(1)).is_none() && s.get(&key(3)).is_none());
+        assert!(s.get(&key(2)).is_some());
+        assert_eq!((s.len(), s.index_len()), (1, 2));
+        assert_eq!(s.remove_matching("p", Match::Sub("idle")), 0);
+    }
+
+    #[test]
+    fn the_sweep_drops_assertions_that_can_no_longer_be_sent() {
+        let hc = HeaderConfig::defaults("https://demarches.example.fr");
+        let signer = Signer::new(&hc.assertion).unwrap();
+        let t = 1_000_000;
+        let r = record("s", "a", t);
+        let headers = SessionHeaders::build(&r, &key(1), &hc);
+        let live = Arc::new(Session::new(r, t, headers));
+        live.assertion(ProfileId(0), &signer, &hc, t).unwrap();
+        let s = Sessions::new(&cfg(10));
+        s.insert(key(1), live.clone());
+        s.sweep_all(t + 30);
+        assert_eq!(live.headers.cached_assertions(), 1, "still usable: kept");
+        s.sweep_all(t + 59);
+        assert_eq!(live.headers.cached_assertions(), 0, "unusable: dropped");
+        assert!(s.get(&key(1)).is_some(), "the session itself stays");
+        // The next request signs a new one.
+        live.assertion(ProfileId(0), &signer, &hc, t + 59).unwrap();
+        assert_eq!(signer.signatures(), 2);
+    }
+
+    #[test]
+    fn index_prefix_collisions_remove_nothing_else() {
+        let s = Sessions::new(&cfg(10));
+        s.insert(key(1), session("alice", "sa", now()));
+        s.insert(key(2), session("bob", "sb", now()));
+        // An index entry for alice's sub that points at bob's session (what a 64-bit prefix
+        // collision would give): bob's session does not match, it stays.
+        let ik = Match::Sub("alice").index_key("p");
+        s.index().insert((prefix(&ik), key(2).0));
+        assert_eq!(s.remove_matching("p", Match::Sub("alice")), 1);
+        assert!(s.get(&key(1)).is_none());
+        assert!(s.get(&key(2)).is_some());
+    }
+
+    #[test]
+    fn replacing_a_session_keeps_the_index_exact() {
+        let s = Sessions::new(&cfg(10));
+        s.insert(key(1), session("alice", "s1", now()));
+        s.insert(key(1), session("alice", "s2", now()));
+        assert_eq!((s.len(), s.index_len()), (1, 2));
+        assert_eq!(s.remove_matching("p", Match::Sid("s1")), 0);
+        assert_eq!(s.remove_matching("p", Match::Sub("alice")), 1);
+        assert_eq!((s.len(), s.index_len()), (0, 0));
+    }
+}
