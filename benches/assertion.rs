@@ -29,7 +29,7 @@ fn benches(c: &mut Criterion) {
     let key = SessionKey([42; 32]);
     let headers = SessionHeaders::build(&record, &key, &cfg.headers);
     let payload = headers
-        .payload(&record, ProfileId(0), &cfg.headers)
+        .payload(&key, &record, ProfileId(0), &cfg.headers)
         .expect("profile");
     let now = guichet::session::now();
     let peer = Some("192.0.2.10".parse().expect("ip"));
@@ -38,7 +38,14 @@ fn benches(c: &mut Criterion) {
     c.bench_function("assertion: cached (per request)", |b| {
         b.iter(|| {
             headers
-                .assertion(&record, ProfileId(0), &signer, &cfg.headers, black_box(now))
+                .assertion(
+                    &key,
+                    &record,
+                    ProfileId(0),
+                    &signer,
+                    &cfg.headers,
+                    black_box(now),
+                )
                 .expect("assertion")
         })
     });
@@ -55,7 +62,7 @@ fn benches(c: &mut Criterion) {
             signer.sign(&payload, now).expect("signature").value
         } else {
             headers
-                .assertion(&record, ProfileId(0), &signer, &cfg.headers, now)
+                .assertion(&key, &record, ProfileId(0), &signer, &cfg.headers, now)
                 .expect("assertion")
         };
         hygiene.strip_own_cookies(&mut req);
@@ -92,7 +99,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     let assertion = headers
-        .assertion(&record, ProfileId(0), &signer, &cfg.headers, now)
+        .assertion(&key, &record, ProfileId(0), &signer, &cfg.headers, now)
         .expect("assertion");
     c.bench_function("part: clone + inject identity block and assertion", |b| {
         b.iter(|| {

@@ -56,7 +56,7 @@ fn benches(c: &mut Criterion) {
         sid: None,
     };
     let headers = SessionHeaders::build(&record, &key, &gcfg.headers);
-    let session = Arc::new(Session::new(record, 0, headers));
+    let session = Arc::new(Session::new(key, record, 0, headers));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

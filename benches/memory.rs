@@ -5,6 +5,9 @@
 //! and its derived header data ([`SessionHeaders::build`]), inserted into the [`MemoryStore`]
 //! (moka entry and back-channel index included).
 //!
+//! The id_tokens are RS256 (FranceConnect allows it; the largest tokens); `MEMORY_ALG=ES256`
+//! gives the smaller ES256 ones FranceConnect recommends.
+//!
 //! By default no assertion is signed (a session that logged in and has not been forwarded a
 //! request yet; signing costs ~0.4 ms each). `MEMORY_SIGN=1` also signs and caches each
 //! session's assertion (one request served), and the difference between the two runs is the
@@ -38,20 +41,26 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// A FranceConnect v2 id_token of session `i`: RS256 header with a `kid`, the usual claims
-/// (its `sub` and `sid`, a random `nonce`), a 256-byte signature (random: incompressible).
-fn id_token_of(i: usize, sub: &str, sid: &str, now: u64) -> String {
+/// A FranceConnect v2 id_token of session `i`: a header with a `kid`, the usual claims (its
+/// `sub` and `sid`, a random `nonce`), a random (incompressible) signature of 256 bytes for
+/// RS256, 64 for ES256.
+fn id_token_of(i: usize, sub: &str, sid: &str, now: u64, es256: bool) -> String {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use base64::Engine;
-    let header = r#"{"alg":"RS256","kid":"pkcs11:RS256:hsm-2024","typ":"JWT"}"#;
+    let header = if es256 {
+        r#"{"alg":"ES256","kid":"pkcs11:ES256:hsm-2024","typ":"JWT"}"#
+    } else {
+        r#"{"alg":"RS256","kid":"pkcs11:RS256:hsm-2024","typ":"JWT"}"#
+    };
     let payload = serde_json::json!({
         "sub": sub, "auth_time": now, "acr": "eidas1", "nonce": guichet::crypto::random_hex32(),
         "aud": "6925fb8143c76eded44d32b40c0cb1006065f7f003de52712b78985704f39950",
         "exp": now + 60, "iat": now, "iss": "https://auth.franceconnect.gouv.fr/api/v2",
         "sid": sid, "idp_id": "fia1v2", "amr": ["pwd"], "jti": format!("{i:016x}"),
+        "at_hash": "dGhlIGFjY2VzcyB0b2tlbiBoYXNo",
     });
     let mut signature = Vec::with_capacity(256);
-    for _ in 0..8 {
+    for _ in 0..if es256 { 2 } else { 8 } {
         signature.extend_from_slice(&guichet::crypto::random_bytes::<32>());
     }
     format!(
@@ -76,6 +85,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let sign = std::env::var("MEMORY_SIGN").is_ok_and(|v| v == "1");
+    let es256 = std::env::var("MEMORY_ALG").is_ok_and(|v| v == "ES256");
     let cfg = config();
     let store_cfg = SessionConfig {
         store: StoreKind::Memory,
@@ -103,7 +113,7 @@ fn main() {
         let key = SessionKey::from_cookie(&token).expect("key");
         let sub = format!("{i:064x}v1");
         let sid = format!("{i:08x}-6f3b-4b5e-9d1c-2a7e5c0f1b3d");
-        let id_token = id_token_of(i, &sub, &sid, now);
+        let id_token = id_token_of(i, &sub, &sid, now, es256);
         token_bytes += id_token.len();
         let record = SessionRecord {
             provider: "franceconnect".into(),
@@ -114,7 +124,7 @@ fn main() {
             sid: Some(sid),
         };
         let headers = SessionHeaders::build(&record, &key, &cfg.headers);
-        let session = Arc::new(Session::new(record, now, headers));
+        let session = Arc::new(Session::new(key, record, now, headers));
         if sign {
             session
                 .assertion(ProfileId::default(), &signer, &cfg.headers, now)
@@ -126,8 +136,9 @@ fn main() {
     let after = rss_kib();
     let per = (after.saturating_sub(before)) as f64 * 1024.0 / n as f64;
     println!(
-        "memory: {n} sessions ({}, id_tokens of {} bytes on average) in {:.1} s; RSS {before} KiB before, {after} KiB after: {per:.0} bytes per session ({:.2} GiB per million)",
+        "memory: {n} sessions ({}, {} id_tokens of {} bytes on average) in {:.1} s; RSS {before} KiB before, {after} KiB after: {per:.0} bytes per session ({:.2} GiB per million)",
         if sign { "each with a signed assertion cached" } else { "no assertion signed yet" },
+        if es256 { "ES256" } else { "RS256" },
         token_bytes / n.max(1),
         started.elapsed().as_secs_f64(),
         per * 1e6 / (1u64 << 30) as f64

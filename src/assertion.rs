@@ -46,19 +46,9 @@ const PROTOCOL_CLAIMS: &[&str] = &["sub", "acr", "idp_id"];
 /// `sid`: base64url SHA-256 of a fixed label and the store key. One-way, so it cannot be
 /// turned back into the store key (let alone the cookie), yet stable for the session.
 pub fn session_id_hash(key: &SessionKey) -> String {
-    encode_session_id(&session_id_digest(key))
-}
-
-/// The SHA-256 behind [`session_id_hash`] (what a session keeps: 32 bytes, not 43 characters).
-pub fn session_id_digest(key: &SessionKey) -> [u8; 32] {
     let mut input = b"guichet assertion sid\0".to_vec();
     input.extend_from_slice(&key.0);
-    crate::crypto::sha256(&input)
-}
-
-/// `sid` as it appears in the assertion: base64url of [`session_id_digest`].
-pub fn encode_session_id(digest: &[u8; 32]) -> String {
-    URL_SAFE_NO_PAD.encode(digest)
+    URL_SAFE_NO_PAD.encode(crate::crypto::sha256(&input))
 }
 
 /// The assertion's claims for one session and profile, without `iat` and `exp`.

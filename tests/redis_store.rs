@@ -42,9 +42,9 @@ fn redis_cfg(url: &str, ca: Option<std::path::PathBuf>) -> RedisConfig {
 fn store(url: &str) -> (RedisStore, Arc<AtomicUsize>) {
     let builds = Arc::new(AtomicUsize::new(0));
     let counter = builds.clone();
-    let builder = SessionBuilder::new(move |_key, record, seen| {
+    let builder = SessionBuilder::new(move |key, record, seen| {
         counter.fetch_add(1, Ordering::Relaxed);
-        Session::new(record, seen, SessionHeaders::default())
+        Session::new(*key, record, seen, SessionHeaders::default())
     });
     let s = RedisStore::new(
         &session_cfg(),
@@ -68,9 +68,9 @@ fn record(provider: &str, sub: &str, sid: Option<&str>) -> SessionRecord {
     }
 }
 
-fn live(r: SessionRecord) -> Arc<Session> {
+fn live(k: SessionKey, r: SessionRecord) -> Arc<Session> {
     let t = r.created_at;
-    Arc::new(Session::new(r, t, SessionHeaders::default()))
+    Arc::new(Session::new(k, r, t, SessionHeaders::default()))
 }
 
 fn key() -> SessionKey {
@@ -83,7 +83,9 @@ async fn redis_is_the_authority_and_derived_data_is_cached_per_version() {
     let (a, _) = store(&redis.url());
     let (b, b_builds) = store(&redis.url());
     let k = key();
-    a.insert(k, live(record("p", "alice", None))).await.unwrap();
+    a.insert(k, live(k, record("p", "alice", None)))
+        .await
+        .unwrap();
     // B derives the session once, then reuses it while Redis answers the same version.
     for _ in 0..5 {
         let s = b.get(&k).await.unwrap().expect("visible on B");
@@ -93,7 +95,9 @@ async fn redis_is_the_authority_and_derived_data_is_cached_per_version() {
     // Recreated under the same key with another record while B holds the old one in its
     // cache: the version differs, B derives the new one.
     a.remove(&k).await.unwrap();
-    a.insert(k, live(record("p", "bob", None))).await.unwrap();
+    a.insert(k, live(k, record("p", "bob", None)))
+        .await
+        .unwrap();
     let s = b.get(&k).await.unwrap().unwrap();
     assert_eq!(s.record.identity.sub(), "bob");
     assert_eq!(b_builds.load(Ordering::Relaxed), 2);
@@ -108,7 +112,9 @@ async fn a_late_write_back_never_resurrects_a_deleted_session() {
     let (a, _) = store(&redis.url());
     let (b, _) = store(&redis.url());
     let k = key();
-    a.insert(k, live(record("p", "alice", None))).await.unwrap();
+    a.insert(k, live(k, record("p", "alice", None)))
+        .await
+        .unwrap();
     let on_a = a.get(&k).await.unwrap().unwrap();
     b.remove(&k).await.unwrap();
     assert!(on_a.touch(now() + 5, Duration::from_secs(1)));
@@ -123,7 +129,7 @@ async fn activity_written_by_one_replica_is_seen_by_the_other() {
     let (a, _) = store(&redis.url());
     let (b, _) = store(&redis.url());
     let k = key();
-    let s = live(record("p", "alice", None));
+    let s = live(k, record("p", "alice", None));
     let created = s.last_seen();
     a.insert(k, s.clone()).await.unwrap();
     let on_b = b.get(&k).await.unwrap().unwrap();
@@ -140,16 +146,16 @@ async fn back_channel_index_token_ids_and_login_states() {
     let (a, _) = store(&redis.url());
     let (b, _) = store(&redis.url());
     let (k1, k2, k3, k4) = (key(), key(), key(), key());
-    a.insert(k1, live(record("p", "alice", Some("sid-1"))))
+    a.insert(k1, live(k1, record("p", "alice", Some("sid-1"))))
         .await
         .unwrap();
-    a.insert(k2, live(record("p", "alice", Some("sid-2"))))
+    a.insert(k2, live(k2, record("p", "alice", Some("sid-2"))))
         .await
         .unwrap();
-    a.insert(k3, live(record("p", "bob", Some("sid-3"))))
+    a.insert(k3, live(k3, record("p", "bob", Some("sid-3"))))
         .await
         .unwrap();
-    a.insert(k4, live(record("q", "alice", Some("sid-1"))))
+    a.insert(k4, live(k4, record("q", "alice", Some("sid-1"))))
         .await
         .unwrap();
     assert_eq!(
@@ -217,7 +223,10 @@ async fn an_unreachable_or_untrusted_redis_is_an_error_within_the_time_bound() {
     let started = Instant::now();
     assert!(s.get(&key()).await.is_err());
     assert!(s.ready().await.is_err());
-    assert!(s.insert(key(), live(record("p", "a", None))).await.is_err());
+    assert!(s
+        .insert(key(), live(key(), record("p", "a", None)))
+        .await
+        .is_err());
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -229,7 +238,7 @@ async fn an_unreachable_or_untrusted_redis_is_an_error_within_the_time_bound() {
         &session_cfg(),
         &redis_cfg(&tls.tls_url(), None),
         "https://demarches.example.fr",
-        SessionBuilder::new(|_, r, t| Session::new(r, t, SessionHeaders::default())),
+        SessionBuilder::new(|k, r, t| Session::new(*k, r, t, SessionHeaders::default())),
     )
     .unwrap();
     assert!(untrusted.ready().await.is_err());
@@ -237,7 +246,7 @@ async fn an_unreachable_or_untrusted_redis_is_an_error_within_the_time_bound() {
         &session_cfg(),
         &redis_cfg(&tls.tls_url(), Some(tls.ca_path())),
         "https://demarches.example.fr",
-        SessionBuilder::new(|_, r, t| Session::new(r, t, SessionHeaders::default())),
+        SessionBuilder::new(|k, r, t| Session::new(*k, r, t, SessionHeaders::default())),
     )
     .unwrap();
     trusted.ready().await.unwrap();

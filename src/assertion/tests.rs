@@ -58,7 +58,7 @@ fn assertion_is_es256_with_kid_and_the_documented_claims() {
     let key = SessionKey([9u8; 32]);
     let h = SessionHeaders::build(&record(), &key, &c);
     let v = h
-        .assertion(&record(), ProfileId(0), &signer, &c, 1_000_000)
+        .assertion(&key, &record(), ProfileId(0), &signer, &c, 1_000_000)
         .unwrap();
     let claims = verify(v.to_str().unwrap(), &k.public_jwk);
     assert_eq!(claims["iss"], "https://demarches.example.fr");

@@ -329,8 +329,6 @@ struct Profile {
 pub struct SessionHeaders {
     encoded: Encoded,
     profiles: Box<[Profile]>,
-    /// The assertion's `sid` ([`assertion::session_id_digest`] of the store key).
-    sid: [u8; 32],
     too_large: Option<Box<TooLarge>>,
 }
 
@@ -347,12 +345,10 @@ impl SessionHeaders {
     /// included) against `max_bytes`. An identity that would not fit under some profile gets
     /// no headers at all ([`SessionHeaders::too_large`]).
     pub fn build(record: &SessionRecord, key: &SessionKey, cfg: &HeaderConfig) -> SessionHeaders {
-        let sid = assertion::session_id_digest(key);
-        match Self::try_build(record, &sid, cfg) {
+        match Self::try_build(record, key, cfg) {
             Ok((encoded, profiles)) => SessionHeaders {
                 encoded,
                 profiles,
-                sid,
                 too_large: None,
             },
             Err(e) => SessionHeaders {
@@ -364,7 +360,7 @@ impl SessionHeaders {
 
     fn try_build(
         record: &SessionRecord,
-        sid: &[u8; 32],
+        key: &SessionKey,
         cfg: &HeaderConfig,
     ) -> Result<(Encoded, Box<[Profile]>), TooLarge> {
         let too_large = |bytes| TooLarge {
@@ -372,7 +368,7 @@ impl SessionHeaders {
             max: cfg.max_bytes,
         };
         let encoded = Encoded::build(&record.identity, &record.provider, cfg).map_err(too_large)?;
-        let sid = assertion::encode_session_id(sid);
+        let sid = assertion::session_id_hash(key);
         let mut profiles = Vec::with_capacity(cfg.profiles.len());
         for &claims in &cfg.profiles {
             let block = HeaderBlock {
@@ -417,10 +413,11 @@ impl SessionHeaders {
     }
 
     /// The signed assertion for a route profile: the cached one while it is fresh, a new one
-    /// when it is due for renewal (see [`Cache::get`]), its claims made from `record` (the
-    /// record these headers were built from) and `cfg`.
+    /// when it is due for renewal (see [`Cache::get`]), its claims made from `key` and
+    /// `record` (those these headers were built from) and `cfg`.
     pub fn assertion(
         &self,
+        key: &SessionKey,
         record: &SessionRecord,
         id: ProfileId,
         signer: &Signer,
@@ -429,27 +426,27 @@ impl SessionHeaders {
     ) -> Result<HeaderValue, AssertionError> {
         let p = self.profile(id).ok_or(AssertionError::NoProfile)?;
         p.cache
-            .get(now, || signer.sign(&self.claims(record, p, cfg), now))
+            .get(now, || signer.sign(&Self::claims(key, record, p, cfg), now))
     }
 
     fn claims(
-        &self,
+        key: &SessionKey,
         record: &SessionRecord,
         p: &Profile,
         cfg: &HeaderConfig,
     ) -> Map<String, Value> {
-        let sid = assertion::encode_session_id(&self.sid);
-        assertion::payload(record, &sid, p.claims, cfg)
+        assertion::payload(record, &assertion::session_id_hash(key), p.claims, cfg)
     }
 
     /// The assertion claims of a profile, but `iat` and `exp` (tests, benches).
     pub fn payload(
         &self,
+        key: &SessionKey,
         record: &SessionRecord,
         id: ProfileId,
         cfg: &HeaderConfig,
     ) -> Option<Map<String, Value>> {
-        self.profile(id).map(|p| self.claims(record, p, cfg))
+        self.profile(id).map(|p| Self::claims(key, record, p, cfg))
     }
 
     /// Profiles with an assertion cached (tests, benches).

@@ -112,6 +112,7 @@ pub fn touch_interval(idle: Duration) -> Duration {
 /// A live session: the record, its last activity, and what it sends upstream (derived from
 /// the record by the [`SessionBuilder`], never stored: header blocks and cached assertions).
 pub struct Session {
+    key: SessionKey,
     pub record: SessionRecord,
     last_seen: AtomicU64,
     pub headers: SessionHeaders,
@@ -127,12 +128,23 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn new(record: SessionRecord, last_seen: u64, headers: SessionHeaders) -> Session {
+    pub fn new(
+        key: SessionKey,
+        record: SessionRecord,
+        last_seen: u64,
+        headers: SessionHeaders,
+    ) -> Session {
         Session {
+            key,
             record,
             last_seen: AtomicU64::new(last_seen),
             headers,
         }
+    }
+
+    /// The store key this session was built for.
+    pub fn key(&self) -> &SessionKey {
+        &self.key
     }
 
     pub fn last_seen(&self) -> u64 {
@@ -160,7 +172,7 @@ impl Session {
         now: u64,
     ) -> Result<http::HeaderValue, crate::assertion::AssertionError> {
         self.headers
-            .assertion(&self.record, profile, signer, cfg, now)
+            .assertion(&self.key, &self.record, profile, signer, cfg, now)
     }
 
     /// Takes into account activity recorded elsewhere (another replica's write-back).
@@ -232,7 +244,7 @@ impl SessionBuilder {
     pub fn for_config(cfg: Arc<crate::config::Config>) -> Self {
         SessionBuilder::new(move |key, record, last_seen| {
             let headers = SessionHeaders::build(&record, key, &cfg.headers);
-            Session::new(record, last_seen, headers)
+            Session::new(*key, record, last_seen, headers)
         })
     }
 
@@ -317,7 +329,12 @@ mod tests {
             id_token: "secret.token.value".into(),
             sid: None,
         };
-        Session::new(record, created, SessionHeaders::default())
+        Session::new(
+            SessionKey([1; 32]),
+            record,
+            created,
+            SessionHeaders::default(),
+        )
     }
 
     #[test]

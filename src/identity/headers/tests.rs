@@ -160,12 +160,12 @@ fn session_headers_hold_one_block_per_profile() {
     // An unknown profile falls back to the default one, never to "no identity".
     assert_eq!(h.block(ProfileId(9)).len(), 4);
     assert!(h
-        .payload(&r, ProfileId(1), &c)
+        .payload(&key(), &r, ProfileId(1), &c)
         .unwrap()
         .get("family_name")
         .is_none());
     assert_eq!(
-        h.payload(&r, ProfileId(0), &c).unwrap()["family_name"],
+        h.payload(&key(), &r, ProfileId(0), &c).unwrap()["family_name"],
         "García"
     );
     assert!(!format!("{h:?}").contains("García"));
@@ -208,7 +208,7 @@ fn an_identity_too_large_for_the_headers_is_refused() {
     let h = SessionHeaders::build(&r, &key(), &cfg());
     let err = h.too_large().unwrap().clone();
     assert!(h.block(ProfileId(0)).is_empty());
-    assert!(h.payload(&r, ProfileId(0), &cfg()).is_none());
+    assert!(h.payload(&key(), &r, ProfileId(0), &cfg()).is_none());
     assert_eq!(err.max, 4096);
     assert!(err.bytes > 4096);
     assert!(!err.to_string().contains("Élo"));

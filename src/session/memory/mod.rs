@@ -82,7 +82,11 @@ impl SessionStore for MemoryStore {
     }
 
     async fn insert(&self, key: SessionKey, session: Arc<Session>) -> Result<(), StoreError> {
-        self.sessions.insert(key, session);
+        if *session.key() != key {
+            // A session built for another key: a bug, never stored under the wrong key.
+            return Err(StoreError("session built for another key".into()));
+        }
+        self.sessions.insert(session);
         Ok(())
     }
 
@@ -146,9 +150,10 @@ mod tests {
         }
     }
 
-    fn session_of(sub: &str, sid: Option<&str>) -> Arc<Session> {
+    fn session_of(k: u32, sub: &str, sid: Option<&str>) -> Arc<Session> {
         let claims = json!({ "sub": sub });
         Arc::new(Session::new(
+            key(k),
             SessionRecord {
                 provider: "p".into(),
                 identity: Identity::from_claims(&[claims.as_object().unwrap()]).unwrap(),
@@ -162,8 +167,8 @@ mod tests {
         ))
     }
 
-    fn session() -> Arc<Session> {
-        session_of("s", None)
+    fn session(k: u32) -> Arc<Session> {
+        session_of(k, "s", None)
     }
 
     fn key(i: u32) -> SessionKey {
@@ -196,7 +201,7 @@ mod tests {
             store
                 .insert(
                     key(i),
-                    session_of(&format!("s{i}"), Some(&format!("sid{i}"))),
+                    session_of(i, &format!("s{i}"), Some(&format!("sid{i}"))),
                 )
                 .await
                 .unwrap();
@@ -213,9 +218,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_session_is_only_stored_under_its_own_key() {
+        let store = MemoryStore::new(&cfg(10));
+        assert!(store.insert(key(2), session(1)).await.is_err());
+        assert!(store.get(&key(1)).await.unwrap().is_none());
+        assert!(store.get(&key(2)).await.unwrap().is_none());
+        assert_eq!(store.active_sessions(), Some(0));
+    }
+
+    #[tokio::test]
     async fn removed_session_is_gone() {
         let store = MemoryStore::new(&cfg(10));
-        store.insert(key(1), session()).await.unwrap();
+        store.insert(key(1), session(1)).await.unwrap();
         assert!(store.get(&key(1)).await.unwrap().is_some());
         store.remove(&key(1)).await.unwrap();
         assert!(store.get(&key(1)).await.unwrap().is_none());
@@ -227,15 +241,15 @@ mod tests {
     async fn back_channel_matches_by_sid_or_by_sub_within_one_provider() {
         let store = MemoryStore::new(&cfg(10));
         store
-            .insert(key(1), session_of("alice", Some("sid-a1")))
+            .insert(key(1), session_of(1, "alice", Some("sid-a1")))
             .await
             .unwrap();
         store
-            .insert(key(2), session_of("alice", Some("sid-a2")))
+            .insert(key(2), session_of(2, "alice", Some("sid-a2")))
             .await
             .unwrap();
         store
-            .insert(key(3), session_of("bob", Some("sid-b")))
+            .insert(key(3), session_of(3, "bob", Some("sid-b")))
             .await
             .unwrap();
         // Another provider's session with the same sub is not touched.

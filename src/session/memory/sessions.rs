@@ -20,7 +20,9 @@
 
 use super::super::{now, Match, Session, SessionKey};
 use crate::config::SessionConfig;
-use std::collections::{BTreeSet, HashMap};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -29,12 +31,43 @@ const SHARDS: usize = 64;
 /// Sessions looked at to choose one to evict.
 const SAMPLE: usize = 16;
 
-type Shard = HashMap<SessionKey, Arc<Session>>;
+/// A held session, hashed and compared by its store key (which it carries): a table slot is
+/// one pointer, not a key and a pointer.
+#[derive(Clone)]
+struct Entry(Arc<Session>);
+
+impl Borrow<SessionKey> for Entry {
+    fn borrow(&self) -> &SessionKey {
+        self.0.key()
+    }
+}
+
+impl Hash for Entry {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.key().hash(h)
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        self.0.key() == other.0.key()
+    }
+}
+
+impl Eq for Entry {}
+
+type Shard = HashSet<Entry>;
+/// (prefix of an index key, address of the session) -> the session. The address is unique
+/// while the index holds the session.
+type Index = BTreeMap<(u64, usize), Arc<Session>>;
+
+fn addr(session: &Arc<Session>) -> usize {
+    Arc::as_ptr(session) as usize
+}
 
 pub(super) struct Sessions {
     shards: Box<[RwLock<Shard>]>,
-    /// (prefix of an index key, store key).
-    index: Mutex<BTreeSet<(u64, [u8; 32])>>,
+    index: Mutex<Index>,
     len: AtomicU64,
     max: u64,
     idle: Duration,
@@ -79,7 +112,7 @@ impl Sessions {
         }
     }
 
-    fn index(&self) -> MutexGuard<'_, BTreeSet<(u64, [u8; 32])>> {
+    fn index(&self) -> MutexGuard<'_, Index> {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -89,22 +122,25 @@ impl Sessions {
 
     pub(super) fn get(&self, key: &SessionKey) -> Option<Arc<Session>> {
         self.maintain(now());
-        read(self.shard(key)).get(key).cloned()
+        read(self.shard(key)).get(key).map(|e| e.0.clone())
     }
 
-    pub(super) fn insert(&self, key: SessionKey, session: Arc<Session>) {
+    /// Holds `session` (under its own key), replacing a session with the same key.
+    pub(super) fn insert(&self, session: Arc<Session>) {
         self.maintain(now());
-        let keys = Match::keys_of(&session.record);
+        let key = *session.key();
+        let entry = Entry(session);
+        let keys = Match::keys_of(&entry.0.record);
         {
             let mut index = self.index();
             for ik in &keys {
-                index.insert((prefix(ik), key.0));
+                index.insert((prefix(ik), addr(&entry.0)), entry.0.clone());
             }
         }
-        let old = write(self.shard(&key)).insert(key, session);
+        let old = write(self.shard(&key)).replace(entry);
         match old {
-            // Same store key: the old record's index entries go, unless the new one has them.
-            Some(old) => self.unindex_except(&key, &old, &keys),
+            // Same store key: the old session's index entries go.
+            Some(old) => self.unindex(&old.0),
             None => {
                 if self.len.fetch_add(1, Ordering::Relaxed) >= self.max {
                     self.evict_one(&key, now());
@@ -114,35 +150,25 @@ impl Sessions {
     }
 
     pub(super) fn remove(&self, key: &SessionKey) -> Option<Arc<Session>> {
-        let removed = write(self.shard(key)).remove(key)?;
-        self.forget(key, &removed);
-        Some(removed)
+        let removed = write(self.shard(key)).take(key)?;
+        self.forget(&removed.0);
+        Some(removed.0)
     }
 
     /// Removes the sessions of `provider` that `m` names; returns how many.
     pub(super) fn remove_matching(&self, provider: &str, m: Match<'_>) -> u64 {
         let ik = m.index_key(provider);
         let p = prefix(&ik);
-        let candidates: Vec<SessionKey> = self
+        let candidates: Vec<Arc<Session>> = self
             .index()
-            .range((p, [0; 32])..=(p, [0xff; 32]))
-            .map(|(_, k)| SessionKey(*k))
+            .range((p, 0)..=(p, usize::MAX))
+            .map(|(_, s)| s.clone())
+            .filter(|s| Match::keys_of(&s.record).contains(&ik))
             .collect();
         let mut removed = 0;
-        for key in candidates {
-            let gone = {
-                let mut shard = write(self.shard(&key));
-                let matches = shard
-                    .get(&key)
-                    .is_some_and(|s| Match::keys_of(&s.record).contains(&ik));
-                if matches {
-                    shard.remove(&key)
-                } else {
-                    None
-                }
-            };
-            if let Some(session) = gone {
-                self.forget(&key, &session);
+        for session in candidates {
+            if let Some(gone) = write(self.shard(session.key())).take(session.key()) {
+                self.forget(&gone.0);
                 removed += 1;
             }
         }
@@ -163,17 +189,15 @@ impl Sessions {
     }
 
     /// A removed session: counted and unindexed.
-    fn forget(&self, key: &SessionKey, session: &Session) {
+    fn forget(&self, session: &Arc<Session>) {
         self.len.fetch_sub(1, Ordering::Relaxed);
-        self.unindex_except(key, session, &[]);
+        self.unindex(session);
     }
 
-    fn unindex_except(&self, key: &SessionKey, session: &Session, keep: &[[u8; 32]]) {
+    fn unindex(&self, session: &Arc<Session>) {
         let mut index = self.index();
         for ik in Match::keys_of(&session.record) {
-            if !keep.contains(&ik) {
-                index.remove(&(prefix(&ik), key.0));
-            }
+            index.remove(&(prefix(&ik), addr(session)));
         }
     }
 
@@ -199,27 +223,27 @@ impl Sessions {
         let expired = |s: &Session| s.expired(now, self.idle, self.absolute).is_some();
         let doomed: Vec<SessionKey> = read(&self.shards[shard])
             .iter()
-            .filter(|(_, s)| {
-                s.headers.clear_stale(now);
-                expired(s)
+            .filter(|e| {
+                e.0.headers.clear_stale(now);
+                expired(&e.0)
             })
-            .map(|(k, _)| *k)
+            .map(|e| *e.0.key())
             .collect();
         if doomed.is_empty() {
             return 0;
         }
-        let gone: Vec<(SessionKey, Arc<Session>)> = {
+        let gone: Vec<Entry> = {
             let mut map = write(&self.shards[shard]);
             doomed
                 .into_iter()
                 .filter_map(|k| {
-                    let still = map.get(&k).is_some_and(|s| expired(s));
-                    still.then(|| map.remove(&k).map(|s| (k, s))).flatten()
+                    let still = map.get(&k).is_some_and(|e| expired(&e.0));
+                    still.then(|| map.take(&k)).flatten()
                 })
                 .collect()
         };
-        for (key, session) in &gone {
-            self.forget(key, session);
+        for e in &gone {
+            self.forget(&e.0);
         }
         gone.len()
     }
@@ -234,17 +258,18 @@ impl Sessions {
                 let mut map = write(shard);
                 let victim = map
                     .iter()
-                    .filter(|(k, _)| *k != keep)
+                    .map(|e| &e.0)
+                    .filter(|s| s.key() != keep)
                     .take(SAMPLE)
-                    .min_by_key(|(_, s)| {
+                    .min_by_key(|s| {
                         let live = s.expired(now, self.idle, self.absolute).is_none();
                         (live, s.last_seen(), s.record.created_at)
                     })
-                    .map(|(k, _)| *k);
-                victim.and_then(|k| map.remove(&k).map(|s| (k, s)))
+                    .map(|s| *s.key());
+                victim.and_then(|k| map.take(&k))
             };
-            if let Some((key, session)) = gone {
-                self.forget(&key, &session);
+            if let Some(e) = gone {
+                self.forget(&e.0);
                 return;
             }
         }
@@ -287,8 +312,9 @@ mod tests {
         }
     }
 
-    fn session(sub: &str, sid: &str, at: u64) -> Arc<Session> {
+    fn session(k: u32, sub: &str, sid: &str, at: u64) -> Arc<Session> {
         Arc::new(Session::new(
+            key(k),
             record(sub, sid, at),
             at,
             SessionHeaders::default(),
@@ -300,7 +326,7 @@ mod tests {
         let s = Sessions::new(&cfg(100));
         let t = now();
         for i in 0..1000 {
-            s.insert(key(i), session(&format!("s{i}"), &format!("sid{i}"), t));
+            s.insert(session(i, &format!("s{i}"), &format!("sid{i}"), t));
             // The session just inserted is never the one evicted to make room for it.
             assert!(s.get(&key(i)).is_some(), "{i}");
         }
@@ -314,9 +340,9 @@ mod tests {
     fn expired_sessions_are_swept_with_their_index_entries() {
         let s = Sessions::new(&cfg(10));
         let t = 1_000_000;
-        s.insert(key(1), session("idle", "a", t));
-        s.insert(key(2), session("live", "b", t + 100));
-        s.insert(key(3), session("old", "c", t - 600));
+        s.insert(session(1, "idle", "a", t));
+        s.insert(session(2, "live", "b", t + 100));
+        s.insert(session(3, "old", "c", t - 600));
         assert_eq!(s.sweep_all(t + 59), 1, "only the absolute limit is reached");
         assert_eq!(s.sweep_all(t + 60), 1, "then the idle one");
         assert!(s.get(&key(1)).is_none() && s.get(&key(3)).is_none());
@@ -332,10 +358,10 @@ mod tests {
         let t = 1_000_000;
         let r = record("s", "a", t);
         let headers = SessionHeaders::build(&r, &key(1), &hc);
-        let live = Arc::new(Session::new(r, t, headers));
+        let live = Arc::new(Session::new(key(1), r, t, headers));
         live.assertion(ProfileId(0), &signer, &hc, t).unwrap();
         let s = Sessions::new(&cfg(10));
-        s.insert(key(1), live.clone());
+        s.insert(live.clone());
         s.sweep_all(t + 30);
         assert_eq!(live.headers.cached_assertions(), 1, "still usable: kept");
         s.sweep_all(t + 59);
@@ -349,12 +375,13 @@ mod tests {
     #[test]
     fn index_prefix_collisions_remove_nothing_else() {
         let s = Sessions::new(&cfg(10));
-        s.insert(key(1), session("alice", "sa", now()));
-        s.insert(key(2), session("bob", "sb", now()));
+        s.insert(session(1, "alice", "sa", now()));
+        s.insert(session(2, "bob", "sb", now()));
         // An index entry for alice's sub that points at bob's session (what a 64-bit prefix
         // collision would give): bob's session does not match, it stays.
         let ik = Match::Sub("alice").index_key("p");
-        s.index().insert((prefix(&ik), key(2).0));
+        let bob = s.get(&key(2)).unwrap();
+        s.index().insert((prefix(&ik), addr(&bob)), bob.clone());
         assert_eq!(s.remove_matching("p", Match::Sub("alice")), 1);
         assert!(s.get(&key(1)).is_none());
         assert!(s.get(&key(2)).is_some());
@@ -363,8 +390,8 @@ mod tests {
     #[test]
     fn replacing_a_session_keeps_the_index_exact() {
         let s = Sessions::new(&cfg(10));
-        s.insert(key(1), session("alice", "s1", now()));
-        s.insert(key(1), session("alice", "s2", now()));
+        s.insert(session(1, "alice", "s1", now()));
+        s.insert(session(1, "alice", "s2", now()));
         assert_eq!((s.len(), s.index_len()), (1, 2));
         assert_eq!(s.remove_matching("p", Match::Sid("s1")), 0);
         assert_eq!(s.remove_matching("p", Match::Sub("alice")), 1);
