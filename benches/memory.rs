@@ -3,7 +3,10 @@
 //! with a distinct `sub`, `sid` and a distinct ~1 KiB RS256 id_token (JWT-shaped, random
 //! nonce and signature: nothing compresses better than a real one) kept for the logout hint,
 //! and its derived header data ([`SessionHeaders::build`]), inserted into the [`MemoryStore`]
-//! (moka entry and back-channel index included).
+//! (its table slot and its two back-channel index entries included). RSS also counts the
+//! allocator's overhead and slack, which is the point: it is what a deployment pays. Login
+//! states, logout token ids and the process's fixed cost are outside the figure (measured
+//! before the first session).
 //!
 //! The id_tokens are RS256 (FranceConnect allows it; the largest tokens); `MEMORY_ALG=ES256`
 //! gives the smaller ES256 ones FranceConnect recommends.
