@@ -21,7 +21,7 @@
 
 mod common;
 
-use common::config;
+use common::{config, rss_kib};
 use guichet::assertion::Signer;
 use guichet::config::{SessionConfig, StoreKind};
 use guichet::identity::headers::{ProfileId, SessionHeaders};
@@ -31,18 +31,6 @@ use guichet::session::memory::MemoryStore;
 use guichet::session::{Session, SessionKey, SessionRecord, SessionStore};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Resident set size of this process, in KiB (Linux `/proc`).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 /// A FranceConnect v2 id_token of session `i`: a header with a `kid`, the usual claims (its
 /// `sub` and `sid`, a random `nonce`), a random (incompressible) signature of 256 bytes for
@@ -107,7 +95,7 @@ fn main() {
         .build()
         .expect("runtime");
     let store = MemoryStore::new(&store_cfg);
-    let before = rss_kib();
+    let before = rss_kib(std::process::id());
     let started = Instant::now();
     let now = guichet::session::now();
     let mut token_bytes = 0;
@@ -136,7 +124,7 @@ fn main() {
         rt.block_on(store.insert(key, session)).expect("insert");
     }
     store.sync();
-    let after = rss_kib();
+    let after = rss_kib(std::process::id());
     let per = (after.saturating_sub(before)) as f64 * 1024.0 / n as f64;
     println!(
         "memory: {n} sessions ({}, {} id_tokens of {} bytes on average) in {:.1} s; RSS {before} KiB before, {after} KiB after: {per:.0} bytes per session ({:.2} GiB per million)",

@@ -12,6 +12,9 @@
 //! - `SOAK_MAX_RSS_GROWTH` (2.0): allowed RSS at the end over RSS after warm-up (the first
 //!   sample, or a tenth of the run).
 
+mod common;
+
+use common::rss_kib;
 use guichet::demo::{free_port, Stack, StackOptions};
 use reqwest::StatusCode;
 use std::process::{Child, Command, Stdio};
@@ -42,18 +45,6 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Resident set size of a process, in KiB (Linux `/proc`).
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn main() {

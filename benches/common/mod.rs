@@ -51,3 +51,15 @@ pub fn browser_request() -> RequestHeader {
     }
     req
 }
+
+/// Resident set size of a process, in KiB (Linux `/proc`; 0 when unreadable).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}

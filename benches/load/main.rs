@@ -23,6 +23,8 @@
 //!
 //! Does nothing under a plain `cargo bench` unless `GUICHET_LOAD` is set.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod passthrough;
 mod servers;
 mod wrk;
@@ -379,7 +381,7 @@ async fn logins(g: &Gateway, s: &Settings) -> Result<Logins, String> {
     let pid = g.proc.pid();
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
-    let rss_before = servers::rss_kib(pid);
+    let rss_before = common::rss_kib(pid);
     let cpu_before = wrk::cpu_ticks(&[pid]);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(s.login_seconds);
@@ -402,7 +404,7 @@ async fn logins(g: &Gateway, s: &Settings) -> Result<Logins, String> {
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu = wrk::cpu_ticks(&[pid]).saturating_sub(cpu_before);
-    let rss_after = servers::rss_kib(pid);
+    let rss_after = common::rss_kib(pid);
     let flows = done.load(Ordering::Relaxed);
     Ok(Logins {
         flows,

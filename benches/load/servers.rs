@@ -147,15 +147,3 @@ pub fn guichet(dir: &Path, name: &'static str, config: &Path, port: u16) -> Resu
     wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(30))?;
     Ok(p)
 }
-
-/// Resident set size of a process, in KiB.
-pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
