@@ -14,10 +14,10 @@
 
 mod common;
 
-use common::rss_kib;
+use common::{rss_kib, wait_ready, Proc};
 use guichet::demo::{free_port, Stack, StackOptions};
 use reqwest::StatusCode;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,24 +66,6 @@ fn main() {
     std::process::exit(code);
 }
 
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn soak(seconds: u64, concurrency: usize, sample: u64, max_growth: f64) -> i32 {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port().expect("port");
@@ -106,20 +88,9 @@ async fn soak(seconds: u64, concurrency: usize, sample: u64, max_growth: f64) ->
         .stderr(stderr)
         .spawn()
         .expect("spawn guichet (release build)");
-    let gateway = Gateway(child);
-    let pid = gateway.0.id();
-    let probe = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..300 {
-        if let Ok(r) = probe.get(format!("{url}/readyz")).send().await {
-            if r.status() == StatusCode::OK {
-                ready = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if !ready {
+    let gateway = Proc(child);
+    let pid = gateway.pid();
+    if !wait_ready(&url).await {
         eprintln!("soak: guichet did not become ready");
         return 2;
     }

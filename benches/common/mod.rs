@@ -63,3 +63,42 @@ pub fn rss_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// A child process, sent SIGTERM when dropped, then SIGKILL if it is still there after 5 s.
+pub struct Proc(pub std::process::Child);
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (up to 30 s) until a gateway at `url` answers `/readyz` with 200.
+pub async fn wait_ready(url: &str) -> bool {
+    let probe = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(r) = probe.get(format!("{url}/readyz")).send().await {
+            if r.status() == reqwest::StatusCode::OK {
+                return true;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}

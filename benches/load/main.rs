@@ -29,8 +29,8 @@ mod passthrough;
 mod servers;
 mod wrk;
 
+use common::Proc;
 use guichet::demo::{free_port, Stack, StackOptions};
-use servers::Proc;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -315,18 +315,7 @@ async fn start_guichet(
         .map_err(|e| format!("{name}: {e}"))?;
     let proc = servers::guichet(dir, name, &stack.config_path, port)?;
     let url = stack.gateway_url.clone();
-    let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..300 {
-        if let Ok(r) = client.get(format!("{url}/readyz")).send().await {
-            if r.status() == reqwest::StatusCode::OK {
-                ready = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if !ready {
+    if !common::wait_ready(&url).await {
         return Err(format!("{name} did not become ready"));
     }
     let cookie = login(&url, "elodie")

@@ -1,37 +1,10 @@
 //! The processes a load run starts, each stopped when its handle drops: nginx (the upstream
 //! and the bare reverse proxy), Redis, the pingora pass-through, guichet.
 
+use super::common::Proc;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A child process, sent SIGTERM (then SIGKILL) when dropped.
-pub struct Proc {
-    child: Child,
-}
-
-impl Proc {
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn spawn(name: &'static str, cmd: &mut Command, log: &Path) -> Result<Proc, String> {
     let err = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
@@ -41,7 +14,7 @@ fn spawn(name: &'static str, cmd: &mut Command, log: &Path) -> Result<Proc, Stri
         .stderr(err)
         .spawn()
         .map_err(|e| format!("cannot start {name}: {e}"))?;
-    Ok(Proc { child })
+    Ok(Proc(child))
 }
 
 /// Waits until `addr` accepts TCP connections.
