@@ -319,6 +319,21 @@ impl Harness {
         std::fs::read_to_string(&self.gateway.stderr_path).unwrap_or_default()
     }
 
+    /// Waits (at most `limit`) until guichet's stderr contains `needle`; panics with the logs
+    /// otherwise. A log line is written after the effect it reports, so a test that saw the
+    /// effect waits for the line instead of reading the file once.
+    pub async fn wait_log(&self, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.logs().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not logged within {limit:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Evidence log lines so far, parsed.
     pub fn audit(&self) -> Vec<serde_json::Value> {
         self.gateway.audit()
