@@ -189,3 +189,121 @@ async fn logged_out_checks_the_state_once() {
     assert!(r.headers().get("set-cookie").is_none());
     assert_eq!(whoami_status(&h, &cookie).await, StatusCode::OK);
 }
+
+/// The confirmation page's logout token (`<input name="token" value="...">`).
+fn token_of(page: &str) -> String {
+    page.split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("no token in {page}"))
+        .to_string()
+}
+
+async fn post_logout(
+    b: &Browser,
+    h: &Harness,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> reqwest::Response {
+    let mut r = b
+        .client
+        .post(format!("{}/.guichet/logout", h.url))
+        .header("content-type", "application/x-www-form-urlencoded");
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.body(body.to_string()).send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opaque_origin_needs_the_browser_s_word_or_the_token() {
+    // guichet's pages send no Referer, so a browser posts their forms with `Origin: null`.
+    let h = Harness::start().await;
+    let b = h.browser();
+    let cookie = b.login(&h, "elodie", "/").await.session_cookie();
+    let r = b
+        .client
+        .get(format!("{}/.guichet/logout", h.url))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    let token = token_of(&r.text().await.unwrap());
+    assert_eq!(token.len(), 32);
+    assert!(!cookie.contains(&token));
+    // Without fetch metadata, `Origin: null` proves nothing: no token, or a wrong one, or the
+    // token from a foreign origin or a cross-site request: the question again.
+    let wrong = "0".repeat(32);
+    let refused: [(&[(&str, &str)], String); 5] = [
+        (&[("origin", "null")], String::new()),
+        (&[("origin", "null")], format!("token={wrong}")),
+        (&[("origin", "null")], format!("token={token}&token={token}")),
+        (&[("origin", "https://evil.example")], format!("token={token}")),
+        (
+            &[("origin", "null"), ("sec-fetch-site", "cross-site")],
+            format!("token={token}"),
+        ),
+    ];
+    for (headers, body) in refused {
+        let r = post_logout(&b, &h, headers, &body).await;
+        assert_eq!(r.status(), StatusCode::OK, "{headers:?} {body}");
+        assert!(r.text().await.unwrap().contains("Se déconnecter"));
+        assert_eq!(whoami_status(&h, &cookie).await, StatusCode::OK, "{headers:?} {body}");
+    }
+    // The session's token: the citizen's own click.
+    let r = post_logout(&b, &h, &[("origin", "null")], &format!("token={token}")).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
+
+    // A browser that says the form is this site's (`Sec-Fetch-Site: same-origin`): guichet's
+    // confirmation in Chromium, or the application's own form on a no-referrer page.
+    let cookie = b.login(&h, "elodie", "/").await.session_cookie();
+    let r = post_logout(
+        &b,
+        &h,
+        &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_confirmation_in_the_other_language_never_logs_out() {
+    let h = Harness::start().await;
+    let b = h.browser();
+    let cookie = b.login(&h, "elodie", "/").await.session_cookie();
+    // The link on the confirmation page, clicked on this site.
+    let r = b
+        .client
+        .get(format!("{}/.guichet/logout?confirm=1&lang=en", h.url))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Log out?") && page.contains("name=\"token\""), "{page}");
+    assert_eq!(whoami_status(&h, &cookie).await, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logged_out_page_never_lies_about_a_live_session() {
+    let h = Harness::start().await;
+    let b = h.browser();
+    let cookie = b.login(&h, "elodie", "/").await.session_cookie();
+    let r = b.get(&format!("{}/.guichet/logged-out", h.url)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("set-cookie").is_none());
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Vous êtes toujours connecté"), "{page}");
+    assert!(!page.contains("Vous êtes déconnecté"));
+    // Its button logs out for real.
+    let token = token_of(&page);
+    let r = post_logout(&b, &h, &[("origin", "null")], &format!("token={token}")).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
+    let landed = b.follow(&location(&r)).await;
+    assert!(landed.body.contains("Vous êtes déconnecté"), "{}", landed.body);
+}
