@@ -243,6 +243,19 @@ impl Pages {
     /// A complete HTML page with guichet's security headers. `title` and `body` are HTML
     /// (text in them escaped by the caller); `switch` is the same page in the other language.
     fn page(&self, status: StatusCode, lang: Lang, title: &str, body: &str, switch: &str) -> Reply {
+        self.page_with_head(status, lang, title, body, switch, "")
+    }
+
+    /// [`Pages::page`] with more in the `head` (HTML).
+    fn page_with_head(
+        &self,
+        status: StatusCode,
+        lang: Lang,
+        title: &str,
+        body: &str,
+        switch: &str,
+        head: &str,
+    ) -> Reply {
         let skip = match lang {
             Lang::Fr => "Aller au contenu",
             Lang::En => "Skip to content",
@@ -250,7 +263,7 @@ impl Pages {
         let html = format!(
             "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title} - {service}</title><link rel=\"icon\" href=\"data:,\">\
+             {head}<title>{title} - {service}</title><link rel=\"icon\" href=\"data:,\">\
              <style>{css}</style></head>\
              <body><a class=\"skip\" href=\"#contenu\">{skip}</a>{header}\
              <main id=\"contenu\" tabindex=\"-1\">{body}</main>{footer}</body></html>\n",

@@ -61,7 +61,10 @@ async fn a_cancelled_step_up_retries_to_the_same_page_and_level() {
     );
     // The same page in English: shown again, not replayed, with the same way forward.
     let switch = href_of(&landed.body, "lang");
-    assert!(switch.starts_with("/.guichet/error?page=cancelled&ref="), "{switch}");
+    assert!(
+        switch.starts_with("/.guichet/error?page=cancelled&ref="),
+        "{switch}"
+    );
     let r = b.get(&absolute(&h, &switch)).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let lang_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
@@ -95,7 +98,12 @@ async fn back_to_the_provider_after_logging_in_lands_on_the_citizen_s_page() {
     let page = b.get(&provider_page).await.text().await.unwrap();
     let choose = page
         .split("href=\"")
-        .map(|s| s.split('"').next().unwrap_or_default().replace("&amp;", "&"))
+        .map(|s| {
+            s.split('"')
+                .next()
+                .unwrap_or_default()
+                .replace("&amp;", "&")
+        })
         .find(|s| s.contains("citizen=elodie"))
         .expect("a citizen to choose");
     let choose = url::Url::parse(&provider_page)
@@ -123,9 +131,14 @@ async fn the_language_chosen_lasts_for_the_journey() {
     let b = Browser::with_headers(&[("accept-language", "fr-FR,fr")]);
     let cancelled = format!("{}/.guichet/callback?error=access_denied", h.url);
     let page = b.get(&cancelled).await.text().await.unwrap();
-    assert!(page.contains("<html lang=\"fr\">"), "Accept-Language is the default");
+    assert!(
+        page.contains("<html lang=\"fr\">"),
+        "Accept-Language is the default"
+    );
     // The switch on the logged-out page: English from then on, on every page.
-    let r = b.get(&format!("{}/.guichet/logged-out?lang=en", h.url)).await;
+    let r = b
+        .get(&format!("{}/.guichet/logged-out?lang=en", h.url))
+        .await;
     assert!(r.headers()["set-cookie"]
         .to_str()
         .unwrap()
@@ -140,7 +153,8 @@ async fn the_language_chosen_lasts_for_the_journey() {
         .unwrap();
     assert!(page.contains("Page not found"));
     // And back.
-    b.get(&format!("{}/.guichet/logged-out?lang=fr", h.url)).await;
+    b.get(&format!("{}/.guichet/logged-out?lang=fr", h.url))
+        .await;
     let page = b.get(&cancelled).await.text().await.unwrap();
     assert!(page.contains("Connexion annulée"));
     // The application never sees the choice (guichet's cookie).
@@ -184,12 +198,17 @@ async fn a_failure_page_is_shown_again_without_replaying_anything() {
     // What could only come from a request is refused: a long or odd reference, an open
     // redirect, an unknown page.
     let page = b
-        .get(&url("page=cancelled&ref=appelez-le-0899&return_to=https://evil.example/"))
+        .get(&url(
+            "page=cancelled&ref=appelez-le-0899&return_to=https://evil.example/",
+        ))
         .await
         .text()
         .await
         .unwrap();
-    assert!(!page.contains("appelez") && !page.contains("evil.example"), "{page}");
+    assert!(
+        !page.contains("appelez") && !page.contains("evil.example"),
+        "{page}"
+    );
     let r = b.get(&url("page=../../etc")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let r = b.get(&url("page=throttled&wait=90")).await;
@@ -210,8 +229,6 @@ async fn guichet_serves_the_franceconnect_logo_itself() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "image/svg+xml");
     assert!(r.text().await.unwrap().starts_with("<svg"));
-    let r = b
-        .get(&format!("{}/.guichet/assets/nope.svg", h.url))
-        .await;
+    let r = b.get(&format!("{}/.guichet/assets/nope.svg", h.url)).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

@@ -54,7 +54,7 @@ async fn cross_site_logout_asks_for_confirmation() {
     let r = b.client.put(&logout).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(whoami_status(&h, &cookie).await, StatusCode::OK);
-    // The confirmation button: a POST from this origin logs out.
+    // The confirmation button: a POST from this origin logs out, then goes to the provider.
     let r = b
         .client
         .post(&logout)
@@ -64,8 +64,8 @@ async fn cross_site_logout_asks_for_confirmation() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::FOUND);
-    assert!(location(&r).starts_with(&h.stack.mock.issuer()));
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(refresh_target(&r.text().await.unwrap()).starts_with(&h.stack.mock.issuer()));
     assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
 }
 
@@ -190,6 +190,15 @@ async fn logged_out_checks_the_state_once() {
     assert_eq!(whoami_status(&h, &cookie).await, StatusCode::OK);
 }
 
+/// Where a page that moves on by itself (`meta refresh`) goes.
+fn refresh_target(page: &str) -> String {
+    page.split("<meta http-equiv=\"refresh\" content=\"0;url=")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("no refresh in {page}"))
+        .replace("&amp;", "&")
+}
+
 /// The confirmation page's logout token (`<input name="token" value="...">`).
 fn token_of(page: &str) -> String {
     page.split("name=\"token\" value=\"")
@@ -237,8 +246,14 @@ async fn an_opaque_origin_needs_the_browser_s_word_or_the_token() {
     let refused: [(&[(&str, &str)], String); 5] = [
         (&[("origin", "null")], String::new()),
         (&[("origin", "null")], format!("token={wrong}")),
-        (&[("origin", "null")], format!("token={token}&token={token}")),
-        (&[("origin", "https://evil.example")], format!("token={token}")),
+        (
+            &[("origin", "null")],
+            format!("token={token}&token={token}"),
+        ),
+        (
+            &[("origin", "https://evil.example")],
+            format!("token={token}"),
+        ),
         (
             &[("origin", "null"), ("sec-fetch-site", "cross-site")],
             format!("token={token}"),
@@ -248,11 +263,16 @@ async fn an_opaque_origin_needs_the_browser_s_word_or_the_token() {
         let r = post_logout(&b, &h, headers, &body).await;
         assert_eq!(r.status(), StatusCode::OK, "{headers:?} {body}");
         assert!(r.text().await.unwrap().contains("Se déconnecter"));
-        assert_eq!(whoami_status(&h, &cookie).await, StatusCode::OK, "{headers:?} {body}");
+        assert_eq!(
+            whoami_status(&h, &cookie).await,
+            StatusCode::OK,
+            "{headers:?} {body}"
+        );
     }
     // The session's token: the citizen's own click.
     let r = post_logout(&b, &h, &[("origin", "null")], &format!("token={token}")).await;
-    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(refresh_target(&r.text().await.unwrap()).contains("/session/end?"));
     assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
 
     // A browser that says the form is this site's (`Sec-Fetch-Site: same-origin`): guichet's
@@ -265,7 +285,8 @@ async fn an_opaque_origin_needs_the_browser_s_word_or_the_token() {
         "",
     )
     .await;
-    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(refresh_target(&r.text().await.unwrap()).contains("/session/end?"));
     assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
 }
 
@@ -284,7 +305,10 @@ async fn the_confirmation_in_the_other_language_never_logs_out() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.unwrap();
-    assert!(page.contains("Log out?") && page.contains("name=\"token\""), "{page}");
+    assert!(
+        page.contains("Log out?") && page.contains("name=\"token\""),
+        "{page}"
+    );
     assert_eq!(whoami_status(&h, &cookie).await, StatusCode::OK);
 }
 
@@ -302,8 +326,53 @@ async fn the_logged_out_page_never_lies_about_a_live_session() {
     // Its button logs out for real.
     let token = token_of(&page);
     let r = post_logout(&b, &h, &[("origin", "null")], &format!("token={token}")).await;
-    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
-    let landed = b.follow(&location(&r)).await;
-    assert!(landed.body.contains("Vous êtes déconnecté"), "{}", landed.body);
+    let landed = b.follow(&refresh_target(&r.text().await.unwrap())).await;
+    assert!(
+        landed.body.contains("Vous êtes déconnecté"),
+        "{}",
+        landed.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_logout_leaves_for_the_provider_without_a_form_redirect() {
+    // A browser checks the confirmation page's `form-action 'self'` against every redirect
+    // of the form's navigation: a redirect to the provider would leave the citizen stuck.
+    let h = Harness::start().await;
+    let b = h.browser();
+    let cookie = b.login(&h, "elodie", "/").await.session_cookie();
+    let r = post_logout(&b, &h, &[("sec-fetch-site", "same-origin")], "").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("location").is_none());
+    let cleared = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cleared.starts_with("guichet=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Déconnexion en cours"), "{page}");
+    let to = refresh_target(&page);
+    assert!(
+        to.starts_with(&format!("{}/session/end?", h.stack.mock.issuer())),
+        "{to}"
+    );
+    let q = query(&to);
+    assert_eq!(
+        q["post_logout_redirect_uri"],
+        format!("{}/.guichet/logged-out", h.url)
+    );
+    assert!(page.contains(&format!(
+        "<a class=\"btn\" href=\"{}\"",
+        to.replace('&', "&amp;")
+    )));
+    assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
+    // The provider sends the browser back: logged out.
+    let landed = b.follow(&to).await;
+    assert!(landed.body.contains("Vous êtes déconnecté"));
+    // A link (GET) is no form: a plain redirect.
+    b.login(&h, "elodie", "/").await;
+    let r = b.get(&format!("{}/.guichet/logout", h.url)).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
 }

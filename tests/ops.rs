@@ -339,7 +339,10 @@ async fn request_ids_reach_the_upstream_and_the_evidence_log() {
         .await;
     let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let page = r.text().await.unwrap();
-    assert!(page.contains(&format!("<code>{}</code>", &id[24..])), "{page}");
+    assert!(
+        page.contains(&format!("<code>{}</code>", &id[24..])),
+        "{page}"
+    );
     assert!(!page.contains(&id));
     // No HSTS over http.
     let r = b.get(&format!("{}/.guichet/login", h.url)).await;

@@ -76,7 +76,7 @@ impl Gateway {
         }
         let clear = cookies::clear(self.cookies.session);
         let Some(session) = session else {
-            return self.after_logout().set_cookie(clear);
+            return self.after_logout(req).set_cookie(clear);
         };
         let record = &session.record;
         self.metrics
@@ -95,7 +95,7 @@ impl Gateway {
             .and_then(|p| p.endpoints())
             .and_then(|e| e.end_session.clone());
         let Some(end_session) = end_session else {
-            return self.after_logout().set_cookie(clear);
+            return self.after_logout(req).set_cookie(clear);
         };
         let state = crypto::random_hex32();
         let pending = LoginState {
@@ -112,7 +112,7 @@ impl Gateway {
         if let Err(e) = self.store.put_login(&state, pending).await {
             // The local session is already gone; the provider's logout is best effort.
             tracing::warn!(error = %e, "cannot store the logout state; skipping provider logout");
-            return self.after_logout().set_cookie(clear);
+            return self.after_logout(req).set_cookie(clear);
         }
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("id_token_hint", &record.id_token.expose())
@@ -123,7 +123,11 @@ impl Gateway {
             )
             .finish();
         let sep = if end_session.contains('?') { '&' } else { '?' };
-        Reply::redirect(&format!("{end_session}{sep}{query}")).set_cookie(clear)
+        let to = format!("{end_session}{sep}{query}");
+        let provider = self
+            .provider(&record.provider)
+            .map(|p| p.cfg.display_name.as_str());
+        self.leave(req, &to, provider).set_cookie(clear)
     }
 
     /// Why this logout request may not be the citizen's own action on this site, if so.
@@ -154,10 +158,25 @@ impl Gateway {
 
     /// Where a logout ends when the provider is not involved: the configured page, or
     /// guichet's own.
-    fn after_logout(&self) -> Reply {
+    fn after_logout(&self, req: &Request<'_>) -> Reply {
         match &self.cfg.pages.logged_out_url {
-            Some(url) => Reply::redirect(url),
+            Some(url) => self.leave(req, url, None),
             None => Reply::redirect(&format!("{}/logged-out", self.cfg.server.prefix)),
+        }
+    }
+
+    /// Sends the browser on after a logout: a redirect, except for a form (`POST`) leaving
+    /// this origin. A browser checks the form's page's `form-action 'self'` against every
+    /// redirect of the form's navigation, so a redirect to the provider would be blocked
+    /// and the citizen left on the confirmation page: they get a page that moves on by
+    /// itself (`meta refresh`, no script) with a link, and the navigation that leaves is
+    /// not the form's (`a_confirmed_logout_leaves_for_the_provider_without_a_form_redirect`).
+    fn leave(&self, req: &Request<'_>, to: &str, provider: Option<&str>) -> Reply {
+        let same_origin = to.starts_with('/') && !to.starts_with("//");
+        if *req.method == Method::POST && !same_origin {
+            self.pages.leaving(req.lang(), to, provider)
+        } else {
+            Reply::redirect(to)
         }
     }
 

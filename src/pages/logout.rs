@@ -89,6 +89,50 @@ impl Pages {
         self.page(StatusCode::OK, lang, &title, &body, &switch)
     }
 
+    /// The page a confirmed logout answers with when it leaves this origin (the provider's
+    /// logout, or the service's page): it moves on at once by itself (`meta refresh`, no
+    /// script), with a link for browsers that do not. `provider`: the provider's name.
+    pub fn leaving(&self, lang: Lang, to: &str, provider: Option<&str>) -> Reply {
+        let (title, text, go) = match (lang, provider) {
+            (Lang::Fr, Some(_)) => (
+                "Déconnexion en cours",
+                "Vous êtes déconnecté de ce service. Pour terminer, la déconnexion continue chez votre fournisseur d'identité :",
+                "Continuer vers",
+            ),
+            (Lang::Fr, None) => (
+                "Déconnexion en cours",
+                "Vous êtes déconnecté de ce service.",
+                "Continuer",
+            ),
+            (Lang::En, Some(_)) => (
+                "Logging out",
+                "You are logged out of this service. To finish, the logout goes on at your identity provider:",
+                "Continue to",
+            ),
+            (Lang::En, None) => (
+                "Logging out",
+                "You are logged out of this service.",
+                "Continue",
+            ),
+        };
+        let title = say(lang, title);
+        let go = match provider {
+            Some(p) => format!("{} {}", say(lang, go), escape(p)),
+            None => say(lang, go),
+        };
+        let body = format!(
+            "<h1>{title}</h1><p>{}</p><div class=\"actions\"><a class=\"btn\" href=\"{}\">{go}</a></div>",
+            say(lang, text),
+            escape(to),
+        );
+        let switch = self.switch_href(lang, "logged-out", |_| {});
+        let refresh = format!(
+            "<meta http-equiv=\"refresh\" content=\"0;url={}\">",
+            escape(to)
+        );
+        self.page_with_head(StatusCode::OK, lang, &title, &body, &switch, &refresh)
+    }
+
     /// guichet's own "logged out" page.
     pub fn logged_out(&self, lang: Lang) -> Reply {
         let (title, text, again) = match lang {

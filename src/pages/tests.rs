@@ -268,6 +268,11 @@ fn logged_out_and_confirm_pages_in_both_languages() {
         "<form method=\"post\" action=\"/.guichet/logout\"><input type=\"hidden\" name=\"token\" value=\"0123abcd\">"
     ));
     assert!(body.contains("lang=\"en\""));
+    let body = text(&pages().leaving(Lang::Fr, "https://fc.example/end?a=1&b=\"2\"", Some("FC")));
+    assert!(body.contains(
+        "<meta http-equiv=\"refresh\" content=\"0;url=https://fc.example/end?a=1&amp;b=&quot;2&quot;\">"
+    ), "{body}");
+    assert!(body.contains(">Continuer vers FC</a>"));
     let body = text(&pages().still_logged_in(Lang::Fr, Some("0123abcd")));
     assert!(body.contains("Vous êtes toujours connecté"), "{body}");
     assert!(!body.contains("Vous êtes déconnecté"));
@@ -328,6 +333,18 @@ fn every_page(lang: Lang) -> Vec<(String, Reply)> {
     out.push(("logged out".into(), p.logged_out(lang)));
     out.push(("still logged in".into(), p.still_logged_in(lang, Some("t"))));
     out.push(("confirm".into(), p.logout_confirm(lang, Some("t"))));
+    out.push((
+        "leaving for the provider".into(),
+        p.leaving(
+            lang,
+            "https://fc.example/session/end?a=1&b=2",
+            Some("FranceConnect"),
+        ),
+    ));
+    out.push((
+        "leaving".into(),
+        p.leaving(lang, "https://www.example.fr/", None),
+    ));
     out
 }
 
