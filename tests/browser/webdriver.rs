@@ -234,15 +234,6 @@ impl Driver {
         .await;
     }
 
-    pub async fn window(&self, width: u32, height: u32) {
-        self.call(
-            reqwest::Method::POST,
-            "/window/rect",
-            Some(json!({"width": width, "height": height})),
-        )
-        .await;
-    }
-
     /// Saves a PNG of the viewport.
     pub async fn screenshot(&self, path: &Path) {
         let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await;
