@@ -429,7 +429,8 @@ pub struct PagesSection {
     /// compliance level ("Accessibilité : partiellement conforme").
     pub accessibility_url: Option<String>,
     /// Compliance with the RGAA stated in the footer: `none`, `partial` or `full`
-    /// ("non", "partiellement", "totalement conforme"); default `none`.
+    /// ("non", "partiellement", "totalement conforme"); `none` when only
+    /// `accessibility_url` is set; no mention without either.
     pub accessibility_compliance: Option<String>,
     /// Link to the service's legal notice ("Mentions légales"), in the footer of every page.
     pub legal_notice_url: Option<String>,

@@ -27,7 +27,8 @@
 //!   unknown one it shows guichet's own neutral page, and it never clears or deletes anything
 //!   (`logged_out_checks_the_state_once`). While the browser's session is alive it says so
 //!   and offers the logout button, never "you are logged out"
-//!   (`the_logged_out_page_never_lies_about_a_live_session`).
+//!   (`the_logged_out_page_never_lies_about_a_live_session`); when the store cannot tell,
+//!   the store-unavailable page, not "logged out" either.
 
 use super::Gateway;
 use crate::crypto;
