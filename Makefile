@@ -1,9 +1,10 @@
 # guichet: the two commands of the README's quick start, and a few more.
 #   make demo    install what is missing, build, and run `guichet demo`
-#   make test    install what is missing, then fmt, clippy and every test (chart included)
+#   make test    install what is missing, then fmt, clippy and every test (the real-browser
+#                test and the chart included)
 #   make chart-test  the Helm chart, with real Helm (see tests/chart/check_chart.py)
-#   make e2e     install Chromium and chromedriver, then the real-browser test; screenshots of
-#                every page land in e2e-screenshots/
+#   make browser-test  the real-browser test alone (headless Chromium, axe-core); screenshots
+#                of every page land in e2e-screenshots/ (make e2e: the same)
 #   make fuzz    the property tests of tests/fuzz.rs with 200000 cases each (release)
 #   make bench   load benchmark against nginx and a bare pingora pass-through (installs nginx and
 #                wrk), micro-benchmarks, memory of BENCH_SESSIONS (1000000) sessions; figures only
@@ -14,7 +15,7 @@ SOAK_SECONDS ?= 300
 FUZZ_CASES ?= 200000
 BENCH_SESSIONS ?= 1000000
 
-.PHONY: deps demo test lint build release bench e2e clean chart-test fuzz soak
+.PHONY: deps demo test lint build release bench e2e browser-test clean chart-test fuzz soak
 
 deps:
 	@scripts/deps.sh
@@ -25,16 +26,28 @@ demo: deps
 
 test: deps lint
 	$(CARGO) test --locked
+	@$(MAKE) --no-print-directory browser-test
 	@$(MAKE) --no-print-directory chart-test
 
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-e2e:
-	@scripts/deps.sh e2e
+# The real-browser test (tests/browser.rs): `#[ignore]`d under a plain `cargo test`, which a
+# machine without Chromium must pass; here it runs, with Chromium and chromedriver from
+# Debian (scripts/deps.sh) and axe-core from npm (tests/browser/package-lock.json, `npm ci`
+# again whenever the lock file changes).
+BROWSER_NPM_STAMP = tests/browser/node_modules/.installed
+
+$(BROWSER_NPM_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund
+	touch $@
+
+browser-test: deps $(BROWSER_NPM_STAMP)
 	$(CARGO) test --locked --test browser -- --ignored --nocapture
 	@echo "screenshots: $(CURDIR)/e2e-screenshots/"
+
+e2e: browser-test
 
 fuzz: deps
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release --locked --test fuzz

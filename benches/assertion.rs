@@ -25,6 +25,7 @@ fn benches(c: &mut Criterion) {
         created_at: 0,
         id_token: "".into(),
         sid: None,
+        landing: None,
     };
     let key = SessionKey([42; 32]);
     let headers = SessionHeaders::build(&record, &key, &cfg.headers);

@@ -54,6 +54,7 @@ fn benches(c: &mut Criterion) {
         created_at: 0,
         id_token: "".into(),
         sid: None,
+        landing: None,
     };
     let headers = SessionHeaders::build(&record, &key, &gcfg.headers);
     let session = Arc::new(Session::new(key, record, 0, headers));

@@ -113,6 +113,7 @@ fn main() {
             created_at: now,
             id_token: id_token.into(),
             sid: Some(sid),
+            landing: None,
         };
         let headers = SessionHeaders::build(&record, &key, &cfg.headers);
         let session = Arc::new(Session::new(key, record, now, headers));

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing guichet needs on a Debian machine, only when missing.
-#   scripts/deps.sh            build + test dependencies
+#   scripts/deps.sh            build + test dependencies (the real-browser test's included)
 #   scripts/deps.sh bench      also nginx and wrk (load benchmarks)
-#   scripts/deps.sh e2e        also chromium and chromium-driver (the real-browser test)
 # Needs root or sudo for apt-get; runs `apt-get update` at most once.
 set -euo pipefail
 
@@ -23,13 +22,12 @@ need redis-server redis-server         # the Redis session store tests start a r
 need openssl openssl                   # ... and make its TLS certificates
 need python3 python3                   # the Helm chart checks (make chart-test) run real Helm
 python3 -c 'import ensurepip, venv' 2>/dev/null || want+=(python3-venv)  # ... from a venv
+need chromium chromium                 # the real-browser test (tests/browser.rs) drives it
+need chromedriver chromium-driver      # ... through chromedriver
+need npm npm                           # ... and injects axe-core (npm ci in tests/browser)
 if [ "${1:-}" = "bench" ]; then
   need nginx nginx-light
   need wrk wrk
-fi
-if [ "${1:-}" = "e2e" ]; then
-  need chromium chromium
-  need chromedriver chromium-driver
 fi
 
 if [ ${#want[@]} -gt 0 ]; then

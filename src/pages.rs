@@ -3,34 +3,49 @@
 //! status and a page.
 //!
 //! Pages are fixed templates with slots the service fills from `[pages]`: its name, logo
-//! (inlined `data:` URL), colours (validated, contrast-checked), help link, footer and a few
-//! texts ([`crate::config::PagesConfig`]). Parts: [`failure`] (the failures), [`texts`] (their
-//! words), [`theme`] (style sheet and policy), [`chooser`] (the login buttons, official
-//! FranceConnect wording).
+//! (inlined `data:` URL), colours (validated, contrast-checked), footer links (accessibility
+//! statement with its compliance, legal notice, personal data, help) and a few texts
+//! ([`crate::config::PagesConfig`]). Parts: [`failure`] (the failures and their pages),
+//! [`texts`] (their words, French typography), [`theme`] (style sheet and policy),
+//! [`chooser`] (the login buttons, the official FranceConnect button), [`logout`] (logout
+//! confirmation, logged out, still logged in), [`assets`] (the FranceConnect logo and the
+//! State's brand, vendored from the State design system and served under `/.guichet/assets/`).
 //!
 //! Invariants:
 //! - Every dynamic or configured value is HTML-escaped ([`escape`]); no configured value is
 //!   ever HTML (`tests::overrides_are_escaped`).
 //! - Pages load nothing from elsewhere: one inline style sheet allowed by its hash in a
-//!   strict `Content-Security-Policy`, no script, `frame-ancestors 'none'`
-//!   ([`theme`], `tests::pages_are_escaped_and_locked_down`).
-//! - RGAA basics: `lang` on every page (and `lang="fr"` on French words in English pages),
-//!   one `h1`, landmarks (`header`, `main`, `footer`), the document order is the reading and
-//!   focus order, links are text and underlined, contrast checked at configuration time.
+//!   strict `Content-Security-Policy`, no script, images from guichet itself or `data:`,
+//!   `frame-ancestors 'none'` ([`theme`], `tests::pages_are_escaped_and_locked_down`).
+//! - RGAA basics: `lang` on every page (and on words of the other language), one `h1`,
+//!   landmarks (`header`, `main`, `footer`), a skip link first, the document order is the
+//!   reading and focus order, links are text and underlined, contrast checked at
+//!   configuration time (`tests::every_page_has_the_basics`).
+//! - Every page links to itself in the other language with a URL guichet can answer again
+//!   without side effects: a failure page through `/.guichet/error`, never the callback it
+//!   was shown on, the logout confirmation through `logout?confirm=1`, never a bare logout
+//!   (`tests::the_language_switch_never_replays_an_action`).
+//! - French pages follow French typography (non-breaking space before `?`, `!`, `;`, `:`)
+//!   and both languages use one apostrophe, `’` (`tests::french_typography_on_every_page`).
 
+mod assets;
 mod chooser;
 mod failure;
+mod logout;
 mod texts;
 mod theme;
 
+pub use assets::asset;
 pub use chooser::ChooserEntry;
-pub use failure::{from_provider_error, Failure};
+pub use failure::{from_provider_error, is_reference, Failure};
 
-use crate::config::{PageTexts, PagesConfig};
+use crate::config::{Compliance, PageTexts, PagesConfig};
+use crate::policy::Level;
 use crate::web::{Lang, Reply};
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::StatusCode;
+use texts::say;
 use theme::Theme;
 
 /// Renders pages with the deployment's settings.
@@ -39,6 +54,32 @@ pub struct Pages {
     prefix: String,
     theme: Theme,
     csp: HeaderValue,
+    /// Does the service's home page (`/`) need a login? Then a page that cannot lead to a
+    /// login (too many attempts) offers no "back to the service" button that would only come
+    /// back to it.
+    home_needs_login: bool,
+}
+
+/// Where the citizen was going when guichet stepped in: the page and the level it needs.
+/// Retry and language links carry it, so the journey ends where it should.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Journey {
+    /// A same-origin path and query ([`crate::policy::safe_return_to`]).
+    pub return_to: String,
+    /// The level the page asked for (step-up), if any.
+    pub level: Option<Level>,
+}
+
+impl Journey {
+    /// Appends `return_to` (unless `/`, the default) and `level` to a query.
+    fn append_to(&self, q: &mut url::form_urlencoded::Serializer<'_, String>) {
+        if self.return_to != "/" {
+            q.append_pair("return_to", &self.return_to);
+        }
+        if let Some(l) = self.level {
+            q.append_pair("level", l.eidas());
+        }
+    }
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -57,15 +98,32 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// The part of a request id a citizen reads out: its last 8 characters (the whole id is in
+/// the evidence log, where these 8 find it).
+pub fn short_reference(request_id: &str) -> &str {
+    let start = request_id.len().saturating_sub(8);
+    request_id.get(start..).unwrap_or(request_id)
+}
+
+/// A URL of guichet's own with this query (`prefix/leaf?query`).
+fn own_href(prefix: &str, leaf: &str, query: String) -> String {
+    if query.is_empty() {
+        format!("{prefix}/{leaf}")
+    } else {
+        format!("{prefix}/{leaf}?{query}")
+    }
+}
+
 impl Pages {
-    pub fn new(cfg: &PagesConfig, prefix: &str) -> Pages {
-        let theme = Theme::new(&cfg.colors);
+    pub fn new(cfg: &PagesConfig, prefix: &str, home_needs_login: bool) -> Pages {
+        let theme = Theme::new(&cfg.colors, prefix, cfg.state_branding);
         Pages {
             csp: HeaderValue::from_str(&theme.csp)
                 .unwrap_or(HeaderValue::from_static("default-src 'none'")),
             theme,
             cfg: cfg.clone(),
             prefix: prefix.to_string(),
+            home_needs_login,
         }
     }
 
@@ -77,7 +135,21 @@ impl Pages {
         }
     }
 
-    fn header(&self) -> String {
+    /// `prefix/leaf?...&lang=OTHER`: the link to the same page in the other language.
+    fn switch_href(&self, lang: Lang, leaf: &str, query: impl FnOnce(&mut Query)) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        query(&mut q);
+        q.append_pair("lang", lang.other().code());
+        own_href(&self.prefix, leaf, q.finish())
+    }
+
+    fn header(&self, lang: Lang, switch: &str) -> String {
+        let marque = if self.cfg.state_branding {
+            // The State's brand block: Marianne and the motto come from the style sheet.
+            "<p class=\"marque\">République<br>Française</p>"
+        } else {
+            ""
+        };
         let logo = match &self.cfg.logo {
             Some(l) => format!(
                 "<img src=\"{}\" alt=\"{}\">",
@@ -86,23 +158,80 @@ impl Pages {
             ),
             None => String::new(),
         };
+        let other = lang.other();
+        let (label, aria) = match other {
+            Lang::En => ("English", "Read this page in English"),
+            Lang::Fr => ("Français", "Lire cette page en français"),
+        };
         format!(
-            "<header>{logo}<span class=\"service\">{}</span></header>",
-            escape(&self.cfg.service_name)
+            "<header>{marque}{logo}<span class=\"service\">{}</span>\
+             <a class=\"lang\" href=\"{}\" lang=\"{code}\" hreflang=\"{code}\" aria-label=\"{aria}\">{label}</a></header>",
+            escape(&self.cfg.service_name),
+            escape(switch),
+            code = other.code(),
+            aria = say(other, aria),
         )
     }
 
     fn footer(&self, lang: Lang) -> String {
+        let fr = lang == Lang::Fr;
+        let mut links = String::new();
+        let link = |links: &mut String, url: &Option<String>, label: &str| {
+            if let Some(url) = url {
+                links.push_str(&format!(
+                    "<li><a href=\"{}\">{}</a></li>",
+                    escape(url),
+                    say(lang, label)
+                ));
+            }
+        };
+        if let Some(c) = self.cfg.accessibility_compliance {
+            let label = match (c, fr) {
+                (Compliance::None, true) => "Accessibilité : non conforme",
+                (Compliance::Partial, true) => "Accessibilité : partiellement conforme",
+                (Compliance::Full, true) => "Accessibilité : totalement conforme",
+                (Compliance::None, false) => "Accessibility: not compliant",
+                (Compliance::Partial, false) => "Accessibility: partially compliant",
+                (Compliance::Full, false) => "Accessibility: fully compliant",
+            };
+            match &self.cfg.accessibility_url {
+                Some(_) => link(&mut links, &self.cfg.accessibility_url, label),
+                None => links.push_str(&format!("<li>{}</li>", say(lang, label))),
+            }
+        }
+        link(
+            &mut links,
+            &self.cfg.legal_notice_url,
+            if fr {
+                "Mentions légales"
+            } else {
+                "Legal notice"
+            },
+        );
+        link(
+            &mut links,
+            &self.cfg.personal_data_url,
+            if fr {
+                "Données personnelles"
+            } else {
+                "Personal data"
+            },
+        );
+        link(
+            &mut links,
+            &self.cfg.help_url,
+            if fr {
+                "Aide et contact"
+            } else {
+                "Help and contact"
+            },
+        );
         let mut parts = String::new();
+        if !links.is_empty() {
+            parts.push_str(&format!("<ul class=\"links\">{links}</ul>"));
+        }
         if let Some(text) = &self.texts(lang).footer {
             parts.push_str(&format!("<p>{}</p>", escape(text)));
-        }
-        if let Some(url) = &self.cfg.help_url {
-            let label = match lang {
-                Lang::Fr => "Aide et contact",
-                Lang::En => "Help and contact",
-            };
-            parts.push_str(&format!("<p><a href=\"{}\">{label}</a></p>", escape(url)));
         }
         if parts.is_empty() {
             String::new()
@@ -111,18 +240,38 @@ impl Pages {
         }
     }
 
-    /// A complete HTML page with guichet's security headers.
-    pub fn page(&self, status: StatusCode, lang: Lang, title: &str, body: &str) -> Reply {
+    /// A complete HTML page with guichet's security headers. `title` and `body` are HTML
+    /// (text in them escaped by the caller); `switch` is the same page in the other language.
+    fn page(&self, status: StatusCode, lang: Lang, title: &str, body: &str, switch: &str) -> Reply {
+        self.page_with_head(status, lang, title, body, switch, "")
+    }
+
+    /// [`Pages::page`] with more in the `head` (HTML).
+    fn page_with_head(
+        &self,
+        status: StatusCode,
+        lang: Lang,
+        title: &str,
+        body: &str,
+        switch: &str,
+        head: &str,
+    ) -> Reply {
+        let skip = match lang {
+            Lang::Fr => "Aller au contenu",
+            Lang::En => "Skip to content",
+        };
         let html = format!(
             "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title} - {service}</title><style>{css}</style></head>\
-             <body>{header}<main id=\"contenu\">{body}</main>{footer}</body></html>\n",
+             {head}<title>{title} - {service}</title><link rel=\"icon\" href=\"data:,\">\
+             <style>{css}</style></head>\
+             <body><a class=\"skip\" href=\"#contenu\">{skip}</a>{header}\
+             <main id=\"contenu\" tabindex=\"-1\">{body}</main>{footer}</body></html>\n",
             lang = lang.code(),
-            title = escape(title),
+            title = title,
             service = escape(&self.cfg.service_name),
             css = self.theme.css,
-            header = self.header(),
+            header = self.header(lang, switch),
             footer = self.footer(lang),
         );
         let mut r = Reply::new(status);
@@ -133,110 +282,13 @@ impl Pages {
             h(header::CACHE_CONTROL, "no-store"),
             h(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             h(header::X_FRAME_OPTIONS, "DENY"),
+            // Page URLs carry codes, states and the application's paths: none leaves by a
+            // Referer, not even to the application (docs/pages.md, "Referrer policy").
             h(header::REFERRER_POLICY, "no-referrer"),
         ]);
         r.headers
             .push((header::CONTENT_SECURITY_POLICY, self.csp.clone()));
         r
-    }
-
-    /// The page for a failure, with what the citizen can do next. `request_id` is shown as a
-    /// reference the citizen can quote to the service (it is in the evidence log too).
-    pub fn failure(&self, failure: &Failure, lang: Lang, request_id: Option<&str>) -> Reply {
-        let fr = lang == Lang::Fr;
-        let (title, text) = texts::texts(failure, lang);
-        let mut body = format!("<h1>{}</h1><p>{}</p>", escape(title), escape(text));
-        match failure {
-            Failure::ProviderError(c) => body.push_str(&format!(
-                "<p class=\"ref\">{}{}</p>",
-                if fr {
-                    "Code d'erreur du fournisseur : "
-                } else {
-                    "Provider error code: "
-                },
-                escape(c)
-            )),
-            Failure::Throttled { retry_after } => {
-                let minutes = retry_after.div_ceil(60).max(1);
-                body.push_str(&format!(
-                    "<p>{}</p>",
-                    match (fr, minutes) {
-                        (true, 1) => "Vous pourrez réessayer dans une minute.".to_string(),
-                        (true, m) => format!("Vous pourrez réessayer dans {m} minutes."),
-                        (false, 1) => "You can try again in one minute.".to_string(),
-                        (false, m) => format!("You can try again in {m} minutes."),
-                    }
-                ));
-            }
-            _ => {}
-        }
-        if let Some(help) = &self.texts(lang).error_help {
-            body.push_str(&format!("<p>{}</p>", escape(help)));
-        }
-        let mut actions = String::new();
-        let retry = matches!(
-            failure,
-            Failure::Cancelled
-                | Failure::LoginRequired(_)
-                | Failure::LoginExpired
-                | Failure::StateMismatch
-                | Failure::LevelTooLow
-                | Failure::ProviderDown(_)
-                | Failure::ProviderUnavailable
-                | Failure::ProviderError(_)
-        );
-        if retry {
-            actions.push_str(&format!(
-                "<a class=\"btn\" href=\"{}/login\">{}</a>",
-                escape(&self.prefix),
-                if fr {
-                    "Se connecter à nouveau"
-                } else {
-                    "Log in again"
-                }
-            ));
-        }
-        let other = matches!(
-            failure,
-            Failure::Cancelled
-                | Failure::LoginRequired(_)
-                | Failure::IdentityNotActive
-                | Failure::LevelUnavailable
-                | Failure::LevelTooLow
-                | Failure::ProviderDown(_)
-                | Failure::ProviderUnavailable
-        );
-        if other {
-            actions.push_str(&self.other_login_link(lang));
-        }
-        let home_class = if retry { "btn btn-secondary" } else { "btn" };
-        actions.push_str(&format!(
-            "<a class=\"{home_class}\" href=\"/\">{}</a>",
-            if fr {
-                "Retour à l'accueil du service"
-            } else {
-                "Back to the service's home page"
-            }
-        ));
-        body.push_str(&format!("<div class=\"actions\">{actions}</div>"));
-        if let Some(id) = request_id {
-            body.push_str(&format!(
-                "<p class=\"ref\">{} <code>{}</code></p>",
-                if fr {
-                    "Référence à communiquer au service si besoin :"
-                } else {
-                    "Reference to give the service if needed:"
-                },
-                escape(id)
-            ));
-        }
-        let mut reply = self.page(failure.status(), lang, title, &body);
-        if let Failure::Throttled { retry_after } = failure {
-            reply
-                .headers
-                .push((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
-        }
-        reply
     }
 
     /// The link to the service's other way to log in (MConnect terms 5.1), if configured.
@@ -254,60 +306,22 @@ impl Pages {
         }
     }
 
-    /// Asks the citizen to confirm a logout that did not come from this site (a link on
-    /// another site, a prefetch): the button posts the logout from this origin.
-    pub fn logout_confirm(&self, lang: Lang) -> Reply {
-        let (title, text, yes, no) = match lang {
-            Lang::Fr => (
-                "Se déconnecter ?",
-                "Une demande de déconnexion provenant d'un autre site a été reçue. Voulez-vous vous déconnecter de ce service ?",
-                "Me déconnecter",
-                "Rester connecté",
-            ),
-            Lang::En => (
-                "Log out?",
-                "A logout request coming from another site was received. Do you want to log out of this service?",
-                "Log me out",
-                "Stay logged in",
-            ),
-        };
-        let body = format!(
-            "<h1>{title}</h1><p>{text}</p><form method=\"post\" action=\"{}/logout\"><div class=\"actions\">\
-             <button class=\"btn\" type=\"submit\">{yes}</button><a href=\"/\">{no}</a></div></form>",
-            escape(&self.prefix)
-        );
-        self.page(StatusCode::OK, lang, title, &body)
-    }
-
-    /// guichet's own "logged out" page.
-    pub fn logged_out(&self, lang: Lang) -> Reply {
-        let (title, text, again, home) = match lang {
-            Lang::Fr => (
-                "Vous êtes déconnecté",
-                "Vous avez été déconnecté de ce service. Pensez à fermer votre navigateur si vous utilisez un ordinateur partagé.",
-                "Se reconnecter",
-                "Retour à l'accueil du service",
-            ),
-            Lang::En => (
-                "You are logged out",
-                "You have been logged out of this service. Close your browser if you are using a shared computer.",
-                "Log in again",
-                "Back to the service's home page",
-            ),
-        };
-        let own = self.texts(lang);
-        let title = own.logged_out_title.as_deref().unwrap_or(title);
-        let text = own.logged_out_text.as_deref().unwrap_or(text);
-        let body = format!(
-            "<h1>{}</h1><p>{}</p><div class=\"actions\"><a class=\"btn\" href=\"{}/login\">{again}</a>\
-             <a class=\"btn btn-secondary\" href=\"/\">{home}</a></div>",
-            escape(title),
-            escape(text),
-            escape(&self.prefix)
-        );
-        self.page(StatusCode::OK, lang, title, &body)
+    /// "Back to the service's home page" as a button of this class.
+    fn home_button(&self, lang: Lang, class: &str) -> String {
+        format!(
+            "<a class=\"{class}\" href=\"/\">{}</a>",
+            say(
+                lang,
+                match lang {
+                    Lang::Fr => "Retour à l'accueil du service",
+                    Lang::En => "Back to the service's home page",
+                }
+            )
+        )
     }
 }
+
+type Query = url::form_urlencoded::Serializer<'static, String>;
 
 #[cfg(test)]
 mod tests;

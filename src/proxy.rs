@@ -115,10 +115,12 @@ impl ProxyHttp for GuichetProxy {
         if let Err(refusal) = self.limits.check(head.version, &head.headers) {
             tracing::info!(reason = %refusal, "request refused before reading it");
             let rid = ctx.request_id;
-            let reply =
-                self.gateway
-                    .pages
-                    .failure(&refusal.failure(), lang_of(head), Some(rid.as_str()));
+            let reply = self.gateway.pages.failure(
+                &refusal.failure(),
+                lang_of(head),
+                Some(rid.as_str()),
+                None,
+            );
             write_reply(session, reply, &rid, self.https).await?;
             return Ok(true);
         }
@@ -250,7 +252,7 @@ impl ProxyHttp for GuichetProxy {
             let reply = self
                 .gateway
                 .pages
-                .failure(&failure, lang, Some(rid.as_str()));
+                .failure(&failure, lang, Some(rid.as_str()), None);
             if let Err(err) = write_reply(session, reply, &rid, self.https).await {
                 tracing::debug!(error = %err, "could not send the error page");
             }

@@ -6,7 +6,8 @@
 //! - Making an id costs an atomic increment and a hex encoding into a fixed buffer: no
 //!   allocation, no system call on the request path ([`RequestIds::next`]).
 //! - Ids are unique across restarts and replicas (a random 64-bit prefix per process, then a
-//!   counter), and are not secrets: they may appear in pages and logs.
+//!   counter from a random start), and are not secrets: they may appear in pages and logs.
+//!   Pages show their last 8 characters, which find the whole id in the evidence log.
 //! - An incoming `X-Request-Id` is kept only when the peer is a trusted proxy and the value is
 //!   1 to [`MAX_LEN`] characters of `[A-Za-z0-9._:-]` ([`RequestId::parse`]); anything else
 //!   is replaced by guichet's own id before the request goes upstream
@@ -90,7 +91,11 @@ impl RequestIds {
     pub fn new() -> RequestIds {
         RequestIds {
             prefix: u64::from_be_bytes(crate::crypto::random_bytes::<8>()),
-            counter: AtomicU64::new(0),
+            // A random start: the last characters, which pages show as the reference a
+            // citizen reads out ([`crate::pages::short_reference`]), differ between processes.
+            counter: AtomicU64::new(u64::from(u32::from_be_bytes(
+                crate::crypto::random_bytes::<4>(),
+            ))),
         }
     }
 
@@ -123,8 +128,11 @@ mod tests {
         assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(a.as_str()[..16], b.as_str()[..16]);
         assert_eq!(a.header_value().to_str().unwrap(), a.as_str());
-        // Another process (another prefix) never repeats them.
-        assert_ne!(RequestIds::new().next(), ids.next());
+        // Another process (another prefix) never repeats them, nor (but by a 1 in 2^32
+        // chance) the last 8 characters pages show.
+        let other = RequestIds::new().next();
+        assert_ne!(other, ids.next());
+        assert_ne!(other.as_str()[24..], ids.next().as_str()[24..]);
     }
 
     #[test]

@@ -93,12 +93,28 @@ impl<'a> Request<'a> {
         }
     }
 
-    /// Page language: `?lang=` first, then `Accept-Language`, French by default.
+    /// The language asked for in the query (`?lang=fr` or `?lang=en`), if any.
+    pub fn lang_param(&self) -> Option<Lang> {
+        self.param("lang")
+            .ok()
+            .flatten()
+            .and_then(|l| Lang::parse(&l))
+    }
+
+    /// Page language: `?lang=` first, then the language the citizen chose earlier (cookie set
+    /// by guichet's language switch), then `Accept-Language`, French by default.
     pub fn lang(&self) -> Lang {
-        if let Ok(Some(l)) = self.param("lang") {
-            if let Some(lang) = Lang::parse(&l) {
-                return lang;
-            }
+        if let Some(lang) = self.lang_param() {
+            return lang;
+        }
+        let chosen = [
+            crate::session::cookies::LANG_HTTPS,
+            crate::session::cookies::LANG_HTTP,
+        ]
+        .iter()
+        .find_map(|name| self.cookie(name).and_then(Lang::parse));
+        if let Some(lang) = chosen {
+            return lang;
         }
         self.headers
             .get(header::ACCEPT_LANGUAGE)
@@ -149,6 +165,14 @@ impl Lang {
         match self {
             Lang::Fr => "fr",
             Lang::En => "en",
+        }
+    }
+
+    /// The other language (the switch on every page).
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Fr => Lang::En,
+            Lang::En => Lang::Fr,
         }
     }
 }
@@ -305,6 +329,20 @@ mod tests {
         assert_eq!(r.lang(), Lang::En);
         r.query = Some("lang=fr");
         assert_eq!(r.lang(), Lang::Fr);
+        // The citizen's earlier choice (the switch's cookie) beats Accept-Language, not ?lang=.
+        let chosen = headers(&[
+            ("accept-language", "en"),
+            ("cookie", "a=1; guichet-lang=fr"),
+        ]);
+        r.headers = &chosen;
+        r.query = None;
+        assert_eq!(r.lang(), Lang::Fr);
+        r.query = Some("lang=en");
+        assert_eq!(r.lang(), Lang::En);
+        let odd = headers(&[("accept-language", "en"), ("cookie", "guichet-lang=de")]);
+        r.headers = &odd;
+        r.query = None;
+        assert_eq!(r.lang(), Lang::En);
         let empty = HeaderMap::new();
         r.headers = &empty;
         r.query = None;

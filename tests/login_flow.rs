@@ -347,7 +347,7 @@ async fn several_providers_get_a_chooser_page() {
         page.contains("S’identifier avec</span> <span class=\"fc-brand\">FranceConnect</span>"),
         "{page}"
     );
-    assert!(page.contains("Qu’est-ce que FranceConnect ?"));
+    assert!(page.contains("Qu’est-ce que FranceConnect\u{202f}?"));
     assert!(page.contains("Se connecter avec Compte agent"));
     assert!(
         page.contains("provider=agents&amp;return_to=%2Fdossiers"),

@@ -175,10 +175,26 @@ async fn replayed_state_is_refused() {
     let callback = b.start_login(&h, "elodie").await;
     let first = b.follow(&callback).await;
     assert_eq!(first.status, StatusCode::OK);
+    let cookie = first.session_cookie();
+    let exchanges = h.stack.mock.counters().token;
+    // The same browser, still logged in (Back to the provider, the callback reopened): back
+    // to its page, with the session it has; the state makes nothing.
     let again = b.follow(&callback).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.url.ends_with("/whoami"), "{}", again.url);
+    assert!(again.set_cookies.is_empty(), "{:?}", again.set_cookies);
+    assert_eq!(h.stack.mock.counters().token, exchanges, "no code exchange");
+    // Anyone else (a browser without that session): refused, the state is spent.
+    let again = h.browser().follow(&callback).await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
     assert!(again.body.contains("expiré") || again.body.contains("utilisée"));
     assert_eq!(h.last_login_reason().as_deref(), Some("state_unknown"));
+    assert_eq!(h.stack.mock.counters().token, exchanges, "no code exchange");
+    // Even with the session's cookie, a replay never makes another session.
+    let r = get_with_cookie(&callback, &cookie).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(location(&r), "/whoami");
+    assert!(r.headers().get("set-cookie").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

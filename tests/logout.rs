@@ -54,7 +54,7 @@ async fn cross_site_logout_asks_for_confirmation() {
     let r = b.client.put(&logout).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(whoami_status(&h, &cookie).await, StatusCode::OK);
-    // The confirmation button: a POST from this origin logs out.
+    // The confirmation button: a POST from this origin logs out, then goes to the provider.
     let r = b
         .client
         .post(&logout)
@@ -64,8 +64,8 @@ async fn cross_site_logout_asks_for_confirmation() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::FOUND);
-    assert!(location(&r).starts_with(&h.stack.mock.issuer()));
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(refresh_target(&r.text().await.unwrap()).starts_with(&h.stack.mock.issuer()));
     assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
 }
 
@@ -188,4 +188,191 @@ async fn logged_out_checks_the_state_once() {
     let r = other.get(&none).await;
     assert!(r.headers().get("set-cookie").is_none());
     assert_eq!(whoami_status(&h, &cookie).await, StatusCode::OK);
+}
+
+/// Where a page that moves on by itself (`meta refresh`) goes.
+fn refresh_target(page: &str) -> String {
+    page.split("<meta http-equiv=\"refresh\" content=\"0;url=")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("no refresh in {page}"))
+        .replace("&amp;", "&")
+}
+
+/// The confirmation page's logout token (`<input name="token" value="...">`).
+fn token_of(page: &str) -> String {
+    page.split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("no token in {page}"))
+        .to_string()
+}
+
+async fn post_logout(
+    b: &Browser,
+    h: &Harness,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> reqwest::Response {
+    let mut r = b
+        .client
+        .post(format!("{}/.guichet/logout", h.url))
+        .header("content-type", "application/x-www-form-urlencoded");
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.body(body.to_string()).send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opaque_origin_needs_the_browser_s_word_or_the_token() {
+    // guichet's pages send no Referer, so a browser posts their forms with `Origin: null`.
+    let h = Harness::start().await;
+    let b = h.browser();
+    let cookie = b.login(&h, "elodie", "/").await.session_cookie();
+    let r = b
+        .client
+        .get(format!("{}/.guichet/logout", h.url))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    let token = token_of(&r.text().await.unwrap());
+    assert_eq!(token.len(), 32);
+    assert!(!cookie.contains(&token));
+    // Without fetch metadata, `Origin: null` proves nothing: no token, or a wrong one, or the
+    // token from a foreign origin or a cross-site request: the question again.
+    let wrong = "0".repeat(32);
+    let refused: [(&[(&str, &str)], String); 5] = [
+        (&[("origin", "null")], String::new()),
+        (&[("origin", "null")], format!("token={wrong}")),
+        (
+            &[("origin", "null")],
+            format!("token={token}&token={token}"),
+        ),
+        (
+            &[("origin", "https://evil.example")],
+            format!("token={token}"),
+        ),
+        (
+            &[("origin", "null"), ("sec-fetch-site", "cross-site")],
+            format!("token={token}"),
+        ),
+    ];
+    for (headers, body) in refused {
+        let r = post_logout(&b, &h, headers, &body).await;
+        assert_eq!(r.status(), StatusCode::OK, "{headers:?} {body}");
+        assert!(r.text().await.unwrap().contains("Se déconnecter"));
+        assert_eq!(
+            whoami_status(&h, &cookie).await,
+            StatusCode::OK,
+            "{headers:?} {body}"
+        );
+    }
+    // The session's token: the citizen's own click.
+    let r = post_logout(&b, &h, &[("origin", "null")], &format!("token={token}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(refresh_target(&r.text().await.unwrap()).contains("/session/end?"));
+    assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
+
+    // A browser that says the form is this site's (`Sec-Fetch-Site: same-origin`): guichet's
+    // confirmation in Chromium, or the application's own form on a no-referrer page.
+    let cookie = b.login(&h, "elodie", "/").await.session_cookie();
+    let r = post_logout(
+        &b,
+        &h,
+        &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(refresh_target(&r.text().await.unwrap()).contains("/session/end?"));
+    assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_confirmation_in_the_other_language_never_logs_out() {
+    let h = Harness::start().await;
+    let b = h.browser();
+    let cookie = b.login(&h, "elodie", "/").await.session_cookie();
+    // The link on the confirmation page, clicked on this site.
+    let r = b
+        .client
+        .get(format!("{}/.guichet/logout?confirm=1&lang=en", h.url))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Log out?") && page.contains("name=\"token\""),
+        "{page}"
+    );
+    assert_eq!(whoami_status(&h, &cookie).await, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logged_out_page_never_lies_about_a_live_session() {
+    let h = Harness::start().await;
+    let b = h.browser();
+    let cookie = b.login(&h, "elodie", "/").await.session_cookie();
+    let r = b.get(&format!("{}/.guichet/logged-out", h.url)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("set-cookie").is_none());
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Vous êtes toujours connecté"), "{page}");
+    assert!(!page.contains("Vous êtes déconnecté"));
+    // Its button logs out for real.
+    let token = token_of(&page);
+    let r = post_logout(&b, &h, &[("origin", "null")], &format!("token={token}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
+    let landed = b.follow(&refresh_target(&r.text().await.unwrap())).await;
+    assert!(
+        landed.body.contains("Vous êtes déconnecté"),
+        "{}",
+        landed.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_logout_leaves_for_the_provider_without_a_form_redirect() {
+    // A browser checks the confirmation page's `form-action 'self'` against every redirect
+    // of the form's navigation: a redirect to the provider would leave the citizen stuck.
+    let h = Harness::start().await;
+    let b = h.browser();
+    let cookie = b.login(&h, "elodie", "/").await.session_cookie();
+    let r = post_logout(&b, &h, &[("sec-fetch-site", "same-origin")], "").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("location").is_none());
+    let cleared = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cleared.starts_with("guichet=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Déconnexion en cours"), "{page}");
+    let to = refresh_target(&page);
+    assert!(
+        to.starts_with(&format!("{}/session/end?", h.stack.mock.issuer())),
+        "{to}"
+    );
+    let q = query(&to);
+    assert_eq!(
+        q["post_logout_redirect_uri"],
+        format!("{}/.guichet/logged-out", h.url)
+    );
+    assert!(page.contains(&format!(
+        "<a class=\"btn\" href=\"{}\"",
+        to.replace('&', "&amp;")
+    )));
+    assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
+    // The provider sends the browser back: logged out.
+    let landed = b.follow(&to).await;
+    assert!(landed.body.contains("Vous êtes déconnecté"));
+    // A link (GET) is no form: a plain redirect.
+    b.login(&h, "elodie", "/").await;
+    let r = b.get(&format!("{}/.guichet/logout", h.url)).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
 }

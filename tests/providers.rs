@@ -415,11 +415,8 @@ async fn chooser_offers_only_providers_that_reach_the_level() {
     assert!(
         page.contains("S’identifier avec</span> <span class=\"fc-brand\">FranceConnect+</span>")
     );
-    assert!(page.contains("Qu’est-ce que FranceConnect+ ?"));
-    assert!(
-        page.contains("S&#39;identifier avec MConnect (démo)"),
-        "{page}"
-    );
+    assert!(page.contains("Qu’est-ce que FranceConnect+\u{202f}?"));
+    assert!(page.contains("S’identifier avec MConnect (démo)"), "{page}");
     assert!(
         !page.contains("provider=demo"),
         "FranceConnect (low) cannot reach eidas2"

@@ -95,9 +95,14 @@ async fn login_started_on_one_replica_is_finished_by_the_other() {
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     assert!(landed.url.starts_with(&b_replica.url) && landed.url.ends_with("/whoami"));
     assert_eq!(echoed_sub(&landed.body), Some(sub_of(&a, "jean-philippe")));
-    // The state was taken by B: replaying the callback on A fails.
-    let r = b.get(&callback).await;
+    // The state was taken by B: replaying the callback on A fails (a browser without the
+    // session; with it, A sends it back to its page and makes no session).
+    let r = a.browser().get(&callback).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = b.get(&callback).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(location(&r), "/whoami");
+    assert!(r.headers().get("set-cookie").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,6 +65,7 @@ fn record(provider: &str, sub: &str, sid: Option<&str>) -> SessionRecord {
         created_at: now(),
         id_token: "h.p.s".into(),
         sid: sid.map(String::from),
+        landing: None,
     }
 }
 

@@ -36,6 +36,7 @@ fn record() -> SessionRecord {
         created_at: 1,
         id_token: "secret.token.value".into(),
         sid: None,
+        landing: None,
     }
 }
 

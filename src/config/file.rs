@@ -425,6 +425,21 @@ pub struct PagesSection {
     pub logged_out_url: Option<String>,
     /// Link to the service's help or contact page, in the footer of every page.
     pub help_url: Option<String>,
+    /// Link to the service's accessibility statement, in the footer of every page with its
+    /// compliance level ("Accessibilité : partiellement conforme").
+    pub accessibility_url: Option<String>,
+    /// Compliance with the RGAA stated in the footer: `none`, `partial` or `full`
+    /// ("non", "partiellement", "totalement conforme"); `none` when only
+    /// `accessibility_url` is set; no mention without either.
+    pub accessibility_compliance: Option<String>,
+    /// Link to the service's legal notice ("Mentions légales"), in the footer of every page.
+    pub legal_notice_url: Option<String>,
+    /// Link to the service's personal data page ("Données personnelles"), in the footer.
+    pub personal_data_url: Option<String>,
+    /// Show the State's brand block (Marianne, "République française", the motto) in the
+    /// header and use the Marianne typeface when installed: only for State services allowed
+    /// to carry the State's brand. Default false.
+    pub state_branding: Option<bool>,
     /// The service's logo in the header: `file:/path` (PNG, JPEG, GIF, WebP or SVG) or a
     /// `data:image/...;base64,...` URL; at most 64 KiB, inlined in the pages.
     pub logo: Option<String>,

@@ -23,7 +23,7 @@ pub use assurance::IdentityStatus;
 use file::FileConfig;
 pub use headers::{AssertionConfig, ClaimHeader, HeaderConfig, HeaderEncoding, SigningKeyConfig};
 use ipnet::IpNet;
-pub use pages::{Colors, Logo, PageTexts, PagesConfig, Rgb, Texts};
+pub use pages::{Colors, Compliance, Logo, PageTexts, PagesConfig, Rgb, Texts};
 pub use provider::{
     DecryptionKey, EndpointOverrides, Flavour, Pkce, ProviderConfig, TokenAuth, UserinfoFormat,
 };

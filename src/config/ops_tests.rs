@@ -169,3 +169,45 @@ fn texts_are_plain_one_line_and_known() {
         "pages.help_url"
     );
 }
+
+#[test]
+fn footer_links_and_the_accessibility_mention() {
+    let c = load("").unwrap();
+    assert_eq!(c.pages.accessibility_compliance, None);
+    assert!(!c.pages.state_branding);
+    // A statement without a stated level is "non conforme" (the honest default).
+    let c = load("[pages]\naccessibility_url = \"/accessibilite\"\n").unwrap();
+    assert_eq!(c.pages.accessibility_compliance, Some(Compliance::None));
+    let c = load(
+        "[pages]\naccessibility_url = \"https://www.example.fr/accessibilite\"\n\
+         accessibility_compliance = \"partial\"\nlegal_notice_url = \"/mentions-legales\"\n\
+         personal_data_url = \"/donnees-personnelles\"\nstate_branding = true\n",
+    )
+    .unwrap();
+    assert_eq!(c.pages.accessibility_compliance, Some(Compliance::Partial));
+    assert_eq!(
+        c.pages.legal_notice_url.as_deref(),
+        Some("/mentions-legales")
+    );
+    assert!(c.pages.state_branding);
+    for (extra, key) in [
+        (
+            "[pages]\naccessibility_compliance = \"partiellement\"\n",
+            "pages.accessibility_compliance",
+        ),
+        (
+            "[pages]\naccessibility_url = \"javascript:alert(1)\"\n",
+            "pages.accessibility_url",
+        ),
+        (
+            "[pages]\nlegal_notice_url = \"//evil.example/\"\n",
+            "pages.legal_notice_url",
+        ),
+        (
+            "[pages]\npersonal_data_url = \"ftp://x.example/\"\n",
+            "pages.personal_data_url",
+        ),
+    ] {
+        assert_eq!(key_of(extra), key, "{extra}");
+    }
+}

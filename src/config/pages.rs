@@ -30,10 +30,42 @@ pub struct PagesConfig {
     pub other_login_url: Option<String>,
     pub logged_out_url: Option<String>,
     pub help_url: Option<String>,
+    /// The accessibility statement, if any.
+    pub accessibility_url: Option<String>,
+    /// The compliance stated in the footer; `None`: no accessibility mention at all (neither
+    /// `accessibility_url` nor `accessibility_compliance` configured).
+    pub accessibility_compliance: Option<Compliance>,
+    pub legal_notice_url: Option<String>,
+    pub personal_data_url: Option<String>,
+    /// The State's brand block and typeface (State services only).
+    pub state_branding: bool,
     pub logo: Option<Logo>,
     pub logo_alt: String,
     pub colors: Colors,
     pub texts: Texts,
+}
+
+/// RGAA compliance of the service, as its accessibility statement gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compliance {
+    /// "non conforme" (no audit, or under 50 % of the criteria met).
+    None,
+    /// "partiellement conforme" (at least 50 %).
+    Partial,
+    /// "totalement conforme" (every criterion met).
+    Full,
+}
+
+impl Compliance {
+    pub fn parse(s: &str) -> Option<Compliance> {
+        match s {
+            "none" => Some(Compliance::None),
+            "partial" => Some(Compliance::Partial),
+            "full" => Some(Compliance::Full),
+            _ => None,
+        }
+    }
 }
 
 impl PagesConfig {
@@ -44,6 +76,11 @@ impl PagesConfig {
             other_login_url: None,
             logged_out_url: None,
             help_url: None,
+            accessibility_url: None,
+            accessibility_compliance: None,
+            legal_notice_url: None,
+            personal_data_url: None,
+            state_branding: false,
             logo: None,
             logo_alt: String::new(),
             colors: Colors::default(),
@@ -185,6 +222,9 @@ impl Validator {
             ("pages.other_login_url", &p.other_login_url),
             ("pages.logged_out_url", &p.logged_out_url),
             ("pages.help_url", &p.help_url),
+            ("pages.accessibility_url", &p.accessibility_url),
+            ("pages.legal_notice_url", &p.legal_notice_url),
+            ("pages.personal_data_url", &p.personal_data_url),
         ] {
             if let Some(v) = v {
                 if !v.starts_with('/') || v.starts_with("//") {
@@ -200,11 +240,25 @@ impl Validator {
             Some(a) => self.text("pages.logo_alt", a)?,
             None => String::new(),
         };
+        let accessibility_compliance = match p.accessibility_compliance.as_deref() {
+            Some(c) => Some(Compliance::parse(c).ok_or_else(|| {
+                self.err(
+                    "pages.accessibility_compliance",
+                    format!("{c:?} is not one of \"none\", \"partial\", \"full\""),
+                )
+            })?),
+            None => p.accessibility_url.as_ref().map(|_| Compliance::None),
+        };
         Ok(PagesConfig {
             service_name,
             other_login_url: p.other_login_url.clone(),
             logged_out_url: p.logged_out_url.clone(),
             help_url: p.help_url.clone(),
+            accessibility_url: p.accessibility_url.clone(),
+            accessibility_compliance,
+            legal_notice_url: p.legal_notice_url.clone(),
+            personal_data_url: p.personal_data_url.clone(),
+            state_branding: p.state_branding.unwrap_or(false),
             logo: p.logo.as_deref().map(|l| self.logo(l)).transpose()?,
             logo_alt,
             colors: self.colors(&p.colors)?,

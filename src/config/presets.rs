@@ -146,7 +146,7 @@ const MCONNECT: Preset = Preset {
     name: "mconnect",
     flavour: Flavour::MConnect,
     issuer: None,
-    display_name: "S'identifier avec MConnect",
+    display_name: "S’identifier avec MConnect",
     scopes: &["openid", "profile"],
     // MConnect publishes no acr spelling: "substantial"/"high" is an assumption (README).
     acr_values: Some("substantial"),

@@ -184,7 +184,7 @@ fn provider_block(
         Flavour::FranceConnectV1 => "FranceConnect v1 (démo)",
         Flavour::FranceConnectV2 => "FranceConnect (démo)",
         Flavour::FranceConnectPlus => "FranceConnect+ (démo)",
-        Flavour::MConnect => "S'identifier avec MConnect (démo)",
+        Flavour::MConnect => "S’identifier avec MConnect (démo)",
         Flavour::Generic => "Compte de démonstration",
     };
     let mut b = format!(
@@ -276,6 +276,12 @@ output = "{audit}"
 service_name = "Démo guichet"
 # MConnect terms 5.1: the service keeps another way to log in.
 other_login_url = "/public/autre-connexion"
+# The links a French public service shows on every page (the echo app answers them).
+accessibility_url = "/public/accessibilite"
+accessibility_compliance = "partial"
+legal_notice_url = "/public/mentions-legales"
+personal_data_url = "/public/donnees-personnelles"
+help_url = "/public/aide"
 
 {extra}
 "#,

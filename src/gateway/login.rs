@@ -19,7 +19,7 @@ use crate::identity::{status, Identity};
 use crate::oidc::flow::{sanitize_error_code, AuthorizeRequest};
 use crate::oidc::jws::{self, Expect, TokenError};
 use crate::oidc::{acr, jwe, OidcError, Provider};
-use crate::pages::{from_provider_error, ChooserEntry, Failure};
+use crate::pages::{from_provider_error, ChooserEntry, Failure, Journey};
 use crate::policy::{safe_return_to, Level};
 use crate::session::cookies;
 use crate::session::{now, LoginState, SessionKey, SessionRecord};
@@ -37,13 +37,15 @@ struct Verified {
     sid: Option<String>,
 }
 
-/// What is known about a login when it ends: for the metrics and the evidence log.
+/// What is known about a login when it ends: for the metrics, the evidence log, and the
+/// page's "log in again" (where the citizen was going).
 #[derive(Debug, Default, Clone, Copy)]
 struct Attempt<'a> {
     provider: Option<&'a str>,
     /// The level asked for.
     level: Option<Level>,
     step_up: bool,
+    return_to: Option<&'a str>,
 }
 
 impl<'a> Attempt<'a> {
@@ -52,7 +54,16 @@ impl<'a> Attempt<'a> {
             provider: Some(&login.provider),
             level: login.level,
             step_up: login.step_up,
+            return_to: Some(&login.return_to),
         }
+    }
+
+    /// The journey to resume: the page, and the level only if the page asked for it.
+    fn journey(&self) -> Option<Journey> {
+        Some(Journey {
+            return_to: self.return_to?.to_string(),
+            level: self.level.filter(|_| self.step_up),
+        })
     }
 }
 
@@ -96,7 +107,7 @@ impl Gateway {
                 match able.as_slice() {
                     [] => return self.level_unavailable(req, level),
                     [only] => *only,
-                    _ => return self.chooser(req, &return_to, level, &able),
+                    _ => return self.chooser(req, &return_to, level, &able).await,
                 }
             }
         };
@@ -105,8 +116,12 @@ impl Gateway {
         }
         let hint =
             hint.filter(|h| !h.is_empty() && h.len() <= 256 && !h.chars().any(char::is_control));
+        let journey = Journey {
+            return_to: return_to.clone(),
+            level,
+        };
         let Some(endpoints) = provider.endpoints() else {
-            return self.fail(req, &Failure::ProviderUnavailable);
+            return self.fail_on(req, &Failure::ProviderUnavailable, &journey);
         };
 
         let state = crypto::random_hex32();
@@ -145,7 +160,7 @@ impl Gateway {
             step_up: level.is_some(),
         };
         if let Err(e) = self.store.put_login(&state, login).await {
-            return self.fail(req, &self.store_failed(&e));
+            return self.fail_on(req, &self.store_failed(&e), &journey);
         }
         let redirect_uri = self.cfg.server.own_url("callback");
         let url = provider.authorize_url(
@@ -170,7 +185,7 @@ impl Gateway {
         ))
     }
 
-    fn chooser(
+    async fn chooser(
         &self,
         req: &Request<'_>,
         return_to: &str,
@@ -193,7 +208,15 @@ impl Gateway {
                 }
             })
             .collect();
-        self.pages.chooser(req.lang(), &entries, level)
+        // A page asking for a level, and a citizen already logged in: a step-up, which the
+        // page says (a store error only changes these words).
+        let logged_in = level.is_some() && matches!(self.current_session(req).await, Ok(Some(_)));
+        let journey = Journey {
+            return_to: return_to.to_string(),
+            level,
+        };
+        self.pages
+            .chooser(req.lang(), &entries, &journey, logged_in)
     }
 
     /// No configured provider can prove the level a page asks for.
@@ -229,10 +252,19 @@ impl Gateway {
                 Some(s) => self.store.take_login(s).await.ok().flatten(),
                 None => None,
             };
+            let Some(login) = login else {
+                // Back at the provider after logging in, then "cancel": the citizen is
+                // logged in, and goes back to their page.
+                if let Some(back) = self.back_to_the_session(req).await {
+                    return back;
+                }
+                let failure = from_provider_error(&sanitize_error_code(&error));
+                return self.login_failed_with(req, none, failure, true).await;
+            };
             let failure = from_provider_error(&sanitize_error_code(&error));
-            let attempt = login.as_ref().map_or(none, Attempt::of);
-            let count = login.is_none();
-            return self.login_failed_with(req, attempt, failure, count).await;
+            return self
+                .login_failed_with(req, Attempt::of(&login), failure, false)
+                .await;
         }
         let Some(state) = state else {
             return self
@@ -248,7 +280,15 @@ impl Gateway {
         };
         let login = match self.store.take_login(&state).await {
             Ok(Some(l)) if !l.logout => l,
-            Ok(_) => return self.login_failed(req, none, Failure::LoginExpired).await,
+            Ok(_) => {
+                // A used or expired state: Back to the provider after logging in, or the
+                // callback URL opened again. A citizen with a live session goes back to their
+                // page (no session is made: the state stays spent); anyone else is refused.
+                if let Some(back) = self.back_to_the_session(req).await {
+                    return back;
+                }
+                return self.login_failed(req, none, Failure::LoginExpired).await;
+            }
             Err(e) => return self.login_failed(req, none, self.store_failed(&e)).await,
         };
         let attempt = Attempt::of(&login);
@@ -412,6 +452,7 @@ impl Gateway {
             created_at: t,
             id_token: v.id_token.into(),
             sid: v.sid,
+            landing: (login.return_to != "/").then(|| login.return_to.as_str().into()),
         };
         let session = Arc::new(self.sessions.build(&key, record, t));
         // Header blocks per route profile are built once, above; absurd claim sizes stop here.
@@ -493,6 +534,24 @@ impl Gateway {
                 return refused;
             }
         }
-        self.fail(req, &failure)
+        match at.journey() {
+            Some(journey) => self.fail_on(req, &failure, &journey),
+            None => self.fail(req, &failure),
+        }
+    }
+
+    /// A stale callback (its state used or unknown) from a browser with a live session: to
+    /// the page that session's login was going to. `None` without a live session (or when
+    /// the store cannot tell: then the usual refusal).
+    async fn back_to_the_session(&self, req: &Request<'_>) -> Option<Reply> {
+        let session = self.current_session(req).await.ok()??;
+        let landing = session.record.landing.as_deref().unwrap_or("/");
+        // Stored at login from a safe `return_to`; checked again all the same.
+        let landing = safe_return_to(Some(landing), &self.cfg.server.prefix);
+        tracing::info!(
+            request_id = req.request_id,
+            "stale callback from a browser with a live session; back to its page"
+        );
+        Some(Reply::redirect(landing))
     }
 }

@@ -15,10 +15,20 @@
 //!   confirmation page whose button posts the logout from this origin
 //!   (`cross_site_logout_asks_for_confirmation`). Legacy `GET` links from the application
 //!   itself keep working (same-origin, or browsers that send no fetch metadata).
+//! - `Origin: null` (what browsers send for a form on a page with `Referrer-Policy:
+//!   no-referrer`, guichet's own confirmation included) is this site only when the browser
+//!   says so (`Sec-Fetch-Site: same-origin`) or the form carries the session's logout token,
+//!   compared in constant time; a foreign site can do neither
+//!   (`an_opaque_origin_needs_the_browser_s_word_or_the_token`). The token is a hash of the
+//!   session cookie ([`logout_token`]): per session, nothing stored, the same on every
+//!   replica, and the cookie cannot be found from it.
 //! - `/.guichet/logged-out` lands on the configured page only with a logout `state` guichet
 //!   issued, and only once; without one (FranceConnect v1 sometimes drops it) or with an
 //!   unknown one it shows guichet's own neutral page, and it never clears or deletes anything
-//!   (`logged_out_checks_the_state_once`).
+//!   (`logged_out_checks_the_state_once`). While the browser's session is alive it says so
+//!   and offers the logout button, never "you are logged out"
+//!   (`the_logged_out_page_never_lies_about_a_live_session`); when the store cannot tell,
+//!   the store-unavailable page, not "logged out" either.
 
 use super::Gateway;
 use crate::crypto;
@@ -36,16 +46,23 @@ impl Gateway {
             return Reply::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
                 .header(header::ALLOW, HeaderValue::from_static("GET, POST"));
         }
-        if let Some(why) = self.not_from_this_site(req) {
+        let cookie = req.cookie(self.cookies.session);
+        let token = cookie.filter(|c| crypto::is_token(c)).map(logout_token);
+        // `?confirm`: the confirmation page itself (its language switch), never a logout.
+        let asked = *req.method == Method::GET && matches!(req.param("confirm"), Ok(Some(_)));
+        let refused = if asked {
+            Some("confirmation_page")
+        } else {
+            self.not_from_this_site(req, token.as_deref())
+        };
+        if let Some(why) = refused {
             tracing::info!(
                 why,
                 "logout request not started on this site; asking to confirm"
             );
-            return self.pages.logout_confirm(req.lang());
+            return self.pages.logout_confirm(req.lang(), token.as_deref());
         }
-        let key = req
-            .cookie(self.cookies.session)
-            .and_then(SessionKey::from_cookie);
+        let key = cookie.and_then(SessionKey::from_cookie);
         let session = match key {
             Some(k) => match self.store.get(&k).await {
                 Ok(s) => s,
@@ -60,7 +77,7 @@ impl Gateway {
         }
         let clear = cookies::clear(self.cookies.session);
         let Some(session) = session else {
-            return self.after_logout().set_cookie(clear);
+            return self.after_logout(req).set_cookie(clear);
         };
         let record = &session.record;
         self.metrics
@@ -79,7 +96,7 @@ impl Gateway {
             .and_then(|p| p.endpoints())
             .and_then(|e| e.end_session.clone());
         let Some(end_session) = end_session else {
-            return self.after_logout().set_cookie(clear);
+            return self.after_logout(req).set_cookie(clear);
         };
         let state = crypto::random_hex32();
         let pending = LoginState {
@@ -96,7 +113,7 @@ impl Gateway {
         if let Err(e) = self.store.put_login(&state, pending).await {
             // The local session is already gone; the provider's logout is best effort.
             tracing::warn!(error = %e, "cannot store the logout state; skipping provider logout");
-            return self.after_logout().set_cookie(clear);
+            return self.after_logout(req).set_cookie(clear);
         }
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("id_token_hint", &record.id_token.expose())
@@ -107,37 +124,77 @@ impl Gateway {
             )
             .finish();
         let sep = if end_session.contains('?') { '&' } else { '?' };
-        Reply::redirect(&format!("{end_session}{sep}{query}")).set_cookie(clear)
+        let to = format!("{end_session}{sep}{query}");
+        let provider = self
+            .provider(&record.provider)
+            .map(|p| p.cfg.display_name.as_str());
+        self.leave(req, &to, provider).set_cookie(clear)
     }
 
     /// Why this logout request may not be the citizen's own action on this site, if so.
-    fn not_from_this_site(&self, req: &Request<'_>) -> Option<&'static str> {
+    /// `token`: the logout token of the request's session cookie, if it has one.
+    fn not_from_this_site(&self, req: &Request<'_>, token: Option<&str>) -> Option<&'static str> {
         let purpose = req.header("sec-purpose").or_else(|| req.header("purpose"));
         if purpose.is_some_and(|p| p.contains("prefetch") || p.contains("prerender")) {
             return Some("prefetch");
         }
-        match req.header("sec-fetch-site") {
+        let site = req.header("sec-fetch-site");
+        match site {
             // `none`: typed in the address bar, a bookmark.
             None | Some("same-origin") | Some("none") => {}
             Some(_) => return Some("cross_site"),
         }
         match req.header("origin") {
-            Some(origin) if origin != self.cfg.server.public_url => Some("foreign_origin"),
-            _ => None,
+            None => None,
+            Some(origin) if origin == self.cfg.server.public_url => None,
+            // A page without a referrer (guichet's own, or the application's with
+            // `no-referrer`) posts with an opaque origin: this site only if the browser says
+            // so, or if the form carries the session's token.
+            Some("null") if site == Some("same-origin") => None,
+            Some("null") if form_token_matches(req, token) => None,
+            Some("null") => Some("opaque_origin"),
+            Some(_) => Some("foreign_origin"),
         }
     }
 
     /// Where a logout ends when the provider is not involved: the configured page, or
     /// guichet's own.
-    fn after_logout(&self) -> Reply {
+    fn after_logout(&self, req: &Request<'_>) -> Reply {
         match &self.cfg.pages.logged_out_url {
-            Some(url) => Reply::redirect(url),
+            Some(url) => self.leave(req, url, None),
             None => Reply::redirect(&format!("{}/logged-out", self.cfg.server.prefix)),
+        }
+    }
+
+    /// Sends the browser on after a logout: a redirect, except for a form (`POST`) leaving
+    /// this origin. A browser checks the form's page's `form-action 'self'` against every
+    /// redirect of the form's navigation, so a redirect to the provider would be blocked
+    /// and the citizen left on the confirmation page: they get a page that moves on by
+    /// itself (`meta refresh`, no script) with a link, and the navigation that leaves is
+    /// not the form's (`a_confirmed_logout_leaves_for_the_provider_without_a_form_redirect`).
+    fn leave(&self, req: &Request<'_>, to: &str, provider: Option<&str>) -> Reply {
+        let same_origin = to.starts_with('/') && !to.starts_with("//");
+        if *req.method == Method::POST && !same_origin {
+            self.pages.leaving(req.lang(), to, provider)
+        } else {
+            Reply::redirect(to)
         }
     }
 
     /// `GET /.guichet/logged-out?state=...`: where the provider sends the browser back.
     pub(super) async fn logged_out(&self, req: &Request<'_>) -> Reply {
+        // Anyone can link here: with a live session, the page says so (never "logged out").
+        match self.current_session(req).await {
+            Ok(Some(_)) => {
+                let token = req
+                    .cookie(self.cookies.session)
+                    .filter(|c| crypto::is_token(c))
+                    .map(logout_token);
+                return self.pages.still_logged_in(req.lang(), token.as_deref());
+            }
+            Ok(None) => {}
+            Err(failure) => return self.fail(req, &failure),
+        }
         let state = req
             .param("state")
             .ok()
@@ -197,5 +254,38 @@ impl Gateway {
                 "absolute_expires_at": r.created_at + cfg.absolute_timeout.as_secs(),
             }),
         )
+    }
+}
+
+/// The logout token of a session cookie: what guichet's logout forms carry to prove they are
+/// its own. A hash of the cookie (256 random bits, `HttpOnly`, never in a page) under a label
+/// of its own: per session, the same on every replica, and no way back to the cookie.
+pub(crate) fn logout_token(cookie: &str) -> String {
+    let mut input = b"guichet logout confirmation\0".to_vec();
+    input.extend_from_slice(cookie.as_bytes());
+    hex::encode(&crypto::sha256(&input)[..16])
+}
+
+/// Does the form's `token` field match the session's logout token (constant time)?
+fn form_token_matches(req: &Request<'_>, token: Option<&str>) -> bool {
+    match (req.form_field("token"), token) {
+        (Some(sent), Some(expected)) => {
+            crypto::constant_time_eq(sent.as_bytes(), expected.as_bytes())
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logout_tokens_are_per_cookie_and_do_not_show_the_cookie() {
+        let (a, b) = (crypto::random_token(), crypto::random_token());
+        assert_eq!(logout_token(&a), logout_token(&a));
+        assert_ne!(logout_token(&a), logout_token(&b));
+        assert_eq!(logout_token(&a).len(), 32);
+        assert!(!logout_token(&a).contains(&a[..8]));
     }
 }

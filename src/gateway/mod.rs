@@ -23,9 +23,9 @@ use crate::config::Config;
 use crate::identity::headers::ProfileId;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
-use crate::pages::{Failure, Pages};
-use crate::policy::{normalize_path, Access, Policy};
-use crate::session::cookies::CookieNames;
+use crate::pages::{Failure, Journey, Pages};
+use crate::policy::{normalize_path, safe_return_to, Access, Level, Policy};
+use crate::session::cookies::{self, CookieNames};
 use crate::session::{now, touch_interval, Session, SessionBuilder, SessionKey, SessionStore};
 use crate::throttle::Throttle;
 use crate::web::{Body, Reply, Request};
@@ -94,10 +94,12 @@ impl Gateway {
         keys: Keys,
     ) -> Gateway {
         let touch_interval = touch_interval(cfg.session.idle_timeout);
+        let policy = Policy::new(&cfg.routes);
+        let home_needs_login = policy.route_for("/").access != Access::Public;
         Gateway {
-            policy: Policy::new(&cfg.routes),
+            pages: Pages::new(&cfg.pages, &cfg.server.prefix, home_needs_login),
+            policy,
             cookies: CookieNames::new(cfg.server.https),
-            pages: Pages::new(&cfg.pages, &cfg.server.prefix),
             throttle: Throttle::new(&cfg.rate_limit),
             cfg,
             providers,
@@ -161,6 +163,11 @@ impl Gateway {
                 self.forward(req, Some(s), class, route.profile)
             }
             (Access::Api, session) => Outcome::Reply(self.unauthorized(session.is_some())),
+            // A browser asks for the icon by itself: a login page is no icon, and a login
+            // started for it would count against the citizen.
+            (Access::Browser, _) if path == "/favicon.ico" => {
+                Outcome::Reply(Reply::text(StatusCode::NOT_FOUND, "not found\n"))
+            }
             (Access::Browser, session) => {
                 if let (Some(s), Some(min)) = (&session, route.min_level) {
                     self.step_up_required(req, s, min);
@@ -292,7 +299,14 @@ impl Gateway {
 
     /// A failure page in the request's language.
     pub fn fail(&self, req: &Request<'_>, failure: &Failure) -> Reply {
-        self.pages.failure(failure, req.lang(), req.request_id)
+        self.pages
+            .failure(failure, req.lang(), req.request_id, None)
+    }
+
+    /// A failure page that knows where the citizen was going: "log in again" resumes it.
+    pub fn fail_on(&self, req: &Request<'_>, failure: &Failure, journey: &Journey) -> Reply {
+        self.pages
+            .failure(failure, req.lang(), req.request_id, Some(journey))
     }
 
     /// A session below the level a page asks for is sent to log in again (step-up): an
@@ -334,16 +348,61 @@ impl Gateway {
         if req.body == Body::TooLarge {
             return Reply::text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
         }
-        match leaf {
+        let reply = match leaf {
             "login" => self.login(req).await,
             "callback" => self.callback(req).await,
             "logout" => self.logout(req).await,
             "logged-out" => self.logged_out(req).await,
+            "error" => self.error_page(req),
             "backchannel-logout" => self.backchannel_logout(req).await,
             "session" => self.session_info(req).await,
             "jwks.json" => Reply::json(StatusCode::OK, &self.jwks()),
-            _ => self.fail(req, &Failure::NotFound),
+            _ => match leaf.strip_prefix("assets/").and_then(crate::pages::asset) {
+                Some(asset) => asset,
+                None => self.fail(req, &Failure::NotFound),
+            },
+        };
+        // The language switch (`?lang=`) is remembered for the rest of the journey.
+        match req.lang_param() {
+            Some(lang) if req.cookie(self.cookies.lang) != Some(lang.code()) => reply.set_cookie(
+                cookies::set_for(self.cookies.lang, lang.code(), cookies::LANG_MAX_AGE),
+            ),
+            _ => reply,
         }
+    }
+
+    /// `GET /.guichet/error?page=KEY&...`: a failure page shown again (its language switch),
+    /// without the request that failed: nothing is retried, counted or logged.
+    fn error_page(&self, req: &Request<'_>) -> Reply {
+        let param = |name: &'static str| req.param(name).ok().flatten();
+        let failure = param("page").and_then(|key| {
+            let wait = param("wait").and_then(|w| w.parse().ok());
+            Failure::from_page(&key, param("code").as_deref(), wait)
+        });
+        let Some(failure) = failure else {
+            return self.fail(req, &Failure::NotFound);
+        };
+        let reference = param("ref").filter(|r| crate::pages::is_reference(r));
+        let journey = self.journey(req);
+        self.pages
+            .failure(&failure, req.lang(), reference.as_deref(), journey.as_ref())
+    }
+
+    /// The journey a request names (`return_to`, `level`), if it names one.
+    fn journey(&self, req: &Request<'_>) -> Option<Journey> {
+        let return_to = req.param("return_to").ok().flatten();
+        let level = req
+            .param("level")
+            .ok()
+            .flatten()
+            .and_then(|l| Level::parse(&l));
+        if return_to.is_none() && level.is_none() {
+            return None;
+        }
+        Some(Journey {
+            return_to: safe_return_to(return_to.as_deref(), &self.cfg.server.prefix).to_string(),
+            level,
+        })
     }
 
     async fn readiness(&self) -> Reply {

@@ -1,6 +1,8 @@
 //! [`Failure`]: why guichet answers a request itself instead of forwarding it. Each variant
-//! has a status, a reason code for the evidence log and metrics, and a page
-//! ([`super::texts`]).
+//! has a status, a reason code for the evidence log and metrics, and a page (its words in
+//! [`super::texts`], rendered by [`Pages::failure`]), which `/.guichet/error?page=KEY` shows
+//! again ([`Failure::page_key`], [`Failure::from_page`]): the language switch of a failure
+//! page, which must not replay the request that failed.
 //!
 //! Invariants:
 //! - No variant maps to `500`: input problems are 4xx, provider and store problems 502/503
@@ -8,6 +10,10 @@
 //! - [`Failure::metric_reason`] is a bounded set: provider error codes outside the OAuth and
 //!   OpenID Connect registries are folded into `provider_error_other`.
 
+use super::texts::{say, texts};
+use super::{escape, own_href, short_reference, Journey, Pages};
+use crate::web::{Lang, Reply};
+use http::header::{self, HeaderValue};
 use http::StatusCode;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -175,5 +181,220 @@ impl Failure {
                 | Failure::StateMismatch
                 | Failure::Verification(_)
         )
+    }
+}
+
+impl Failure {
+    /// The name of this failure's page (`/.guichet/error?page=KEY`).
+    pub fn page_key(&self) -> &'static str {
+        match self {
+            Failure::InvalidRequest(_) => "invalid_request",
+            Failure::PathRefused => "path_refused",
+            Failure::NotFound => "not_found",
+            Failure::UnknownProvider => "unknown_provider",
+            Failure::LoginExpired => "login_expired",
+            Failure::StateMismatch => "state_mismatch",
+            Failure::Cancelled => "cancelled",
+            Failure::LoginRequired(_) => "login_required",
+            Failure::ProviderDown(_) => "provider_down",
+            Failure::ProviderError(_) => "provider_error",
+            Failure::ProviderUnavailable => "provider_unavailable",
+            Failure::Verification(_) => "verification",
+            Failure::LevelTooLow => "level_too_low",
+            Failure::InvalidIdentity(_) => "invalid_identity",
+            Failure::IdentityNotActive => "identity_not_active",
+            Failure::LevelUnavailable => "level_unavailable",
+            Failure::IdentityTooLarge => "identity_too_large",
+            Failure::AssertionUnavailable => "assertion_unavailable",
+            Failure::StoreUnavailable => "store_unavailable",
+            Failure::UpstreamUnavailable => "upstream_unavailable",
+            Failure::Throttled { .. } => "throttled",
+            Failure::HeadersTooLarge => "headers_too_large",
+        }
+    }
+
+    /// The failure whose page is `key`, for showing that page again: with the provider's
+    /// error code (sanitized) and the seconds to wait, the only details a page shows.
+    pub fn from_page(key: &str, code: Option<&str>, wait: Option<u64>) -> Option<Failure> {
+        Some(match key {
+            "invalid_request" => Failure::InvalidRequest("request"),
+            "path_refused" => Failure::PathRefused,
+            "not_found" => Failure::NotFound,
+            "unknown_provider" => Failure::UnknownProvider,
+            "login_expired" => Failure::LoginExpired,
+            "state_mismatch" => Failure::StateMismatch,
+            "cancelled" => Failure::Cancelled,
+            "login_required" => Failure::LoginRequired("login_required"),
+            "provider_down" => Failure::ProviderDown("server_error"),
+            "provider_error" => {
+                Failure::ProviderError(crate::oidc::flow::sanitize_error_code(code.unwrap_or("")))
+            }
+            "provider_unavailable" => Failure::ProviderUnavailable,
+            "verification" => Failure::Verification(String::new()),
+            "level_too_low" => Failure::LevelTooLow,
+            "invalid_identity" => Failure::InvalidIdentity(String::new()),
+            "identity_not_active" => Failure::IdentityNotActive,
+            "level_unavailable" => Failure::LevelUnavailable,
+            "identity_too_large" => Failure::IdentityTooLarge,
+            "assertion_unavailable" => Failure::AssertionUnavailable,
+            "store_unavailable" => Failure::StoreUnavailable,
+            "upstream_unavailable" => Failure::UpstreamUnavailable,
+            "throttled" => Failure::Throttled {
+                retry_after: wait.unwrap_or(60).clamp(1, 24 * 3600),
+            },
+            "headers_too_large" => Failure::HeadersTooLarge,
+            _ => return None,
+        })
+    }
+
+    /// Can the citizen start the login again from this page?
+    fn offers_retry(&self) -> bool {
+        matches!(
+            self,
+            Failure::Cancelled
+                | Failure::LoginRequired(_)
+                | Failure::LoginExpired
+                | Failure::StateMismatch
+                | Failure::LevelTooLow
+                | Failure::ProviderDown(_)
+                | Failure::ProviderUnavailable
+                | Failure::ProviderError(_)
+        )
+    }
+
+    /// Does this page point to the service's other way to log in?
+    fn offers_other_login(&self) -> bool {
+        matches!(
+            self,
+            Failure::Cancelled
+                | Failure::LoginRequired(_)
+                | Failure::IdentityNotActive
+                | Failure::LevelUnavailable
+                | Failure::LevelTooLow
+                | Failure::ProviderDown(_)
+                | Failure::ProviderUnavailable
+        )
+    }
+}
+
+/// Is this a reference guichet could have shown (the end of a request id)?
+pub fn is_reference(s: &str) -> bool {
+    (1..=8).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+impl Pages {
+    /// The page for a failure, with what the citizen can do next. `request_id` is shown as a
+    /// short reference the citizen can read out to the service (its end: the whole id is in
+    /// the evidence log). `journey` is where the citizen was going, for "log in again".
+    pub fn failure(
+        &self,
+        failure: &Failure,
+        lang: Lang,
+        request_id: Option<&str>,
+        journey: Option<&Journey>,
+    ) -> Reply {
+        let fr = lang == Lang::Fr;
+        let (title, text) = texts(failure, lang);
+        let title = say(lang, title);
+        let mut body = format!("<h1>{title}</h1><p>{}</p>", say(lang, text));
+        match failure {
+            Failure::ProviderError(c) => body.push_str(&format!(
+                "<p class=\"ref\">{}<code>{}</code></p>",
+                say(
+                    lang,
+                    if fr {
+                        "Code d'erreur du fournisseur : "
+                    } else {
+                        "Provider error code: "
+                    }
+                ),
+                escape(c)
+            )),
+            Failure::Throttled { retry_after } => {
+                let minutes = retry_after.div_ceil(60).max(1);
+                let when = match (fr, minutes) {
+                    (true, 1) => "Vous pourrez réessayer dans une minute.".to_string(),
+                    (true, m) => format!("Vous pourrez réessayer dans {m} minutes."),
+                    (false, 1) => "You can try again in one minute.".to_string(),
+                    (false, m) => format!("You can try again in {m} minutes."),
+                };
+                body.push_str(&format!("<p>{}</p>", say(lang, &when)));
+            }
+            _ => {}
+        }
+        if let Some(help) = &self.texts(lang).error_help {
+            body.push_str(&format!("<p>{}</p>", escape(help)));
+        }
+        let mut actions = String::new();
+        let retry = failure.offers_retry();
+        if retry {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            if let Some(j) = journey {
+                j.append_to(&mut q);
+            }
+            actions.push_str(&format!(
+                "<a class=\"btn\" href=\"{}\">{}</a>",
+                escape(&own_href(&self.prefix, "login", q.finish())),
+                if fr {
+                    "Se connecter à nouveau"
+                } else {
+                    "Log in again"
+                }
+            ));
+        }
+        if failure.offers_other_login() {
+            actions.push_str(&self.other_login_link(lang));
+        }
+        // Too many attempts: a home page behind the login would only come back here.
+        let home_loops = matches!(failure, Failure::Throttled { .. }) && self.home_needs_login;
+        if !home_loops {
+            let class = if retry { "btn btn-secondary" } else { "btn" };
+            actions.push_str(&self.home_button(lang, class));
+        }
+        if !actions.is_empty() {
+            body.push_str(&format!("<div class=\"actions\">{actions}</div>"));
+        }
+        let reference = request_id.map(short_reference).filter(|r| is_reference(r));
+        if let Some(r) = reference {
+            body.push_str(&format!(
+                "<p class=\"ref\">{} <code>{}</code></p>",
+                say(
+                    lang,
+                    if fr {
+                        "Référence à communiquer au service si besoin :"
+                    } else {
+                        "Reference to give the service if needed:"
+                    }
+                ),
+                escape(r)
+            ));
+        }
+        let switch = self.switch_href(lang, "error", |q| {
+            q.append_pair("page", failure.page_key());
+            match failure {
+                Failure::ProviderError(c) => {
+                    q.append_pair("code", c);
+                }
+                Failure::Throttled { retry_after } => {
+                    q.append_pair("wait", &retry_after.to_string());
+                }
+                _ => {}
+            }
+            if let Some(r) = reference {
+                q.append_pair("ref", r);
+            }
+            if let Some(j) = journey {
+                j.append_to(q);
+            }
+        });
+        let mut reply = self.page(failure.status(), lang, &title, &body, &switch);
+        if let Failure::Throttled { retry_after } = failure {
+            reply
+                .headers
+                .push((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
+        }
+        reply
     }
 }

@@ -1,9 +1,43 @@
 //! The words of the failure pages, French and English: what happened and what to do, in
 //! plain language (no protocol terms). Every [`Failure`] has both languages
 //! (`pages::tests::every_failure_has_both_languages_and_no_500`).
+//!
+//! guichet's own words are written here with plain spaces and apostrophes and set in type
+//! when rendered ([`typo`]): `’` for every apostrophe, and in French a non-breaking space
+//! before `:` and a narrow one before `?`, `!` and `;`, so the sign never starts a line.
+//! Texts the service configures are shown exactly as written.
 
-use super::Failure;
+use super::{escape, Failure};
 use crate::web::Lang;
+use std::borrow::Cow;
+
+/// No-break space (before `:` in French).
+pub(super) const NBSP: char = '\u{a0}';
+/// Narrow no-break space (before `?`, `!`, `;` in French).
+pub(super) const NNBSP: char = '\u{202f}';
+
+/// guichet's own text set in type for this language (see the module doc).
+pub(super) fn typo(lang: Lang, s: &str) -> Cow<'_, str> {
+    if !s.contains(['\'', ' ']) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\'', _) => out.push('’'),
+            (' ', Some(':')) if lang == Lang::Fr => out.push(NBSP),
+            (' ', Some('?' | '!' | ';')) if lang == Lang::Fr => out.push(NNBSP),
+            (c, _) => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// guichet's own text, set in type and escaped for HTML.
+pub(super) fn say(lang: Lang, s: &str) -> String {
+    escape(&typo(lang, s))
+}
 
 /// Title and explanation of a failure page.
 pub(super) fn texts(failure: &Failure, lang: Lang) -> (&'static str, &'static str) {

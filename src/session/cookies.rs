@@ -1,7 +1,8 @@
-//! Names and attributes of guichet's two cookies: the session cookie and the pre-auth
-//! "login binding" cookie that ties a `state` to the browser that started the login.
+//! Names and attributes of guichet's cookies: the session cookie, the pre-auth "login
+//! binding" cookie that ties a `state` to the browser that started the login, and the
+//! language the citizen chose on guichet's pages (`fr` or `en`, nothing else).
 //!
-//! Both are `HttpOnly`, `Secure`, `SameSite=Lax` and `Path=/`; with an https public URL they
+//! All are `HttpOnly`, `Secure`, `SameSite=Lax` and `Path=/`; with an https public URL they
 //! carry the `__Host-` prefix, which browsers only accept from a secure origin without a
 //! `Domain` attribute (no subdomain can plant or read them). Browsers and curl treat
 //! `http://127.0.0.1` and `http://localhost` as secure, so the demo works over plain http.
@@ -12,6 +13,7 @@ use std::time::Duration;
 pub struct CookieNames {
     pub session: &'static str,
     pub login: &'static str,
+    pub lang: &'static str,
 }
 
 impl CookieNames {
@@ -20,15 +22,25 @@ impl CookieNames {
             CookieNames {
                 session: "__Host-guichet",
                 login: "__Host-guichet-login",
+                lang: LANG_HTTPS,
             }
         } else {
             CookieNames {
                 session: "guichet",
                 login: "guichet-login",
+                lang: LANG_HTTP,
             }
         }
     }
 }
+
+/// The language cookie's names (with and without an https public URL): a page reads
+/// either, as the language is no secret and [`crate::web::Request::lang`] knows no URL.
+pub const LANG_HTTPS: &str = "__Host-guichet-lang";
+pub const LANG_HTTP: &str = "guichet-lang";
+
+/// How long the chosen language is remembered.
+pub const LANG_MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 const ATTRS: &str = "Path=/; HttpOnly; Secure; SameSite=Lax";
 

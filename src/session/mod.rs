@@ -74,6 +74,11 @@ pub struct SessionRecord {
     pub id_token: IdToken,
     /// The provider's session id, for back-channel logout.
     pub sid: Option<String>,
+    /// Where the login that made this session was going (`return_to`), when not `/`: a
+    /// stale callback (Back to the provider, a reopened callback URL) with this live session
+    /// lands there instead of on a login error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landing: Option<Box<str>>,
 }
 
 impl fmt::Debug for SessionRecord {
@@ -328,6 +333,7 @@ mod tests {
             created_at: created,
             id_token: "secret.token.value".into(),
             sid: None,
+            landing: None,
         };
         Session::new(
             SessionKey([1; 32]),

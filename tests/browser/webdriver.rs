@@ -57,7 +57,7 @@ impl Driver {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver (apt-get install chromium-driver; `make e2e` does it)");
+            .expect("chromedriver (apt-get install chromium-driver; `make test` does it)");
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -194,6 +194,32 @@ impl Driver {
         .await
     }
 
+    /// Runs an asynchronous script: it calls its last argument with the result.
+    pub async fn script_async(&self, js: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({"script": js, "args": []})),
+        )
+        .await
+    }
+
+    /// A Chrome DevTools Protocol command (emulation, cookies).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+        .await
+    }
+
+    /// The browser's Back button.
+    pub async fn back(&self) {
+        self.call(reqwest::Method::POST, "/back", Some(json!({})))
+            .await;
+    }
+
     /// Presses a key (WebDriver key code, e.g. `"\u{E004}"` for Tab).
     pub async fn key(&self, key: &str) {
         self.call(
@@ -204,15 +230,6 @@ impl Driver {
                     {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}
                 ]}]}),
             ),
-        )
-        .await;
-    }
-
-    pub async fn window(&self, width: u32, height: u32) {
-        self.call(
-            reqwest::Method::POST,
-            "/window/rect",
-            Some(json!({"width": width, "height": height})),
         )
         .await;
     }

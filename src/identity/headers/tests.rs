@@ -17,6 +17,7 @@ pub(crate) fn record(claims: Value) -> SessionRecord {
         created_at: 1,
         id_token: "secret.token.value".into(),
         sid: None,
+        landing: None,
     }
 }
 

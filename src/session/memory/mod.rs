@@ -161,6 +161,7 @@ mod tests {
                 created_at: 0,
                 id_token: "".into(),
                 sid: sid.map(String::from),
+                landing: None,
             },
             0,
             SessionHeaders::default(),

@@ -309,6 +309,7 @@ mod tests {
             created_at,
             id_token: "".into(),
             sid: Some(sid.into()),
+            landing: None,
         }
     }
 
