@@ -187,9 +187,7 @@ async fn demo_runs_with_no_setup_and_a_script_can_log_in() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let landed = b
-        .follow(&format!(
-            "{url}.guichet/login?login_hint=elodie&return_to=/whoami"
-        ))
+        .follow_as(&format!("{url}.guichet/login?return_to=/whoami"), "elodie")
         .await;
     assert_eq!(landed.status, 200, "{}", landed.body);
     let headers = echoed_headers(&landed.body);

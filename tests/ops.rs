@@ -43,10 +43,13 @@ async fn metrics_count_logins_by_provider_idp_and_level() {
     let r = b.get(&format!("{}/renforce/", h.url)).await;
     assert_eq!(r.status(), StatusCode::FOUND);
     let landed = b
-        .follow(&format!(
-            "{}/.guichet/login?provider=fc-plus&level=eidas2&return_to=/renforce/&login_hint=elodie",
-            h.url
-        ))
+        .follow_as(
+            &format!(
+                "{}/.guichet/login?provider=fc-plus&level=eidas2&return_to=/renforce/",
+                h.url
+            ),
+            "elodie",
+        )
         .await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     let landed = h.browser().login_at(&h, "mconnect", "suspendu", "/").await;
@@ -215,10 +218,13 @@ async fn no_personal_data_or_token_in_any_log() {
     let r = b.get(&format!("{}/renforce/dossier", h.url)).await;
     assert_eq!(r.status(), StatusCode::FOUND);
     let landed = b
-        .follow(&format!(
-            "{}/.guichet/login?provider=fc-plus&level=eidas2&return_to=%2Frenforce%2Fdossier&login_hint=jean-philippe",
-            h.url
-        ))
+        .follow_as(
+            &format!(
+                "{}/.guichet/login?provider=fc-plus&level=eidas2&return_to=%2Frenforce%2Fdossier",
+                h.url
+            ),
+            "jean-philippe",
+        )
         .await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     assert!(landed.url.ends_with("/renforce/dossier"));

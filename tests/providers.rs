@@ -319,7 +319,7 @@ async fn step_up_from_franceconnect_to_franceconnect_plus() {
     let step_up = step_up_url(&b, &h, "/dossiers/7").await;
     assert_eq!(query(&step_up)["level"], "eidas2");
     // ...where only FranceConnect+ can prove it, so the citizen goes straight there.
-    let landed = b.follow(&format!("{step_up}&login_hint=elodie")).await;
+    let landed = b.follow_as(&step_up, "elodie").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     assert!(landed.url.ends_with("/dossiers/7"), "{}", landed.url);
     let plus = h.stack.mock_for(Flavour::FranceConnectPlus).unwrap();
@@ -352,7 +352,7 @@ async fn step_up_refuses_an_eidas1_token_for_an_eidas2_route() {
             acr: Some("eidas1".into()),
             ..Faults::default()
         });
-    let landed = b.follow(&format!("{step_up}&login_hint=elodie")).await;
+    let landed = b.follow_as(&step_up, "elodie").await;
     assert_eq!(landed.status, StatusCode::FORBIDDEN, "{}", landed.body);
     assert!(landed.body.contains("Niveau de sécurité insuffisant"));
     assert_eq!(
@@ -384,7 +384,7 @@ async fn step_up_within_franceconnect_plus_to_eidas3() {
     b.login(&h, "angela", "/").await;
     assert_eq!(session(&b, &h).await["level"], "eidas2");
     let step_up = step_up_url(&b, &h, "/coffre").await;
-    let landed = b.follow(&format!("{step_up}&login_hint=angela")).await;
+    let landed = b.follow_as(&step_up, "angela").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     assert!(landed.url.ends_with("/coffre"));
     assert_eq!(

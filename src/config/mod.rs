@@ -8,6 +8,7 @@
 
 mod assurance;
 pub mod file;
+pub mod franceconnect;
 pub mod headers;
 mod pages;
 mod pins;
