@@ -88,6 +88,47 @@ fn bad_configs_exit_2_naming_the_file_and_the_key() {
             good.replace(&secret, "/nonexistent/secret"),
             "providers[0].client_secret",
         ),
+        // Overrides FranceConnect would refuse at every login.
+        (
+            "PKCE with FranceConnect",
+            good.replace(
+                "client_id = \"0123456789\"",
+                "client_id = \"0123456789\"\npkce = \"auto\"",
+            ),
+            "providers[0].pkce",
+        ),
+        (
+            "a parameter FranceConnect refuses",
+            good.replace(
+                "client_id = \"0123456789\"",
+                "client_id = \"0123456789\"\nauthorize_params = { max_age = \"0\" }",
+            ),
+            "providers[0].authorize_params.max_age",
+        ),
+        (
+            "prompt=none with FranceConnect",
+            good.replace(
+                "client_id = \"0123456789\"",
+                "client_id = \"0123456789\"\nauthorize_params = { prompt = \"none\" }",
+            ),
+            "providers[0].authorize_params.prompt",
+        ),
+        (
+            "no acr_values with FranceConnect v2",
+            good.replace(
+                "client_id = \"0123456789\"",
+                "client_id = \"0123456789\"\nacr_values = \"\"",
+            ),
+            "providers[0].acr_values",
+        ),
+        (
+            "Basic authentication with FranceConnect",
+            good.replace(
+                "client_id = \"0123456789\"",
+                "client_id = \"0123456789\"\ntoken_auth = \"client_secret_basic\"",
+            ),
+            "providers[0].token_auth",
+        ),
         (
             "FranceConnect+ decryption key that is not a key",
             good.replace(

@@ -325,7 +325,11 @@ async fn logout_deletes_the_session_then_logs_out_of_the_provider() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_readiness_session_and_metrics() {
-    let h = Harness::start().await;
+    let h = Harness::with(Setup {
+        rich_identity: true,
+        ..Setup::default()
+    })
+    .await;
     let b = h.browser();
     let r = b.get(&format!("{}/healthz", h.url)).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -355,7 +359,11 @@ async fn health_readiness_session_and_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_or_personal_data_in_the_logs() {
-    let h = Harness::start().await;
+    let h = Harness::with(Setup {
+        rich_identity: true,
+        ..Setup::default()
+    })
+    .await;
     let b = h.browser();
     b.login(&h, "elodie", "/").await;
     b.get(&format!("{}/.guichet/logout", h.url)).await;

@@ -16,6 +16,8 @@ fn three_providers(log_filter: &'static str) -> Setup {
         also: vec![Flavour::FranceConnectPlus, Flavour::MConnect],
         extra_toml: "[[routes]]\npath = \"/renforce\"\nmin_level = \"eidas2\"\n".into(),
         log_filter,
+        // The full identity (e-mail, usage name, idp_id, amr...) must stay out of the logs.
+        rich_identity: true,
         ..Setup::default()
     }
 }

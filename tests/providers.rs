@@ -80,7 +80,12 @@ async fn franceconnect_v1_without_discovery_hs256_and_json_userinfo() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn franceconnect_v2_signed_userinfo_and_partial_birth_dates() {
-    let h = Harness::start().await;
+    // idp_birthdate comes only with its own scope.
+    let h = Harness::with(Setup {
+        rich_identity: true,
+        ..Setup::default()
+    })
+    .await;
     let b = h.browser();
     let landed = b.login(&h, "partial", "/whoami").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
@@ -179,7 +184,13 @@ async fn franceconnect_plus_with_an_rsa_oaep_256_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn franceconnect_plus_eidas_identity_from_another_eu_state() {
-    let h = Harness::with(plus()).await;
+    // Recognised by its amr, which a service authorised for it asks for
+    // (tests/franceconnect_rules.rs: without amr, the register's formats apply).
+    let h = Harness::with(Setup {
+        rich_identity: true,
+        ..plus()
+    })
+    .await;
     let landed = h.browser().login(&h, "giulia", "/whoami").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     assert_eq!(

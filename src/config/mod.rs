@@ -494,6 +494,8 @@ impl Serialize for Secret {
 }
 
 #[cfg(test)]
+mod franceconnect_tests;
+#[cfg(test)]
 mod ops_tests;
 #[cfg(test)]
 mod tests;
