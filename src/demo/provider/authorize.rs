@@ -28,7 +28,7 @@ pub(super) enum AuthorizeRefusal {
     Page { code: &'static str, why: String },
     /// Back to the service with an OAuth error.
     Redirect {
-        redirect_uri: Url,
+        redirect_uri: Box<Url>,
         state: Option<String>,
         error: &'static str,
         description: String,
@@ -201,7 +201,7 @@ fn validate_franceconnect(
     let state = p.get("state").cloned();
     let back = |r: Refused| match r {
         Refused::Redirect { error, description } => AuthorizeRefusal::Redirect {
-            redirect_uri: redirect_uri.clone(),
+            redirect_uri: Box::new(redirect_uri.clone()),
             state: state.clone(),
             error,
             description,
