@@ -117,6 +117,11 @@ async fn parameters_outside_franceconnect_s_list_get_its_error_page() {
             error_page(&env, &pivot(&[("client_id", Some("inconnu"))])).await,
             "Y04EA6EF"
         );
+        // A repeated parameter is an array to FranceConnect's DTO: refused too.
+        let twice = format!("{}&state=again", authorize_url(&env.mp, &pivot(&[])));
+        let r = env.http.get(twice).send().await.expect("authorize");
+        assert_eq!(r.status(), 400);
+        assert!(r.text().await.expect("html").contains("Y030007"));
         // What FranceConnect accepts passes.
         let c = code(
             &env,
