@@ -184,56 +184,30 @@ impl Stack {
 /// usage name, v2's `idp_id` and `idp_birthdate`, FranceConnect+'s RNIPP version of the
 /// identity, and `amr` through `claims` (which marks eIDAS identities). `None` for the other
 /// flavours.
-pub fn rich_scopes(flavour: Flavour) -> Option<(&'static [&'static str], &'static str)> {
+pub fn rich_scopes(flavour: Flavour) -> Option<(Vec<&'static str>, &'static str)> {
     const AMR: &str = r#"{"id_token":{"amr":{"essential":true}}}"#;
-    match flavour {
-        Flavour::FranceConnectV1 => Some((
-            &[
-                "openid",
-                "given_name",
-                "family_name",
-                "birthdate",
-                "gender",
-                "birthplace",
-                "birthcountry",
-                "email",
-                "preferred_username",
-            ],
-            "",
-        )),
-        Flavour::FranceConnectV2 => Some((
-            &[
-                "openid",
-                "given_name",
-                "family_name",
-                "birthdate",
-                "gender",
-                "birthplace",
-                "birthcountry",
-                "email",
-                "preferred_username",
-                "idp_id",
-                "idp_birthdate",
-            ],
-            AMR,
-        )),
-        Flavour::FranceConnectPlus => Some((
-            &[
-                "openid",
-                "given_name",
-                "family_name",
-                "birthdate",
-                "gender",
-                "birthplace",
-                "birthcountry",
-                "email",
-                "preferred_username",
-                "rnipp_identite_pivot",
-            ],
-            AMR,
-        )),
-        Flavour::MConnect | Flavour::Generic => None,
-    }
+    let (extra, claims): (&[&str], &str) = match flavour {
+        Flavour::FranceConnectV1 => (&[], ""),
+        Flavour::FranceConnectV2 => (&["idp_id", "idp_birthdate"], AMR),
+        Flavour::FranceConnectPlus => (&["rnipp_identite_pivot"], AMR),
+        Flavour::MConnect | Flavour::Generic => return None,
+    };
+    let scopes = [
+        "openid",
+        "given_name",
+        "family_name",
+        "birthdate",
+        "gender",
+        "birthplace",
+        "birthcountry",
+        "email",
+        "preferred_username",
+    ]
+    .iter()
+    .chain(extra)
+    .copied()
+    .collect();
+    Some((scopes, claims))
 }
 
 /// One `[[providers]]` entry for a mock.

@@ -291,6 +291,8 @@ mod flavour_tests;
 mod interaction;
 mod keys;
 mod platform;
+#[cfg(test)]
+mod platform_tests;
 mod responses;
 mod revocation;
 #[cfg(test)]
