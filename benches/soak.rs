@@ -217,9 +217,16 @@ async fn citizen(url: &str, who: &str, lock: &tokio::sync::RwLock<()>, counts: &
         counts.errors.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let login = format!("{url}/.guichet/login?login_hint={who}&return_to=%2Fwhoami");
+    let login = format!("{url}/.guichet/login?return_to=%2Fwhoami");
     let logging_in = lock.read().await;
-    let landed = follow(&client, &login, counts).await;
+    // The mock provider's page, then the citizen picked on it (as a browser would: the
+    // authorization request never names the citizen, FranceConnect would refuse it).
+    let landed = match follow_to(&client, &login, &[], counts).await {
+        Some((StatusCode::OK, page, _)) if page.path().contains("/interaction/") => {
+            follow(&client, &format!("{page}/login?citizen={who}"), counts).await
+        }
+        other => other.map(|(status, _, body)| (status, body)),
+    };
     drop(logging_in);
     match landed {
         Some((StatusCode::OK, body)) if body.contains("x-pivot-sub") => {
@@ -305,6 +312,18 @@ async fn follow_with(
     headers: &[(&str, &str)],
     counts: &Counts,
 ) -> Option<(StatusCode, String)> {
+    follow_to(client, url, headers, counts)
+        .await
+        .map(|(status, _, body)| (status, body))
+}
+
+/// [`follow_with`], with the URL it ended on.
+async fn follow_to(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+    counts: &Counts,
+) -> Option<(StatusCode, reqwest::Url, String)> {
     let mut url = reqwest::Url::parse(url).ok()?;
     let mut first = headers;
     for _ in 0..10 {
@@ -316,7 +335,7 @@ async fn follow_with(
             continue;
         }
         let status = r.status();
-        return Some((status, r.text().await.ok()?));
+        return Some((status, url, r.text().await.ok()?));
     }
     None
 }

@@ -88,6 +88,47 @@ fn bad_configs_exit_2_naming_the_file_and_the_key() {
             good.replace(&secret, "/nonexistent/secret"),
             "providers[0].client_secret",
         ),
+        // Overrides FranceConnect would refuse at every login.
+        (
+            "PKCE with FranceConnect",
+            good.replace(
+                "client_id = \"0123456789\"",
+                "client_id = \"0123456789\"\npkce = \"auto\"",
+            ),
+            "providers[0].pkce",
+        ),
+        (
+            "a parameter FranceConnect refuses",
+            good.replace(
+                "client_id = \"0123456789\"",
+                "client_id = \"0123456789\"\nauthorize_params = { max_age = \"0\" }",
+            ),
+            "providers[0].authorize_params.max_age",
+        ),
+        (
+            "prompt=none with FranceConnect",
+            good.replace(
+                "client_id = \"0123456789\"",
+                "client_id = \"0123456789\"\nauthorize_params = { prompt = \"none\" }",
+            ),
+            "providers[0].authorize_params.prompt",
+        ),
+        (
+            "no acr_values with FranceConnect v2",
+            good.replace(
+                "client_id = \"0123456789\"",
+                "client_id = \"0123456789\"\nacr_values = \"\"",
+            ),
+            "providers[0].acr_values",
+        ),
+        (
+            "Basic authentication with FranceConnect",
+            good.replace(
+                "client_id = \"0123456789\"",
+                "client_id = \"0123456789\"\ntoken_auth = \"client_secret_basic\"",
+            ),
+            "providers[0].token_auth",
+        ),
         (
             "FranceConnect+ decryption key that is not a key",
             good.replace(
@@ -187,9 +228,7 @@ async fn demo_runs_with_no_setup_and_a_script_can_log_in() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let landed = b
-        .follow(&format!(
-            "{url}.guichet/login?login_hint=elodie&return_to=/whoami"
-        ))
+        .follow_as(&format!("{url}.guichet/login?return_to=/whoami"), "elodie")
         .await;
     assert_eq!(landed.status, 200, "{}", landed.body);
     let headers = echoed_headers(&landed.body);

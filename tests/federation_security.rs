@@ -185,10 +185,7 @@ async fn acr_lower_than_the_level_requested() {
     });
     let b = h.browser();
     let landed = b
-        .follow(&format!(
-            "{}/.guichet/login?login_hint=elodie&level=eidas3",
-            h.url
-        ))
+        .follow_as(&format!("{}/.guichet/login?level=eidas3", h.url), "elodie")
         .await;
     assert_eq!(
         h.stack.mock.last_authorize_params().unwrap()["acr_values"],
@@ -209,10 +206,7 @@ async fn a_level_the_provider_cannot_prove_is_never_asked_of_it() {
     let h = Harness::start().await;
     let landed = h
         .browser()
-        .follow(&format!(
-            "{}/.guichet/login?login_hint=elodie&level=eidas2",
-            h.url
-        ))
+        .follow_as(&format!("{}/.guichet/login?level=eidas2", h.url), "elodie")
         .await;
     assert_eq!(landed.status, StatusCode::FORBIDDEN, "{}", landed.body);
     assert!(landed.body.contains("Niveau de sécurité non disponible"));

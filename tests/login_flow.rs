@@ -44,7 +44,7 @@ async fn citizen_logs_in_and_the_upstream_sees_the_verified_identity() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authorization_request_carries_state_nonce_acr_and_login_hint() {
+async fn authorization_request_carries_state_nonce_acr_and_never_login_hint() {
     let h = Harness::start().await;
     let b = h.browser();
     let r = b
@@ -69,7 +69,32 @@ async fn authorization_request_carries_state_nonce_acr_and_login_hint() {
     assert!(is_hex64(&q["state"]) && is_hex64(&q["nonce"]), "{q:?}");
     assert_ne!(q["state"], q["nonce"]);
     assert_eq!(q["acr_values"], "eidas1");
-    assert_eq!(q["login_hint"], "angela");
+    // FranceConnect refuses login_hint (its page Y030007, no way back): never forwarded.
+    assert!(!q.contains_key("login_hint"), "{q:?}");
+    for k in q.keys() {
+        assert!(
+            [
+                "client_id",
+                "acr_values",
+                "claims",
+                "response_type",
+                "nonce",
+                "state",
+                "redirect_uri",
+                "scope",
+                "prompt",
+                "idp_hint",
+                "ui_locales"
+            ]
+            .contains(&k.as_str()),
+            "{k} is not a parameter FranceConnect accepts"
+        );
+    }
+    // The preset asks for what every service is authorised for: the identité pivot.
+    assert_eq!(
+        q["scope"],
+        "openid given_name family_name birthdate gender birthplace birthcountry"
+    );
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["redirect_uri"], format!("{}/.guichet/callback", h.url));
     assert!(q["scope"].split(' ').any(|s| s == "openid"));
@@ -104,6 +129,37 @@ async fn generic_provider_gets_pkce_and_basic_auth() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_hint_goes_to_providers_that_accept_it() {
+    // A plain OpenID provider gets the hint (OpenID Connect Core 3.1.2.1); the mock takes it
+    // as the test citizen and answers at once.
+    let h = Harness::with(Setup {
+        flavour: Flavour::Generic,
+        ..Setup::default()
+    })
+    .await;
+    let landed = h
+        .browser()
+        .follow(&format!(
+            "{}/.guichet/login?login_hint=angela&return_to=/whoami",
+            h.url
+        ))
+        .await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    assert_eq!(
+        h.stack.mock.last_authorize_params().unwrap()["login_hint"],
+        "angela"
+    );
+    assert_eq!(
+        percent_decode(
+            echoed_headers(&landed.body)["x-pivot-given-name"]
+                .as_str()
+                .unwrap()
+        ),
+        "Angela Claire Louise"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_without_session_goes_to_login_and_comes_back_to_the_page() {
     let h = Harness::start().await;
     let b = h.browser();
@@ -114,19 +170,14 @@ async fn browser_without_session_goes_to_login_and_comes_back_to_the_page() {
         loc,
         "/.guichet/login?return_to=%2Fdossiers%2F42%3Ftab%3Dpieces"
     );
-    // Follow: login (one provider: straight to it), the mock's chooser page (no hint).
+    // Follow: login (one provider: straight to it), the mock's chooser page.
     let landed = b.follow(&format!("{}{loc}", h.url)).await;
     assert_eq!(landed.status, StatusCode::OK);
     assert!(landed.body.contains("elodie"), "mock chooser page expected");
     // Choosing a citizen on the mock's page comes back to the original page.
-    let auth = h.stack.mock.last_authorize_params().unwrap();
-    let mut choose =
-        reqwest::Url::parse(&format!("{}/authorize/choose", h.stack.mock.issuer())).unwrap();
-    choose
-        .query_pairs_mut()
-        .extend_pairs(auth.iter())
-        .append_pair("citizen", "jean-philippe");
-    let landed = b.follow(choose.as_str()).await;
+    let landed = b
+        .follow(&format!("{}/login?citizen=jean-philippe", landed.url))
+        .await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     assert!(
         landed.url.ends_with("/dossiers/42?tab=pieces"),
@@ -274,7 +325,11 @@ async fn logout_deletes_the_session_then_logs_out_of_the_provider() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_readiness_session_and_metrics() {
-    let h = Harness::start().await;
+    let h = Harness::with(Setup {
+        rich_identity: true,
+        ..Setup::default()
+    })
+    .await;
     let b = h.browser();
     let r = b.get(&format!("{}/healthz", h.url)).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -304,7 +359,11 @@ async fn health_readiness_session_and_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_or_personal_data_in_the_logs() {
-    let h = Harness::start().await;
+    let h = Harness::with(Setup {
+        rich_identity: true,
+        ..Setup::default()
+    })
+    .await;
     let b = h.browser();
     b.login(&h, "elodie", "/").await;
     b.get(&format!("{}/.guichet/logout", h.url)).await;
@@ -354,10 +413,10 @@ async fn several_providers_get_a_chooser_page() {
         "{page}"
     );
     let landed = b
-        .follow(&format!(
-            "{}/.guichet/login?provider=demo&return_to=/dossiers&login_hint=ana",
-            h.url
-        ))
+        .follow_as(
+            &format!("{}/.guichet/login?provider=demo&return_to=/dossiers", h.url),
+            "ana",
+        )
         .await;
     assert_eq!(landed.status, StatusCode::OK);
     assert!(landed.url.ends_with("/dossiers"));

@@ -1,6 +1,6 @@
-//! Drives the mock provider the way a relying party does (discovery -> authorize with
-//! login_hint -> token -> userinfo) and checks its tokens with an independent JWT library
-//! (jsonwebtoken) against the published JWKS.
+//! Drives the mock provider the way a relying party does (discovery -> authorize -> the
+//! interaction page, where the citizen is picked -> token -> userinfo) and checks its tokens
+//! with an independent JWT library (jsonwebtoken) against the published JWKS.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +25,8 @@ async fn start(flavour: Flavour) -> MockProvider {
         MockConfig {
             flavour,
             ..MockConfig::default()
-        },
+        }
+        .authorised_for_everything(),
     )
     .await
     .expect("serve mock provider")
@@ -72,7 +73,7 @@ struct Login {
     nonce: String,
 }
 
-/// Discovery, JWKS, authorize with login_hint, token exchange.
+/// Discovery, JWKS, authorize, the citizen picked on the interaction page, token exchange.
 async fn login(
     http: &reqwest::Client,
     mp: &MockProvider,
@@ -106,15 +107,28 @@ async fn login(
         .append_pair("scope", scope)
         .append_pair("state", &state)
         .append_pair("nonce", &nonce)
-        .append_pair("acr_values", "eidas1")
-        .append_pair("login_hint", citizen);
+        .append_pair("acr_values", "eidas1");
     if let Some((_, challenge)) = pkce {
         authz
             .query_pairs_mut()
             .append_pair("code_challenge", challenge)
             .append_pair("code_challenge_method", "S256");
     }
-    let r = http.get(authz).send().await.expect("authorize");
+    let r = http.get(authz.clone()).send().await.expect("authorize");
+    assert_eq!(r.status(), 303, "authorize opens an interaction");
+    let interaction = authz
+        .join(
+            r.headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .expect("Location"),
+        )
+        .expect("interaction URL");
+    let r = http
+        .get(format!("{interaction}/login?citizen={citizen}"))
+        .send()
+        .await
+        .expect("pick the citizen");
     assert_eq!(r.status(), 302);
     let location = r
         .headers()
@@ -174,13 +188,14 @@ async fn franceconnect_v2_flow_verified_with_jsonwebtoken() {
         false,
     )
     .await;
-    assert!(l
-        .discovery
-        .get("code_challenge_methods_supported")
-        .is_none());
+    // FranceConnect lists S256 (yet refuses code_challenge) and private_key_jwt.
+    assert_eq!(
+        l.discovery["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     assert_eq!(
         l.discovery["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_post"])
+        serde_json::json!(["client_secret_post", "private_key_jwt"])
     );
 
     let id_token = l.tokens["id_token"].as_str().expect("id_token");
@@ -199,8 +214,9 @@ async fn franceconnect_v2_flow_verified_with_jsonwebtoken() {
     assert_eq!(claims["sub"], sub);
     assert_eq!(claims["nonce"], l.nonce);
     assert_eq!(claims["acr"], "eidas1");
-    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
-    assert!(claims["idp_id"].is_string());
+    // amr only when asked through `claims`; idp_id only in userinfo, with its scope.
+    assert!(claims.get("amr").is_none());
+    assert!(claims.get("idp_id").is_none());
     assert!(claims["auth_time"].is_u64());
 
     let r = http

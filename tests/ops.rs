@@ -16,6 +16,8 @@ fn three_providers(log_filter: &'static str) -> Setup {
         also: vec![Flavour::FranceConnectPlus, Flavour::MConnect],
         extra_toml: "[[routes]]\npath = \"/renforce\"\nmin_level = \"eidas2\"\n".into(),
         log_filter,
+        // The full identity (e-mail, usage name, idp_id, amr...) must stay out of the logs.
+        rich_identity: true,
         ..Setup::default()
     }
 }
@@ -43,10 +45,13 @@ async fn metrics_count_logins_by_provider_idp_and_level() {
     let r = b.get(&format!("{}/renforce/", h.url)).await;
     assert_eq!(r.status(), StatusCode::FOUND);
     let landed = b
-        .follow(&format!(
-            "{}/.guichet/login?provider=fc-plus&level=eidas2&return_to=/renforce/&login_hint=elodie",
-            h.url
-        ))
+        .follow_as(
+            &format!(
+                "{}/.guichet/login?provider=fc-plus&level=eidas2&return_to=/renforce/",
+                h.url
+            ),
+            "elodie",
+        )
         .await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     let landed = h.browser().login_at(&h, "mconnect", "suspendu", "/").await;
@@ -215,10 +220,13 @@ async fn no_personal_data_or_token_in_any_log() {
     let r = b.get(&format!("{}/renforce/dossier", h.url)).await;
     assert_eq!(r.status(), StatusCode::FOUND);
     let landed = b
-        .follow(&format!(
-            "{}/.guichet/login?provider=fc-plus&level=eidas2&return_to=%2Frenforce%2Fdossier&login_hint=jean-philippe",
-            h.url
-        ))
+        .follow_as(
+            &format!(
+                "{}/.guichet/login?provider=fc-plus&level=eidas2&return_to=%2Frenforce%2Fdossier",
+                h.url
+            ),
+            "jean-philippe",
+        )
         .await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     assert!(landed.url.ends_with("/renforce/dossier"));

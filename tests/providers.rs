@@ -80,7 +80,12 @@ async fn franceconnect_v1_without_discovery_hs256_and_json_userinfo() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn franceconnect_v2_signed_userinfo_and_partial_birth_dates() {
-    let h = Harness::start().await;
+    // idp_birthdate comes only with its own scope.
+    let h = Harness::with(Setup {
+        rich_identity: true,
+        ..Setup::default()
+    })
+    .await;
     let b = h.browser();
     let landed = b.login(&h, "partial", "/whoami").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
@@ -179,7 +184,13 @@ async fn franceconnect_plus_with_an_rsa_oaep_256_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn franceconnect_plus_eidas_identity_from_another_eu_state() {
-    let h = Harness::with(plus()).await;
+    // Recognised by its amr, which a service authorised for it asks for
+    // (tests/franceconnect_rules.rs: without amr, the register's formats apply).
+    let h = Harness::with(Setup {
+        rich_identity: true,
+        ..plus()
+    })
+    .await;
     let landed = h.browser().login(&h, "giulia", "/whoami").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     assert_eq!(
@@ -319,7 +330,7 @@ async fn step_up_from_franceconnect_to_franceconnect_plus() {
     let step_up = step_up_url(&b, &h, "/dossiers/7").await;
     assert_eq!(query(&step_up)["level"], "eidas2");
     // ...where only FranceConnect+ can prove it, so the citizen goes straight there.
-    let landed = b.follow(&format!("{step_up}&login_hint=elodie")).await;
+    let landed = b.follow_as(&step_up, "elodie").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     assert!(landed.url.ends_with("/dossiers/7"), "{}", landed.url);
     let plus = h.stack.mock_for(Flavour::FranceConnectPlus).unwrap();
@@ -352,7 +363,7 @@ async fn step_up_refuses_an_eidas1_token_for_an_eidas2_route() {
             acr: Some("eidas1".into()),
             ..Faults::default()
         });
-    let landed = b.follow(&format!("{step_up}&login_hint=elodie")).await;
+    let landed = b.follow_as(&step_up, "elodie").await;
     assert_eq!(landed.status, StatusCode::FORBIDDEN, "{}", landed.body);
     assert!(landed.body.contains("Niveau de sécurité insuffisant"));
     assert_eq!(
@@ -384,7 +395,7 @@ async fn step_up_within_franceconnect_plus_to_eidas3() {
     b.login(&h, "angela", "/").await;
     assert_eq!(session(&b, &h).await["level"], "eidas2");
     let step_up = step_up_url(&b, &h, "/coffre").await;
-    let landed = b.follow(&format!("{step_up}&login_hint=angela")).await;
+    let landed = b.follow_as(&step_up, "angela").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     assert!(landed.url.ends_with("/coffre"));
     assert_eq!(

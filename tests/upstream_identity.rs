@@ -54,7 +54,11 @@ fn assertion_of(r: &guichet::demo::echo::EchoedRequest) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_verifies_the_assertion_against_the_published_keys() {
-    let h = Harness::start().await;
+    let h = Harness::with(Setup {
+        rich_identity: true,
+        ..Setup::default()
+    })
+    .await;
     let b = h.browser();
     let landed = b.login(&h, "elodie", "/whoami").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
@@ -300,6 +304,7 @@ encoding = "base64url"
 drop = true
 "#
         .into(),
+        rich_identity: true,
         ..Setup::default()
     })
     .await;
@@ -334,6 +339,7 @@ async fn a_route_receives_only_the_claims_it_lists() {
         extra_toml:
             "[[routes]]\npath = \"/etat-civil\"\nclaims = [\"given_name\", \"family_name\"]\n"
                 .into(),
+        rich_identity: true,
         ..Setup::default()
     })
     .await;

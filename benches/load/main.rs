@@ -339,9 +339,18 @@ async fn login(url: &str, who: &str) -> Option<String> {
         .build()
         .ok()?;
     let r = client
-        .get(format!(
-            "{url}/.guichet/login?login_hint={who}&return_to=%2F"
-        ))
+        .get(format!("{url}/.guichet/login?return_to=%2F"))
+        .send()
+        .await
+        .ok()?;
+    // The mock provider's page: the citizen is picked there, as a browser would (the
+    // authorization request never names the citizen: FranceConnect would refuse it).
+    let page = r.url().clone();
+    if r.status() != reqwest::StatusCode::OK || !page.path().contains("/interaction/") {
+        return None;
+    }
+    let r = client
+        .get(format!("{page}/login?citizen={who}"))
         .send()
         .await
         .ok()?;

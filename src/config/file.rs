@@ -231,6 +231,11 @@ pub struct ProviderSection {
     /// `/.guichet/backchannel-logout` (FranceConnect sends none; leave it off for it).
     #[serde(default)]
     pub backchannel_logout: bool,
+    /// Revoke the access token (RFC 7009, at the discovery's `revocation_endpoint`) once the
+    /// login has read userinfo with it; default: on for the FranceConnect+ presets, which ask
+    /// services to revoke it.
+    #[serde(default)]
+    pub revoke_access_token: Option<bool>,
     /// Dot-separated path to the digital identity's status in the claims
     /// (MConnect: `Authority.status`); a login whose status is not `identity_status_active`
     /// is refused.

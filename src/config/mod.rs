@@ -8,6 +8,7 @@
 
 mod assurance;
 pub mod file;
+pub mod franceconnect;
 pub mod headers;
 mod pages;
 mod pins;
@@ -492,6 +493,8 @@ impl Serialize for Secret {
     }
 }
 
+#[cfg(test)]
+mod franceconnect_tests;
 #[cfg(test)]
 mod ops_tests;
 #[cfg(test)]

@@ -57,9 +57,17 @@ pub struct Preset {
     pub discovery: bool,
     pub endpoints: Option<FixedEndpoints>,
     pub identity_status: Option<StatusDefaults>,
+    /// Revoke the access token once userinfo is read (FranceConnect+).
+    pub revoke_access_token: bool,
 }
 
-/// The FranceConnect v2 / FranceConnect+ "identité pivot" scopes plus e-mail and usage name.
+/// What every FranceConnect service is authorised for: `openid` and the identité pivot, claim
+/// by claim. FranceConnect answers `invalid_scope` to every login that asks for a scope the
+/// service's authorisation (its habilitation) lacks ("erreur FS non habilité pour ce scope" in
+/// `quality/fcp/cypress/integration/usager/connexion-scope.feature` of
+/// `github.com/france-connect/sources`), so `email`, `preferred_username`, `idp_id`,
+/// `idp_birthdate`, `rnipp_*` (and `amr`, through `claims`) are for services that asked for
+/// them (docs/federations.md).
 const FC_SCOPES: &[&str] = &[
     "openid",
     "given_name",
@@ -68,8 +76,6 @@ const FC_SCOPES: &[&str] = &[
     "gender",
     "birthplace",
     "birthcountry",
-    "email",
-    "preferred_username",
 ];
 
 const FC_V1: Preset = Preset {
@@ -78,8 +84,7 @@ const FC_V1: Preset = Preset {
     // FranceConnect v1's id_token `iss` is the bare host, without `/api/v1`.
     issuer: Some("https://app.franceconnect.gouv.fr"),
     display_name: "FranceConnect",
-    // v1 scopes are groups: profile (names, birth date, gender), birth (place, country).
-    scopes: &["openid", "profile", "birth", "email"],
+    scopes: FC_SCOPES,
     acr_values: Some("eidas1"),
     acr_levels: &[("eidas1", Level::Low)],
     // v1 signs the id_token with the client secret; nothing else is accepted from it.
@@ -98,6 +103,7 @@ const FC_V1: Preset = Preset {
         end_session: "https://app.franceconnect.gouv.fr/api/v1/logout",
     }),
     identity_status: None,
+    revoke_access_token: false,
 };
 
 const FC_V2: Preset = Preset {
@@ -113,12 +119,13 @@ const FC_V2: Preset = Preset {
     jwe_encs: &[],
     token_auth: TokenAuth::ClientSecretPost,
     userinfo: UserinfoFormat::Jwt,
-    // FranceConnect does not document PKCE; sending it must never break a login.
+    // FranceConnect's authorization endpoint refuses `code_challenge` (config/franceconnect.rs).
     pkce: Pkce::Never,
     authorize_params: &[("prompt", "login consent")],
     discovery: true,
     endpoints: None,
     identity_status: None,
+    revoke_access_token: false,
 };
 
 const FC_PLUS: Preset = Preset {
@@ -140,6 +147,10 @@ const FC_PLUS: Preset = Preset {
     discovery: true,
     endpoints: None,
     identity_status: None,
+    // FranceConnect+ asks services to revoke the access token ("Comment déconnecter un
+    // utilisateur de FranceConnect+ ?", `fs/technique/technique-deconnexion.md` of
+    // `github.com/france-connect/Documentation-FranceConnect-Plus`).
+    revoke_access_token: true,
 };
 
 const MCONNECT: Preset = Preset {
@@ -166,6 +177,7 @@ const MCONNECT: Preset = Preset {
         active: "active",
         authority_path: "Authority.registration_authority",
     }),
+    revoke_access_token: false,
 };
 
 const GENERIC: Preset = Preset {
@@ -190,6 +202,7 @@ const GENERIC: Preset = Preset {
     discovery: true,
     endpoints: None,
     identity_status: None,
+    revoke_access_token: false,
 };
 
 /// Finds a preset by name.

@@ -39,6 +39,17 @@ pub enum Flavour {
     Generic,
 }
 
+impl Flavour {
+    /// FranceConnect v1, v2 or FranceConnect+: FranceConnect's rules apply
+    /// ([`super::franceconnect`]).
+    pub fn is_franceconnect(self) -> bool {
+        matches!(
+            self,
+            Flavour::FranceConnectV1 | Flavour::FranceConnectV2 | Flavour::FranceConnectPlus
+        )
+    }
+}
+
 /// How the client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -106,6 +117,8 @@ pub struct ProviderConfig {
     pub identity_status: Option<IdentityStatus>,
     /// Logout tokens from this provider are accepted at `/.guichet/backchannel-logout`.
     pub backchannel_logout: bool,
+    /// Revoke the access token at the provider's revocation endpoint once userinfo is read.
+    pub revoke_access_token: bool,
 }
 
 impl ProviderConfig {
@@ -329,7 +342,7 @@ impl Validator {
             }
         }
         let identity_status = self.identity_status(&key, p, &preset)?;
-        Ok(ProviderConfig {
+        let cfg = ProviderConfig {
             name: p.name.clone(),
             preset: preset.name.to_string(),
             flavour: preset.flavour,
@@ -358,7 +371,10 @@ impl Validator {
             endpoints,
             identity_status,
             backchannel_logout: p.backchannel_logout,
-        })
+            revoke_access_token: p.revoke_access_token.unwrap_or(preset.revoke_access_token),
+        };
+        self.franceconnect(&key, &cfg)?;
+        Ok(cfg)
     }
 
     /// Endpoint overrides, with the preset's fixed endpoints when it has no discovery.

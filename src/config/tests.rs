@@ -3,13 +3,13 @@ use jsonwebtoken::Algorithm;
 use std::io::Write;
 
 /// A secret file with 64 hex characters; kept alive for the test's duration.
-fn secret_file() -> tempfile::NamedTempFile {
+pub(super) fn secret_file() -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     writeln!(f, "{}", "ab".repeat(32)).unwrap();
     f
 }
 
-fn base(secret: &tempfile::NamedTempFile) -> String {
+pub(super) fn base(secret: &tempfile::NamedTempFile) -> String {
     format!(
         r#"
 [server]
@@ -33,7 +33,7 @@ access = "public"
     )
 }
 
-fn load(text: &str) -> Result<Config, ConfigError> {
+pub(super) fn load(text: &str) -> Result<Config, ConfigError> {
     Config::from_toml(text, Path::new("guichet.toml"))
 }
 
@@ -71,7 +71,7 @@ fn effective_config_redacts_secrets() {
 }
 
 /// Asserts that loading fails with a message naming the file and `key`.
-fn fails(text: &str, key: &str) -> String {
+pub(super) fn fails(text: &str, key: &str) -> String {
     let e = load(text).expect_err("config should be refused");
     let msg = e.to_string();
     assert!(msg.starts_with("guichet.toml: "), "{msg}");
@@ -293,7 +293,7 @@ fn redis_store_settings_are_checked_and_its_password_never_prints() {
 }
 
 /// `base` with the provider entry's preset replaced and `extra` keys added to it.
-fn with_provider(s: &tempfile::NamedTempFile, preset: &str, extra: &str) -> String {
+pub(super) fn with_provider(s: &tempfile::NamedTempFile, preset: &str, extra: &str) -> String {
     base(s).replace(
         "preset = \"franceconnect-v2-integration\"",
         &format!("preset = \"{preset}\"\n{extra}"),
@@ -301,14 +301,14 @@ fn with_provider(s: &tempfile::NamedTempFile, preset: &str, extra: &str) -> Stri
 }
 
 /// A generated key written to a temporary file.
-fn key_file(alg: &str) -> tempfile::NamedTempFile {
+pub(super) fn key_file(alg: &str) -> tempfile::NamedTempFile {
     let (pem, _) = crate::keys::generate(alg, None).unwrap();
     let mut f = tempfile::NamedTempFile::new().unwrap();
     write!(f, "{pem}").unwrap();
     f
 }
 
-fn enc_key(alg: &str, key: &tempfile::NamedTempFile, kid: &str) -> String {
+pub(super) fn enc_key(alg: &str, key: &tempfile::NamedTempFile, kid: &str) -> String {
     format!(
         "decryption_keys = [{{ alg = \"{alg}\", key = \"file:{}\", kid = \"{kid}\" }}]",
         key.path().display()

@@ -2,9 +2,11 @@
 //!
 //! They are chosen to exercise what real FranceConnect identities throw at a relying party:
 //! accented and hyphenated names, several given names, a person born abroad (empty
-//! `birthplace`), a partially unknown birth date, with and without a usage name; an eIDAS
-//! identity from another EU state (FranceConnect+ only: gender `unspecified`, birthplace as
-//! free text); and a suspended MConnect identity (MConnect only).
+//! `birthplace`), a partially unknown birth date, with and without a usage name, a person whose
+//! sex in the national register (RNIPP) is `I` (FranceConnect: gender `unspecified`); an eIDAS
+//! identity from another EU state (FranceConnect v2 and FranceConnect+, through the eIDAS
+//! bridge: `amr` `eidas`, gender `unspecified`, birthplace as free text, no birth country); and
+//! a suspended MConnect identity (MConnect only).
 
 use super::provider::Flavour;
 use sha2::{Digest, Sha256};
@@ -12,7 +14,8 @@ use sha2::{Digest, Sha256};
 /// One test identity, as the provider's userinfo endpoint describes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Citizen {
-    /// Stable identifier used by `login_hint` and the chooser page.
+    /// Stable identifier: the mock's interaction page (`citizen=ID`) and `login_hint` (plain
+    /// OpenID providers only).
     pub id: &'static str,
     /// Given names separated by spaces (OIDC `given_name`).
     pub given_name: &'static str,
@@ -24,15 +27,21 @@ pub struct Citizen {
     pub birthdate: &'static str,
     /// The birth date as the identity provider knows it: `YYYY-MM-DD`, `YYYY-MM` or `YYYY`.
     pub idp_birthdate: &'static str,
-    /// `male` or `female`.
+    /// `male`, `female`, or `unspecified` (RNIPP sex `I`, eIDAS identities): FranceConnect's
+    /// genders (`back/libs/rnipp/src/enums/genders.enum.ts` and the mapping of register sexes
+    /// M/F/I in `back/libs/rnipp/src/mappers/oidc-to-rnipp.mappers.ts`, in
+    /// `github.com/france-connect/sources`).
     pub gender: &'static str,
     /// INSEE code of the birth town (5 characters), `""` when born abroad.
     pub birthplace: &'static str,
     /// INSEE code of the birth country (5 digits, `99100` = France).
     pub birthcountry: &'static str,
     pub email: &'static str,
-    /// Where this identity exists; `None`: with every flavour of the mock.
-    pub only: Option<Flavour>,
+    /// Where this identity exists; empty: with every flavour of the mock.
+    pub only: &'static [Flavour],
+    /// An identity from another EU state, through FranceConnect's eIDAS bridge: its `amr` is
+    /// `eidas` and its formats are the eIDAS ones.
+    pub eidas: bool,
     /// MConnect: the user's unique key (its `preferred_username`).
     pub mconnect_key: &'static str,
     /// MConnect: time of birth (`HH:MM:SS`), joined to the birth date in `birth_datetime`.
@@ -57,7 +66,8 @@ pub const CITIZENS: &[Citizen] = &[
         birthplace: "75056",
         birthcountry: "99100",
         email: "elodie.muller@example.fr",
-        only: None,
+        only: &[],
+        eidas: false,
         mconnect_key: "MC-0001-4412",
         birth_time: "08:15:00",
         birth_place_name: "Paris",
@@ -75,7 +85,8 @@ pub const CITIZENS: &[Citizen] = &[
         birthplace: "69123",
         birthcountry: "99100",
         email: "jp.lefevre-dubois@example.fr",
-        only: None,
+        only: &[],
+        eidas: false,
         mconnect_key: "MC-0002-9034",
         birth_time: "23:40:00",
         birth_place_name: "Lyon",
@@ -94,7 +105,8 @@ pub const CITIZENS: &[Citizen] = &[
         birthplace: "",
         birthcountry: "99134",
         email: "ana.garcia@example.es",
-        only: None,
+        only: &[],
+        eidas: false,
         mconnect_key: "MC-0003-1170",
         birth_time: "12:00:00",
         birth_place_name: "Madrid",
@@ -115,7 +127,8 @@ pub const CITIZENS: &[Citizen] = &[
         birthplace: "13055",
         birthcountry: "99100",
         email: "louis.martin@example.fr",
-        only: None,
+        only: &[],
+        eidas: false,
         mconnect_key: "MC-0004-5521",
         birth_time: "00:00:00",
         birth_place_name: "Marseille",
@@ -133,7 +146,8 @@ pub const CITIZENS: &[Citizen] = &[
         birthplace: "75107",
         birthcountry: "99100",
         email: "angela.dubois@example.fr",
-        only: None,
+        only: &[],
+        eidas: false,
         mconnect_key: "MC-0005-6608",
         birth_time: "06:30:00",
         birth_place_name: "Paris",
@@ -141,19 +155,45 @@ pub const CITIZENS: &[Citizen] = &[
         status: "active",
     },
     Citizen {
+        id: "camille",
+        given_name: "Camille",
+        family_name: "Bernard",
+        preferred_username: "",
+        birthdate: "1979-09-15",
+        idp_birthdate: "1979-09-15",
+        // Sex `I` (indéterminé) in the national register: FranceConnect sends `unspecified`,
+        // in `gender` (v2) and `rnipp_gender` (FranceConnect+).
+        gender: "unspecified",
+        birthplace: "33063",
+        birthcountry: "99100",
+        email: "camille.bernard@example.fr",
+        only: &[
+            Flavour::FranceConnectV1,
+            Flavour::FranceConnectV2,
+            Flavour::FranceConnectPlus,
+        ],
+        eidas: false,
+        mconnect_key: "",
+        birth_time: "",
+        birth_place_name: "Bordeaux",
+        authority: "",
+        status: "active",
+    },
+    Citizen {
         id: "giulia",
         given_name: "Giulia Maria",
         family_name: "Rossi",
         preferred_username: "",
-        // An eIDAS identity from another EU state, through FranceConnect+: no INSEE codes,
-        // gender may be unspecified, no "présumé né" handling.
+        // An eIDAS identity from another EU state, through FranceConnect's eIDAS bridge: no
+        // INSEE codes, gender may be unspecified, no "présumé né" handling, no e-mail.
         birthdate: "1985-06-21",
         idp_birthdate: "1985-06-21",
         gender: "unspecified",
         birthplace: "Roma",
         birthcountry: "",
         email: "giulia.rossi@example.it",
-        only: Some(Flavour::FranceConnectPlus),
+        only: &[Flavour::FranceConnectV2, Flavour::FranceConnectPlus],
+        eidas: true,
         mconnect_key: "",
         birth_time: "",
         birth_place_name: "Roma",
@@ -171,7 +211,8 @@ pub const CITIZENS: &[Citizen] = &[
         birthplace: "",
         birthcountry: "99138",
         email: "louise.grimaldi@example.mc",
-        only: Some(Flavour::MConnect),
+        only: &[Flavour::MConnect],
+        eidas: false,
         mconnect_key: "MC-0042-7781",
         birth_time: "08:30:00",
         birth_place_name: "Monaco",
@@ -191,7 +232,8 @@ pub const CITIZENS: &[Citizen] = &[
         email: "marc.pastor@example.mc",
         // A digital identity the registration authority has suspended: MConnect still
         // authenticates it and says so in `Authority`; the service must refuse it.
-        only: Some(Flavour::MConnect),
+        only: &[Flavour::MConnect],
+        eidas: false,
         mconnect_key: "MC-0043-0917",
         birth_time: "17:45:00",
         birth_place_name: "Monaco",
@@ -213,7 +255,17 @@ pub fn find_for(id: &str, flavour: Flavour) -> Option<&'static Citizen> {
 impl Citizen {
     /// Does this identity exist at a provider of this flavour?
     pub fn exists_with(&self, flavour: Flavour) -> bool {
-        self.only.is_none_or(|f| f == flavour)
+        self.only.is_empty() || self.only.contains(&flavour)
+    }
+
+    /// The identity provider FranceConnect names in `idp_id`: the eIDAS bridge for eIDAS
+    /// identities, the mock's identity provider otherwise.
+    pub fn idp_id(&self) -> &'static str {
+        if self.eidas {
+            "eidas-bridge"
+        } else {
+            super::provider::IDP_ID
+        }
     }
 
     /// Pairwise-looking subject for this citizen at this client:
@@ -262,8 +314,10 @@ mod tests {
             assert!(find(id).is_some(), "{id}");
             assert!(find_for(id, Flavour::MConnect).is_some(), "{id}");
         }
-        assert!(find_for("giulia", Flavour::FranceConnectV2).is_none());
+        assert!(find_for("giulia", Flavour::FranceConnectV1).is_none());
         assert!(find_for("giulia", Flavour::FranceConnectPlus).is_some());
+        assert!(find_for("camille", Flavour::MConnect).is_none());
+        assert!(find_for("camille", Flavour::FranceConnectPlus).is_some());
         assert!(find_for("suspendu", Flavour::FranceConnectPlus).is_none());
         assert_eq!(
             find_for("suspendu", Flavour::MConnect).map(|c| c.status),
@@ -273,7 +327,9 @@ mod tests {
 
     #[test]
     fn claims_have_fc_formats() {
-        for c in CITIZENS.iter().filter(|c| c.only.is_none()) {
+        // The French identities FranceConnect checks against the national register.
+        let french = |c: &&Citizen| !c.eidas && c.only != [Flavour::MConnect];
+        for c in CITIZENS.iter().filter(french) {
             let d = c.birthdate.as_bytes();
             assert_eq!(d.len(), 10, "{}", c.id);
             assert!(d.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 {
@@ -285,7 +341,7 @@ mod tests {
             // year with unknown parts as 00.
             assert_eq!(c.idp_birthdate.len(), 10, "{}", c.id);
             assert_eq!(&c.birthdate[..4], &c.idp_birthdate[..4], "{}", c.id);
-            assert!(c.gender == "male" || c.gender == "female");
+            assert!(["male", "female", "unspecified"].contains(&c.gender));
             assert!(c.birthplace.is_empty() || c.birthplace.len() == 5);
             assert_eq!(c.birthcountry.len(), 5);
             assert!(c.birthcountry.starts_with("99"));

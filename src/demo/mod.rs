@@ -48,6 +48,11 @@ pub struct StackOptions {
     /// `[upstream] url`; `None`: the echo application the stack starts (load benchmarks put
     /// another server there).
     pub upstream_url: Option<String>,
+    /// FranceConnect mocks: the demo client is authorised for every scope and the `amr`
+    /// claim, and guichet asks for the data beyond the identité pivot ([`rich_scopes`]), as a
+    /// service authorised for them would. `false`: the presets' defaults against a client
+    /// authorised for the identité pivot only, what every service has.
+    pub rich_identity: bool,
 }
 
 /// The gateway's certificate for a stack with TLS (see [`certs`]).
@@ -82,6 +87,7 @@ impl StackOptions {
             tls: None,
             grace_period: "1s".into(),
             upstream_url: None,
+            rich_identity: false,
         }
     }
 }
@@ -111,12 +117,15 @@ impl Stack {
         let mut mocks = Vec::new();
         for flavour in std::iter::once(opts.flavour).chain(opts.also.iter().copied()) {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let config = MockConfig {
+            let mut config = MockConfig {
                 flavour,
                 path_prefix: flavour.default_prefix().to_owned(),
                 rp_jwks_uri: Some(rp_jwks.clone()),
                 ..MockConfig::default()
             };
+            if opts.rich_identity && flavour.is_franceconnect() {
+                config = config.authorised_for_everything();
+            }
             mocks.push(MockProvider::serve(listener, config).await?);
         }
         let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -171,12 +180,43 @@ impl Stack {
     }
 }
 
+/// What a FranceConnect service authorised beyond the identité pivot asks for: e-mail and
+/// usage name, v2's `idp_id` and `idp_birthdate`, FranceConnect+'s RNIPP version of the
+/// identity, and `amr` through `claims` (which marks eIDAS identities). `None` for the other
+/// flavours.
+pub fn rich_scopes(flavour: Flavour) -> Option<(Vec<&'static str>, &'static str)> {
+    const AMR: &str = r#"{"id_token":{"amr":{"essential":true}}}"#;
+    let (extra, claims): (&[&str], &str) = match flavour {
+        Flavour::FranceConnectV1 => (&[], ""),
+        Flavour::FranceConnectV2 => (&["idp_id", "idp_birthdate"], AMR),
+        Flavour::FranceConnectPlus => (&["rnipp_identite_pivot"], AMR),
+        Flavour::MConnect | Flavour::Generic => return None,
+    };
+    let scopes = [
+        "openid",
+        "given_name",
+        "family_name",
+        "birthdate",
+        "gender",
+        "birthplace",
+        "birthcountry",
+        "email",
+        "preferred_username",
+    ]
+    .iter()
+    .chain(extra)
+    .copied()
+    .collect();
+    Some((scopes, claims))
+}
+
 /// One `[[providers]]` entry for a mock.
 fn provider_block(
     name: &str,
     mock: &MockProvider,
     secret: &Path,
     key: Option<(&Path, &str)>,
+    rich: bool,
     extra: &str,
 ) -> String {
     let flavour = mock.flavour();
@@ -207,6 +247,17 @@ fn provider_block(
             mock.end_session_endpoint(),
         ));
     }
+    if let Some((scopes, claims)) = rich_scopes(flavour).filter(|_| rich) {
+        b.push_str(
+            "# The demo client is authorised for more than the identité pivot (a real service\n\
+             # asks FranceConnect for each: docs/federations.md), so it asks for more.\n",
+        );
+        let list: Vec<String> = scopes.iter().map(|s| format!("\"{s}\"")).collect();
+        b.push_str(&format!("scopes = [{}]\n", list.join(", ")));
+        if !claims.is_empty() {
+            b.push_str(&format!("authorize_params = {{ claims = '{claims}' }}\n"));
+        }
+    }
     if let (Flavour::FranceConnectPlus, Some((path, alg))) = (flavour, key) {
         b.push_str(&format!(
             "decryption_keys = [{{ alg = \"{alg}\", key = \"file:{}\", kid = \"{ENCRYPTION_KID}\" }}]\n",
@@ -233,7 +284,14 @@ fn config_text(
         } else {
             (mock.flavour().short_name(), "")
         };
-        providers.push_str(&provider_block(name, mock, secret, key, extra));
+        providers.push_str(&provider_block(
+            name,
+            mock,
+            secret,
+            key,
+            opts.rich_identity,
+            extra,
+        ));
         providers.push('\n');
     }
     let first = &mocks[0];
@@ -360,7 +418,8 @@ fn banner(stack: &Stack) -> String {
          \x20          {url}/api/        (401 without a session)\n\
          \x20          {url}/renforce/   (eIDAS substantial: step-up to FranceConnect+ or MConnect)\n\
          \x20          {url}/.guichet/logout\n\
-         \x20 Script:  curl -sL -c jar -b jar '{url}/.guichet/login?login_hint=elodie&return_to=/whoami'\n\
+         \x20 Script:  page=$(curl -sL -c jar -b jar -o /dev/null -w '%{{url_effective}}' '{url}/.guichet/login?provider=demo&return_to=/whoami')\n\
+         \x20          curl -sL -c jar -b jar \"$page/login?citizen=elodie\"   (the mock's page, as a browser would)\n\
          \x20 Metrics: {metrics}/metrics\n\
          \x20 Config:  {config} (try: guichet check --config {config})\n\
          \x20 Mock providers: {issuers}\n\
@@ -431,6 +490,8 @@ pub fn run(port: u16, provider: &str) -> Result<(), StartError> {
     // A page that needs eIDAS substantial: a FranceConnect (low) session is sent to step up.
     opts.extra_toml =
         "[[routes]]\npath = \"/renforce\"\naccess = \"browser\"\nmin_level = \"eidas2\"\n".into();
+    // The demo shows every header a service can get (docs/federations.md says how to ask).
+    opts.rich_identity = true;
     let stack = runtime.block_on(Stack::start(&dir, &opts)).map_err(setup)?;
     let cfg =
         Config::from_file(&stack.config_path).map_err(|e| StartError::Setup(e.to_string()))?;

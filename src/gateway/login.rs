@@ -336,10 +336,12 @@ impl Gateway {
         self.open_session(req, &provider, verified, &login).await
     }
 
-    /// Code exchange, id_token, userinfo, claims: every check of a login.
+    /// Code exchange, id_token, userinfo, claims: every check of a login. The access token
+    /// is revoked once the checks are done, whatever their outcome, when the provider asks
+    /// for it (`revoke_access_token`).
     async fn verify(
         &self,
-        provider: &Provider,
+        provider: &Arc<Provider>,
         code: &str,
         login: &LoginState,
     ) -> Result<Verified, OidcError> {
@@ -357,6 +359,24 @@ impl Gateway {
             )
             .await?;
         timer.observe_duration();
+        let verified = self
+            .verify_tokens(provider, &endpoints, &access_token, &id_token, login)
+            .await;
+        if provider.cfg.revoke_access_token {
+            Provider::revoke_in_background(provider.clone(), endpoints, access_token);
+        }
+        verified
+    }
+
+    /// The id_token, then userinfo with the access token, then the identity.
+    async fn verify_tokens(
+        &self,
+        provider: &Provider,
+        endpoints: &crate::oidc::Endpoints,
+        access_token: &str,
+        id_token: &str,
+        login: &LoginState,
+    ) -> Result<Verified, OidcError> {
         let t = now();
         let expect = Expect {
             require_times: true,
@@ -365,7 +385,7 @@ impl Gateway {
             now: t,
         };
         // FranceConnect+: the id_token is a JWE around the signed token.
-        let id_token = jwe::open(provider, &id_token).map_err(OidcError::IdToken)?;
+        let id_token = jwe::open(provider, id_token).map_err(OidcError::IdToken)?;
         let id_claims = jws::verify(provider, &id_token, &expect)
             .await
             .map_err(OidcError::IdToken)?;
@@ -382,7 +402,7 @@ impl Gateway {
             .and_then(Value::as_str)
             .ok_or(OidcError::IdToken(jws::TokenError::MissingClaim))?;
         let timer = self.provider_timer(provider, "userinfo");
-        let mut userinfo = provider.userinfo(&endpoints, &access_token, sub, t).await?;
+        let mut userinfo = provider.userinfo(endpoints, access_token, sub, t).await?;
         timer.observe_duration();
         // Protocol claims come from the id_token only.
         userinfo.remove("acr");

@@ -4,8 +4,8 @@
 //! Invariants:
 //! - Only claims listed in [`CLAIMS`] and accepted for the provider's flavour ([`intake`]) are
 //!   kept; anything else the provider sends is dropped. Rules differ per flavour only where the
-//!   federation documents it (FranceConnect+ eIDAS identities, MConnect's user key), never by
-//!   loosening a rule for every provider.
+//!   federation documents it (FranceConnect's `unspecified` gender, eIDAS identities marked by
+//!   their `amr`, MConnect's user key), never by loosening a rule for every provider.
 //! - A listed claim with a value outside its rule fails the whole login
 //!   ([`ClaimError`], naming the claim, never its value); it is never truncated, "cleaned" or
 //!   passed on as is.
@@ -126,13 +126,20 @@ pub fn claim_spec(name: &str) -> Option<&'static ClaimSpec> {
 }
 
 /// Where a claim comes from for a provider of this flavour (its name in the provider's JSON)
-/// and which rule checks it; `None` when this flavour's claims never include it.
-pub fn intake(flavour: Flavour, spec: &ClaimSpec) -> Option<(&'static str, Rule)> {
+/// and which rule checks it; `None` when this flavour's claims never include it. `eidas`: the
+/// identity comes from FranceConnect's eIDAS bridge ([`is_eidas`]).
+pub fn intake(flavour: Flavour, eidas: bool, spec: &ClaimSpec) -> Option<(&'static str, Rule)> {
     match (flavour, spec.name) {
-        // FranceConnect+ also carries eIDAS identities from other EU states: their gender may
-        // be `unspecified` and their birthplace is free text, not an INSEE code.
-        (PLUS, "gender") => Some(("gender", Rule::GenderEidas)),
-        (PLUS, "birthplace") => Some(("birthplace", Rule::Text)),
+        // FranceConnect's genders include `unspecified`: the national register's sex I, sent
+        // as `gender` (v2) and `rnipp_gender` (FranceConnect+), and eIDAS identities'.
+        (V1 | V2 | PLUS, "gender") => Some(("gender", Rule::GenderFc)),
+        (PLUS, "rnipp_gender") => Some(("rnipp_gender", Rule::GenderFc)),
+        // An identity from another EU state, through the eIDAS bridge, has its birthplace in
+        // words, not an INSEE code (`back/apps/core-fcp/src/dto/eidas-identity.dto.ts`, checked
+        // instead of `oidc-identity.dto.ts` for those identities, in
+        // `github.com/france-connect/sources`). Only for them: FranceConnect checks every other
+        // identity against the register.
+        (V2 | PLUS, "birthplace") if eidas => Some(("birthplace", Rule::Text)),
         (MC, "user_key") => Some(("preferred_username", Rule::Subject)),
         // FranceConnect v1 names the identity provider used in `idp`.
         (V1, "idp_id") => Some(("idp", Rule::Token)),
@@ -141,6 +148,19 @@ pub fn intake(flavour: Flavour, spec: &ClaimSpec) -> Option<(&'static str, Rule)
             .contains(&flavour)
             .then_some((spec.name, spec.rule)),
     }
+}
+
+/// Does this claim set say the identity came through FranceConnect's eIDAS bridge? Its `amr`
+/// then contains `eidas` (the bridge's identity provider record has `amr: ["eidas"]`:
+/// `docker/volumes/mongo-fcp-{low,high}/scripts/db-states/_default/idp.js`; "avec claim AMR
+/// eidas" in `quality/fcp/cypress/integration/eidas-bridge/connexion-eidas-fs-fr.feature`, in
+/// `github.com/france-connect/sources`). FranceConnect sends `amr` only to services that ask
+/// for it through `claims` (docs/federations.md): without it, an eIDAS identity is held to the
+/// register's formats.
+pub fn is_eidas(set: &Map<String, Value>) -> bool {
+    set.get("amr")
+        .and_then(Value::as_array)
+        .is_some_and(|methods| methods.iter().any(|m| m.as_str() == Some("eidas")))
 }
 
 /// A claim that failed its rule. Carries the claim *name* only, never the value.
@@ -186,9 +206,10 @@ impl Identity {
         sets: &[&Map<String, Value>],
     ) -> Result<Identity, ClaimError> {
         let mut claims: Slots = Default::default();
+        let eidas = sets.iter().any(|set| is_eidas(set));
         for set in sets {
             for (slot, spec) in claims.iter_mut().zip(CLAIMS) {
-                let Some((source, rule)) = intake(flavour, spec) else {
+                let Some((source, rule)) = intake(flavour, eidas, spec) else {
                     continue;
                 };
                 let Some(value) = set.get(source) else {
@@ -369,25 +390,24 @@ mod tests {
     #[test]
     fn franceconnect_plus_accepts_eidas_identities_and_rnipp_claims() {
         let eu = obj(json!({
-            "sub": "s", "given_name": "Giulia", "family_name": "Rossi", "gender": "unspecified",
-            "birthplace": "Roma", "birthdate": "1985-00-00",
+            "sub": "s", "amr": ["eidas"], "given_name": "Giulia", "family_name": "Rossi",
+            "gender": "unspecified", "birthplace": "Roma", "birthdate": "1985-00-00",
             "rnipp_birthdate": "1985-01-01", "rnipp_given_name_array": ["Giulia", "Maria"],
             "rnipp_gender": "female", "rnipp_birthplace": "", "rnipp_birthcountry": "99127"
         }));
         let id = Identity::from_provider(Flavour::FranceConnectPlus, &[&eu]).unwrap();
         assert_eq!(id.get("gender"), Some("unspecified"));
         assert_eq!(id.get("birthplace"), Some("Roma"));
+        assert_eq!(id.get("amr"), Some("eidas"));
         assert_eq!(id.get("rnipp_given_name_array"), Some("Giulia, Maria"));
         assert_eq!(id.get("rnipp_birthplace"), None);
-        // The same claims from FranceConnect v2 (eIDAS low, RNIPP-checked): refused.
-        for f in [
-            Flavour::FranceConnectV2,
-            Flavour::FranceConnectV1,
-            Flavour::Generic,
-        ] {
-            let e = Identity::from_provider(f, &[&eu]).unwrap_err();
-            assert_eq!(e.claim, "gender", "{f:?}");
-        }
+        // FranceConnect v2 carries eIDAS identities too.
+        assert!(Identity::from_provider(Flavour::FranceConnectV2, &[&eu]).is_ok());
+        // v1 has no eIDAS bridge; generic providers keep OpenID's genders.
+        let e = Identity::from_provider(Flavour::FranceConnectV1, &[&eu]).unwrap_err();
+        assert_eq!(e.claim, "birthplace");
+        let e = Identity::from_provider(Flavour::Generic, &[&eu]).unwrap_err();
+        assert_eq!(e.claim, "gender");
         let rnipp_only = obj(json!({"sub": "s", "rnipp_gender": "female"}));
         let id = Identity::from_provider(Flavour::FranceConnectV2, &[&rnipp_only]).unwrap();
         assert_eq!(
@@ -395,6 +415,58 @@ mod tests {
             None,
             "rnipp_* only from FranceConnect+"
         );
+    }
+
+    #[test]
+    fn eidas_formats_only_when_amr_says_eidas() {
+        // The same identity without `amr` (the service did not ask for it), or with the `amr`
+        // of a French identity provider: its birthplace must be an INSEE code.
+        for amr in [
+            json!(null),
+            json!(["fc", "pop", "mfa", "pin"]),
+            json!("eidas"),
+        ] {
+            let mut c = obj(json!({"sub": "s", "birthplace": "Roma", "gender": "female"}));
+            if !amr.is_null() {
+                c.insert("amr".into(), amr.clone());
+            }
+            for f in [Flavour::FranceConnectV2, Flavour::FranceConnectPlus] {
+                let e = Identity::from_provider(f, &[&c]);
+                assert!(e.is_err(), "{f:?} {amr}");
+            }
+        }
+        // The eIDAS mark in the id_token relaxes the userinfo's birthplace.
+        let id_token = obj(json!({"sub": "s", "amr": ["eidas"]}));
+        let userinfo = obj(json!({"sub": "s", "birthplace": "Łódź"}));
+        let id = Identity::from_provider(Flavour::FranceConnectPlus, &[&id_token, &userinfo]);
+        assert_eq!(id.unwrap().get("birthplace"), Some("Łódź"));
+    }
+
+    #[test]
+    fn register_sex_i_is_unspecified_at_every_franceconnect() {
+        let c = obj(
+            json!({"sub": "s", "gender": "unspecified", "rnipp_gender": "unspecified",
+                           "birthplace": "33063"}),
+        );
+        for f in [
+            Flavour::FranceConnectV1,
+            Flavour::FranceConnectV2,
+            Flavour::FranceConnectPlus,
+        ] {
+            let id = Identity::from_provider(f, &[&c]).unwrap();
+            assert_eq!(id.get("gender"), Some("unspecified"), "{f:?}");
+        }
+        let plus = Identity::from_provider(Flavour::FranceConnectPlus, &[&c]).unwrap();
+        assert_eq!(plus.get("rnipp_gender"), Some("unspecified"));
+        for f in [Flavour::MConnect, Flavour::Generic] {
+            assert_eq!(
+                Identity::from_provider(f, &[&c]).unwrap_err().claim,
+                "gender",
+                "{f:?}"
+            );
+        }
+        let other = obj(json!({"sub": "s", "gender": "other"}));
+        assert!(Identity::from_provider(Flavour::FranceConnectV2, &[&other]).is_err());
     }
 
     #[test]

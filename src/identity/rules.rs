@@ -21,8 +21,12 @@ pub enum Rule {
     DateTime,
     /// `male` or `female` (FranceConnect's values).
     Gender,
-    /// `male`, `female` or `unspecified` (FranceConnect+ eIDAS identities from other EU states).
-    GenderEidas,
+    /// `male`, `female` or `unspecified`: FranceConnect's genders, the national register's
+    /// sexes M, F and I (`back/libs/rnipp/src/mappers/oidc-to-rnipp.mappers.ts`,
+    /// `back/libs/rnipp/src/enums/genders.enum.ts`) and eIDAS identities'
+    /// (`back/libs/eidas-oidc-mapper/src/enums/eidas-gender.enum.ts`), in
+    /// `github.com/france-connect/sources`.
+    GenderFc,
     /// INSEE commune code: 5 digits, or Corsica's `2A`/`2B` + 3 digits.
     InseeCommune,
     /// INSEE country code: 5 digits (`99100` is France).
@@ -106,7 +110,7 @@ fn check(claim: &'static str, rule: Rule, s: &str) -> Result<(), ClaimError> {
         Rule::PartialDate => is_date(s) || is_year_month(s),
         Rule::DateTime => is_date_time(s),
         Rule::Gender => s == "male" || s == "female",
-        Rule::GenderEidas => s == "male" || s == "female" || s == "unspecified",
+        Rule::GenderFc => s == "male" || s == "female" || s == "unspecified",
         Rule::InseeCommune => {
             let b = s.as_bytes();
             b.len() == 5
@@ -148,7 +152,7 @@ fn rule_reason(rule: Rule) -> &'static str {
         Rule::PartialDate => "not a YYYY[-MM[-DD]] date",
         Rule::DateTime => "not a YYYY-MM-DD[THH:MM[:SS]] date and time",
         Rule::Gender => "not male/female",
-        Rule::GenderEidas => "not male/female/unspecified",
+        Rule::GenderFc => "not male/female/unspecified",
         Rule::InseeCommune => "not an INSEE commune code",
         Rule::InseeCountry => "not an INSEE country code",
         Rule::Text => "characters outside plain text",
@@ -356,8 +360,8 @@ mod tests {
         ] {
             assert!(!ok(Rule::Text, bad), "{bad:?}");
         }
-        assert!(ok(Rule::GenderEidas, "unspecified"));
+        assert!(ok(Rule::GenderFc, "unspecified"));
         assert!(!ok(Rule::Gender, "unspecified"));
-        assert!(!ok(Rule::GenderEidas, "other"));
+        assert!(!ok(Rule::GenderFc, "other"));
     }
 }

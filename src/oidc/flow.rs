@@ -46,7 +46,12 @@ impl Provider {
             params.push(("code_challenge", challenge));
             params.push(("code_challenge_method", "S256"));
         }
-        if let Some(hint) = req.login_hint {
+        // FranceConnect refuses every parameter outside its list, `login_hint` included
+        // (config/franceconnect.rs): the hint goes to other providers only.
+        if let Some(hint) = req
+            .login_hint
+            .filter(|_| !self.cfg.flavour.is_franceconnect())
+        {
             params.push(("login_hint", hint));
         }
         for (k, v) in &self.cfg.authorize_params {
@@ -142,6 +147,72 @@ impl Provider {
             }
         }
         Ok((access.to_string(), id_token.to_string()))
+    }
+
+    /// Revokes an access token guichet no longer needs (RFC 7009), authenticating as at the
+    /// token endpoint. The form is exactly `token`, `client_id`, `client_secret` with
+    /// `client_secret_post`: FranceConnect's revocation endpoint refuses any other field
+    /// (`token_type_hint` included: `back/libs/oidc-provider/src/dto/revocation-token-params.dto.ts`
+    /// in `github.com/france-connect/sources`).
+    pub async fn revoke(&self, endpoints: &Endpoints, access_token: &str) -> Result<(), OidcError> {
+        let Some(url) = &endpoints.revocation else {
+            return Err(OidcError::BadResponse(
+                "revocation",
+                "no revocation_endpoint",
+            ));
+        };
+        let secret = self.cfg.client_secret.expose();
+        let mut form: Vec<(&str, &str)> = vec![("token", access_token)];
+        let mut req = self.http().post(url);
+        match endpoints.token_auth {
+            TokenAuth::ClientSecretBasic => {
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                let creds =
+                    STANDARD.encode(format!("{}:{}", enc(&self.cfg.client_id), enc(secret)));
+                req = req.header(reqwest::header::AUTHORIZATION, format!("Basic {creds}"));
+            }
+            TokenAuth::ClientSecretPost | TokenAuth::Auto => {
+                form.push(("client_id", &self.cfg.client_id));
+                form.push(("client_secret", secret));
+            }
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let req = req
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        let resp = http::send(req, "revocation").await?;
+        match resp.status {
+            200 => Ok(()),
+            s if s >= 500 => Err(OidcError::Unavailable(format!("revocation: HTTP {s}"))),
+            _ => Err(OidcError::BadResponse("revocation", "refused")),
+        }
+    }
+
+    /// [`Provider::revoke`] without holding up the citizen: the answer changes nothing to the
+    /// login (the token dies within a minute anyway at FranceConnect), a failure is logged
+    /// (without the token). Bounded by the provider's `http_timeout`.
+    pub fn revoke_in_background(
+        provider: std::sync::Arc<Provider>,
+        endpoints: std::sync::Arc<Endpoints>,
+        access_token: String,
+    ) {
+        tokio::spawn(async move {
+            match provider.revoke(&endpoints, &access_token).await {
+                Ok(()) => tracing::debug!(provider = provider.name(), "access token revoked"),
+                Err(e) => tracing::warn!(
+                    provider = provider.name(),
+                    reason = %e.reason(),
+                    "access token revocation failed"
+                ),
+            }
+        });
     }
 
     /// Calls userinfo and returns its claims, checking that `sub` is the id_token's.

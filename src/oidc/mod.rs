@@ -76,6 +76,8 @@ pub struct Endpoints {
     pub userinfo: Option<String>,
     pub end_session: Option<String>,
     pub jwks_uri: Option<String>,
+    /// RFC 7009 revocation endpoint (discovery's `revocation_endpoint`).
+    pub revocation: Option<String>,
     /// The provider lists `S256` in `code_challenge_methods_supported`.
     pub pkce_s256: bool,
     /// Resolved client authentication at the token endpoint.
@@ -91,6 +93,7 @@ struct Metadata {
     userinfo_endpoint: Option<String>,
     end_session_endpoint: Option<String>,
     jwks_uri: Option<String>,
+    revocation_endpoint: Option<String>,
     #[serde(default)]
     code_challenge_methods_supported: Vec<String>,
     #[serde(default)]
@@ -220,6 +223,7 @@ impl Provider {
             userinfo: checked(pick(&o.userinfo_endpoint, meta.userinfo_endpoint))?,
             end_session: checked(pick(&o.end_session_endpoint, meta.end_session_endpoint))?,
             jwks_uri: checked(pick(&o.jwks_uri, meta.jwks_uri))?,
+            revocation: checked(meta.revocation_endpoint)?,
             pkce_s256: meta
                 .code_challenge_methods_supported
                 .iter()

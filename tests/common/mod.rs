@@ -41,6 +41,10 @@ pub struct Setup {
     pub tls_reload_interval: Option<String>,
     /// `[server] grace_period`; default 1s.
     pub grace_period: Option<String>,
+    /// FranceConnect mocks authorised for every scope and `amr`, and guichet asking for the
+    /// data beyond the identité pivot (`StackOptions::rich_identity`, what `guichet demo`
+    /// runs). Default: the presets' scopes against a client authorised for the pivot only.
+    pub rich_identity: bool,
 }
 
 impl Default for Setup {
@@ -56,6 +60,7 @@ impl Default for Setup {
             tls: false,
             tls_reload_interval: None,
             grace_period: None,
+            rich_identity: false,
         }
     }
 }
@@ -115,6 +120,7 @@ impl Harness {
         opts.extra_toml = setup.extra_toml;
         opts.provider_toml = setup.provider_toml;
         opts.server_toml = setup.server_toml;
+        opts.rich_identity = setup.rich_identity;
         process::set_log_filter(dir.path(), setup.log_filter);
         opts.audit_file = Some(audit_path.clone());
         if let Some(grace) = setup.grace_period {
@@ -486,6 +492,23 @@ impl Browser {
         panic!("too many redirects: {hops:?}");
     }
 
+    /// Follows `url`; when that lands on the mock provider's interaction page (the citizen
+    /// chooser), picks `citizen` there as a browser clicking it would, and follows on. The
+    /// authorization request itself never names the citizen: FranceConnect would refuse it.
+    pub async fn follow_as(&self, url: &str, citizen: &str) -> Landed {
+        let first = self.follow(url).await;
+        if first.status != StatusCode::OK || !first.url.contains("/interaction/") {
+            return first;
+        }
+        let enc: String = url::form_urlencoded::byte_serialize(citizen.as_bytes()).collect();
+        let mut next = self
+            .follow(&format!("{}/login?citizen={enc}", first.url))
+            .await;
+        next.hops = [first.hops, next.hops].concat();
+        next.set_cookies = [first.set_cookies, next.set_cookies].concat();
+        next
+    }
+
     /// Logs in as a test citizen through the whole flow; returns where it landed.
     pub async fn login(&self, h: &Harness, citizen: &str, return_to: &str) -> Landed {
         self.login_via(&h.url, citizen, return_to).await
@@ -494,9 +517,10 @@ impl Browser {
     /// [`Browser::login`] through the guichet at `gateway_url` (a replica, another deployment).
     pub async fn login_via(&self, gateway_url: &str, citizen: &str, return_to: &str) -> Landed {
         let enc: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
-        self.follow(&format!(
-            "{gateway_url}/.guichet/login?login_hint={citizen}&return_to={enc}"
-        ))
+        self.follow_as(
+            &format!("{gateway_url}/.guichet/login?return_to={enc}"),
+            citizen,
+        )
         .await
     }
 
@@ -509,10 +533,13 @@ impl Browser {
         return_to: &str,
     ) -> Landed {
         let enc: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
-        self.follow(&format!(
-            "{}/.guichet/login?provider={provider}&login_hint={citizen}&return_to={enc}",
-            h.url
-        ))
+        self.follow_as(
+            &format!(
+                "{}/.guichet/login?provider={provider}&return_to={enc}",
+                h.url
+            ),
+            citizen,
+        )
         .await
     }
 
@@ -520,14 +547,22 @@ impl Browser {
     /// callback URL without visiting it.
     pub async fn start_login(&self, h: &Harness, citizen: &str) -> String {
         let r = self
-            .get(&format!(
-                "{}/.guichet/login?login_hint={citizen}&return_to=/whoami",
-                h.url
-            ))
+            .get(&format!("{}/.guichet/login?return_to=/whoami", h.url))
             .await;
         assert_eq!(r.status(), StatusCode::FOUND);
         let authorize = location(&r);
         let r = self.get(&authorize).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "provider did not open an interaction"
+        );
+        let interaction = reqwest::Url::parse(&authorize)
+            .and_then(|base| base.join(&location(&r)))
+            .expect("interaction URL");
+        let r = self
+            .get(&format!("{interaction}/login?citizen={citizen}"))
+            .await;
         assert_eq!(
             r.status(),
             StatusCode::FOUND,

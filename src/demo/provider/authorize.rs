@@ -1,85 +1,127 @@
-//! The authorization endpoint, the citizen chooser page and code issuance.
+//! The authorization endpoint: the request is checked (as FranceConnect does for its
+//! flavours, [`platform`]; as a plain OpenID provider otherwise), kept as an interaction, and
+//! the browser sent to the interaction's page ([`interaction`]).
 
+use super::platform::{self, Refused};
 use super::*;
 
 pub(super) struct AuthorizeRequest {
-    client_id: String,
-    redirect_uri: Url,
-    state: String,
-    nonce: String,
-    acr: String,
-    scope: String,
-    code_challenge: Option<String>,
+    pub(super) client_id: String,
+    pub(super) redirect_uri: Url,
+    pub(super) state: String,
+    pub(super) nonce: String,
+    pub(super) acr: String,
+    pub(super) scope: String,
+    pub(super) code_challenge: Option<String>,
+    /// `amr` asked for through `claims` (FranceConnect: by an authorised service); other
+    /// flavours always send it.
+    pub(super) amr: bool,
 }
 
 pub(super) const MAX_PARAM_LEN: usize = 2048;
 
+/// How the mock answers a request it refuses.
+pub(super) enum AuthorizeRefusal {
+    /// 400 with a JSON OAuth error (plain OpenID providers, and FranceConnect's token side).
+    Json(super::responses::Refusal),
+    /// FranceConnect's own error page: the citizen does not go back to the service.
+    Page { code: &'static str, why: String },
+    /// Back to the service with an OAuth error.
+    Redirect {
+        redirect_uri: Box<Url>,
+        state: Option<String>,
+        error: &'static str,
+        description: String,
+    },
+}
+
+impl IntoResponse for AuthorizeRefusal {
+    fn into_response(self) -> Response {
+        match self {
+            AuthorizeRefusal::Json(r) => r.into_response(),
+            AuthorizeRefusal::Page { code, why } => fc_error_page(code, &why),
+            AuthorizeRefusal::Redirect {
+                mut redirect_uri,
+                state,
+                error,
+                description,
+            } => {
+                {
+                    let mut q = redirect_uri.query_pairs_mut();
+                    q.append_pair("error", error)
+                        .append_pair("error_description", &description);
+                    if let Some(s) = &state {
+                        q.append_pair("state", s);
+                    }
+                }
+                redirect(&redirect_uri)
+            }
+        }
+    }
+}
+
+fn json_refusal(error: &'static str, description: impl Into<String>) -> AuthorizeRefusal {
+    AuthorizeRefusal::Json(refuse(error, description))
+}
+
+/// An absolute http(s) URL without fragment.
+fn redirect_uri(raw: Option<&str>) -> Option<Url> {
+    raw.and_then(|r| Url::parse(r).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.fragment().is_none())
+}
+
 pub(super) fn validate_authorize(
     inner: &Inner,
     p: &BTreeMap<String, String>,
-) -> Result<AuthorizeRequest, Refusal> {
+) -> Result<AuthorizeRequest, AuthorizeRefusal> {
+    if inner.config.flavour.is_franceconnect() {
+        return validate_franceconnect(inner, p);
+    }
     let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
     if let Some((k, _)) = p.iter().find(|(_, v)| v.len() > MAX_PARAM_LEN) {
-        return Err(refuse("invalid_request", format!("parameter {k} too long")));
+        return Err(json_refusal(
+            "invalid_request",
+            format!("parameter {k} too long"),
+        ));
     }
     match get("response_type") {
         Some("code") => {}
         Some(_) => {
-            return Err(refuse(
+            return Err(json_refusal(
                 "unsupported_response_type",
                 "only response_type=code is supported",
             ))
         }
-        None => return Err(refuse("invalid_request", "response_type is required")),
+        None => return Err(json_refusal("invalid_request", "response_type is required")),
     }
     let client_id = match get("client_id") {
         Some(c) if c == inner.config.client_id => c.to_owned(),
-        Some(_) => return Err(refuse("invalid_client", "unknown client_id")),
-        None => return Err(refuse("invalid_request", "client_id is required")),
+        Some(_) => return Err(json_refusal("invalid_client", "unknown client_id")),
+        None => return Err(json_refusal("invalid_request", "client_id is required")),
     };
-    let redirect_uri = match get("redirect_uri").map(Url::parse) {
-        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.fragment().is_none() => u,
-        Some(_) => {
-            return Err(refuse(
-                "invalid_request",
-                "redirect_uri must be an absolute http(s) URL without fragment",
-            ))
-        }
-        None => return Err(refuse("invalid_request", "redirect_uri is required")),
+    let Some(redirect_uri) = redirect_uri(get("redirect_uri")) else {
+        return Err(json_refusal(
+            "invalid_request",
+            "redirect_uri must be an absolute http(s) URL without fragment",
+        ));
     };
     let scope = get("scope").unwrap_or_default();
     if !scope.split(' ').any(|s| s == "openid") {
-        return Err(refuse("invalid_scope", "scope must contain openid"));
+        return Err(json_refusal("invalid_scope", "scope must contain openid"));
     }
     let Some(state) = get("state") else {
-        return Err(refuse("invalid_request", "state is required"));
+        return Err(json_refusal("invalid_request", "state is required"));
     };
     let Some(nonce) = get("nonce") else {
-        return Err(refuse("invalid_request", "nonce is required"));
+        return Err(json_refusal("invalid_request", "nonce is required"));
     };
-    let requested: Vec<&str> = get("acr_values")
-        .map(|a| a.split(' ').filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
-    let acr = match (inner.config.flavour, requested.first()) {
-        (Flavour::FranceConnectV2, None) | (Flavour::FranceConnectPlus, None) => {
-            return Err(refuse("invalid_request", "acr_values is required"))
-        }
-        // FranceConnect+ knows eidas2 and eidas3 only (eidas1 is an error there).
-        (Flavour::FranceConnectPlus, Some(_)) => {
-            match requested.iter().find(|a| ["eidas2", "eidas3"].contains(a)) {
-                Some(a) => a,
-                None => {
-                    return Err(refuse(
-                        "invalid_request",
-                        "acr_values must ask for eidas2 or eidas3",
-                    ))
-                }
-            }
-        }
-        (_, Some(a)) => a,
-        (Flavour::MConnect, None) => "substantial",
-        (_, None) => "eidas1",
-    };
+    let acr = get("acr_values")
+        .and_then(|a| a.split(' ').find(|s| !s.is_empty()))
+        .unwrap_or(if inner.config.flavour == Flavour::MConnect {
+            "substantial"
+        } else {
+            "eidas1"
+        });
     let code_challenge = match (get("code_challenge"), get("code_challenge_method")) {
         (None, None) => None,
         (Some(c), Some("S256")) => {
@@ -87,7 +129,7 @@ pub(super) fn validate_authorize(
                 && c.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !ok {
-                return Err(refuse(
+                return Err(json_refusal(
                     "invalid_request",
                     "code_challenge must be 43 base64url characters",
                 ));
@@ -95,13 +137,13 @@ pub(super) fn validate_authorize(
             Some(c.to_owned())
         }
         (Some(_), _) => {
-            return Err(refuse(
+            return Err(json_refusal(
                 "invalid_request",
                 "only code_challenge_method=S256 is supported",
             ))
         }
         (None, Some(_)) => {
-            return Err(refuse(
+            return Err(json_refusal(
                 "invalid_request",
                 "code_challenge_method without code_challenge",
             ))
@@ -115,6 +157,108 @@ pub(super) fn validate_authorize(
         acr: acr.to_owned(),
         scope: scope.to_owned(),
         code_challenge,
+        amr: true,
+    })
+}
+
+/// FranceConnect's checks, in its order: the parameter DTO (an error page), the client (an
+/// error page), then node-oidc-provider's and FranceConnect's middlewares (back to the
+/// service with an error, except `amr` asked without authorisation: a page). Each rule is in
+/// [`platform`] with the source it mirrors.
+fn validate_franceconnect(
+    inner: &Inner,
+    p: &BTreeMap<String, String>,
+) -> Result<AuthorizeRequest, AuthorizeRefusal> {
+    let flavour = inner.config.flavour;
+    let as_page = |r: Refused| match r {
+        Refused::Page { code, why } => AuthorizeRefusal::Page { code, why },
+        Refused::Redirect { error, description } => AuthorizeRefusal::Page {
+            code: platform::Y_AUTHORIZE_PARAMS,
+            why: format!("{error}: {description}"),
+        },
+    };
+    if let Some((k, _)) = p.iter().find(|(_, v)| v.len() > MAX_PARAM_LEN) {
+        return Err(AuthorizeRefusal::Page {
+            code: platform::Y_AUTHORIZE_PARAMS,
+            why: format!("parameter {k} too long"),
+        });
+    }
+    platform::check_params(flavour, p).map_err(as_page)?;
+    // The DTO's URL check (`IsUrlRequiredTldFromConfig`): a malformed redirect_uri is a page.
+    let Some(redirect_uri) = redirect_uri(p.get("redirect_uri").map(String::as_str)) else {
+        return Err(AuthorizeRefusal::Page {
+            code: platform::Y_AUTHORIZE_PARAMS,
+            why: "redirect_uri is not a URL".into(),
+        });
+    };
+    let get = |k: &str| p.get(k).map(String::as_str).unwrap_or_default();
+    if get("client_id") != inner.config.client_id {
+        return Err(AuthorizeRefusal::Page {
+            code: platform::Y_UNKNOWN_CLIENT,
+            why: "client is invalid, client not found".into(),
+        });
+    }
+    let state = p.get("state").cloned();
+    let back = |r: Refused| match r {
+        Refused::Redirect { error, description } => AuthorizeRefusal::Redirect {
+            redirect_uri: Box::new(redirect_uri.clone()),
+            state: state.clone(),
+            error,
+            description,
+        },
+        Refused::Page { code, why } => AuthorizeRefusal::Page { code, why },
+    };
+    // node-oidc-provider: response_type empty (missing) or other than `code` (FranceConnect
+    // serves `responseTypes: ['code']`), "Erreur <error> avec response_type" in
+    // `quality/fcp/cypress/integration/api/api-authorize.feature`.
+    match get("response_type") {
+        "code" => {}
+        "" => {
+            return Err(back(Refused::Redirect {
+                error: "invalid_request",
+                description: "missing required parameter 'response_type'".into(),
+            }))
+        }
+        _ => {
+            return Err(back(Refused::Redirect {
+                error: "unsupported_response_type",
+                description: "unsupported response_type requested".into(),
+            }))
+        }
+    }
+    platform::check_scopes(flavour, get("scope"), &inner.authorised_scopes()).map_err(back)?;
+    let amr = platform::claims_ask_amr(p.get("claims").map(String::as_str)).map_err(back)?;
+    if amr && !inner.config.authorized_claims.iter().any(|c| c == "amr") {
+        return Err(AuthorizeRefusal::Page {
+            code: platform::Y_CLAIM_AMR,
+            why: "the amr claim is not authorised for this service".into(),
+        });
+    }
+    // An idp_hint must name an identity provider the service may be sent to directly
+    // (`redirectToHintedIdpMiddleware` in
+    // `back/libs/core/src/services/core-oidc-provider-middleware.service.ts`): the mock has one.
+    if p.get("idp_hint").is_some_and(|h| h != IDP_ID) {
+        return Err(back(Refused::Redirect {
+            error: "invalid_idp_hint",
+            description: "An idp_hint was provided but is not allowed".into(),
+        }));
+    }
+    let acr = match (flavour, p.get("acr_values")) {
+        (Flavour::FranceConnectV1, None) => "eidas1",
+        (_, requested) => {
+            platform::pick_acr(flavour, requested.map(String::as_str).unwrap_or_default())
+                .map_err(back)?
+        }
+    };
+    Ok(AuthorizeRequest {
+        client_id: get("client_id").to_owned(),
+        redirect_uri,
+        state: get("state").to_owned(),
+        nonce: get("nonce").to_owned(),
+        acr: acr.to_owned(),
+        scope: get("scope").to_owned(),
+        code_challenge: None,
+        amr,
     })
 }
 
@@ -122,6 +266,10 @@ pub(super) async fn authorize(State(inner): State<Arc<Inner>>, RawQuery(q): RawQ
     lock(&inner.state).counters.authorize += 1;
     let params = match parse_params(q.as_deref().unwrap_or("").as_bytes()) {
         Ok(p) => p,
+        // FranceConnect: a repeated parameter is an array, which its DTO refuses.
+        Err(_) if inner.config.flavour.is_franceconnect() => {
+            return fc_error_page(platform::Y_AUTHORIZE_PARAMS, "malformed query")
+        }
         Err(r) => return r.into_response(),
     };
     let error_fault = {
@@ -149,160 +297,13 @@ pub(super) async fn authorize(State(inner): State<Arc<Inner>>, RawQuery(q): RawQ
             .append_pair("state", &req.state);
         return redirect(&u);
     }
+    // Plain OpenID providers may use `login_hint` (OpenID Connect Core 3.1.2.1): the mock
+    // takes it as the test citizen. FranceConnect refuses it (above).
     if let Some(c) = params
         .get("login_hint")
         .and_then(|h| citizens::find_for(h, inner.config.flavour))
     {
         return issue_code(&inner, req, c);
     }
-    chooser_page(&inner, &params)
-}
-
-/// The citizen gives up on the provider's page: back to the relying party with
-/// `access_denied`, as FranceConnect does ("user authentication aborted").
-pub(super) async fn cancel(State(inner): State<Arc<Inner>>, RawQuery(q): RawQuery) -> Response {
-    let params = match parse_params(q.as_deref().unwrap_or("").as_bytes()) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    let req = match validate_authorize(&inner, &params) {
-        Ok(r) => r,
-        Err(r) => return r.into_response(),
-    };
-    let mut u = req.redirect_uri.clone();
-    u.query_pairs_mut()
-        .append_pair("error", "access_denied")
-        .append_pair("error_description", "User auth aborted")
-        .append_pair("state", &req.state);
-    redirect(&u)
-}
-
-pub(super) async fn choose(State(inner): State<Arc<Inner>>, RawQuery(q): RawQuery) -> Response {
-    let mut params = match parse_params(q.as_deref().unwrap_or("").as_bytes()) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    let flavour = inner.config.flavour;
-    let citizen = match params
-        .remove("citizen")
-        .as_deref()
-        .map(|c| citizens::find_for(c, flavour))
-    {
-        Some(Some(c)) => c,
-        Some(None) => return bad_request("invalid_request", "unknown citizen"),
-        None => return bad_request("invalid_request", "citizen is required"),
-    };
-    match validate_authorize(&inner, &params) {
-        Ok(req) => issue_code(&inner, req, citizen),
-        Err(r) => r.into_response(),
-    }
-}
-
-pub(super) fn issue_code(
-    inner: &Inner,
-    req: AuthorizeRequest,
-    citizen: &'static Citizen,
-) -> Response {
-    let code = random_hex(32);
-    {
-        let mut st = lock(&inner.state);
-        st.remember(&code);
-        st.codes.retain(|_, g| g.issued.elapsed() < CODE_TTL);
-        st.codes.insert(
-            code.clone(),
-            CodeGrant {
-                client_id: req.client_id,
-                redirect_uri: req.redirect_uri.as_str().to_owned(),
-                nonce: req.nonce,
-                acr: req.acr,
-                scope: req.scope,
-                citizen,
-                code_challenge: req.code_challenge,
-                issued: Instant::now(),
-            },
-        );
-    }
-    let mut u = req.redirect_uri;
-    u.query_pairs_mut()
-        .append_pair("code", &code)
-        .append_pair("state", &req.state);
-    redirect(&u)
-}
-
-pub(super) fn chooser_page(inner: &Inner, params: &BTreeMap<String, String>) -> Response {
-    let mut back = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params.iter().filter(|(k, _)| *k != "login_hint") {
-        back.append_pair(k, v);
-    }
-    let cancel = crate::pages::escape(&format!(
-        "{}/authorize/cancel?{}",
-        inner.prefix,
-        back.finish()
-    ));
-    let mut items = String::new();
-    for c in citizens::CITIZENS
-        .iter()
-        .filter(|c| c.exists_with(inner.config.flavour))
-    {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("citizen", c.id);
-        for (k, v) in params.iter().filter(|(k, _)| *k != "login_hint") {
-            q.append_pair(k, v);
-        }
-        let href = format!("{}/authorize/choose?{}", inner.prefix, q.finish());
-        let born = if c.birthplace.is_empty() {
-            format!("né·e le {} à l'étranger ({})", c.birthdate, c.birthcountry)
-        } else {
-            format!("né·e le {} (commune {})", c.birthdate, c.birthplace)
-        };
-        let born = if c.idp_birthdate.len() < c.birthdate.len() {
-            format!("{born}, date connue : {}", c.idp_birthdate)
-        } else {
-            born
-        };
-        items.push_str(&format!(
-            "<li><a href=\"{}\"><span class=\"name\">{}</span> <span class=\"meta\">{}</span> \
-             <span class=\"meta\">Identifiant de test (login_hint) : {}</span></a></li>\n",
-            crate::pages::escape(&href),
-            crate::pages::escape(&c.display_name()),
-            crate::pages::escape(&born),
-            crate::pages::escape(c.id),
-        ));
-    }
-    let body = format!(
-        r#"<!DOCTYPE html>
-<html lang="fr">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Fournisseur d'identité fictif : choisir une identité de test</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 0; background: #ffffff; color: #161616; }}
-main {{ max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }}
-h1 {{ font-size: 1.5rem; color: #000091; }}
-ul {{ list-style: none; padding: 0; }}
-li {{ margin: 0.75rem 0; }}
-a {{ display: block; padding: 0.75rem 1rem; border: 2px solid #000091; border-radius: 4px;
-     color: #000091; text-decoration: none; }}
-a:hover {{ background: #e3e3fd; }}
-a:focus {{ outline: 3px solid #0a76f6; outline-offset: 2px; }}
-.name {{ font-weight: bold; }}
-.meta {{ display: block; color: #3a3a3a; font-size: 0.9rem; }}
-.warning {{ border-left: 4px solid #b34000; padding: 0.5rem 1rem; background: #fff4f3; }}
-</style>
-</head>
-<body>
-<main>
-<h1>Fournisseur d'identité fictif</h1>
-<p class="warning">Ceci est un fournisseur de démonstration : aucune vraie identité n'est utilisée.</p>
-<p id="consigne">Choisissez l'identité de test avec laquelle vous connecter :</p>
-<ul aria-labelledby="consigne">
-{items}</ul>
-<p><a class="cancel" href="{cancel}">Annuler et revenir au service</a></p>
-</main>
-</body>
-</html>
-"#
-    );
-    html_page(StatusCode::OK, body)
+    start_interaction(&inner, req)
 }

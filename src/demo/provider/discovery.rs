@@ -2,23 +2,6 @@
 
 use super::*;
 
-pub(super) const SCOPES: &[&str] = &[
-    "openid",
-    "given_name",
-    "given_name_array",
-    "family_name",
-    "preferred_username",
-    "birthdate",
-    "idp_birthdate",
-    "gender",
-    "birthplace",
-    "birthcountry",
-    "email",
-    "profile",
-    "birth",
-    "identite_pivot",
-];
-
 pub(super) const CLAIMS: &[&str] = &[
     "sub",
     "given_name",
@@ -83,13 +66,13 @@ pub(super) fn discovery_document(inner: &Inner) -> Value {
         "userinfo_endpoint": format!("{iss}/userinfo"),
         "end_session_endpoint": format!("{iss}/session/end"),
         "jwks_uri": format!("{iss}/jwks"),
-        "scopes_supported": SCOPES,
+        "scopes_supported": ["openid", "profile", "email"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code"],
         "subject_types_supported": ["public"],
         "claims_supported": CLAIMS,
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": inner.config.flavour.is_franceconnect(),
         "request_parameter_supported": false,
     });
     if let Value::Object(m) = &mut d {
@@ -97,41 +80,56 @@ pub(super) fn discovery_document(inner: &Inner) -> Value {
             m.insert(k.into(), v);
         };
         match inner.config.flavour {
-            Flavour::FranceConnectV1 | Flavour::FranceConnectV2 => {
-                set(
-                    "id_token_signing_alg_values_supported",
-                    json!(["ES256", "RS256"]),
-                );
-                set(
-                    "userinfo_signing_alg_values_supported",
-                    json!(["ES256", "RS256"]),
-                );
+            Flavour::FranceConnectV1 | Flavour::FranceConnectV2 | Flavour::FranceConnectPlus => {
+                // What FranceConnect's node-oidc-provider publishes from
+                // `back/instances/core-fcp-{low,high}/src/config/oidc-provider.ts` and the PKCE
+                // setting of `back/libs/oidc-provider/src/services/oidc-provider-config.service.ts`
+                // (S256 is listed, yet `code_challenge` is refused at the authorization endpoint).
+                let plus = inner.config.flavour == Flavour::FranceConnectPlus;
                 set(
                     "token_endpoint_auth_methods_supported",
-                    json!(["client_secret_post"]),
-                );
-                set("acr_values_supported", json!(["eidas1"]));
-            }
-            Flavour::FranceConnectPlus => {
-                set("id_token_signing_alg_values_supported", json!(["ES256"]));
-                set("userinfo_signing_alg_values_supported", json!(["ES256"]));
-                let algs = json!(["RSA-OAEP", "RSA-OAEP-256", "ECDH-ES"]);
-                set("id_token_encryption_alg_values_supported", algs.clone());
-                set("userinfo_encryption_alg_values_supported", algs);
-                set(
-                    "id_token_encryption_enc_values_supported",
-                    json!(["A256GCM"]),
+                    json!(["client_secret_post", "private_key_jwt"]),
                 );
                 set(
-                    "userinfo_encryption_enc_values_supported",
-                    json!(["A256GCM"]),
+                    "revocation_endpoint_auth_methods_supported",
+                    json!(["client_secret_post", "private_key_jwt"]),
                 );
                 set(
-                    "token_endpoint_auth_methods_supported",
-                    json!(["client_secret_post"]),
+                    "revocation_endpoint",
+                    json!(format!("{iss}/token/revocation")),
                 );
-                set("acr_values_supported", json!(["eidas2", "eidas3"]));
-                set("claims_supported", json!(CLAIMS_PLUS));
+                set("code_challenge_methods_supported", json!(["S256"]));
+                set(
+                    "scopes_supported",
+                    json!(platform::all_scopes(inner.config.flavour)),
+                );
+                let (acr, _) = platform::acr_values(inner.config.flavour);
+                set("acr_values_supported", json!(acr));
+                if plus {
+                    set("id_token_signing_alg_values_supported", json!(["ES256"]));
+                    set("userinfo_signing_alg_values_supported", json!(["ES256"]));
+                    let algs = json!(["RSA-OAEP", "RSA-OAEP-256", "ECDH-ES"]);
+                    set("id_token_encryption_alg_values_supported", algs.clone());
+                    set("userinfo_encryption_alg_values_supported", algs);
+                    set(
+                        "id_token_encryption_enc_values_supported",
+                        json!(["A256GCM"]),
+                    );
+                    set(
+                        "userinfo_encryption_enc_values_supported",
+                        json!(["A256GCM"]),
+                    );
+                    set("claims_supported", json!(CLAIMS_PLUS));
+                } else {
+                    set(
+                        "id_token_signing_alg_values_supported",
+                        json!(["ES256", "RS256"]),
+                    );
+                    set(
+                        "userinfo_signing_alg_values_supported",
+                        json!(["ES256", "RS256"]),
+                    );
+                }
             }
             Flavour::MConnect => {
                 set("id_token_signing_alg_values_supported", json!(["RS256"]));

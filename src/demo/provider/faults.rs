@@ -72,6 +72,8 @@ pub struct Faults {
     pub token_error: Option<String>,
     /// JWKS endpoint answers 503.
     pub jwks_down: bool,
+    /// Revocation endpoint answers 503.
+    pub revocation_down: bool,
     /// Authorize redirects back with `?error=<value>&error_description=...&state=<state>`.
     pub authorize_error: Option<String>,
     /// The `error_description` sent with [`Faults::authorize_error`] (default: a plain French
@@ -87,9 +89,11 @@ pub struct Faults {
 pub struct MockCounters {
     pub discovery: u64,
     pub jwks: u64,
-    /// `/authorize` only (not the chooser's follow-up `/authorize/choose`).
+    /// `/authorize` only (not the interaction that follows).
     pub authorize: u64,
     pub token: u64,
     pub userinfo: u64,
     pub end_session: u64,
+    /// `/token/revocation`.
+    pub revocation: u64,
 }

@@ -5,11 +5,14 @@ use super::*;
 
 #[tokio::test]
 async fn fc_v1_hs256_without_discovery_and_json_userinfo() {
-    let env = start_with(MockConfig {
-        flavour: Flavour::FranceConnectV1,
-        path_prefix: "/api/v1".into(),
-        ..MockConfig::default()
-    })
+    let env = start_with(
+        MockConfig {
+            flavour: Flavour::FranceConnectV1,
+            path_prefix: "/api/v1".into(),
+            ..MockConfig::default()
+        }
+        .authorised_for_everything(),
+    )
     .await;
     let mp = &env.mp;
     // The bare host is the issuer; nothing to discover.
@@ -19,11 +22,7 @@ async fn fc_v1_hs256_without_discovery_and_json_userinfo() {
         assert_eq!(r.status(), 404, "{leaf}");
     }
     // acr_values is optional on v1.
-    let t = tokens(
-        &env,
-        &[("acr_values", None), ("login_hint", Some("partial"))],
-    )
-    .await;
+    let t = tokens(&env, &[("acr_values", None), ("citizen", Some("partial"))]).await;
     let id_token = t["id_token"].as_str().expect("id_token");
     let header = part(id_token, 0);
     assert_eq!(header["alg"], "HS256");
@@ -80,11 +79,14 @@ async fn rp_jwks(jwk: Value) -> String {
 #[tokio::test]
 async fn fc_plus_encrypts_to_the_relying_party_key() {
     let (pem, public) = crate::keys::generate("ECDH-ES", Some("rp-1")).expect("key");
-    let env = start_with(MockConfig {
-        flavour: Flavour::FranceConnectPlus,
-        rp_jwks_uri: Some(rp_jwks(public).await),
-        ..MockConfig::default()
-    })
+    let env = start_with(
+        MockConfig {
+            flavour: Flavour::FranceConnectPlus,
+            rp_jwks_uri: Some(rp_jwks(public).await),
+            ..MockConfig::default()
+        }
+        .authorised_for_everything(),
+    )
     .await;
     let keys = [crate::oidc::jwe::Decrypter::new(
         "rp-1",
@@ -99,14 +101,15 @@ async fn fc_plus_encrypts_to_the_relying_party_key() {
         discovery["acr_values_supported"],
         json!(["eidas2", "eidas3"])
     );
-    // eidas1 does not exist at FranceConnect+.
+    // eidas1 does not exist at FranceConnect+: back to the service with invalid_acr.
     let r = env
         .http
         .get(authorize_url(&env.mp, &[("acr_values", Some("eidas1"))]))
         .send()
         .await
         .expect("authorize");
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 302);
+    assert_eq!(query_of(&location(&r))["error"], "invalid_acr");
     let t = tokens(&env, &[("acr_values", Some("eidas3"))]).await;
     let jwe = t["id_token"].as_str().expect("id_token");
     assert_eq!(jwe.split('.').count(), 5);
@@ -178,11 +181,7 @@ async fn mconnect_claims_and_identity_status() {
         discovery["acr_values_supported"],
         json!(["substantial", "high"])
     );
-    let t = tokens(
-        &env,
-        &[("acr_values", None), ("login_hint", Some("suspendu"))],
-    )
-    .await;
+    let t = tokens(&env, &[("acr_values", None), ("citizen", Some("suspendu"))]).await;
     let claims = verify(t["id_token"].as_str().unwrap_or_default(), &env.mp.jwks()).expect("RS256");
     assert_eq!(claims["acr"], "substantial");
     let ui: Value = env
@@ -200,12 +199,5 @@ async fn mconnect_claims_and_identity_status() {
     assert_eq!(ui["birth_datetime"], "1971-02-03T17:45:00");
     assert_eq!(ui["name"], "Marc Pastor");
     // The suspended identity exists at MConnect only.
-    let fc = start(Flavour::FranceConnectV2).await;
-    let r = fc
-        .http
-        .get(authorize_url(&fc.mp, &[("login_hint", Some("suspendu"))]))
-        .send()
-        .await
-        .expect("authorize");
-    assert_eq!(r.status(), 200, "unknown hint: the chooser page");
+    assert!(citizens::find_for("suspendu", Flavour::FranceConnectV2).is_none());
 }

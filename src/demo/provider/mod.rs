@@ -1,8 +1,14 @@
 //! Mock FranceConnect-like OpenID Provider, for `guichet demo` and the integration tests.
 //!
 //! It behaves like FranceConnect v2 (`fcp-low`) by default: discovery and JWKS under `/api/v2`,
-//! `acr_values` and `state`/`nonce` required, `client_secret_post` only, ES256 id_token, userinfo
-//! as a signed JWT (`application/jwt`), `/session/end` logout with `id_token_hint`. The other
+//! `client_secret_post` only, ES256 id_token, userinfo as a signed JWT (`application/jwt`),
+//! `/session/end` logout with `id_token_hint`, `/token/revocation`. Its FranceConnect flavours
+//! refuse what FranceConnect's published platform code refuses, the way it refuses it
+//! ([`platform`]: the authorization parameter whitelist, required `acr_values` and each
+//! platform's levels, the scopes the client is authorised for ([`MockConfig::authorized_scopes`]),
+//! `amr` only through `claims` ([`MockConfig::authorized_claims`]), `idp_id`/`idp_birthdate`
+//! only with their scopes, nonces of 22 characters or more). A valid request leads to an
+//! interaction page where the citizen is chosen ([`interaction`]). The other
 //! [`Flavour`]s imitate FranceConnect v1 (no discovery, HS256 id_token keyed with the client
 //! secret, JSON userinfo, `/logout`), FranceConnect+ (id_token and userinfo encrypted to the
 //! relying party's key, fetched from its JWKS URL as FranceConnect+ does, around an ES256 JWS;
@@ -64,6 +70,23 @@ pub struct MockConfig {
     /// FranceConnect+: the relying party's JWKS URL (registered at FranceConnect+), read to
     /// find the key to encrypt id_tokens and userinfo to.
     pub rp_jwks_uri: Option<String>,
+    /// FranceConnect flavours: the scopes this client is authorised for (its habilitation);
+    /// asking for another scope the platform knows sends the service back `invalid_scope`.
+    /// `None`: `openid` and the identité pivot ([`platform::PIVOT_SCOPES`]), what every
+    /// service is authorised for.
+    pub authorized_scopes: Option<Vec<String>>,
+    /// FranceConnect flavours: the claims this client may ask for through `claims` (only
+    /// `amr` exists); asking without the authorisation ends on FranceConnect's error page.
+    pub authorized_claims: Vec<String>,
+}
+
+impl MockConfig {
+    /// A client authorised for every scope of its platform and for the `amr` claim.
+    pub fn authorised_for_everything(mut self) -> MockConfig {
+        self.authorized_scopes = Some(platform::all_scopes(self.flavour));
+        self.authorized_claims = vec!["amr".into()];
+        self
+    }
 }
 
 impl Default for MockConfig {
@@ -74,6 +97,8 @@ impl Default for MockConfig {
             path_prefix: "/api/v2".to_owned(),
             flavour: Flavour::FranceConnectV2,
             rp_jwks_uri: None,
+            authorized_scopes: None,
+            authorized_claims: Vec::new(),
         }
     }
 }
@@ -86,6 +111,8 @@ impl fmt::Debug for MockConfig {
             .field("path_prefix", &self.path_prefix)
             .field("flavour", &self.flavour)
             .field("rp_jwks_uri", &self.rp_jwks_uri)
+            .field("authorized_scopes", &self.authorized_scopes)
+            .field("authorized_claims", &self.authorized_claims)
             .finish()
     }
 }
@@ -98,7 +125,9 @@ pub enum Flavour {
     /// secret, JSON userinfo, partial birth dates passed through (`YYYY-00-00`).
     FranceConnectV1,
     /// FranceConnect v2 (eIDAS low): ES256 id_token, userinfo `application/jwt` signed ES256,
-    /// `client_secret_post` only, `acr_values` required, no PKCE advertised.
+    /// `client_secret_post` only, `acr_values` required (`eidas1`); PKCE advertised in
+    /// discovery (as FranceConnect's) but `code_challenge` refused at the authorization
+    /// endpoint.
     FranceConnectV2,
     /// FranceConnect+ (eIDAS substantial/high): like v2, but id_token and userinfo are JWE
     /// (the relying party's key from [`MockConfig::rp_jwks_uri`], `A256GCM`) around an ES256
@@ -161,7 +190,7 @@ impl Flavour {
         self == Flavour::FranceConnectV1
     }
 
-    /// FranceConnect's behaviour: `client_secret_post` only, no PKCE advertised.
+    /// FranceConnect's behaviour: its authorization rules ([`platform`]), `client_secret_post`.
     pub fn is_franceconnect(self) -> bool {
         matches!(
             self,
@@ -214,6 +243,9 @@ struct MockState {
     last_authorize: Option<BTreeMap<String, String>>,
     last_token: Option<BTreeMap<String, String>>,
     last_end_session: Option<BTreeMap<String, String>>,
+    last_revocation: Option<BTreeMap<String, String>>,
+    /// Authorization requests waiting for the citizen, by interaction id.
+    interactions: HashMap<String, Interaction>,
     counters: MockCounters,
     /// Every code and token handed out (the latest [`MAX_ISSUED`]), for log-leak tests.
     issued: Vec<String>,
@@ -239,6 +271,8 @@ struct CodeGrant {
     scope: String,
     citizen: &'static Citizen,
     code_challenge: Option<String>,
+    /// Put `amr` in the id_token.
+    amr: bool,
     issued: Instant,
 }
 
@@ -254,8 +288,15 @@ mod encryption;
 mod faults;
 #[cfg(test)]
 mod flavour_tests;
+mod interaction;
 mod keys;
+mod platform;
+#[cfg(test)]
+mod platform_tests;
 mod responses;
+mod revocation;
+#[cfg(test)]
+mod strictness_tests;
 #[cfg(test)]
 mod tests;
 mod token;
@@ -265,8 +306,10 @@ use authorize::*;
 use discovery::*;
 use encryption::*;
 pub use faults::{Faults, JweFault, MockCounters};
+use interaction::*;
 use keys::*;
 use responses::*;
+use revocation::*;
 use token::*;
 use userinfo::*;
 
@@ -286,6 +329,19 @@ pub(super) fn now_secs() -> u64 {
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing holding this lock can leave the state half-updated in a harmful way.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Inner {
+    /// The scopes the client is authorised for ([`MockConfig::authorized_scopes`]).
+    pub(super) fn authorised_scopes(&self) -> Vec<String> {
+        match &self.config.authorized_scopes {
+            Some(s) => s.clone(),
+            None => platform::PIVOT_SCOPES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
 }
 
 pub(super) fn normalise_prefix(p: &str) -> String {
@@ -336,6 +392,8 @@ impl MockProvider {
                 last_authorize: None,
                 last_token: None,
                 last_end_session: None,
+                last_revocation: None,
+                interactions: HashMap::new(),
                 counters: MockCounters::default(),
                 issued: Vec::new(),
             }),
@@ -344,8 +402,15 @@ impl MockProvider {
         let p = prefix;
         let mut app = Router::new()
             .route(&format!("{p}/authorize"), get(authorize))
-            .route(&format!("{p}/authorize/choose"), get(choose))
-            .route(&format!("{p}/authorize/cancel"), get(cancel))
+            .route(&format!("{p}/interaction/{{uid}}"), get(interaction_page))
+            .route(
+                &format!("{p}/interaction/{{uid}}/login"),
+                get(interaction_login).post(interaction_login),
+            )
+            .route(
+                &format!("{p}/interaction/{{uid}}/abort"),
+                get(interaction_abort),
+            )
             .route(&format!("{p}/token"), axum::routing::post(token))
             .route(&format!("{p}/userinfo"), get(userinfo).post(userinfo));
         app = if inner.config.flavour == Flavour::FranceConnectV1 {
@@ -358,6 +423,10 @@ impl MockProvider {
             )
             .route(&format!("{p}/jwks"), get(jwks))
             .route(&format!("{p}/session/end"), get(end_session))
+            .route(
+                &format!("{p}/token/revocation"),
+                axum::routing::post(revocation),
+            )
         };
         let app = app.fallback(not_found).with_state(inner.clone());
         tokio::spawn(async move {
@@ -477,6 +546,19 @@ impl MockProvider {
     /// Query parameters of the last `/session/end` request.
     pub fn last_end_session_params(&self) -> Option<BTreeMap<String, String>> {
         lock(&self.inner.state).last_end_session.clone()
+    }
+
+    /// Form fields of the last `/token/revocation` request (secret included: a test mock).
+    pub fn last_revocation(&self) -> Option<BTreeMap<String, String>> {
+        lock(&self.inner.state).last_revocation.clone()
+    }
+
+    /// Is this access token still accepted at userinfo?
+    pub fn access_token_is_live(&self, token: &str) -> bool {
+        lock(&self.inner.state)
+            .tokens
+            .get(token)
+            .is_some_and(|g| g.expires > Instant::now())
     }
 
     /// Number of requests per endpoint.

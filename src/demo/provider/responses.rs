@@ -57,6 +57,22 @@ pub(super) fn redirect(url: &Url) -> Response {
     }
 }
 
+/// FranceConnect's error page: HTTP 400, HTML, the error code, and no way back to the
+/// service (`back/apps/core-fcp/src/views/error.ejs`; "le lien retour vers le FS n'est pas
+/// affiché" in `quality/fcp/cypress/integration/api/api-authorize.feature`).
+pub(super) fn fc_error_page(code: &str, why: &str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">\
+         <title>Erreur - FranceConnect (fournisseur fictif)</title></head><body><main>\
+         <h1>Une erreur technique est survenue</h1>\
+         <p>Fermez l'onglet de votre navigateur et reconnectez-vous.</p>\
+         <p>Code d'erreur : <strong class=\"error-code\">{code}</strong></p>\
+         <p class=\"error-detail\">{}</p></main></body></html>\n",
+        crate::pages::escape(why)
+    );
+    html_page(StatusCode::BAD_REQUEST, body)
+}
+
 pub(super) fn html_page(status: StatusCode, body: String) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;

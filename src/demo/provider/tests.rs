@@ -9,11 +9,16 @@ pub(super) struct Env {
     pub(super) http: reqwest::Client,
 }
 
+/// A mock whose client is authorised for every scope and `amr` (see [`start_with`] for the
+/// default authorisation).
 pub(super) async fn start(flavour: Flavour) -> Env {
-    start_with(MockConfig {
-        flavour,
-        ..MockConfig::default()
-    })
+    start_with(
+        MockConfig {
+            flavour,
+            ..MockConfig::default()
+        }
+        .authorised_for_everything(),
+    )
     .await
 }
 
@@ -29,22 +34,31 @@ pub(super) async fn start_with(config: MockConfig) -> Env {
     Env { mp, http }
 }
 
-/// Default FC-like authorize parameters, with overrides (`None` removes a parameter).
+/// The nonce of [`authorize_url`] (FranceConnect wants 22 characters or more).
+pub(super) const NONCE: &str = "n0nce-of-twenty-two-chars";
+
+/// Default FranceConnect-valid authorize parameters, with overrides (`None` removes a
+/// parameter). The pseudo-parameter `citizen` is not sent: [`code`] picks it on the
+/// interaction page.
 pub(super) fn authorize_url(mp: &MockProvider, over: &[(&str, Option<&str>)]) -> String {
+    let acr = if mp.flavour() == Flavour::FranceConnectPlus {
+        "eidas2"
+    } else {
+        "eidas1"
+    };
     let mut p: BTreeMap<String, String> = [
         ("response_type", "code"),
         ("client_id", mp.client_id()),
         ("redirect_uri", CB),
         ("scope", "openid identite_pivot email preferred_username"),
         ("state", "s7a7e"),
-        ("nonce", "n0nce"),
-        ("acr_values", "eidas1"),
-        ("login_hint", "elodie"),
+        ("nonce", NONCE),
+        ("acr_values", acr),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    for (k, v) in over {
+    for (k, v) in over.iter().filter(|(k, _)| *k != "citizen") {
         match v {
             Some(v) => p.insert(k.to_string(), v.to_string()),
             None => p.remove(*k),
@@ -71,6 +85,8 @@ pub(super) fn location(r: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// Authorize, then pick the citizen (`("citizen", Some(id))` in `over`, default `elodie`) on
+/// the interaction page: the code.
 pub(super) async fn code(env: &Env, over: &[(&str, Option<&str>)]) -> String {
     let r = env
         .http
@@ -78,6 +94,22 @@ pub(super) async fn code(env: &Env, over: &[(&str, Option<&str>)]) -> String {
         .send()
         .await
         .expect("authorize");
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    let citizen = over
+        .iter()
+        .find(|(k, _)| *k == "citizen")
+        .and_then(|(_, v)| *v)
+        .unwrap_or("elodie");
+    let r = env
+        .http
+        .get(format!(
+            "{}{}/login?citizen={citizen}",
+            env.mp.base_url(),
+            location(&r)
+        ))
+        .send()
+        .await
+        .expect("interaction");
     assert_eq!(r.status(), 302, "{:?}", r.text().await);
     let q = query_of(&location(&r));
     assert_eq!(q.get("state").map(String::as_str), Some("s7a7e"));
@@ -173,16 +205,19 @@ async fn discovery_fc_v2_and_generic() {
     assert_eq!(d["userinfo_endpoint"], format!("{iss}/userinfo"));
     assert_eq!(d["end_session_endpoint"], format!("{iss}/session/end"));
     assert_eq!(d["jwks_uri"], format!("{iss}/jwks"));
+    // As FranceConnect's: post or private_key_jwt, S256 listed (yet code_challenge refused).
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_post"])
+        json!(["client_secret_post", "private_key_jwt"])
     );
     assert_eq!(d["acr_values_supported"], json!(["eidas1"]));
     assert_eq!(
         d["id_token_signing_alg_values_supported"],
         json!(["ES256", "RS256"])
     );
-    assert!(d.get("code_challenge_methods_supported").is_none());
+    assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(d["claims_parameter_supported"], true);
+    assert_eq!(d["revocation_endpoint"], format!("{iss}/token/revocation"));
     let (_, k) = get_json(&env, "/jwks").await;
     assert_eq!(k["keys"].as_array().map(Vec::len), Some(1));
     assert_eq!(k["keys"][0]["kty"], "EC");
@@ -217,10 +252,11 @@ async fn fc_v2_full_flow() {
     assert_eq!(part(id_token, 0)["alg"], "ES256");
     assert_eq!(claims["iss"], env.mp.issuer());
     assert_eq!(claims["aud"], "guichet-demo");
-    assert_eq!(claims["nonce"], "n0nce");
+    assert_eq!(claims["nonce"], NONCE);
     assert_eq!(claims["acr"], "eidas1");
-    assert_eq!(claims["amr"], json!(["pwd"]));
-    assert_eq!(claims["idp_id"], IDP_ID);
+    // amr only through `claims`, idp_id only in userinfo with its scope.
+    assert!(claims.get("amr").is_none());
+    assert!(claims.get("idp_id").is_none());
     let sub = citizens::sub_for("guichet-demo", "elodie");
     assert_eq!(claims["sub"], sub);
     let exp = claims["exp"].as_u64().unwrap_or(0);
@@ -264,7 +300,7 @@ async fn fc_v2_full_flow() {
         Some(env.mp.client_secret())
     );
     let ar = env.mp.last_authorize_params().expect("recorded");
-    assert_eq!(ar.get("nonce").map(String::as_str), Some("n0nce"));
+    assert_eq!(ar.get("nonce").map(String::as_str), Some(NONCE));
     let c = env.mp.counters();
     assert_eq!((c.authorize, c.token, c.userinfo), (1, 1, 1));
 }
@@ -274,7 +310,7 @@ async fn scopes_filter_userinfo_claims() {
     let env = start(Flavour::Generic).await;
     let t = tokens(
         &env,
-        &[("scope", Some("openid birth")), ("login_hint", Some("ana"))],
+        &[("scope", Some("openid birth")), ("citizen", Some("ana"))],
     )
     .await;
     let r = env
@@ -299,12 +335,12 @@ async fn scopes_filter_userinfo_claims() {
 }
 
 #[tokio::test]
-async fn authorize_refuses_bad_requests_with_json_400() {
-    let env = start(Flavour::FranceConnectV2).await;
+async fn a_plain_provider_refuses_bad_requests_with_json_400() {
+    // FranceConnect's own ways of refusing are in `strictness_tests`.
+    let env = start(Flavour::Generic).await;
     let cases: &[(&str, Option<&str>, &str)] = &[
         ("state", None, "invalid_request"),
         ("nonce", None, "invalid_request"),
-        ("acr_values", None, "invalid_request"),
         ("redirect_uri", None, "invalid_request"),
         ("redirect_uri", Some("not a url"), "invalid_request"),
         (
@@ -350,14 +386,22 @@ async fn authorize_refuses_bad_requests_with_json_400() {
 }
 
 #[tokio::test]
-async fn chooser_page_then_choose() {
+async fn interaction_page_then_choose() {
     let env = start(Flavour::FranceConnectV2).await;
     let r = env
         .http
-        .get(authorize_url(&env.mp, &[("login_hint", None)]))
+        .get(authorize_url(&env.mp, &[]))
         .send()
         .await
         .expect("authorize");
+    // As FranceConnect: 303 to the interaction, the request kept server-side.
+    assert_eq!(r.status(), 303);
+    let interaction = format!("{}{}", env.mp.base_url(), location(&r));
+    assert!(
+        interaction.contains("/api/v2/interaction/"),
+        "{interaction}"
+    );
+    let r = env.http.get(&interaction).send().await.expect("page");
     assert_eq!(r.status(), 200);
     assert!(r
         .headers()
@@ -385,9 +429,21 @@ async fn chooser_page_then_choose() {
     let href_start = html[..start_href].rfind("href=\"").expect("href") + 6;
     let href_end = href_start + html[href_start..].find('"').expect("end");
     let href = html[href_start..href_end].replace("&amp;", "&");
+    // An unknown citizen changes nothing; the interaction is still there.
+    let nobody = href.replace("jean-philippe", "nobody");
     let r = env
         .http
-        .get(format!("{}{href}", env.mp.base_url()))
+        .get(format!("{}{nobody}", env.mp.base_url()))
+        .send()
+        .await
+        .expect("choose");
+    assert_eq!(r.status(), 400);
+    // A form post works as well as the link (scripts).
+    let login = href.split('?').next().unwrap_or_default().to_owned();
+    let r = env
+        .http
+        .post(format!("{}{login}", env.mp.base_url()))
+        .form(&[("citizen", "jean-philippe")])
         .send()
         .await
         .expect("choose");
@@ -401,17 +457,33 @@ async fn chooser_page_then_choose() {
         claims["sub"],
         citizens::sub_for("guichet-demo", "jean-philippe")
     );
-    // Unknown citizen.
+    // An interaction serves once.
     let r = env
         .http
-        .get(format!(
-            "{}/authorize/choose?citizen=nobody",
-            env.mp.issuer()
-        ))
+        .get(format!("{}{href}", env.mp.base_url()))
         .send()
         .await
-        .expect("choose");
+        .expect("again");
     assert_eq!(r.status(), 400);
+    let r = env.http.get(&interaction).send().await.expect("page");
+    assert_eq!(r.status(), 400);
+    // Giving up: back to the service with access_denied.
+    let r = env
+        .http
+        .get(authorize_url(&env.mp, &[]))
+        .send()
+        .await
+        .expect("authorize");
+    let r = env
+        .http
+        .get(format!("{}{}/abort", env.mp.base_url(), location(&r)))
+        .send()
+        .await
+        .expect("abort");
+    assert_eq!(r.status(), 302);
+    let q = query_of(&location(&r));
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "s7a7e");
 }
 
 #[tokio::test]
@@ -671,7 +743,7 @@ async fn id_token_faults() {
         ..Faults::default()
     })
     .await;
-    assert!(c["nonce"].is_string() && c["nonce"] != "n0nce");
+    assert!(c["nonce"].is_string() && c["nonce"] != NONCE);
     let c = check(Faults {
         missing_nonce: true,
         ..Faults::default()

@@ -140,6 +140,12 @@ pub(super) async fn token(
         },
         (None, None) => ClientAuth::None,
     };
+    // FranceConnect: `tokenEndpointAuthMethods: ['client_secret_post', 'private_key_jwt']` in
+    // `back/instances/core-fcp-{low,high}/src/config/oidc-provider.ts`; Basic is refused.
+    // guichet does not implement private_key_jwt, so neither does the mock.
+    if form.contains_key("client_assertion") {
+        return invalid_client(false, "private_key_jwt is not implemented by this mock");
+    }
     let supported: &[&str] = if inner.config.flavour.is_franceconnect() {
         &["client_secret_post"]
     } else {
@@ -205,13 +211,14 @@ pub(super) async fn token(
         (Some(challenge), Some(verifier)) if pkce_ok(verifier, challenge) => {}
         (Some(_), Some(_)) => return bad_request("invalid_grant", "PKCE verification failed"),
         (Some(_), None) => return bad_request("invalid_grant", "code_verifier is required"),
-        (None, Some(_)) if inner.config.flavour == Flavour::Generic => {
+        // node-oidc-provider (FranceConnect's too) refuses a verifier nobody asked for.
+        (None, Some(_)) => {
             return bad_request(
                 "invalid_grant",
                 "code_verifier given but the authorization request had no code_challenge",
             )
         }
-        (None, _) => {}
+        (None, None) => {}
     }
 
     let now = now_secs();
@@ -228,16 +235,28 @@ pub(super) async fn token(
         "acr".into(),
         json!(faults.acr.clone().unwrap_or_else(|| grant.acr.clone())),
     );
-    claims.insert("amr".into(), json!(["pwd"]));
     match inner.config.flavour {
-        // v1 names the identity provider in `idp`; FranceConnect+ and MConnect do not name it.
+        // FranceConnect v2 and FranceConnect+ put `amr` in the id_token only when the service
+        // asked for it through `claims` (and was authorised: [`platform::claims_ask_amr`]);
+        // `idp_id` comes only in userinfo, with its scope ([`platform::scope_claims`]).
+        Flavour::FranceConnectV2 | Flavour::FranceConnectPlus => {
+            if grant.amr {
+                let amr = platform::amr(inner.config.flavour, grant.citizen.eidas);
+                claims.insert("amr".into(), json!(amr));
+            }
+        }
+        // v1 names the identity provider in `idp`.
         Flavour::FranceConnectV1 => {
+            claims.insert("amr".into(), json!(["pwd"]));
             claims.insert("idp".into(), json!(IDP_ID));
         }
-        Flavour::FranceConnectV2 | Flavour::Generic => {
+        Flavour::Generic => {
+            claims.insert("amr".into(), json!(["pwd"]));
             claims.insert("idp_id".into(), json!(IDP_ID));
         }
-        Flavour::FranceConnectPlus | Flavour::MConnect => {}
+        Flavour::MConnect => {
+            claims.insert("amr".into(), json!(["pwd"]));
+        }
     }
     if faults.wrong_issuer {
         claims.insert("iss".into(), json!(format!("{}/other", inner.issuer)));

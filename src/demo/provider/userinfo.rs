@@ -2,34 +2,80 @@
 
 use super::*;
 
-/// Claims released for these scopes, as a provider of this flavour sends them
-/// (FranceConnect's scope -> claims table; `given_name_array` comes with `given_name` and
-/// `idp_birthdate` with `birthdate`).
+/// Claims released for these scopes, as a provider of this flavour sends them.
 pub(super) fn userinfo_claims(
     flavour: Flavour,
     c: &Citizen,
     sub: String,
     scope: &str,
 ) -> Map<String, Value> {
-    if flavour == Flavour::MConnect {
-        return mconnect_claims(c, sub);
+    match flavour {
+        Flavour::MConnect => mconnect_claims(c, sub),
+        Flavour::Generic => generic_claims(c, sub, scope),
+        Flavour::FranceConnectV1 | Flavour::FranceConnectV2 | Flavour::FranceConnectPlus => {
+            franceconnect_claims(flavour, c, sub, scope)
+        }
     }
+}
+
+/// FranceConnect: the claims of every requested scope ([`platform::scope_claims`]: unknown
+/// scopes release nothing, `idp_id` and `idp_birthdate` only their own). v2 completes unknown
+/// birth date parts with `01` (RNIPP) and passes the identity provider's value in
+/// `idp_birthdate`; v1 and FranceConnect+ pass the identity provider's value in `birthdate`.
+/// An eIDAS identity has neither e-mail nor birth country nor RNIPP version
+/// (`back/apps/core-fcp/src/dto/eidas-identity.dto.ts`).
+fn franceconnect_claims(
+    flavour: Flavour,
+    c: &Citizen,
+    sub: String,
+    scope: &str,
+) -> Map<String, Value> {
+    let released: std::collections::BTreeSet<&str> = scope
+        .split(' ')
+        .flat_map(|s| platform::scope_claims(flavour, s).iter().copied())
+        .collect();
+    let mut m = Map::new();
+    m.insert("sub".into(), json!(sub));
+    let rnipp = flavour == Flavour::FranceConnectPlus && !c.eidas;
+    for claim in released {
+        let value = match claim {
+            "given_name" | "rnipp_given_name" => json!(c.given_name),
+            "given_name_array" | "rnipp_given_name_array" => json!(c.given_name_array()),
+            "family_name" | "rnipp_family_name" => json!(c.family_name),
+            "preferred_username" if !c.preferred_username.is_empty() => {
+                json!(c.preferred_username)
+            }
+            "birthdate" if flavour == Flavour::FranceConnectV2 => json!(c.birthdate),
+            "birthdate" => json!(c.idp_birthdate),
+            "rnipp_birthdate" => json!(c.birthdate),
+            "idp_birthdate" => json!(c.idp_birthdate),
+            "gender" | "rnipp_gender" => json!(c.gender),
+            "birthplace" | "rnipp_birthplace" => json!(c.birthplace),
+            "birthcountry" | "rnipp_birthcountry" if !c.birthcountry.is_empty() => {
+                json!(c.birthcountry)
+            }
+            "email" if !c.eidas => json!(c.email),
+            "idp_id" => json!(c.idp_id()),
+            "amr" => json!(platform::amr(flavour, c.eidas)),
+            _ => continue,
+        };
+        if claim.starts_with("rnipp_") && !rnipp {
+            continue;
+        }
+        m.insert(claim.into(), value);
+    }
+    m
+}
+
+/// A plain OpenID provider: FranceConnect-like scope names, `given_name_array` with the given
+/// name, `idp_birthdate` with the birth date, `idp_id` always.
+fn generic_claims(c: &Citizen, sub: String, scope: &str) -> Map<String, Value> {
     let scopes: HashSet<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     let has = |names: &[&str]| names.iter().any(|n| scopes.contains(n));
-    let low = matches!(flavour, Flavour::FranceConnectV2 | Flavour::Generic);
     let mut m = Map::new();
     m.insert("sub".into(), json!(sub));
     if has(&["given_name", "profile", "identite_pivot"]) {
         m.insert("given_name".into(), json!(c.given_name));
-    }
-    if low
-        && has(&[
-            "given_name",
-            "given_name_array",
-            "profile",
-            "identite_pivot",
-        ])
-    {
         m.insert("given_name_array".into(), json!(c.given_name_array()));
     }
     if has(&["family_name", "profile", "identite_pivot"]) {
@@ -39,12 +85,7 @@ pub(super) fn userinfo_claims(
         m.insert("preferred_username".into(), json!(c.preferred_username));
     }
     if has(&["birthdate", "profile", "identite_pivot"]) {
-        // v2 completes unknown parts with 01 (RNIPP); v1 and FranceConnect+ pass the identity
-        // provider's value through (`YYYY-00-00`).
-        let d = if low { c.birthdate } else { c.idp_birthdate };
-        m.insert("birthdate".into(), json!(d));
-    }
-    if low && has(&["birthdate", "idp_birthdate", "profile", "identite_pivot"]) {
+        m.insert("birthdate".into(), json!(c.birthdate));
         m.insert("idp_birthdate".into(), json!(c.idp_birthdate));
     }
     if has(&["gender", "profile", "identite_pivot"]) {
@@ -59,38 +100,8 @@ pub(super) fn userinfo_claims(
     if has(&["email"]) {
         m.insert("email".into(), json!(c.email));
     }
-    if flavour == Flavour::FranceConnectPlus {
-        rnipp_claims(c, &has, &mut m);
-    }
-    if low {
-        m.insert("idp_id".into(), json!(IDP_ID));
-    }
+    m.insert("idp_id".into(), json!(IDP_ID));
     m
-}
-
-/// FranceConnect+'s `rnipp_*` claims: the RNIPP's version of the identity (dates completed
-/// with `01`), for French identities only.
-fn rnipp_claims(c: &Citizen, has: &dyn Fn(&[&str]) -> bool, m: &mut Map<String, Value>) {
-    if c.only.is_some() {
-        return;
-    }
-    let all = &["rnipp_identite_pivot"];
-    let pairs: [(&str, &str, Value); 6] = [
-        ("rnipp_given_name", "rnipp_profile", json!(c.given_name)),
-        ("rnipp_family_name", "rnipp_profile", json!(c.family_name)),
-        ("rnipp_birthdate", "rnipp_profile", json!(c.birthdate)),
-        ("rnipp_gender", "rnipp_profile", json!(c.gender)),
-        ("rnipp_birthplace", "rnipp_birth", json!(c.birthplace)),
-        ("rnipp_birthcountry", "rnipp_birth", json!(c.birthcountry)),
-    ];
-    for (claim, group, value) in pairs {
-        if has(&[claim, group]) || has(all) {
-            m.insert(claim.into(), value);
-        }
-    }
-    if has(&["rnipp_given_name", "rnipp_profile"]) || has(all) {
-        m.insert("rnipp_given_name_array".into(), json!(c.given_name_array()));
-    }
 }
 
 /// MConnect's claims (seed 000 section 6). `preferred_username` is the user's unique key.
