@@ -158,6 +158,9 @@ impl Failure {
             "request_uri_not_supported",
             "registration_not_supported",
             "invalid_idp_hint",
+            // FranceConnect's answer to a level its platform does not serve (FC+ asked for
+            // eidas1, FC v2 for eidas2).
+            "invalid_acr",
         ];
         match self {
             Failure::ProviderError(code) if !KNOWN.contains(&code.as_str()) => {
