@@ -74,9 +74,7 @@ async fn a_cancelled_step_up_retries_to_the_same_page_and_level() {
     assert_eq!(href_of(&page, "btn"), retry);
     // Log in again: FranceConnect+ again (the level), then the page with its query.
     plus.set_faults(Faults::default());
-    let landed = b
-        .follow(&format!("{}&login_hint=elodie", absolute(&h, &retry)))
-        .await;
+    let landed = b.follow_as(&absolute(&h, &retry), "elodie").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     assert!(
         landed.url.ends_with("/dossiers/7?onglet=pieces&tri=date"),
@@ -90,38 +88,24 @@ async fn a_cancelled_step_up_retries_to_the_same_page_and_level() {
 async fn back_to_the_provider_after_logging_in_lands_on_the_citizen_s_page() {
     let h = Harness::start().await;
     let b = h.browser();
-    // To a page, through the provider's own page (its list of test citizens).
+    // To a page, through the provider (its authorization endpoint, then its own page where
+    // the citizen picks an identity).
     let r = b.get(&format!("{}/dossiers/42?x=1", h.url)).await;
     let login = absolute(&h, &location(&r));
     let r = b.get(&login).await;
-    let provider_page = location(&r);
-    let page = b.get(&provider_page).await.text().await.unwrap();
-    let choose = page
-        .split("href=\"")
-        .map(|s| {
-            s.split('"')
-                .next()
-                .unwrap_or_default()
-                .replace("&amp;", "&")
-        })
-        .find(|s| s.contains("citizen=elodie"))
-        .expect("a citizen to choose");
-    let choose = url::Url::parse(&provider_page)
-        .and_then(|base| base.join(&choose))
-        .unwrap()
-        .to_string();
-    let landed = b.follow(&choose).await;
+    let authorize = location(&r);
+    let landed = b.follow_as(&authorize, "elodie").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     let cookie = landed.session_cookie();
-    // Back to the provider's page, the same citizen again: a new code, a spent state.
-    let again = b.follow(&choose).await;
+    // Back to the provider, the same citizen again: a new code, a spent state.
+    let again = b.follow_as(&authorize, "elodie").await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     assert!(again.url.ends_with("/dossiers/42?x=1"), "{}", again.url);
     assert!(again.set_cookies.is_empty(), "{:?}", again.set_cookies);
     let r = get_with_cookie(&format!("{}/whoami", h.url), &cookie).await;
     assert_eq!(r.status(), StatusCode::OK, "the same session");
     // Without that session, the spent state is refused as ever.
-    let other = h.browser().follow(&choose).await;
+    let other = h.browser().follow_as(&authorize, "elodie").await;
     assert_eq!(other.status, StatusCode::BAD_REQUEST);
 }
 
