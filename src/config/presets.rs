@@ -57,6 +57,8 @@ pub struct Preset {
     pub discovery: bool,
     pub endpoints: Option<FixedEndpoints>,
     pub identity_status: Option<StatusDefaults>,
+    /// The provider sends RFC 9207's `iss` in every authorization response, success and error.
+    pub authorization_response_iss: bool,
 }
 
 /// The FranceConnect v2 / FranceConnect+ "identité pivot" scopes plus e-mail and usage name.
@@ -98,6 +100,8 @@ const FC_V1: Preset = Preset {
         end_session: "https://app.franceconnect.gouv.fr/api/v1/logout",
     }),
     identity_status: None,
+    // FranceConnect v1 runs on another code base; nothing says it sends `iss`.
+    authorization_response_iss: false,
 };
 
 const FC_V2: Preset = Preset {
@@ -119,6 +123,11 @@ const FC_V2: Preset = Preset {
     discovery: true,
     endpoints: None,
     identity_status: None,
+    // FranceConnect v2 and FranceConnect+ run on panva's oidc-provider (7.14.3 in
+    // france-connect/sources `back/package.json`), which adds `iss` to every authorization
+    // response and advertises it in discovery; FranceConnect's own error redirects add it
+    // too (`back/libs/oidc-provider`, `OidcProviderRedirectExceptionFilter`).
+    authorization_response_iss: true,
 };
 
 const FC_PLUS: Preset = Preset {
@@ -140,6 +149,7 @@ const FC_PLUS: Preset = Preset {
     discovery: true,
     endpoints: None,
     identity_status: None,
+    authorization_response_iss: true,
 };
 
 const MCONNECT: Preset = Preset {
@@ -166,6 +176,8 @@ const MCONNECT: Preset = Preset {
         active: "active",
         authority_path: "Authority.registration_authority",
     }),
+    // Unknown: required when its discovery advertises it.
+    authorization_response_iss: false,
 };
 
 const GENERIC: Preset = Preset {
@@ -190,6 +202,8 @@ const GENERIC: Preset = Preset {
     discovery: true,
     endpoints: None,
     identity_status: None,
+    // Required when the provider's discovery advertises it.
+    authorization_response_iss: false,
 };
 
 /// Finds a preset by name.

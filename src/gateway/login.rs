@@ -15,7 +15,8 @@
 use super::Gateway;
 use crate::audit::Event;
 use crate::crypto;
-use crate::identity::{status, Identity};
+use crate::identity::headers::header_claim_index;
+use crate::identity::{status, ClaimError, ClaimSpec, Identity, Intake};
 use crate::oidc::flow::{sanitize_error_code, AuthorizeRequest};
 use crate::oidc::jws::{self, Expect, TokenError};
 use crate::oidc::{acr, jwe, OidcError, Provider};
@@ -31,6 +32,8 @@ use std::sync::Arc;
 /// A successful login, ready to become a session.
 struct Verified {
     identity: Identity,
+    /// Claims refused by their rule and dropped (optional, or not forwarded).
+    dropped: Vec<ClaimError>,
     level: Option<Level>,
     /// The signed id_token (decrypted when it came as a JWE), for `id_token_hint`.
     id_token: String,
@@ -147,11 +150,10 @@ impl Gateway {
         if let Err(e) = self.store.put_login(&state, login).await {
             return self.fail(req, &self.store_failed(&e));
         }
-        let redirect_uri = self.cfg.server.own_url("callback");
         let url = provider.authorize_url(
             &endpoints,
             &AuthorizeRequest {
-                redirect_uri: &redirect_uri,
+                redirect_uri: &provider.cfg.redirect_uri,
                 state: &state,
                 nonce: &nonce,
                 acr_values: acr_values.as_deref(),
@@ -205,8 +207,9 @@ impl Gateway {
         self.fail(req, &Failure::LevelUnavailable)
     }
 
-    /// `GET /.guichet/callback?code=...&state=...` (or `?error=...&state=...`).
-    pub(super) async fn callback(&self, req: &Request<'_>) -> Reply {
+    /// `GET /.guichet/callback[/NAME]?code=...&state=...[&iss=...]` (or `?error=...`);
+    /// `leaf` is the path under the prefix (`callback` or `callback/NAME`).
+    pub(super) async fn callback(&self, req: &Request<'_>, leaf: &str) -> Reply {
         if let Some(refused) = self.refuse_if_blocked(req) {
             return refused;
         }
@@ -229,6 +232,13 @@ impl Gateway {
                 Some(s) => self.store.take_login(s).await.ok().flatten(),
                 None => None,
             };
+            // An error response is a response too (RFC 9207 2.4): it must come back where its
+            // login was sent and name its issuer, or it is not believed.
+            if let Some(login) = login.as_ref().filter(|l| !l.logout) {
+                if let Some(f) = self.foreign_response(req, leaf, login) {
+                    return self.login_failed(req, Attempt::of(login), f).await;
+                }
+            }
             let failure = from_provider_error(&sanitize_error_code(&error));
             let attempt = login.as_ref().map_or(none, Attempt::of);
             let count = login.is_none();
@@ -266,15 +276,9 @@ impl Gateway {
         let Some(provider) = self.provider(&login.provider).cloned() else {
             return self.login_failed(req, none, Failure::UnknownProvider).await;
         };
-        // RFC 9207: a provider that names itself in the response must be the one we asked
-        // (FranceConnect adds `iss`); a mismatch is a mix-up attack.
-        match req.param("iss") {
-            Ok(None) => {}
-            Ok(Some(iss)) if iss.trim_end_matches('/') == provider.cfg.issuer => {}
-            _ => {
-                let f = Failure::Verification("response_wrong_issuer".into());
-                return self.login_failed(req, attempt, f).await;
-            }
+        if let Some(f) = self.foreign_response(req, leaf, &login) {
+            // The code is never sent anywhere.
+            return self.login_failed(req, attempt, f).await;
         }
         let verified = match self.verify(&provider, &code, &login).await {
             Ok(v) => v,
@@ -296,6 +300,35 @@ impl Gateway {
         self.open_session(req, &provider, verified, &login).await
     }
 
+    /// Is this authorization response (success or error) not the answer of the provider the
+    /// login was sent to? Mix-up defence (RFC 9700 4.4.2): it must arrive at that provider's
+    /// redirect URI (one per provider when there are several), and carry RFC 9207's `iss`,
+    /// equal to that provider's issuer byte for byte, whenever the provider sends it (its
+    /// discovery advertises `authorization_response_iss_parameter_supported`, or its preset
+    /// says so); an `iss` sent by any provider is compared the same way.
+    fn foreign_response(
+        &self,
+        req: &Request<'_>,
+        leaf: &str,
+        login: &LoginState,
+    ) -> Option<Failure> {
+        let refused = |why: &str| Some(Failure::Verification(why.to_string()));
+        let Some(provider) = self.provider(&login.provider) else {
+            return Some(Failure::UnknownProvider);
+        };
+        if leaf != provider.cfg.callback_leaf {
+            return refused("response_wrong_callback");
+        }
+        let required = provider.cfg.authorization_response_iss
+            || provider.endpoints().is_some_and(|e| e.iss_parameter);
+        match req.param("iss") {
+            Ok(Some(iss)) if iss == provider.cfg.issuer => None,
+            Ok(None) if !required => None,
+            Ok(None) => refused("response_missing_issuer"),
+            _ => refused("response_wrong_issuer"),
+        }
+    }
+
     /// Code exchange, id_token, userinfo, claims: every check of a login.
     async fn verify(
         &self,
@@ -306,13 +339,12 @@ impl Gateway {
         let endpoints = provider
             .endpoints()
             .ok_or_else(|| OidcError::Unavailable("metadata not loaded".into()))?;
-        let redirect_uri = self.cfg.server.own_url("callback");
         let timer = self.provider_timer(provider, "token");
         let (access_token, id_token) = provider
             .exchange_code(
                 &endpoints,
                 code,
-                &redirect_uri,
+                &provider.cfg.redirect_uri,
                 login.pkce_verifier.as_deref(),
             )
             .await?;
@@ -321,6 +353,7 @@ impl Gateway {
         let expect = Expect {
             require_times: true,
             require_aud: true,
+            logout: false,
             nonce: Some(&login.nonce),
             now: t,
         };
@@ -358,7 +391,16 @@ impl Gateway {
                 derived.insert("registration_authority".into(), Value::String(a));
             }
         }
-        let identity = Identity::from_provider(cfg.flavour, &[&id_claims, &userinfo, &derived])?;
+        // A claim the application never receives (dropped in [headers.claims]) never fails a
+        // login; neither does an optional one: both are dropped and reported at login.
+        let headers = &self.cfg.headers;
+        let forwarded = |spec: &ClaimSpec| {
+            header_claim_index(spec.name)
+                .and_then(|i| headers.claims.get(i))
+                .is_some_and(|c| !c.dropped)
+        };
+        let Intake { identity, dropped } =
+            Identity::intake(cfg.flavour, &[&id_claims, &userinfo, &derived], forwarded)?;
         let sid = id_claims
             .get("sid")
             .and_then(Value::as_str)
@@ -366,6 +408,7 @@ impl Gateway {
             .map(String::from);
         Ok(Verified {
             identity,
+            dropped,
             level,
             id_token: id_token.into_owned(),
             sid,
@@ -405,6 +448,7 @@ impl Gateway {
                 .await;
         };
         let t = now();
+        let v_dropped = v.dropped;
         let record = SessionRecord {
             provider: provider.name().to_string(),
             identity: v.identity,
@@ -442,12 +486,46 @@ impl Gateway {
                 .with_label_values(&[login.level.map_or("none", |l| l.eidas()), "success"])
                 .inc();
         }
+        for d in &v_dropped {
+            self.claim_dropped(req, &session, provider, d);
+        }
         let mut e = super::session_event(req, &session, "login", "success", "ok");
         if login.step_up {
             e.required_level = login.level.map(|l| l.eidas());
         }
         self.audit.record(&e);
         Reply::redirect(&login.return_to).set_cookie(cookies::set(self.cookies.session, &token))
+    }
+
+    /// A claim dropped at login: counted (`guichet_claims_dropped_total`), an evidence line
+    /// (`claim_dropped`, reason `invalid_claim_NAME`) and a log line naming the claim and the
+    /// rule it failed, never its value.
+    fn claim_dropped(
+        &self,
+        req: &Request<'_>,
+        session: &crate::session::Session,
+        provider: &Provider,
+        d: &ClaimError,
+    ) {
+        tracing::info!(
+            provider = provider.name(),
+            claim = d.claim,
+            rule = d.reason,
+            request_id = req.request_id,
+            "claim dropped"
+        );
+        self.metrics
+            .claims_dropped
+            .with_label_values(&[provider.name(), d.claim])
+            .inc();
+        let reason = format!("invalid_claim_{}", d.claim);
+        self.audit.record(&super::session_event(
+            req,
+            session,
+            "claim_dropped",
+            "dropped",
+            &reason,
+        ));
     }
 
     async fn login_failed(&self, req: &Request<'_>, at: Attempt<'_>, failure: Failure) -> Reply {

@@ -147,6 +147,7 @@ pub(super) async fn authorize(State(inner): State<Arc<Inner>>, RawQuery(q): RawQ
                     .unwrap_or("Erreur simulée par le fournisseur fictif"),
             )
             .append_pair("state", &req.state);
+        append_iss(&inner, &mut u);
         return redirect(&u);
     }
     if let Some(c) = params
@@ -174,6 +175,7 @@ pub(super) async fn cancel(State(inner): State<Arc<Inner>>, RawQuery(q): RawQuer
         .append_pair("error", "access_denied")
         .append_pair("error_description", "User auth aborted")
         .append_pair("state", &req.state);
+    append_iss(&inner, &mut u);
     redirect(&u)
 }
 
@@ -226,7 +228,15 @@ pub(super) fn issue_code(
     u.query_pairs_mut()
         .append_pair("code", &code)
         .append_pair("state", &req.state);
+    append_iss(inner, &mut u);
     redirect(&u)
+}
+
+/// RFC 9207: the issuer in the authorization response, for the flavours that send it.
+fn append_iss(inner: &Inner, u: &mut Url) {
+    if inner.config.flavour.sends_iss() {
+        u.query_pairs_mut().append_pair("iss", &inner.issuer);
+    }
 }
 
 pub(super) fn chooser_page(inner: &Inner, params: &BTreeMap<String, String>) -> Response {

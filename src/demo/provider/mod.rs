@@ -161,6 +161,14 @@ impl Flavour {
         self == Flavour::FranceConnectV1
     }
 
+    /// RFC 9207: names itself (`iss`) in every authorization response, success and error, and
+    /// says so in discovery, as FranceConnect v2 and FranceConnect+ do (they run on panva's
+    /// oidc-provider, which always does). The v1, MConnect and generic mocks do not: they stand
+    /// for providers without RFC 9207.
+    pub fn sends_iss(self) -> bool {
+        matches!(self, Flavour::FranceConnectV2 | Flavour::FranceConnectPlus)
+    }
+
     /// FranceConnect's behaviour: `client_secret_post` only, no PKCE advertised.
     pub fn is_franceconnect(self) -> bool {
         matches!(
