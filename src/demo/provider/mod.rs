@@ -453,7 +453,7 @@ impl MockProvider {
     }
 
     /// Signs arbitrary claims with the current published key, as a compact JWS with header
-    /// `typ` (e.g. a back-channel `logout_token` with typ `logout+jwt`).
+    /// `typ` (e.g. a back-channel `logout_token` with typ `logout+jwt`; "" for no `typ`).
     pub fn sign_jwt(&self, typ: &str, claims: &Value) -> String {
         let key = lock(&self.inner.state).key.clone();
         encode_jws(typ, claims, Signing::Key(&key), false)
