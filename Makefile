@@ -1,6 +1,8 @@
 # guichet: the two commands of the README's quick start, and a few more.
 #   make demo    install what is missing, build, and run `guichet demo`
-#   make test    install what is missing, then fmt, clippy and every test (chart included)
+#   make test    install what is missing (Debian packages, the certified OpenID provider's pinned
+#                npm packages in tests/oidc-provider), then fmt, clippy and every test (chart
+#                included)
 #   make chart-test  the Helm chart, with real Helm (see tests/chart/check_chart.py)
 #   make e2e     install Chromium and chromedriver, then the real-browser test; screenshots of
 #                every page land in e2e-screenshots/

@@ -23,6 +23,8 @@ need redis-server redis-server         # the Redis session store tests start a r
 need openssl openssl                   # ... and make its TLS certificates
 need python3 python3                   # the Helm chart checks (make chart-test) run real Helm
 python3 -c 'import ensurepip, venv' 2>/dev/null || want+=(python3-venv)  # ... from a venv
+need node nodejs                       # the certified OpenID provider the tests run
+need npm npm                           # ... installed from its pinned package-lock.json
 if [ "${1:-}" = "bench" ]; then
   need nginx nginx-light
   need wrk wrk
@@ -39,6 +41,16 @@ if [ ${#want[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+fi
+
+# panva's node-oidc-provider (tests/oidc-provider), the certified OpenID provider that
+# tests/certified_provider.rs runs guichet against: exactly the versions of its
+# package-lock.json, installed again whenever that file changes.
+op_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/oidc-provider"
+if ! cmp -s "$op_dir/package-lock.json" "$op_dir/node_modules/.guichet-package-lock.json"; then
+  echo "deps: npm ci in tests/oidc-provider"
+  (cd "$op_dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  cp "$op_dir/package-lock.json" "$op_dir/node_modules/.guichet-package-lock.json"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
