@@ -662,3 +662,48 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    fn es256_key() -> (EncodingKey, DecodingKey) {
+        let (pem, jwk) = crate::keys::generate("ES256", Some("k")).unwrap();
+        let enc = EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk).unwrap();
+        (enc, DecodingKey::from_jwk(&jwk).unwrap())
+    }
+
+    #[test]
+    fn every_candidate_key_is_tried_until_one_verifies() {
+        let (signer, good) = es256_key();
+        let (_, other) = es256_key();
+        let claims = json!({"iss": "https://op.example", "sub": "s"});
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &signer).unwrap();
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.validate_exp = false;
+        validation.required_spec_claims = HashSet::new();
+        // A point that is not on the curve: the key cannot even be built to verify (not a bad
+        // signature), and the next candidate is tried all the same.
+        let broken = DecodingKey::from_ec_components(
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )
+        .unwrap();
+        for keys in [
+            vec![broken.clone(), good.clone()],
+            vec![other.clone(), good.clone()],
+            vec![broken.clone(), other.clone(), good.clone()],
+        ] {
+            let got = try_keys(&token, &keys, &validation).unwrap();
+            assert_eq!(got.and_then(|c| c.get("sub").cloned()), Some(json!("s")));
+        }
+        assert_eq!(try_keys(&token, &[broken, other], &validation), Ok(None));
+        // A failure after a valid signature (a claim) stops at once.
+        let mut strict = validation.clone();
+        strict.set_issuer(&["https://other.example"]);
+        assert_eq!(try_keys(&token, &[good], &strict), Err(TokenError::Issuer));
+    }
+}
