@@ -19,7 +19,7 @@ use crate::identity::headers::header_claim_index;
 use crate::identity::{status, ClaimError, ClaimSpec, Identity, Intake};
 use crate::oidc::flow::{sanitize_error_code, AuthorizeRequest};
 use crate::oidc::jws::{self, Expect, TokenError};
-use crate::oidc::{acr, jwe, OidcError, Provider};
+use crate::oidc::{acr, jwe, response, OidcError, Provider};
 use crate::pages::{from_provider_error, ChooserEntry, Failure};
 use crate::policy::{safe_return_to, Level};
 use crate::session::cookies;
@@ -301,32 +301,25 @@ impl Gateway {
     }
 
     /// Is this authorization response (success or error) not the answer of the provider the
-    /// login was sent to? Mix-up defence (RFC 9700 4.4.2): it must arrive at that provider's
-    /// redirect URI (one per provider when there are several), and carry RFC 9207's `iss`,
-    /// equal to that provider's issuer byte for byte, whenever the provider sends it (its
-    /// discovery advertises `authorization_response_iss_parameter_supported`, or its preset
-    /// says so); an `iss` sent by any provider is compared the same way.
+    /// login was sent to? ([`response::check`]: its redirect URI, RFC 9207's `iss`.)
     fn foreign_response(
         &self,
         req: &Request<'_>,
         leaf: &str,
         login: &LoginState,
     ) -> Option<Failure> {
-        let refused = |why: &str| Some(Failure::Verification(why.to_string()));
         let Some(provider) = self.provider(&login.provider) else {
             return Some(Failure::UnknownProvider);
         };
-        if leaf != provider.cfg.callback_leaf {
-            return refused("response_wrong_callback");
-        }
-        let required = provider.cfg.authorization_response_iss
-            || provider.endpoints().is_some_and(|e| e.iss_parameter);
-        match req.param("iss") {
-            Ok(Some(iss)) if iss == provider.cfg.issuer => None,
-            Ok(None) if !required => None,
-            Ok(None) => refused("response_missing_issuer"),
-            _ => refused("response_wrong_issuer"),
-        }
+        let advertised = provider.endpoints().is_some_and(|e| e.iss_parameter);
+        let iss = req.param("iss");
+        let iss = match &iss {
+            Ok(v) => Ok(v.as_deref()),
+            Err(_) => Err(()),
+        };
+        response::check(&provider.cfg, advertised, leaf, iss)
+            .err()
+            .map(|f| Failure::Verification(f.reason().to_string()))
     }
 
     /// Code exchange, id_token, userinfo, claims: every check of a login.

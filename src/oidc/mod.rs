@@ -18,6 +18,7 @@ pub mod http;
 pub mod jwe;
 pub mod jwks;
 pub mod jws;
+pub mod response;
 
 use crate::config::{ProviderConfig, TokenAuth};
 use crate::identity::ClaimError;
