@@ -96,8 +96,26 @@ async fn es256_pkce_basic_auth_json_userinfo_then_rp_initiated_logout() {
         .url
         .starts_with(&format!("{}/.guichet/logged-out", h.url)));
     assert!(!h.alive(&cookie).await);
-    // The provider's session is over too: a new login shows its login page again.
-    let (_, _) = h.authorize(&b).await;
+    // The provider's session is over too: a new login meets its login form again instead of
+    // coming straight back.
+    let r = b
+        .get(&format!("{}/.guichet/login?return_to=/whoami", h.url))
+        .await;
+    let mut next = location(&r);
+    for _ in 0..5 {
+        let r = b.get(&next).await;
+        if !r.status().is_redirection() {
+            assert!(r.text().await.unwrap().contains("name=\"login\""));
+            return;
+        }
+        next = reqwest::Url::parse(&next)
+            .unwrap()
+            .join(&location(&r))
+            .unwrap()
+            .to_string();
+        assert!(!next.starts_with(&h.url), "back without a login: {next}");
+    }
+    panic!("no login form");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
