@@ -1,7 +1,8 @@
 # guichet: the two commands of the README's quick start, and a few more.
 #   make demo    install what is missing, build, and run `guichet demo`
-#   make test    install what is missing, then fmt, clippy and every test (the real-browser
-#                test and the chart included)
+#   make test    install what is missing (Debian packages, the tests' pinned npm packages), then
+#                fmt, clippy and every test (the certified OpenID provider, the real-browser test
+#                and the chart included)
 #   make chart-test  the Helm chart, with real Helm (see tests/chart/check_chart.py)
 #   make browser-test  the real-browser test alone (headless Chromium, axe-core); screenshots
 #                of every page land in e2e-screenshots/ (make e2e: the same)
@@ -15,16 +16,19 @@ SOAK_SECONDS ?= 300
 FUZZ_CASES ?= 200000
 BENCH_SESSIONS ?= 1000000
 
-.PHONY: deps demo test lint build release bench e2e browser-test clean chart-test fuzz soak
+.PHONY: deps test-deps demo test lint build release bench e2e browser-test clean chart-test fuzz soak
 
 deps:
 	@scripts/deps.sh
+
+test-deps:
+	@scripts/deps.sh test
 
 demo: deps
 	$(CARGO) build --release --locked
 	./target/release/guichet demo --port $(PORT)
 
-test: deps lint
+test: test-deps lint
 	$(CARGO) test --locked
 	@$(MAKE) --no-print-directory browser-test
 	@$(MAKE) --no-print-directory chart-test
@@ -35,21 +39,15 @@ lint:
 
 # The real-browser test (tests/browser.rs): `#[ignore]`d under a plain `cargo test`, which a
 # machine without Chromium must pass; here it runs, with Chromium and chromedriver from
-# Debian (scripts/deps.sh) and axe-core from npm (tests/browser/package-lock.json, `npm ci`
-# again whenever the lock file changes).
-BROWSER_NPM_STAMP = tests/browser/node_modules/.installed
-
-$(BROWSER_NPM_STAMP): tests/browser/package.json tests/browser/package-lock.json
-	cd tests/browser && npm ci --no-audit --no-fund
-	touch $@
-
-browser-test: deps $(BROWSER_NPM_STAMP)
+# Debian and axe-core from npm (tests/browser/package-lock.json), both installed by
+# scripts/deps.sh test.
+browser-test: test-deps
 	$(CARGO) test --locked --test browser -- --ignored --nocapture
 	@echo "screenshots: $(CURDIR)/e2e-screenshots/"
 
 e2e: browser-test
 
-fuzz: deps
+fuzz: test-deps
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release --locked --test fuzz
 
 # Figures, never pass/fail: the load run (benches/load.sh), the hot-path micro-benchmarks
@@ -60,7 +58,7 @@ bench:
 	$(CARGO) bench --locked --bench hot_path --bench assertion --bench id_token -- --noplot
 	MEMORY_SESSIONS=$(BENCH_SESSIONS) $(CARGO) bench --locked --bench memory
 
-soak: deps
+soak: test-deps
 	benches/soak.sh $(SOAK_SECONDS)
 
 build: deps
@@ -83,7 +81,7 @@ $(HELM_VENV_STAMP):
 	touch $@
 
 # The guichet binary as `cargo test` builds it (same features: no rebuild after `cargo test`).
-chart-test: deps $(HELM_VENV_STAMP)
+chart-test: test-deps $(HELM_VENV_STAMP)
 	$(CARGO) test --locked --no-run --quiet --test deploy
 	$(HELM_VENV)/bin/python tests/chart/check_chart.py --guichet target/debug/guichet
 

@@ -53,6 +53,7 @@ fn benches(c: &mut Criterion) {
     let expect = Expect {
         require_times: true,
         require_aud: true,
+        logout: false,
         nonce: Some("n-0S6_WzA2Mj"),
         now,
     };

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Installs what building and testing guichet needs on a Debian machine, only when missing.
-#   scripts/deps.sh            build + test dependencies (the real-browser test's included)
-#   scripts/deps.sh bench      also nginx and wrk (load benchmarks)
+# Installs what building, testing and benchmarking guichet need on a Debian machine, only what
+# is missing.
+#   scripts/deps.sh          building (and `guichet demo`): the toolchain's C needs
+#   scripts/deps.sh test     also what the tests run: redis-server, Chromium and chromedriver,
+#                            Node.js and the tests' pinned npm packages (tests/oidc-provider:
+#                            the certified OpenID provider; tests/browser: axe-core)
+#   scripts/deps.sh bench    the test set, plus nginx and wrk (load benchmarks)
 # Needs root or sudo for apt-get; runs `apt-get update` at most once.
 set -euo pipefail
+
+mode="${1:-build}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
 
 want=()
 need() { # need COMMAND PACKAGE
@@ -17,15 +24,18 @@ need cmake cmake                       # libz-ng-sys (pulled by pingora) builds 
 need pkg-config pkg-config             # openssl-sys (josekit) finds OpenSSL with it
 need cc gcc
 need_file /usr/include/openssl/ssl.h libssl-dev
-need curl curl
-need redis-server redis-server         # the Redis session store tests start a real server
-need openssl openssl                   # ... and make its TLS certificates
-need python3 python3                   # the Helm chart checks (make chart-test) run real Helm
-python3 -c 'import ensurepip, venv' 2>/dev/null || want+=(python3-venv)  # ... from a venv
-need chromium chromium                 # the real-browser test (tests/browser.rs) drives it
-need chromedriver chromium-driver      # ... through chromedriver
-need npm npm                           # ... and injects axe-core (npm ci in tests/browser)
-if [ "${1:-}" = "bench" ]; then
+if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
+  need curl curl
+  need redis-server redis-server       # the Redis session store tests start a real server
+  need openssl openssl                 # ... and make its TLS certificates
+  need python3 python3                 # the Helm chart checks (make chart-test) run real Helm
+  python3 -c 'import ensurepip, venv' 2>/dev/null || want+=(python3-venv)  # ... from a venv
+  need chromium chromium               # the real-browser test (tests/browser.rs) drives it
+  need chromedriver chromium-driver    # ... through chromedriver
+  need node nodejs                     # the certified OpenID provider the tests run
+  need npm npm                         # ... and axe-core, from their pinned package-lock.json
+fi
+if [ "$mode" = "bench" ]; then
   need nginx nginx-light
   need wrk wrk
 fi
@@ -37,6 +47,18 @@ if [ ${#want[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+fi
+
+# The tests' npm packages: exactly the versions of each folder's package-lock.json, installed
+# again whenever that file changes.
+if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
+  for dir in "$root/tests/oidc-provider" "$root/tests/browser"; do
+    if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.guichet-package-lock.json"; then
+      echo "deps: npm ci in ${dir#"$root"/}"
+      (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+      cp "$dir/package-lock.json" "$dir/node_modules/.guichet-package-lock.json"
+    fi
+  done
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -7,6 +7,7 @@
 //! | event | outcomes | written by |
 //! |---|---|---|
 //! | `login` | `success`, `failure` (reason: why) | callback |
+//! | `claim_dropped` | `dropped` (reason `invalid_claim_NAME`: a value outside its rule, optional or not forwarded, left out of a login that went on) | callback |
 //! | `step_up` | `required` (a session below a page's level sent to log in again) | gateway |
 //! | `logout` | `success` (reason `rp_initiated`, `backchannel`...), `failure` | logout, back-channel |
 //! | `session_expired` | `success` (reason `idle`/`absolute`) | session lookup |
@@ -35,9 +36,9 @@ use std::time::SystemTime;
 /// One authentication event.
 #[derive(Debug, Clone, Serialize)]
 pub struct Event<'a> {
-    /// `login`, `step_up`, `logout`, `session_expired`, `throttled`.
+    /// `login`, `claim_dropped`, `step_up`, `logout`, `session_expired`, `throttled`.
     pub event: &'static str,
-    /// `success`, `failure`, `required` (step-up), `blocked` (throttling).
+    /// `success`, `failure`, `dropped` (claim), `required` (step-up), `blocked` (throttling).
     pub outcome: &'static str,
     /// Short reason code (`ok`, `id_token_bad_signature`, `access_denied`, ...).
     pub reason: &'a str,

@@ -10,6 +10,7 @@
 //! | `guichet_provider_request_duration_seconds` | `provider`, `call` (`token`, `userinfo`) |
 //! | `guichet_logins_started_total` | `provider`, `level` |
 //! | `guichet_logins_total` | `provider`, `idp`, `level`, `outcome`, `reason` |
+//! | `guichet_claims_dropped_total` | `provider`, `claim` (a claim outside its rule, dropped at a login that went on) |
 //! | `guichet_step_ups_total` | `level`, `outcome` (`required`, `success`, `failure`) |
 //! | `guichet_logouts_total` | `kind` (`rp_initiated`, `backchannel`) |
 //! | `guichet_sessions_expired_total` | `reason` (`idle`, `absolute`) |
@@ -60,6 +61,8 @@ pub struct Metrics {
     pub provider_duration: HistogramVec,
     pub logins_started: IntCounterVec,
     pub logins: IntCounterVec,
+    /// Claims outside their rule dropped at a login that went on (optional or not forwarded).
+    pub claims_dropped: IntCounterVec,
     pub step_ups: IntCounterVec,
     pub logouts: IntCounterVec,
     pub sessions_expired: IntCounterVec,
@@ -138,6 +141,7 @@ pub fn own_route_label(leaf: &str) -> &'static str {
     match leaf {
         "login" => "login",
         "callback" => "callback",
+        l if l.starts_with("callback/") => "callback",
         "logout" => "logout",
         "logged-out" => "logged_out",
         "backchannel-logout" => "backchannel_logout",
@@ -240,6 +244,12 @@ impl Metrics {
                 "guichet_logins_total",
                 "Completed login callbacks, by provider, identity provider, eIDAS level, outcome and reason.",
                 &["provider", "idp", "level", "outcome", "reason"],
+            ),
+            claims_dropped: counter(
+                &r,
+                "guichet_claims_dropped_total",
+                "Claims whose value failed its rule and that were dropped at a login that went on (optional, or not forwarded), by provider and claim.",
+                &["provider", "claim"],
             ),
             step_ups: counter(
                 &r,

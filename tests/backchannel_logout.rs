@@ -95,7 +95,23 @@ async fn each_logout_token_check_refuses_and_keeps_the_session() {
         (with("iat", json!(now + 3600)), "token_iat_in_future"),
         (with("iat", json!(now - 1000)), "too_old"),
         (without("iat"), "iat_missing"),
-        (with("exp", json!(now - 200)), "expired"),
+        (with("exp", json!(now - 200)), "token_expired"),
+        // Required since errata set 1 of Back-Channel Logout 1.0.
+        (without("exp"), "exp_missing"),
+        // `iss` one string, compared exactly; `aud` naming the client.
+        (
+            with("iss", json!([mock.issuer(), "https://evil.example"])),
+            "malformed",
+        ),
+        (
+            with("iss", json!(format!("{}/", mock.issuer()))),
+            "unknown_issuer",
+        ),
+        (with("aud", json!(42)), "token_missing_claim"),
+        (
+            with("aud", json!([mock.client_id(), "someone-else"])),
+            "token_wrong_azp",
+        ),
         (without("jti"), "jti_missing"),
         (without("events"), "events_missing"),
         (
@@ -103,7 +119,11 @@ async fn each_logout_token_check_refuses_and_keeps_the_session() {
             "events_missing",
         ),
         (with("nonce", json!("n")), "nonce_present"),
-        (without("sub"), "token_missing_claim"),
+        (without("sub"), "sub_and_sid_missing"),
+        (with("sub", json!(42)), "token_missing_claim"),
+        // Explicitly typed as something else (an id_token is typed JWT).
+        (mock.sign_jwt("JWT", &good), "token_wrong_typ"),
+        (mock.sign_jwt("at+jwt", &good), "token_wrong_typ"),
     ];
     for (token, reason) in &cases {
         let (status, body) = send(&h, &[("logout_token", token)]).await;
@@ -148,11 +168,21 @@ async fn each_logout_token_check_refuses_and_keeps_the_session() {
         "{refusals} refusals in the evidence log"
     );
 
-    // The valid token ends the session. Its `sid` names no session here (the mock puts no
-    // `sid` in id_tokens), so the `sub` decides.
+    // A valid token whose `sid` names no session here (the mock puts no `sid` in id_tokens)
+    // is accepted and ends nothing: never every session of its `sub`.
     let mut c = good.clone();
     c["sid"] = json!("op-session-1");
     let token = signed(&c);
+    let (status, _) = send(&h, &[("logout_token", &token)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        alive(&h, &cookie).await,
+        "a sid that names no session ends nothing"
+    );
+    // Without `sid`, the `sub` decides: the session ends (the typ may be left out).
+    let mut c = good.clone();
+    c["jti"] = json!(guichet::crypto::random_hex32());
+    let token = mock.sign_jwt("", &c);
     let (status, _) = send(&h, &[("logout_token", &token)]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(!alive(&h, &cookie).await);

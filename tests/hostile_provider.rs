@@ -17,10 +17,13 @@ fn f() -> Faults {
     Faults::default()
 }
 
-/// A stack whose provider answers userinfo as plain JSON (the generic flavour).
+/// A stack whose provider answers userinfo as plain JSON and whose `given_name` is part of
+/// the identity its federation guarantees (FranceConnect v1): a value outside the rule fails
+/// the login. (A generic provider's optional claims are dropped instead: see
+/// `a_generic_provider_s_bad_claims_are_dropped_and_counted_not_fatal`.)
 fn json_userinfo() -> Setup {
     Setup {
-        flavour: Flavour::Generic,
+        flavour: Flavour::FranceConnectV1,
         ..Setup::default()
     }
 }
@@ -322,4 +325,117 @@ async fn jwks_down_during_a_login_with_an_unknown_key_refuses_then_recovers() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let landed = h.browser().login(&h, "angela", "/whoami").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+}
+
+/// The claims the echo upstream received on its last request.
+fn upstream_headers(h: &Harness) -> Vec<(String, String)> {
+    h.stack
+        .echo
+        .last_request()
+        .expect("the upstream saw a request")
+        .headers
+        .iter()
+        .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generic_provider_s_bad_claims_are_dropped_and_counted_not_fatal() {
+    // OpenID Connect Core: a generic provider's given_name is an optional string. One that is
+    // not clean text is left out of the identity, counted and recorded; the login goes on.
+    let h = Harness::with(Setup {
+        flavour: Flavour::Generic,
+        ..Setup::default()
+    })
+    .await;
+    let bad: [&[u8]; 5] = [
+        b"\"Jean\\u0000\"",
+        "\"Jean\u{202e}nialliV\"".as_bytes(),
+        b"\"Jean\\r\\nX-Pivot-Sub: admin\"",
+        b"{\"first\": \"Jean\"}",
+        &long_string(100 * 1024),
+    ];
+    for (i, raw) in bad.iter().enumerate() {
+        h.set_faults(raw_given_name(raw));
+        let landed = h.browser().login(&h, "elodie", "/whoami").await;
+        assert_eq!(landed.status, StatusCode::OK, "case {i}: {}", landed.body);
+        let headers = upstream_headers(&h);
+        assert!(
+            !headers.iter().any(|(n, _)| n == "x-pivot-given-name"),
+            "case {i}: {headers:?}"
+        );
+        assert!(headers.iter().any(|(n, _)| n == "x-pivot-family-name"));
+    }
+    let m = h.metrics().await;
+    assert!(
+        m.contains("guichet_claims_dropped_total{claim=\"given_name\",provider=\"demo\"} 5"),
+        "{m}"
+    );
+    let dropped: Vec<_> = h
+        .audit()
+        .into_iter()
+        .filter(|e| e["event"] == "claim_dropped")
+        .collect();
+    assert_eq!(dropped.len(), 5);
+    assert!(dropped
+        .iter()
+        .all(|e| e["reason"] == "invalid_claim_given_name" && e["provider"] == "demo"));
+    assert!(!std::fs::read_to_string(&h.gateway.audit_path)
+        .unwrap()
+        .contains("nialliV"));
+    h.assert_assertions_verified();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_handle_is_a_generic_provider_s_preferred_username() {
+    let h = Harness::with(Setup {
+        flavour: Flavour::Generic,
+        ..Setup::default()
+    })
+    .await;
+    h.set_faults(Faults {
+        userinfo_raw_claim: Some(("preferred_username".into(), b"\"bench-user-42\"".to_vec())),
+        ..f()
+    });
+    let landed = h.browser().login(&h, "elodie", "/whoami").await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    let headers = upstream_headers(&h);
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "x-pivot-preferred-username" && v == "bench-user-42"),
+        "{headers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_the_application_never_receives_never_fails_a_login() {
+    // FranceConnect's gender is required in its format, unless the service does not take it.
+    let bad_gender = Faults {
+        userinfo_raw_claim: Some(("gender".into(), b"\"unknown\"".to_vec())),
+        ..f()
+    };
+    let h = Harness::start().await;
+    assert_refused(
+        &h,
+        bad_gender.clone(),
+        "invalid_claim_gender",
+        StatusCode::BAD_GATEWAY,
+    )
+    .await;
+    let h = Harness::with(Setup {
+        extra_toml: "[headers.claims.gender]\ndrop = true\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    h.set_faults(bad_gender);
+    let landed = h.browser().login(&h, "elodie", "/whoami").await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    assert!(!upstream_headers(&h)
+        .iter()
+        .any(|(n, _)| n == "x-pivot-gender"));
+    assert!(h
+        .metrics()
+        .await
+        .contains("guichet_claims_dropped_total{claim=\"gender\",provider=\"demo\"} 1"));
 }

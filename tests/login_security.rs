@@ -61,6 +61,22 @@ refused!(
     "id_token_wrong_issuer"
 );
 refused!(
+    issuer_given_as_an_array_with_one_matching_member,
+    Faults {
+        issuer_as_array: true,
+        ..f()
+    },
+    "id_token_wrong_issuer"
+);
+refused!(
+    signed_userinfo_with_an_audience_that_is_not_a_string,
+    Faults {
+        userinfo_aud_not_a_string: true,
+        ..f()
+    },
+    "userinfo_wrong_audience"
+);
+refused!(
     wrong_audience,
     Faults {
         wrong_audience: true,
@@ -272,19 +288,107 @@ async fn provider_key_rotation_is_picked_up_after_an_unknown_kid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_unknown_kids_does_not_hammer_the_jwks_endpoint() {
     let h = Harness::start().await;
+    let start = std::time::Instant::now();
     let before = h.stack.mock.counters().jwks;
     h.set_faults(Faults {
         unknown_kid: true,
         ..f()
     });
-    for _ in 0..5 {
+    for _ in 0..6 {
         h.browser().login(&h, "elodie", "/").await;
     }
     let fetched = h.stack.mock.counters().jwks - before;
+    // One download per refresh floor (5 s by default) at most, however many forged kids.
+    let allowed = 1 + start.elapsed().as_secs() / 5;
     assert!(
-        fetched <= 1,
-        "{fetched} JWKS downloads for 5 bad tokens within the refresh interval"
+        fetched <= allowed,
+        "{fetched} JWKS downloads for 6 bad tokens in {:?}",
+        start.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_seconds_after_the_last_download_is_picked_up_at_once() {
+    // Default settings: the JWKS was downloaded at start.
+    let h = Harness::start().await;
+    let ready = std::time::Instant::now();
+    let landed = h.browser().login(&h, "elodie", "/whoami").await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    // The provider rotates its key and signs with the new one at once. Once the cached set
+    // is older than the floor (seconds, not the minute it used to be), the first token
+    // naming the new key downloads the set again and the login succeeds.
+    h.stack.mock.rotate_signing_key();
+    let floor = Duration::from_secs(5);
+    tokio::time::sleep(floor.saturating_sub(ready.elapsed())).await;
+    let before = h.stack.mock.counters().jwks;
+    let landed = h.browser().login(&h, "angela", "/whoami").await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    assert_eq!(h.stack.mock.counters().jwks, before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc_9207_iss_is_required_and_exact_on_success_and_error_responses() {
+    // The FranceConnect v2 mock sends `iss` and advertises it, as FranceConnect does.
+    let h = Harness::start().await;
+    let issuer = h.stack.mock.issuer();
+    // Present and exact: the login goes through.
+    let b = h.browser();
+    let callback = b.start_login(&h, "elodie").await;
+    assert_eq!(query(&callback).get("iss"), Some(&issuer));
+    assert_eq!(b.follow(&callback).await.status, StatusCode::OK);
+    // Missing, or not byte for byte the issuer (a trailing slash more): refused before the
+    // code is exchanged.
+    let tokens = h.stack.mock.counters().token;
+    for reason in ["response_missing_issuer", "response_wrong_issuer"] {
+        let b = h.browser();
+        let callback = b.start_login(&h, "elodie").await;
+        let landed = b.follow(&mutate_for(&callback, reason, &issuer)).await;
+        assert_eq!(landed.status, StatusCode::BAD_GATEWAY, "{reason}");
+        assert_eq!(h.last_login_reason().as_deref(), Some(reason));
+    }
+    assert_eq!(
+        h.stack.mock.counters().token,
+        tokens,
+        "no code was exchanged"
+    );
+    // Error responses too: a cancel without `iss` (or with another) is not believed.
+    h.set_faults(Faults {
+        authorize_error: Some("access_denied".into()),
+        ..f()
+    });
+    for reason in ["response_missing_issuer", "response_wrong_issuer"] {
+        let b = h.browser();
+        let callback = b.start_login(&h, "elodie").await;
+        assert_eq!(
+            query(&callback).get("error").map(String::as_str),
+            Some("access_denied")
+        );
+        let landed = b.follow(&mutate_for(&callback, reason, &issuer)).await;
+        assert_eq!(landed.status, StatusCode::BAD_GATEWAY, "{reason}");
+        assert_eq!(h.last_login_reason().as_deref(), Some(reason));
+    }
+    // With its `iss`, the cancel gets its own page.
+    let b = h.browser();
+    let callback = b.start_login(&h, "elodie").await;
+    let landed = b.follow(&callback).await;
+    assert_eq!(landed.status, StatusCode::FORBIDDEN);
+    assert_eq!(h.last_login_reason().as_deref(), Some("access_denied"));
+}
+
+/// The callback URL with its `iss` removed (`response_missing_issuer`) or replaced by the
+/// issuer plus a trailing slash (`response_wrong_issuer`).
+fn mutate_for(callback: &str, reason: &str, issuer: &str) -> String {
+    let mut u = reqwest::Url::parse(callback).unwrap();
+    let mut kept: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(k, _)| k != "iss")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if reason == "response_wrong_issuer" {
+        kept.push(("iss".into(), format!("{issuer}/")));
+    }
+    u.query_pairs_mut().clear().extend_pairs(kept);
+    u.to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -343,4 +447,68 @@ async fn callback_naming_another_issuer_is_refused() {
         0,
         "the code must not be exchanged"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_several_providers_a_response_is_only_taken_at_its_own_redirect_uri() {
+    // Two providers; the generic one sends no RFC 9207 `iss`, so only the redirect URI tells
+    // whose response a callback is (RFC 9700 4.4.2: mix-up).
+    let h = Harness::with(Setup {
+        also: vec![guichet::demo::provider::Flavour::Generic],
+        ..Setup::default()
+    })
+    .await;
+    let generic = h.stack.others[0].clone();
+    // A login at each provider works through its own redirect URI.
+    for provider in ["demo", "generic"] {
+        let b = h.browser();
+        let callback = start_at(&h, &b, provider).await;
+        assert!(callback.contains(&format!("/.guichet/callback/{provider}?")));
+        assert_eq!(
+            b.follow(&callback).await.status,
+            StatusCode::OK,
+            "{provider}"
+        );
+    }
+    // A response for the generic login brought to the other provider's redirect URI, or to
+    // the single-provider one, is refused before its code goes anywhere.
+    let tokens = (h.stack.mock.counters().token, generic.counters().token);
+    for wrong in ["/.guichet/callback/demo?", "/.guichet/callback?"] {
+        let b = h.browser();
+        let callback = start_at(&h, &b, "generic").await;
+        let moved = callback.replace("/.guichet/callback/generic?", wrong);
+        let landed = b.follow(&moved).await;
+        assert_eq!(landed.status, StatusCode::BAD_GATEWAY, "{wrong}");
+        assert_eq!(
+            h.last_login_reason().as_deref(),
+            Some("response_wrong_callback")
+        );
+        // The state was used up: the genuine callback does not work afterwards either.
+        assert_eq!(b.follow(&callback).await.status, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(
+        (h.stack.mock.counters().token, generic.counters().token),
+        tokens,
+        "no code was exchanged"
+    );
+}
+
+/// Starts a login at `provider` and returns where the provider sends the browser back
+/// (without going there), checking the redirect URI guichet asked for.
+async fn start_at(h: &Harness, b: &Browser, provider: &str) -> String {
+    let r = b
+        .get(&format!(
+            "{}/.guichet/login?provider={provider}&login_hint=elodie&return_to=/whoami",
+            h.url
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let authorize = location(&r);
+    assert_eq!(
+        query(&authorize)["redirect_uri"],
+        format!("{}/.guichet/callback/{provider}", h.url)
+    );
+    let r = b.get(&authorize).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    location(&r)
 }

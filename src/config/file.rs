@@ -202,7 +202,9 @@ pub struct ProviderSection {
     /// Tolerated clock difference with the provider, e.g. `60s`.
     #[serde(default)]
     pub clock_skew: Option<String>,
-    /// Minimum time between two JWKS downloads triggered by an unknown `kid`.
+    /// A token naming a key guichet does not have (the provider rotated its keys) downloads
+    /// the JWKS again once the cached set is older than this (default `5s`, 1s to 1h): the
+    /// floor that bounds downloads under a flood of forged `kid`s.
     #[serde(default)]
     pub jwks_refresh_interval: Option<String>,
     /// Longest wait for one call to the provider (discovery, JWKS, token, userinfo), from
@@ -236,6 +238,12 @@ pub struct ProviderSection {
     /// services to revoke it.
     #[serde(default)]
     pub revoke_access_token: Option<bool>,
+    /// Require RFC 9207's `iss` in every authorization response (success and error), even
+    /// when the provider's discovery does not advertise it (it is required whenever discovery
+    /// advertises `authorization_response_iss_parameter_supported`). Default: the preset's
+    /// (true for FranceConnect v2 and FranceConnect+, which always send it).
+    #[serde(default)]
+    pub authorization_response_iss: Option<bool>,
     /// Dot-separated path to the digital identity's status in the claims
     /// (MConnect: `Authority.status`); a login whose status is not `identity_status_active`
     /// is refused.

@@ -235,6 +235,18 @@ impl Validator {
             providers.push(provider);
         }
         self.shared_kids(&providers)?;
+        // One redirect URI per provider when there are several (RFC 9700 4.4.2: a response can
+        // only come back for the provider its login was sent to, so a code from one provider
+        // is never redeemed at another); the historical single URI with one provider.
+        let several = providers.len() > 1;
+        for p in &mut providers {
+            p.callback_leaf = if several {
+                format!("callback/{}", p.name)
+            } else {
+                "callback".to_string()
+            };
+            p.redirect_uri = server.own_url(&p.callback_leaf);
+        }
         let session = self.session(&raw.session)?;
         let mut headers = self.headers(&raw.headers, &server.public_url)?;
         let routes = self.routes(&raw.routes, &server.prefix, &mut headers)?;

@@ -59,6 +59,8 @@ pub struct Preset {
     pub identity_status: Option<StatusDefaults>,
     /// Revoke the access token once userinfo is read (FranceConnect+).
     pub revoke_access_token: bool,
+    /// The provider sends RFC 9207's `iss` in every authorization response, success and error.
+    pub authorization_response_iss: bool,
 }
 
 /// What every FranceConnect service is authorised for: `openid` and the identité pivot, claim
@@ -104,6 +106,8 @@ const FC_V1: Preset = Preset {
     }),
     identity_status: None,
     revoke_access_token: false,
+    // FranceConnect v1 runs on another code base; nothing says it sends `iss`.
+    authorization_response_iss: false,
 };
 
 const FC_V2: Preset = Preset {
@@ -126,6 +130,11 @@ const FC_V2: Preset = Preset {
     endpoints: None,
     identity_status: None,
     revoke_access_token: false,
+    // FranceConnect v2 and FranceConnect+ run on panva's oidc-provider (7.14.3 in
+    // france-connect/sources `back/package.json`), which adds `iss` to every authorization
+    // response and advertises it in discovery; FranceConnect's own error redirects add it
+    // too (`back/libs/oidc-provider`, `OidcProviderRedirectExceptionFilter`).
+    authorization_response_iss: true,
 };
 
 const FC_PLUS: Preset = Preset {
@@ -151,6 +160,7 @@ const FC_PLUS: Preset = Preset {
     // utilisateur de FranceConnect+ ?", `fs/technique/technique-deconnexion.md` of
     // `github.com/france-connect/Documentation-FranceConnect-Plus`).
     revoke_access_token: true,
+    authorization_response_iss: true,
 };
 
 const MCONNECT: Preset = Preset {
@@ -178,6 +188,8 @@ const MCONNECT: Preset = Preset {
         authority_path: "Authority.registration_authority",
     }),
     revoke_access_token: false,
+    // Unknown: required when its discovery advertises it.
+    authorization_response_iss: false,
 };
 
 const GENERIC: Preset = Preset {
@@ -203,6 +215,8 @@ const GENERIC: Preset = Preset {
     endpoints: None,
     identity_status: None,
     revoke_access_token: false,
+    // Required when the provider's discovery advertises it.
+    authorization_response_iss: false,
 };
 
 /// Finds a preset by name.

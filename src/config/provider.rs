@@ -22,6 +22,8 @@ use std::time::Duration;
 /// enough that a citizen waiting on the callback gets an answer.
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Least age of the cached JWKS before a token naming an unknown key downloads it again.
+pub const DEFAULT_JWKS_REFRESH_FLOOR: Duration = Duration::from_secs(5);
 
 /// Which federation a provider belongs to; decides quirks the presets cannot express as data
 /// (claim rules, the chooser's button).
@@ -119,6 +121,18 @@ pub struct ProviderConfig {
     pub backchannel_logout: bool,
     /// Revoke the access token at the provider's revocation endpoint once userinfo is read.
     pub revoke_access_token: bool,
+    /// The provider names itself in every authorization response (RFC 9207 `iss`), so a
+    /// response without it is refused even if discovery does not advertise
+    /// `authorization_response_iss_parameter_supported`.
+    pub authorization_response_iss: bool,
+    /// Where the provider sends the browser back: `PUBLIC_URL/.guichet/callback` with one
+    /// provider, `PUBLIC_URL/.guichet/callback/NAME` for each when there are several (a
+    /// response can then only be redeemed at the provider it was sent for: no mix-up).
+    pub redirect_uri: String,
+    /// The path of [`ProviderConfig::redirect_uri`] under guichet's prefix (`callback` or
+    /// `callback/NAME`).
+    #[serde(skip)]
+    pub callback_leaf: String,
 }
 
 impl ProviderConfig {
@@ -210,7 +224,15 @@ impl Validator {
                 ))
             }
         };
+        // The issuer is an identifier compared as a string (OpenID Connect Core 3.1.3.7,
+        // Discovery 4.3, RFC 9207 2.4): kept exactly as configured, trailing slash included.
         let issuer_url = self.provider_url(&key("issuer"), &issuer)?;
+        if issuer_url.query().is_some() || issuer_url.fragment().is_some() {
+            return Err(self.err(key("issuer"), "must have no query and no fragment"));
+        }
+        if issuer.trim() != issuer || issuer.chars().any(char::is_control) {
+            return Err(self.err(key("issuer"), "must have no spaces or control characters"));
+        }
         let client_id = match &p.client_id {
             Some(c)
                 if !c.is_empty() && c.len() <= 256 && c.bytes().all(|b| b.is_ascii_graphic()) =>
@@ -313,10 +335,19 @@ impl Validator {
                 "more than 10 minutes would accept stale tokens",
             ));
         }
+        // A floor, not a period: a token naming a key guichet does not have (a rotation)
+        // downloads the set again once the cached one is older than this; a flood of forged
+        // `kid`s gets one download per floor at most.
         let jwks_refresh_interval = match &p.jwks_refresh_interval {
             Some(s) => self.duration(&key("jwks_refresh_interval"), s)?,
-            None => Duration::from_secs(60),
+            None => DEFAULT_JWKS_REFRESH_FLOOR,
         };
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&jwks_refresh_interval) {
+            return Err(self.err(
+                key("jwks_refresh_interval"),
+                "must be between 1s and 1h (it bounds JWKS downloads under a flood of unknown keys)",
+            ));
+        }
         let http_timeout = match &p.http_timeout {
             Some(s) => self.duration(&key("http_timeout"), s)?,
             None => DEFAULT_HTTP_TIMEOUT,
@@ -350,7 +381,7 @@ impl Validator {
                 .display_name
                 .clone()
                 .unwrap_or(preset.display_name.to_string()),
-            issuer: issuer_url.as_str().trim_end_matches('/').to_string(),
+            issuer,
             client_id,
             client_secret,
             scopes,
@@ -372,6 +403,12 @@ impl Validator {
             identity_status,
             backchannel_logout: p.backchannel_logout,
             revoke_access_token: p.revoke_access_token.unwrap_or(preset.revoke_access_token),
+            authorization_response_iss: p
+                .authorization_response_iss
+                .unwrap_or(preset.authorization_response_iss),
+            // Set once every provider is known (see `Validator::build`).
+            redirect_uri: String::new(),
+            callback_leaf: String::new(),
         };
         self.franceconnect(&key, &cfg)?;
         Ok(cfg)

@@ -524,3 +524,108 @@ fn levels_of_the_franceconnect_presets() {
     assert_eq!(p.acr_for(Level::High).as_deref(), Some("eidas3"));
     assert_eq!(p.max_level(), Some(Level::High));
 }
+
+#[test]
+fn the_issuer_is_kept_exactly_as_configured() {
+    let s = secret_file();
+    // Auth0-style issuers end with a slash: it is part of the identifier.
+    for issuer in [
+        "https://tenant.example/",
+        "https://tenant.example",
+        "https://idp.example/realms/x/",
+    ] {
+        let cfg = load(&with_provider(
+            &s,
+            "generic",
+            &format!("issuer = \"{issuer}\""),
+        ))
+        .unwrap();
+        assert_eq!(cfg.providers[0].issuer, issuer);
+    }
+    for bad in [
+        "https://idp.example/?tenant=x",
+        "https://idp.example/#x",
+        " https://idp.example",
+    ] {
+        fails(
+            &with_provider(&s, "generic", &format!("issuer = \"{bad}\"")),
+            "providers[0].issuer",
+        );
+    }
+    assert_eq!(
+        crate::oidc::discovery_url("https://tenant.example/"),
+        "https://tenant.example/.well-known/openid-configuration"
+    );
+    assert_eq!(
+        crate::oidc::discovery_url("https://idp.example/realms/x"),
+        "https://idp.example/realms/x/.well-known/openid-configuration"
+    );
+}
+
+#[test]
+fn one_redirect_uri_per_provider_when_there_are_several() {
+    let s = secret_file();
+    let one = load(&base(&s)).unwrap();
+    assert_eq!(
+        one.providers[0].redirect_uri,
+        "https://demarches.example.fr/.guichet/callback"
+    );
+    assert_eq!(one.providers[0].callback_leaf, "callback");
+    let two = format!(
+        "{}\n[[providers]]\nname = \"agents\"\npreset = \"generic\"\n\
+         issuer = \"https://sso.example.fr\"\nclient_id = \"g\"\nclient_secret = \"file:{}\"\n",
+        base(&s),
+        s.path().display()
+    );
+    let cfg = load(&two).unwrap();
+    let uris: Vec<&str> = cfg
+        .providers
+        .iter()
+        .map(|p| p.redirect_uri.as_str())
+        .collect();
+    assert_eq!(
+        uris,
+        [
+            "https://demarches.example.fr/.guichet/callback/fc",
+            "https://demarches.example.fr/.guichet/callback/agents"
+        ]
+    );
+    // `guichet check` shows what to register.
+    assert!(cfg
+        .to_effective_toml()
+        .contains("redirect_uri = \"https://demarches.example.fr/.guichet/callback/agents\""));
+}
+
+#[test]
+fn rfc_9207_iss_is_required_for_the_franceconnect_presets_that_send_it() {
+    let s = secret_file();
+    let iss = |preset: &str, extra: &str| {
+        let extra = format!("issuer = \"https://idp.example\"\n{extra}");
+        load(&with_provider(&s, preset, &extra)).unwrap().providers[0].authorization_response_iss
+    };
+    assert!(iss("franceconnect-v2-integration", ""));
+    assert!(iss("franceconnect-v2", ""));
+    assert!(!iss("generic", ""));
+    assert!(!iss("mconnect", ""));
+    assert!(iss("generic", "authorization_response_iss = true"));
+}
+
+#[test]
+fn jwks_refresh_is_a_floor_of_seconds() {
+    let s = secret_file();
+    let cfg = load(&base(&s)).unwrap();
+    assert_eq!(
+        cfg.providers[0].jwks_refresh_interval,
+        Duration::from_secs(5)
+    );
+    for bad in ["0s", "500ms", "2h"] {
+        fails(
+            &with_provider(
+                &s,
+                "franceconnect-v2-integration",
+                &format!("jwks_refresh_interval = \"{bad}\""),
+            ),
+            "providers[0].jwks_refresh_interval",
+        );
+    }
+}

@@ -15,10 +15,11 @@
 use super::Gateway;
 use crate::audit::Event;
 use crate::crypto;
-use crate::identity::{status, Identity};
+use crate::identity::headers::header_claim_index;
+use crate::identity::{status, ClaimError, ClaimSpec, Identity, Intake};
 use crate::oidc::flow::{sanitize_error_code, AuthorizeRequest};
 use crate::oidc::jws::{self, Expect, TokenError};
-use crate::oidc::{acr, jwe, OidcError, Provider};
+use crate::oidc::{acr, jwe, response, OidcError, Provider};
 use crate::pages::{from_provider_error, ChooserEntry, Failure, Journey};
 use crate::policy::{safe_return_to, Level};
 use crate::session::cookies;
@@ -31,6 +32,8 @@ use std::sync::Arc;
 /// A successful login, ready to become a session.
 struct Verified {
     identity: Identity,
+    /// Claims refused by their rule and dropped (optional, or not forwarded).
+    dropped: Vec<ClaimError>,
     level: Option<Level>,
     /// The signed id_token (decrypted when it came as a JWE), for `id_token_hint`.
     id_token: String,
@@ -162,11 +165,10 @@ impl Gateway {
         if let Err(e) = self.store.put_login(&state, login).await {
             return self.fail_on(req, &self.store_failed(&e), &journey);
         }
-        let redirect_uri = self.cfg.server.own_url("callback");
         let url = provider.authorize_url(
             &endpoints,
             &AuthorizeRequest {
-                redirect_uri: &redirect_uri,
+                redirect_uri: &provider.cfg.redirect_uri,
                 state: &state,
                 nonce: &nonce,
                 acr_values: acr_values.as_deref(),
@@ -228,8 +230,9 @@ impl Gateway {
         self.fail(req, &Failure::LevelUnavailable)
     }
 
-    /// `GET /.guichet/callback?code=...&state=...` (or `?error=...&state=...`).
-    pub(super) async fn callback(&self, req: &Request<'_>) -> Reply {
+    /// `GET /.guichet/callback[/NAME]?code=...&state=...[&iss=...]` (or `?error=...`);
+    /// `leaf` is the path under the prefix (`callback` or `callback/NAME`).
+    pub(super) async fn callback(&self, req: &Request<'_>, leaf: &str) -> Reply {
         if let Some(refused) = self.refuse_if_blocked(req) {
             return refused;
         }
@@ -261,6 +264,13 @@ impl Gateway {
                 let failure = from_provider_error(&sanitize_error_code(&error));
                 return self.login_failed_with(req, none, failure, true).await;
             };
+            // An error response is a response too (RFC 9207 2.4): it must come back where its
+            // login was sent and name its issuer, or it is not believed.
+            if !login.logout {
+                if let Some(f) = self.foreign_response(req, leaf, &login) {
+                    return self.login_failed(req, Attempt::of(&login), f).await;
+                }
+            }
             let failure = from_provider_error(&sanitize_error_code(&error));
             return self
                 .login_failed_with(req, Attempt::of(&login), failure, false)
@@ -306,15 +316,9 @@ impl Gateway {
         let Some(provider) = self.provider(&login.provider).cloned() else {
             return self.login_failed(req, none, Failure::UnknownProvider).await;
         };
-        // RFC 9207: a provider that names itself in the response must be the one we asked
-        // (FranceConnect adds `iss`); a mismatch is a mix-up attack.
-        match req.param("iss") {
-            Ok(None) => {}
-            Ok(Some(iss)) if iss.trim_end_matches('/') == provider.cfg.issuer => {}
-            _ => {
-                let f = Failure::Verification("response_wrong_issuer".into());
-                return self.login_failed(req, attempt, f).await;
-            }
+        if let Some(f) = self.foreign_response(req, leaf, &login) {
+            // The code is never sent anywhere.
+            return self.login_failed(req, attempt, f).await;
         }
         let verified = match self.verify(&provider, &code, &login).await {
             Ok(v) => v,
@@ -336,6 +340,28 @@ impl Gateway {
         self.open_session(req, &provider, verified, &login).await
     }
 
+    /// Is this authorization response (success or error) not the answer of the provider the
+    /// login was sent to? ([`response::check`]: its redirect URI, RFC 9207's `iss`.)
+    fn foreign_response(
+        &self,
+        req: &Request<'_>,
+        leaf: &str,
+        login: &LoginState,
+    ) -> Option<Failure> {
+        let Some(provider) = self.provider(&login.provider) else {
+            return Some(Failure::UnknownProvider);
+        };
+        let advertised = provider.endpoints().is_some_and(|e| e.iss_parameter);
+        let iss = req.param("iss");
+        let iss = match &iss {
+            Ok(v) => Ok(v.as_deref()),
+            Err(_) => Err(()),
+        };
+        response::check(&provider.cfg, advertised, leaf, iss)
+            .err()
+            .map(|f| Failure::Verification(f.reason().to_string()))
+    }
+
     /// Code exchange, id_token, userinfo, claims: every check of a login. The access token
     /// is revoked once the checks are done, whatever their outcome, when the provider asks
     /// for it (`revoke_access_token`).
@@ -348,13 +374,12 @@ impl Gateway {
         let endpoints = provider
             .endpoints()
             .ok_or_else(|| OidcError::Unavailable("metadata not loaded".into()))?;
-        let redirect_uri = self.cfg.server.own_url("callback");
         let timer = self.provider_timer(provider, "token");
         let (access_token, id_token) = provider
             .exchange_code(
                 &endpoints,
                 code,
-                &redirect_uri,
+                &provider.cfg.redirect_uri,
                 login.pkce_verifier.as_deref(),
             )
             .await?;
@@ -381,6 +406,7 @@ impl Gateway {
         let expect = Expect {
             require_times: true,
             require_aud: true,
+            logout: false,
             nonce: Some(&login.nonce),
             now: t,
         };
@@ -418,7 +444,16 @@ impl Gateway {
                 derived.insert("registration_authority".into(), Value::String(a));
             }
         }
-        let identity = Identity::from_provider(cfg.flavour, &[&id_claims, &userinfo, &derived])?;
+        // A claim the application never receives (dropped in [headers.claims]) never fails a
+        // login; neither does an optional one: both are dropped and reported at login.
+        let headers = &self.cfg.headers;
+        let forwarded = |spec: &ClaimSpec| {
+            header_claim_index(spec.name)
+                .and_then(|i| headers.claims.get(i))
+                .is_some_and(|c| !c.dropped)
+        };
+        let Intake { identity, dropped } =
+            Identity::intake(cfg.flavour, &[&id_claims, &userinfo, &derived], forwarded)?;
         let sid = id_claims
             .get("sid")
             .and_then(Value::as_str)
@@ -426,6 +461,7 @@ impl Gateway {
             .map(String::from);
         Ok(Verified {
             identity,
+            dropped,
             level,
             id_token: id_token.into_owned(),
             sid,
@@ -465,6 +501,7 @@ impl Gateway {
                 .await;
         };
         let t = now();
+        let v_dropped = v.dropped;
         let record = SessionRecord {
             provider: provider.name().to_string(),
             identity: v.identity,
@@ -503,12 +540,46 @@ impl Gateway {
                 .with_label_values(&[login.level.map_or("none", |l| l.eidas()), "success"])
                 .inc();
         }
+        for d in &v_dropped {
+            self.claim_dropped(req, &session, provider, d);
+        }
         let mut e = super::session_event(req, &session, "login", "success", "ok");
         if login.step_up {
             e.required_level = login.level.map(|l| l.eidas());
         }
         self.audit.record(&e);
         Reply::redirect(&login.return_to).set_cookie(cookies::set(self.cookies.session, &token))
+    }
+
+    /// A claim dropped at login: counted (`guichet_claims_dropped_total`), an evidence line
+    /// (`claim_dropped`, reason `invalid_claim_NAME`) and a log line naming the claim and the
+    /// rule it failed, never its value.
+    fn claim_dropped(
+        &self,
+        req: &Request<'_>,
+        session: &crate::session::Session,
+        provider: &Provider,
+        d: &ClaimError,
+    ) {
+        tracing::info!(
+            provider = provider.name(),
+            claim = d.claim,
+            rule = d.reason,
+            request_id = req.request_id,
+            "claim dropped"
+        );
+        self.metrics
+            .claims_dropped
+            .with_label_values(&[provider.name(), d.claim])
+            .inc();
+        let reason = format!("invalid_claim_{}", d.claim);
+        self.audit.record(&super::session_event(
+            req,
+            session,
+            "claim_dropped",
+            "dropped",
+            &reason,
+        ));
     }
 
     async fn login_failed(&self, req: &Request<'_>, at: Attempt<'_>, failure: Failure) -> Reply {

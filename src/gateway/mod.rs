@@ -350,7 +350,8 @@ impl Gateway {
         }
         let reply = match leaf {
             "login" => self.login(req).await,
-            "callback" => self.callback(req).await,
+            "callback" => self.callback(req, leaf).await,
+            _ if leaf.starts_with("callback/") => self.callback(req, leaf).await,
             "logout" => self.logout(req).await,
             "logged-out" => self.logged_out(req).await,
             "error" => self.error_page(req),

@@ -6,9 +6,17 @@
 //!   kept; anything else the provider sends is dropped. Rules differ per flavour only where the
 //!   federation documents it (FranceConnect's `unspecified` gender, eIDAS identities marked by
 //!   their `amr`, MConnect's user key), never by loosening a rule for every provider.
-//! - A listed claim with a value outside its rule fails the whole login
-//!   ([`ClaimError`], naming the claim, never its value); it is never truncated, "cleaned" or
-//!   passed on as is.
+//! - Claim rules belong to the federation: FranceConnect (v1, v2, FranceConnect+) and MConnect
+//!   keep their documented identity formats; a generic provider's claims follow OpenID Connect
+//!   Core 5.1 (strings without control or bidi-override characters, bounded sizes; `sub` an
+//!   identifier; `birthdate` `YYYY-MM-DD` or `YYYY`; `email` an address).
+//! - A value outside its rule is never truncated, "cleaned" or passed on as is
+//!   ([`ClaimError`] names the claim, never its value). At login ([`Identity::intake`]) it
+//!   fails the login when the claim is required by its federation ([`required`]: `sub`
+//!   always, the identity a federation guarantees) and forwarded to the application;
+//!   otherwise the claim is dropped and reported ([`Intake::dropped`]: a metric and an
+//!   evidence line), so a claim guichet does not forward, or an optional one, never fails a
+//!   login.
 //! - `Debug` of an [`Identity`] prints claim *names* only: personal data never reaches a log.
 
 pub mod headers;
@@ -143,6 +151,10 @@ pub fn intake(flavour: Flavour, eidas: bool, spec: &ClaimSpec) -> Option<(&'stat
         (MC, "user_key") => Some(("preferred_username", Rule::Subject)),
         // FranceConnect v1 names the identity provider used in `idp`.
         (V1, "idp_id") => Some(("idp", Rule::Token)),
+        (GEN, _) => spec
+            .from
+            .contains(&GEN)
+            .then_some((spec.name, oidc_rule(spec))),
         _ => spec
             .from
             .contains(&flavour)
@@ -161,6 +173,65 @@ pub fn is_eidas(set: &Map<String, Value>) -> bool {
     set.get("amr")
         .and_then(Value::as_array)
         .is_some_and(|methods| methods.iter().any(|m| m.as_str() == Some("eidas")))
+}
+
+/// A generic provider's claims follow OpenID Connect Core 5.1 rather than a federation's
+/// formats: free text where Core says "string", Core's `birthdate`, an address for `email`, an
+/// identifier for `sub`; `idp_id` stays a token (it becomes a metrics label).
+fn oidc_rule(spec: &ClaimSpec) -> Rule {
+    match (spec.name, spec.rule) {
+        ("sub", _) => Rule::Subject,
+        ("email", _) => Rule::Email,
+        ("idp_id", _) => Rule::Token,
+        (_, Rule::Date | Rule::PartialDate) => Rule::OidcDate,
+        // `amr` values are tokens (RFC 8176), kept space-separated.
+        (_, Rule::TokenList) => Rule::TokenList,
+        (_, Rule::NameList) => Rule::OidcStringList,
+        _ => Rule::OidcString,
+    }
+}
+
+/// Is a value outside its rule fatal for this federation (when the claim is forwarded)? `sub`
+/// always; the identity FranceConnect and MConnect guarantee in their formats (a value
+/// outside them means something is wrong, and the application relies on them). A generic
+/// provider's other claims, and each federation's optional ones (usage name, e-mail, identity
+/// provider, `amr`...), are dropped instead.
+pub fn required(flavour: Flavour, claim: &str) -> bool {
+    const PIVOT: &[&str] = &[
+        "given_name",
+        "family_name",
+        "birthdate",
+        "gender",
+        "birthplace",
+        "birthcountry",
+    ];
+    const MCONNECT_IDENTITY: &[&str] = &[
+        "given_name",
+        "family_name",
+        "birth_name",
+        "name",
+        "user_key",
+        "birth_datetime",
+        "birth_place",
+        "gender",
+        "registration_authority",
+    ];
+    claim == "sub"
+        || match flavour {
+            V1 | V2 => PIVOT.contains(&claim),
+            PLUS => PIVOT.contains(&claim) || claim.starts_with("rnipp_"),
+            MC => MCONNECT_IDENTITY.contains(&claim),
+            GEN => false,
+        }
+}
+
+/// The identity made at login, and the claims dropped on the way.
+#[derive(Debug)]
+pub struct Intake {
+    pub identity: Identity,
+    /// Claims whose value failed its rule and that were dropped (not required, or not
+    /// forwarded), one entry per claim.
+    pub dropped: Vec<ClaimError>,
 }
 
 /// A claim that failed its rule. Carries the claim *name* only, never the value.
@@ -201,12 +272,38 @@ impl Identity {
     /// overriding earlier ones (id_token claims, then userinfo claims). Unknown claims are
     /// dropped; known claims are validated; empty strings mean "absent" (FranceConnect sends
     /// `""` for some of them).
+    ///
+    /// Strict: any claim outside its rule is an error (see [`Identity::intake`] for a login).
     pub fn from_provider(
         flavour: Flavour,
         sets: &[&Map<String, Value>],
     ) -> Result<Identity, ClaimError> {
+        Identity::take(flavour, sets, |_| true).map(|i| i.identity)
+    }
+
+    /// The identity of a login: like [`Identity::from_provider`], but a claim outside its rule
+    /// fails the login only when it is [`required`] by the federation and `forwarded` (sent to
+    /// the application: not dropped in `[headers.claims]`); otherwise it is dropped and listed
+    /// in [`Intake::dropped`].
+    pub fn intake(
+        flavour: Flavour,
+        sets: &[&Map<String, Value>],
+        forwarded: impl Fn(&ClaimSpec) -> bool,
+    ) -> Result<Intake, ClaimError> {
+        Identity::take(flavour, sets, |spec| {
+            required(flavour, spec.name) && forwarded(spec)
+        })
+    }
+
+    /// Takes the claims in; `fatal` says which claims fail the whole login when invalid.
+    fn take(
+        flavour: Flavour,
+        sets: &[&Map<String, Value>],
+        fatal: impl Fn(&ClaimSpec) -> bool,
+    ) -> Result<Intake, ClaimError> {
         let mut claims: Slots = Default::default();
         let eidas = sets.iter().any(|set| is_eidas(set));
+        let mut dropped: Vec<ClaimError> = Vec::new();
         for set in sets {
             for (slot, spec) in claims.iter_mut().zip(CLAIMS) {
                 let Some((source, rule)) = intake(flavour, eidas, spec) else {
@@ -215,7 +312,20 @@ impl Identity {
                 let Some(value) = set.get(source) else {
                     continue;
                 };
-                *slot = rules::validate(spec.name, rule, value)?;
+                match rules::validate(spec.name, rule, value) {
+                    Ok(v) => {
+                        *slot = v;
+                        dropped.retain(|d| d.claim != spec.name);
+                    }
+                    Err(e) if spec.name == "sub" || fatal(spec) => return Err(e),
+                    Err(e) => {
+                        // The provider's latest word on this claim is invalid: nothing of it
+                        // is kept, not even an earlier valid value.
+                        *slot = None;
+                        dropped.retain(|d| d.claim != spec.name);
+                        dropped.push(e);
+                    }
+                }
             }
         }
         if claims[0].as_deref().is_none_or(str::is_empty) {
@@ -224,7 +334,10 @@ impl Identity {
                 reason: "missing",
             });
         }
-        Identity::pack(&claims)
+        Ok(Intake {
+            identity: Identity::pack(&claims)?,
+            dropped,
+        })
     }
 
     /// One buffer for every value. Fails (naming the claim that overflows) past 64 KiB of
@@ -371,16 +484,134 @@ mod tests {
             json!({"given_name": "Ana"}),
         ];
         for c in cases {
-            assert!(Identity::from_claims(&[&obj(c.clone())]).is_err(), "{c}");
+            let fc = Identity::from_provider(Flavour::FranceConnectV2, &[&obj(c.clone())]);
+            assert!(fc.is_err(), "{c}");
         }
+    }
+
+    #[test]
+    fn a_generic_provider_s_claims_follow_openid_connect_core() {
+        // Free text where OpenID Connect Core says "string": a login handle is a fine
+        // preferred_username, a name may have digits, gender may be another value.
+        let ok = obj(json!({
+            "sub": "auth0|5f7c8ec7c33c6c004bbafe82", "preferred_username": "bench-user-42",
+            "given_name": "R2D2", "family_name": "O'Brien <the 3rd>", "gender": "non-binary",
+            "birthdate": "0000-03-14", "name": "李小龍", "email": "bench-user-42@example.org",
+            "amr": ["pwd", "otp"], "acr": "urn:mace:incommon:iap:silver"
+        }));
+        let id = Identity::from_claims(&[&ok]).unwrap();
+        assert_eq!(id.get("preferred_username"), Some("bench-user-42"));
+        assert_eq!(id.get("gender"), Some("non-binary"));
+        assert_eq!(id.get("birthdate"), Some("0000-03-14"));
+        assert_eq!(id.get("amr"), Some("pwd otp"));
+        for year in ["1962", "1962-03-14"] {
+            let c = obj(json!({"sub": "s", "birthdate": year}));
+            assert!(Identity::from_claims(&[&c]).is_ok(), "{year}");
+        }
+        // ...but never a control character, a bidi override, a line separator, a value a
+        // header parser would trim, a value too long, or something that is not a string.
+        for bad in [
+            json!("Bob\r\nX-Pivot-Sub: admin"),
+            json!("Jean\u{0000}"),
+            json!("Jean\u{007f}"),
+            json!("Jean\u{0085}"),
+            json!("Jean\u{202e}nialliV"),
+            json!("Jean\u{2066}x"),
+            json!("Jean\u{2028}"),
+            json!(" Jean"),
+            json!("Jean\t"),
+            json!(""),
+            json!("a".repeat(257)),
+            json!(42),
+            json!(["Jean"]),
+        ] {
+            let c = obj(json!({"sub": "s", "preferred_username": bad.clone()}));
+            match Identity::from_claims(&[&c]) {
+                Err(e) => assert_eq!(e.claim, "preferred_username"),
+                // An empty string means absent.
+                Ok(id) => {
+                    assert_eq!(bad, json!(""));
+                    assert_eq!(id.get("preferred_username"), None);
+                }
+            }
+        }
+        for bad in ["1962-02-30", "62", "0000", "0000-00-00", "14/03/1962"] {
+            let c = obj(json!({"sub": "s", "birthdate": bad}));
+            assert!(Identity::from_claims(&[&c]).is_err(), "{bad}");
+        }
+        // `sub` stays an identifier, required.
+        assert!(Identity::from_claims(&[&obj(json!({"sub": "a b"}))]).is_err());
+    }
+
+    #[test]
+    fn at_login_only_required_forwarded_claims_fail_and_the_others_are_dropped() {
+        let every = |_: &ClaimSpec| true;
+        // A generic provider: only `sub` is required; a bad optional claim is dropped.
+        let c = obj(
+            json!({"sub": "s", "given_name": "Ana", "preferred_username": "x\u{202e}y",
+                           "email": "not-an-address"}),
+        );
+        let got = Identity::intake(Flavour::Generic, &[&c], every).unwrap();
+        assert_eq!(got.identity.get("given_name"), Some("Ana"));
+        assert_eq!(got.identity.get("preferred_username"), None);
+        assert_eq!(got.identity.get("email"), None);
+        let names: Vec<_> = got.dropped.iter().map(|d| d.claim).collect();
+        assert_eq!(names, ["preferred_username", "email"]);
+        let bad_sub = obj(json!({"sub": "a\u{0000}b", "given_name": "Ana"}));
+        assert_eq!(
+            Identity::intake(Flavour::Generic, &[&bad_sub], every)
+                .unwrap_err()
+                .claim,
+            "sub"
+        );
+        // FranceConnect: the identité pivot is required in its formats; e-mail and usage
+        // name are optional.
+        let fc = obj(json!({"sub": "s", "gender": "unknown", "email": "a@b"}));
+        let e = Identity::intake(Flavour::FranceConnectV2, &[&fc], every).unwrap_err();
+        assert_eq!(e.claim, "gender");
+        let fc = obj(json!({"sub": "s", "gender": "female", "email": "a@b",
+                            "preferred_username": "R2D2"}));
+        let got = Identity::intake(Flavour::FranceConnectV2, &[&fc], every).unwrap();
+        assert_eq!(got.identity.get("gender"), Some("female"));
+        let names: Vec<_> = got.dropped.iter().map(|d| d.claim).collect();
+        assert_eq!(names, ["preferred_username", "email"]);
+        // A required claim the application never receives does not fail the login either.
+        let fc = obj(json!({"sub": "s", "gender": "unknown"}));
+        let not_gender = |spec: &ClaimSpec| spec.name != "gender";
+        let got = Identity::intake(Flavour::FranceConnectV2, &[&fc], not_gender).unwrap();
+        assert_eq!(got.identity.get("gender"), None);
+        assert_eq!(got.dropped[0].claim, "gender");
+        // A later invalid value replaces an earlier valid one with nothing.
+        let id_token = obj(json!({"sub": "s", "preferred_username": "good"}));
+        let userinfo = obj(json!({"sub": "s", "preferred_username": "bad\u{0001}"}));
+        let got = Identity::intake(Flavour::Generic, &[&id_token, &userinfo], every).unwrap();
+        assert_eq!(got.identity.get("preferred_username"), None);
+        assert_eq!(got.dropped.len(), 1);
+        // MConnect's identity is required too.
+        let mc = obj(json!({"sub": "MC:1", "birth_datetime": "12/04/1990"}));
+        let e = Identity::intake(Flavour::MConnect, &[&mc], every).unwrap_err();
+        assert_eq!(e.claim, "birth_datetime");
+        for (f, claim) in [
+            (Flavour::FranceConnectV1, "birthplace"),
+            (Flavour::FranceConnectPlus, "rnipp_birthdate"),
+            (Flavour::MConnect, "user_key"),
+        ] {
+            assert!(required(f, claim), "{f:?} {claim}");
+            assert!(!required(Flavour::Generic, claim), "{claim}");
+        }
+        assert!(required(Flavour::Generic, "sub"));
+        assert!(!required(Flavour::FranceConnectV2, "email"));
     }
 
     #[test]
     fn partial_birth_dates_are_kept() {
         let partial = |v: &str| {
-            Identity::from_claims(&[&obj(
-                json!({"sub": "s", "idp_birthdate": v, "birthdate": v}),
-            )])
+            Identity::from_provider(
+                Flavour::FranceConnectV2,
+                &[&obj(
+                    json!({"sub": "s", "idp_birthdate": v, "birthdate": v}),
+                )],
+            )
             .map(|i| i.get("idp_birthdate").map(String::from))
         };
         assert_eq!(partial("1962-00-00"), Ok(Some("1962-00-00".into())));
@@ -403,11 +634,11 @@ mod tests {
         assert_eq!(id.get("rnipp_birthplace"), None);
         // FranceConnect v2 carries eIDAS identities too.
         assert!(Identity::from_provider(Flavour::FranceConnectV2, &[&eu]).is_ok());
-        // v1 has no eIDAS bridge; generic providers keep OpenID's genders.
+        // v1 has no eIDAS bridge.
         let e = Identity::from_provider(Flavour::FranceConnectV1, &[&eu]).unwrap_err();
         assert_eq!(e.claim, "birthplace");
-        let e = Identity::from_provider(Flavour::Generic, &[&eu]).unwrap_err();
-        assert_eq!(e.claim, "gender");
+        // A generic provider's claims follow OpenID Connect Core: free strings.
+        assert!(Identity::from_provider(Flavour::Generic, &[&eu]).is_ok());
         let rnipp_only = obj(json!({"sub": "s", "rnipp_gender": "female"}));
         let id = Identity::from_provider(Flavour::FranceConnectV2, &[&rnipp_only]).unwrap();
         assert_eq!(

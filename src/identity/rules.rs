@@ -41,6 +41,15 @@ pub enum Rule {
     TokenList,
     /// A JSON array of names, kept comma-separated.
     NameList,
+    /// An OpenID Connect Core string (generic providers): 1-256 characters, no control
+    /// character, no bidi embedding/override/isolate, no line or paragraph separator, no
+    /// leading or trailing white space.
+    OidcString,
+    /// A JSON array of [`Rule::OidcString`], kept comma-separated.
+    OidcStringList,
+    /// OpenID Connect Core's `birthdate`: `YYYY-MM-DD` (year `0000` when omitted) or `YYYY`
+    /// (also the `00` forms of [`Rule::Date`]).
+    OidcDate,
 }
 
 const MAX_LEN: usize = 256;
@@ -57,15 +66,15 @@ pub(super) fn validate(
     value: &Value,
 ) -> Result<Option<String>, ClaimError> {
     match rule {
-        Rule::TokenList | Rule::NameList => {
+        Rule::TokenList | Rule::NameList | Rule::OidcStringList => {
             let items = value.as_array().ok_or(invalid(claim, "not an array"))?;
             if items.len() > 16 {
                 return Err(invalid(claim, "too many items"));
             }
-            let item_rule = if rule == Rule::TokenList {
-                Rule::Token
-            } else {
-                Rule::Name
+            let item_rule = match rule {
+                Rule::TokenList => Rule::Token,
+                Rule::NameList => Rule::Name,
+                _ => Rule::OidcString,
             };
             let mut out = Vec::with_capacity(items.len());
             for item in items {
@@ -135,7 +144,9 @@ fn check(claim: &'static str, rule: Rule, s: &str) -> Result<(), ClaimError> {
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b))
         }
-        Rule::TokenList | Rule::NameList => false,
+        Rule::OidcString => is_oidc_string(s),
+        Rule::OidcDate => is_oidc_date(s),
+        Rule::TokenList | Rule::NameList | Rule::OidcStringList => false,
     };
     if ok {
         Ok(())
@@ -159,6 +170,37 @@ fn rule_reason(rule: Rule) -> &'static str {
         Rule::Email => "not an e-mail address",
         Rule::Token | Rule::TokenList => "not a token",
         Rule::NameList => "not a list of names",
+        Rule::OidcString => "not plain text of at most 256 characters",
+        Rule::OidcStringList => "not a list of plain texts",
+        Rule::OidcDate => "not a YYYY-MM-DD or YYYY date",
+    }
+}
+
+/// Text a header can carry unchanged and a reader cannot be tricked by: no control character
+/// (C0, DEL, C1), no line or paragraph separator, no bidi embedding, override or isolate (the
+/// "Trojan Source" characters), nothing a header parser would trim at either end.
+fn is_oidc_string(s: &str) -> bool {
+    let forbidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    !s.is_empty()
+        && s.chars().count() <= MAX_LEN
+        && !s.chars().any(forbidden)
+        && !s.starts_with(char::is_whitespace)
+        && !s.ends_with(char::is_whitespace)
+}
+
+/// OpenID Connect Core 5.1 `birthdate`: `YYYY-MM-DD`, with `0000` for an omitted year, or the
+/// year alone; FranceConnect's `00` month and day are accepted too ([`is_date`]).
+fn is_oidc_date(s: &str) -> bool {
+    if s.len() == 4 {
+        return digits(s).is_some_and(|y| y >= 1);
+    }
+    match s.strip_prefix("0000") {
+        // Any real day of a leap year (the year is unknown).
+        Some(rest) => is_date(&format!("2000{rest}")) && !rest.contains("-00"),
+        None => is_date(s),
     }
 }
 

@@ -267,6 +267,7 @@ impl Provider {
             let expect = Expect {
                 require_times: false,
                 require_aud: false,
+                logout: false,
                 nonce: None,
                 now,
             };

@@ -8,8 +8,18 @@
 //!   `none`, and HMAC with a public key (algorithm confusion), never reach a verifier. HMAC is
 //!   keyed with the client secret only, and only a provider pinned to HMAC alone (FranceConnect
 //!   v1, enforced by the configuration) gets there.
-//! - `iss` is compared exactly; `aud` must contain the client id; with several audiences `azp`
-//!   must be the client id; `exp` and `iat` are checked with the configured skew.
+//! - `iss` is a string equal to the configured issuer, byte for byte (Core 3.1.3.7 item 2:
+//!   no array, no trailing-slash games); `aud` is a string or an array of strings containing
+//!   the client id, of any other type refused even where `aud` is optional (userinfo); with
+//!   several audiences `azp` must be the client id; `exp` and `iat` are checked with the
+//!   configured skew. jsonwebtoken's own checks run first, and are re-done here because it
+//!   accepts an `iss` array with one matching member and ignores a wrongly typed optional
+//!   `aud`.
+//! - Every candidate key is tried (named by `kid` first, then keys without `kid`); a key that
+//!   cannot verify (wrong type, bad signature) moves on to the next. A token whose `kid` is
+//!   unknown triggers one rate-limited JWKS download, then one more try.
+//! - Explicit typing (RFC 8725 3.11): a logout token, when typed, is `logout+jwt`; an
+//!   id_token or userinfo typed `logout+jwt` is refused.
 //! - `nonce` is compared in constant time with the one stored for this login.
 
 use super::Provider;
@@ -65,6 +75,8 @@ pub enum TokenError {
     JweUnknownKey,
     #[error("cannot be decrypted")]
     Undecryptable,
+    #[error("explicit type (typ) is not the one this token must have")]
+    Typ,
 }
 
 impl TokenError {
@@ -90,6 +102,7 @@ impl TokenError {
             TokenError::JweEncNotAllowed => "jwe_enc_not_allowed",
             TokenError::JweUnknownKey => "jwe_unknown_key",
             TokenError::Undecryptable => "jwe_undecryptable",
+            TokenError::Typ => "wrong_typ",
         }
     }
 }
@@ -104,6 +117,10 @@ pub struct Expect<'a> {
     pub require_times: bool,
     /// `aud` required (id_token) or only checked when present (userinfo).
     pub require_aud: bool,
+    /// A back-channel logout token: `typ`, when present, must be `logout+jwt`, and `sub` is
+    /// optional (it carries `sub`, `sid` or both). Otherwise `sub` is required and a token
+    /// typed `logout+jwt` is refused.
+    pub logout: bool,
     pub nonce: Option<&'a str>,
     pub now: u64,
 }
@@ -115,32 +132,65 @@ pub async fn verify(
     expect: &Expect<'_>,
 ) -> Result<Map<String, Value>, TokenError> {
     let cfg = &provider.cfg;
-    let (alg, kid) = pinned_header(token, &cfg.id_token_algs)?;
-    let keys: Vec<DecodingKey> = if is_hmac(alg) {
+    let header = pinned_header(token, &cfg.id_token_algs)?;
+    check_typ(header.typ.as_deref(), expect.logout)?;
+    let (alg, kid) = (header.alg, header.kid);
+    let validation = validation(provider, alg, expect);
+    if is_hmac(alg) {
         // Only reachable for FranceConnect v1: the configuration refuses HMAC in any other
         // provider's pinned list, and HMAC next to a public-key algorithm.
-        vec![DecodingKey::from_secret(
-            cfg.client_secret.expose().as_bytes(),
-        )]
-    } else {
-        let endpoints = provider.endpoints();
-        let jwks_uri = endpoints.as_ref().and_then(|e| e.jwks_uri.as_deref());
-        provider
-            .jwks
-            .keys_for(provider.http(), jwks_uri, kid.as_deref(), alg)
-            .await
-            .iter()
-            .map(|k| k.key.clone())
-            .collect()
-    };
-    if keys.is_empty() {
-        return Err(TokenError::UnknownKey);
+        let key = DecodingKey::from_secret(cfg.client_secret.expose().as_bytes());
+        return match try_keys(token, std::slice::from_ref(&key), &validation)? {
+            Some(claims) => checked(provider, claims, expect),
+            None => Err(TokenError::BadSignature),
+        };
     }
+    let endpoints = provider.endpoints();
+    let jwks_uri = endpoints.as_ref().and_then(|e| e.jwks_uri.as_deref());
+    let jwks = &provider.jwks;
+    let seen = jwks.fetches.load(std::sync::atomic::Ordering::Acquire);
+    let first = jwks.candidates(kid.as_deref(), alg);
+    let keys: Vec<DecodingKey> = first.keys.iter().map(|k| k.key.clone()).collect();
+    if let Some(claims) = try_keys(token, &keys, &validation)? {
+        return checked(provider, claims, expect);
+    }
+    // No key verified. A token naming a key we have is simply badly signed; otherwise the
+    // provider may have rotated its keys: download them again (rate-limited) and retry once.
+    if first.known_kid
+        || !jwks
+            .refresh_after_unknown_key(provider.http(), jwks_uri, seen)
+            .await
+    {
+        return Err(no_key_verified(&first.keys));
+    }
+    let second = jwks.candidates(kid.as_deref(), alg);
+    let keys: Vec<DecodingKey> = second.keys.iter().map(|k| k.key.clone()).collect();
+    match try_keys(token, &keys, &validation)? {
+        Some(claims) => checked(provider, claims, expect),
+        None => Err(no_key_verified(&second.keys)),
+    }
+}
+
+/// No candidate at all: the key is unknown; candidates that all failed: a bad signature.
+fn no_key_verified(candidates: &[std::sync::Arc<super::jwks::VerifyKey>]) -> TokenError {
+    if candidates.is_empty() {
+        TokenError::UnknownKey
+    } else {
+        TokenError::BadSignature
+    }
+}
+
+/// jsonwebtoken's checks: signature, `exp`/`nbf` with the skew, `iss`, `aud`, required claims.
+fn validation(provider: &Provider, alg: Algorithm, expect: &Expect<'_>) -> Validation {
+    let cfg = &provider.cfg;
     let mut validation = Validation::new(alg);
     validation.leeway = cfg.clock_skew.as_secs();
     validation.set_issuer(&[&cfg.issuer]);
     validation.validate_nbf = true;
-    let mut required: HashSet<String> = ["iss", "sub"].iter().map(|s| s.to_string()).collect();
+    let mut required: HashSet<String> = HashSet::from(["iss".to_string()]);
+    if !expect.logout {
+        required.insert("sub".into());
+    }
     if expect.require_times {
         required.insert("exp".into());
     } else {
@@ -151,37 +201,80 @@ pub async fn verify(
     }
     validation.required_spec_claims = required;
     validation.set_audience(&[&cfg.client_id]);
-    // Tokens without `aud` pass jsonwebtoken when it is not required; then we accept only
-    // tokens with no audience at all (userinfo), never one naming someone else.
-    let mut last = TokenError::BadSignature;
-    for key in &keys {
-        match jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation) {
-            Ok(data) => {
-                check_claims(
-                    &data.claims,
-                    cfg.client_id.as_str(),
-                    cfg.clock_skew.as_secs(),
-                    expect,
-                )?;
-                return Ok(data.claims);
-            }
-            Err(e) => {
-                last = map_error(e.kind());
-                if last != TokenError::BadSignature {
-                    return Err(last);
-                }
-            }
+    validation
+}
+
+/// Tries each key in turn: the claims of the first that verifies (`None` when none does). A
+/// key that cannot verify this token (bad signature, wrong key type) moves on to the next;
+/// any other error (malformed token, a claim check after a valid signature) stops.
+fn try_keys(
+    token: &str,
+    keys: &[DecodingKey],
+    validation: &Validation,
+) -> Result<Option<Map<String, Value>>, TokenError> {
+    use jsonwebtoken::errors::ErrorKind as K;
+    for key in keys {
+        match jsonwebtoken::decode::<Map<String, Value>>(token, key, validation) {
+            Ok(data) => return Ok(Some(data.claims)),
+            Err(e) => match e.kind() {
+                K::InvalidSignature
+                | K::InvalidEcdsaKey
+                | K::InvalidEddsaKey
+                | K::InvalidRsaKey(_)
+                | K::InvalidKeyFormat
+                | K::InvalidAlgorithm => continue,
+                kind => return Err(map_error(kind)),
+            },
         }
     }
-    Err(last)
+    Ok(None)
+}
+
+fn checked(
+    provider: &Provider,
+    claims: Map<String, Value>,
+    expect: &Expect<'_>,
+) -> Result<Map<String, Value>, TokenError> {
+    let cfg = &provider.cfg;
+    check_claims(
+        &claims,
+        &Expected {
+            issuer: &cfg.issuer,
+            client_id: &cfg.client_id,
+            skew: cfg.clock_skew.as_secs(),
+        },
+        expect,
+    )?;
+    Ok(claims)
+}
+
+/// RFC 8725 3.11 and Back-Channel Logout 1.0 section 2.4: a logout token, when typed, is
+/// `logout+jwt` (the `application/` prefix may be omitted, RFC 7515 4.1.9; compared without
+/// case); any other token typed `logout+jwt` is refused.
+fn check_typ(typ: Option<&str>, logout: bool) -> Result<(), TokenError> {
+    let is_logout = |t: &str| {
+        let t = t.to_ascii_lowercase();
+        t == "logout+jwt" || t == "application/logout+jwt"
+    };
+    match (typ, logout) {
+        (None, _) => Ok(()),
+        (Some(t), true) if is_logout(t) => Ok(()),
+        (Some(t), false) if !is_logout(t) => Ok(()),
+        _ => Err(TokenError::Typ),
+    }
+}
+
+/// What the protected header says, once its `alg` is known to be pinned.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PinnedHeader {
+    pub alg: Algorithm,
+    pub kid: Option<String>,
+    pub typ: Option<String>,
 }
 
 /// Reads the protected header and refuses any algorithm outside `allowed` before anything
 /// else happens. Returns the algorithm and the `kid`.
-pub fn pinned_header(
-    token: &str,
-    allowed: &[Algorithm],
-) -> Result<(Algorithm, Option<String>), TokenError> {
+pub fn pinned_header(token: &str, allowed: &[Algorithm]) -> Result<PinnedHeader, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
@@ -209,12 +302,16 @@ pub fn pinned_header(
         .copied()
         .find(|a| alg_label(*a) == alg_name)
         .ok_or(TokenError::AlgorithmNotAllowed)?;
-    let kid = match header.get("kid") {
-        None => None,
-        Some(Value::String(k)) if k.len() <= 256 => Some(k.clone()),
-        Some(_) => return Err(TokenError::Malformed),
+    let text = |name: &str| match header.get(name) {
+        None => Ok(None),
+        Some(Value::String(k)) if k.len() <= 256 => Ok(Some(k.clone())),
+        Some(_) => Err(TokenError::Malformed),
     };
-    Ok((alg, kid))
+    Ok(PinnedHeader {
+        alg,
+        kid: text("kid")?,
+        typ: text("typ")?,
+    })
 }
 
 fn is_hmac(a: Algorithm) -> bool {
@@ -252,15 +349,53 @@ fn map_error(kind: &jsonwebtoken::errors::ErrorKind) -> TokenError {
     }
 }
 
-/// The checks jsonwebtoken does not do: `iat`, `azp`, `nonce`.
+/// What the provider's tokens must name.
+struct Expected<'a> {
+    issuer: &'a str,
+    client_id: &'a str,
+    skew: u64,
+}
+
+/// The checks jsonwebtoken does not do (`iat`, `azp`, `nonce`, `sub` type), and those it does
+/// leniently, done again strictly: `iss` a string equal to the issuer, `aud` a string or an
+/// array of strings naming the client, `exp` a number in the future (when present).
 fn check_claims(
     claims: &Map<String, Value>,
-    client_id: &str,
-    skew: u64,
+    want: &Expected<'_>,
     expect: &Expect<'_>,
 ) -> Result<(), TokenError> {
-    if !claims.get("sub").is_some_and(Value::is_string) {
-        return Err(TokenError::MissingClaim);
+    let skew = want.skew;
+    if claims.get("iss").and_then(Value::as_str) != Some(want.issuer) {
+        return Err(TokenError::Issuer);
+    }
+    match claims.get("sub") {
+        Some(Value::String(_)) => {}
+        None if expect.logout => {}
+        _ => return Err(TokenError::MissingClaim),
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        None if expect.require_aud => return Err(TokenError::MissingClaim),
+        None => Vec::new(),
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(Value::as_str)
+            .collect::<Option<Vec<&str>>>()
+            .ok_or(TokenError::Audience)?,
+        Some(_) => return Err(TokenError::Audience),
+    };
+    if claims.contains_key("aud") && !audiences.contains(&want.client_id) {
+        return Err(TokenError::Audience);
+    }
+    match claims.get("exp") {
+        Some(v) => {
+            let exp = v.as_u64().ok_or(TokenError::Malformed)?;
+            if expect.now > exp.saturating_add(skew) {
+                return Err(TokenError::Expired);
+            }
+        }
+        None if expect.require_times => return Err(TokenError::MissingClaim),
+        None => {}
     }
     match claims.get("iat") {
         Some(v) => {
@@ -276,13 +411,11 @@ fn check_claims(
         None => {}
     }
     let azp = claims.get("azp");
-    if let Some(Value::Array(auds)) = claims.get("aud") {
-        if auds.len() > 1 && azp.and_then(Value::as_str) != Some(client_id) {
-            return Err(TokenError::Azp);
-        }
+    if audiences.len() > 1 && azp.and_then(Value::as_str) != Some(want.client_id) {
+        return Err(TokenError::Azp);
     }
     if let Some(azp) = azp {
-        if azp.as_str() != Some(client_id) {
+        if azp.as_str() != Some(want.client_id) {
             return Err(TokenError::Azp);
         }
     }
@@ -299,101 +432,4 @@ fn check_claims(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn token_with_header(h: Value) -> String {
-        format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(h.to_string()))
-    }
-
-    #[test]
-    fn alg_none_and_hmac_are_refused_before_any_key_lookup() {
-        let pinned = [Algorithm::ES256, Algorithm::RS256];
-        for alg in ["none", "None", "HS256", "HS512", "ES512", ""] {
-            let t = token_with_header(json!({"alg": alg, "kid": "k"}));
-            assert_eq!(
-                pinned_header(&t, &pinned),
-                Err(TokenError::AlgorithmNotAllowed),
-                "{alg}"
-            );
-        }
-        let t = token_with_header(json!({"alg": "ES256", "kid": "k"}));
-        assert_eq!(
-            pinned_header(&t, &pinned),
-            Ok((Algorithm::ES256, Some("k".into())))
-        );
-    }
-
-    #[test]
-    fn malformed_headers() {
-        let pinned = [Algorithm::ES256];
-        assert_eq!(pinned_header("a.b", &pinned), Err(TokenError::Malformed));
-        assert_eq!(
-            pinned_header("a.b.c.d.e", &pinned),
-            Err(TokenError::Malformed)
-        );
-        assert_eq!(pinned_header("!!.b.c", &pinned), Err(TokenError::Malformed));
-        let t = token_with_header(json!({"alg": "ES256", "crit": ["exp"]}));
-        assert_eq!(pinned_header(&t, &pinned), Err(TokenError::Malformed));
-        let t = token_with_header(json!({"alg": "ES256", "kid": 7}));
-        assert_eq!(pinned_header(&t, &pinned), Err(TokenError::Malformed));
-    }
-
-    fn claims(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap_or_default()
-    }
-
-    fn expect(nonce: &str) -> Expect<'_> {
-        Expect {
-            require_times: true,
-            require_aud: true,
-            nonce: Some(nonce),
-            now: 10_000,
-        }
-    }
-
-    #[test]
-    fn iat_azp_nonce_checks() {
-        let ok = json!({"sub": "s", "iat": 10_000, "nonce": "n1", "aud": "c"});
-        assert_eq!(check_claims(&claims(ok), "c", 60, &expect("n1")), Ok(()));
-        let cases = [
-            (
-                json!({"sub": "s", "iat": 10_000, "nonce": "n2"}),
-                TokenError::Nonce,
-            ),
-            (json!({"sub": "s", "iat": 10_000}), TokenError::Nonce),
-            (
-                json!({"sub": "s", "iat": 20_000, "nonce": "n1"}),
-                TokenError::IssuedInFuture,
-            ),
-            (
-                json!({"sub": "s", "iat": 1_000, "nonce": "n1"}),
-                TokenError::TooOld,
-            ),
-            (json!({"sub": "s", "nonce": "n1"}), TokenError::MissingClaim),
-            (
-                json!({"iat": 10_000, "nonce": "n1"}),
-                TokenError::MissingClaim,
-            ),
-            (
-                json!({"sub": "s", "iat": 10_000, "nonce": "n1", "aud": ["c", "other"]}),
-                TokenError::Azp,
-            ),
-            (
-                json!({"sub": "s", "iat": 10_000, "nonce": "n1", "azp": "other"}),
-                TokenError::Azp,
-            ),
-        ];
-        for (c, want) in cases {
-            assert_eq!(
-                check_claims(&claims(c.clone()), "c", 60, &expect("n1")),
-                Err(want),
-                "{c}"
-            );
-        }
-        let multi =
-            json!({"sub": "s", "iat": 10_000, "nonce": "n1", "aud": ["c", "o"], "azp": "c"});
-        assert_eq!(check_claims(&claims(multi), "c", 60, &expect("n1")), Ok(()));
-    }
-}
+mod tests;

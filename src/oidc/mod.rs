@@ -18,6 +18,7 @@ pub mod http;
 pub mod jwe;
 pub mod jwks;
 pub mod jws;
+pub mod response;
 
 use crate::config::{ProviderConfig, TokenAuth};
 use crate::identity::ClaimError;
@@ -82,6 +83,10 @@ pub struct Endpoints {
     pub pkce_s256: bool,
     /// Resolved client authentication at the token endpoint.
     pub token_auth: TokenAuth,
+    /// Authorization responses must carry RFC 9207's `iss`: discovery advertises
+    /// `authorization_response_iss_parameter_supported`, or the provider's preset says it
+    /// always sends it.
+    pub iss_parameter: bool,
 }
 
 /// The subset of the discovery document guichet reads.
@@ -98,6 +103,9 @@ struct Metadata {
     code_challenge_methods_supported: Vec<String>,
     #[serde(default)]
     token_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 9207 section 3; any value but `true` means not advertised.
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: serde_json::Value,
 }
 
 /// One configured provider at run time.
@@ -159,7 +167,7 @@ impl Provider {
             self.endpoints.store(Some(Arc::new(endpoints)));
             return Ok(());
         }
-        let url = format!("{}/.well-known/openid-configuration", self.cfg.issuer);
+        let url = discovery_url(&self.cfg.issuer);
         let resp = http::send(self.http.get(&url), "discovery").await?;
         if resp.status != 200 {
             return Err(OidcError::Unavailable(format!(
@@ -169,7 +177,8 @@ impl Provider {
         }
         let meta: Metadata = serde_json::from_slice(&resp.body)
             .map_err(|_| OidcError::BadResponse("discovery", "not a discovery document"))?;
-        if meta.issuer.trim_end_matches('/') != self.cfg.issuer {
+        // Discovery 4.3: the issuer in the metadata is exactly the configured one.
+        if meta.issuer != self.cfg.issuer {
             return Err(OidcError::BadResponse(
                 "discovery",
                 "issuer differs from the configured issuer",
@@ -229,8 +238,20 @@ impl Provider {
                 .iter()
                 .any(|m| m == "S256"),
             token_auth,
+            iss_parameter: self.cfg.authorization_response_iss
+                || meta.authorization_response_iss_parameter_supported
+                    == serde_json::Value::Bool(true),
         })
     }
+}
+
+/// Where the discovery document of `issuer` is (OpenID Connect Discovery 4.1: a terminating
+/// `/` of the issuer is removed before appending the well-known path).
+pub fn discovery_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
 }
 
 /// https, or http to a loopback host (tests, the demo).

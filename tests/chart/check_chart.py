@@ -336,7 +336,15 @@ def check_test_hook(kinds, pod):
 
 def check_notes(notes, config):
     public = config["server"]["public_url"].rstrip("/")
-    want = [f"{public}/.guichet/callback", f"{public}/.guichet/logged-out"]
+    # One redirect URI per provider when there are several (mix-up defence), else one.
+    providers = config["providers"]
+    if len(providers) > 1:
+        want = [f"{public}/.guichet/callback/{p['name']}\n" for p in providers]
+        if f"{public}/.guichet/callback\n" in notes:
+            raise Failure(f"NOTES.txt names the single-provider redirect URI:\n{notes}")
+    else:
+        want = [f"{public}/.guichet/callback\n"]
+    want.append(f"{public}/.guichet/logged-out")
     if any(p["preset"].startswith("franceconnect-plus") for p in config["providers"]):
         want.append(f"{public}/.guichet/jwks.json")
     for url in want:

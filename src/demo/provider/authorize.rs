@@ -30,6 +30,8 @@ pub(super) enum AuthorizeRefusal {
     Redirect {
         redirect_uri: Box<Url>,
         state: Option<String>,
+        /// RFC 9207's `iss`, for the flavours that send it.
+        iss: Option<String>,
         error: &'static str,
         description: String,
     },
@@ -43,6 +45,7 @@ impl IntoResponse for AuthorizeRefusal {
             AuthorizeRefusal::Redirect {
                 mut redirect_uri,
                 state,
+                iss,
                 error,
                 description,
             } => {
@@ -52,6 +55,9 @@ impl IntoResponse for AuthorizeRefusal {
                         .append_pair("error_description", &description);
                     if let Some(s) = &state {
                         q.append_pair("state", s);
+                    }
+                    if let Some(iss) = &iss {
+                        q.append_pair("iss", iss);
                     }
                 }
                 redirect(&redirect_uri)
@@ -199,10 +205,16 @@ fn validate_franceconnect(
         });
     }
     let state = p.get("state").cloned();
+    let iss = inner
+        .config
+        .flavour
+        .sends_iss()
+        .then(|| inner.issuer.clone());
     let back = |r: Refused| match r {
         Refused::Redirect { error, description } => AuthorizeRefusal::Redirect {
             redirect_uri: Box::new(redirect_uri.clone()),
             state: state.clone(),
+            iss: iss.clone(),
             error,
             description,
         },
@@ -295,6 +307,7 @@ pub(super) async fn authorize(State(inner): State<Arc<Inner>>, RawQuery(q): RawQ
                     .unwrap_or("Erreur simulée par le fournisseur fictif"),
             )
             .append_pair("state", &req.state);
+        append_iss(&inner, &mut u);
         return redirect(&u);
     }
     // Plain OpenID providers may use `login_hint` (OpenID Connect Core 3.1.2.1): the mock
@@ -306,4 +319,11 @@ pub(super) async fn authorize(State(inner): State<Arc<Inner>>, RawQuery(q): RawQ
         return issue_code(&inner, req, c);
     }
     start_interaction(&inner, req)
+}
+
+/// RFC 9207: the issuer in the authorization response, for the flavours that send it.
+pub(super) fn append_iss(inner: &Inner, u: &mut Url) {
+    if inner.config.flavour.sends_iss() {
+        u.query_pairs_mut().append_pair("iss", &inner.issuer);
+    }
 }

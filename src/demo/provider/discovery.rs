@@ -79,6 +79,12 @@ pub(super) fn discovery_document(inner: &Inner) -> Value {
         let mut set = |k: &str, v: Value| {
             m.insert(k.into(), v);
         };
+        if inner.config.flavour.sends_iss() {
+            set(
+                "authorization_response_iss_parameter_supported",
+                json!(true),
+            );
+        }
         match inner.config.flavour {
             Flavour::FranceConnectV1 | Flavour::FranceConnectV2 | Flavour::FranceConnectPlus => {
                 // What FranceConnect's node-oidc-provider publishes from

@@ -30,6 +30,9 @@ pub struct Faults {
     pub hs256_with_public_key: bool,
     /// `iss` = issuer + "/other" (a near miss: exact comparison required).
     pub wrong_issuer: bool,
+    /// `iss` = `[issuer, "https://evil.example"]`: an array with one matching member (some
+    /// JWT libraries accept it).
+    pub issuer_as_array: bool,
     /// `aud` = [`OTHER_AUDIENCE`].
     pub wrong_audience: bool,
     /// `aud` = `[client_id, OTHER_AUDIENCE]` and no `azp`.
@@ -50,6 +53,9 @@ pub struct Faults {
     // userinfo
     /// Userinfo `sub` is another citizen's.
     pub userinfo_sub_mismatch: bool,
+    /// Signed userinfo with `aud` = 42 (a number: some JWT libraries ignore an optional `aud`
+    /// of the wrong type).
+    pub userinfo_aud_not_a_string: bool,
     /// Userinfo JWT signed with the spare key (not in the JWKS). No effect on JSON userinfo
     /// ([`Flavour::Generic`]).
     pub userinfo_signed_by_other_key: bool,

@@ -131,6 +131,7 @@ pub(super) async fn interaction_abort(
         .append_pair("error", "access_denied")
         .append_pair("error_description", "User auth aborted")
         .append_pair("state", &req.state);
+    append_iss(&inner, &mut u);
     redirect(&u)
 }
 
@@ -163,6 +164,7 @@ pub(super) fn issue_code(
     u.query_pairs_mut()
         .append_pair("code", &code)
         .append_pair("state", &req.state);
+    append_iss(inner, &mut u);
     redirect(&u)
 }
 

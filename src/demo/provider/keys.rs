@@ -98,12 +98,18 @@ pub(super) fn encode_jws_payload(
     signing: Signing<'_>,
     corrupt: bool,
 ) -> String {
-    let header = match &signing {
+    let mut header = match &signing {
         Signing::Key(k) => json!({"alg": k.alg, "kid": k.kid, "typ": typ}),
         Signing::None => json!({"alg": "none", "typ": typ}),
         Signing::HsConfusion(k) => json!({"alg": "HS256", "kid": k.kid, "typ": typ}),
         Signing::Secret(_) => json!({"alg": "HS256", "typ": typ}),
     };
+    // An empty `typ` means none (the header is optional).
+    if typ.is_empty() {
+        if let Some(h) = header.as_object_mut() {
+            h.remove("typ");
+        }
+    }
     let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
     out.push('.');
     out.push_str(&URL_SAFE_NO_PAD.encode(payload));

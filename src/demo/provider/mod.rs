@@ -190,6 +190,14 @@ impl Flavour {
         self == Flavour::FranceConnectV1
     }
 
+    /// RFC 9207: names itself (`iss`) in every authorization response, success and error, and
+    /// says so in discovery, as FranceConnect v2 and FranceConnect+ do (they run on panva's
+    /// oidc-provider, which always does). The v1, MConnect and generic mocks do not: they stand
+    /// for providers without RFC 9207.
+    pub fn sends_iss(self) -> bool {
+        matches!(self, Flavour::FranceConnectV2 | Flavour::FranceConnectPlus)
+    }
+
     /// FranceConnect's behaviour: its authorization rules ([`platform`]), `client_secret_post`.
     pub fn is_franceconnect(self) -> bool {
         matches!(
@@ -514,7 +522,7 @@ impl MockProvider {
     }
 
     /// Signs arbitrary claims with the current published key, as a compact JWS with header
-    /// `typ` (e.g. a back-channel `logout_token` with typ `logout+jwt`).
+    /// `typ` (e.g. a back-channel `logout_token` with typ `logout+jwt`; "" for no `typ`).
     pub fn sign_jwt(&self, typ: &str, claims: &Value) -> String {
         let key = lock(&self.inner.state).key.clone();
         encode_jws(typ, claims, Signing::Key(&key), false)

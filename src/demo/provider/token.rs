@@ -261,6 +261,9 @@ pub(super) async fn token(
     if faults.wrong_issuer {
         claims.insert("iss".into(), json!(format!("{}/other", inner.issuer)));
     }
+    if faults.issuer_as_array {
+        claims.insert("iss".into(), json!([inner.issuer, "https://evil.example"]));
+    }
     if faults.extra_audience_without_azp {
         claims.insert("aud".into(), json!([grant.client_id, OTHER_AUDIENCE]));
         claims.remove("azp");

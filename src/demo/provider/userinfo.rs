@@ -227,6 +227,9 @@ pub(super) async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap
             claims.insert("aud".into(), json!(client_id));
             claims.insert("iat".into(), json!(now));
             claims.insert("exp".into(), json!(now + TOKEN_TTL_SECS));
+            if faults.userinfo_aud_not_a_string {
+                claims.insert("aud".into(), json!(42));
+            }
             let claims = payload(claims, faults.userinfo_raw_claim.as_ref());
             let jwt = {
                 let st = lock(&inner.state);
