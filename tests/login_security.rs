@@ -498,7 +498,7 @@ async fn with_several_providers_a_response_is_only_taken_at_its_own_redirect_uri
 async fn start_at(h: &Harness, b: &Browser, provider: &str) -> String {
     let r = b
         .get(&format!(
-            "{}/.guichet/login?provider={provider}&login_hint=elodie&return_to=/whoami",
+            "{}/.guichet/login?provider={provider}&return_to=/whoami",
             h.url
         ))
         .await;
@@ -508,7 +508,5 @@ async fn start_at(h: &Harness, b: &Browser, provider: &str) -> String {
         query(&authorize)["redirect_uri"],
         format!("{}/.guichet/callback/{provider}", h.url)
     );
-    let r = b.get(&authorize).await;
-    assert_eq!(r.status(), StatusCode::FOUND);
-    location(&r)
+    b.pick_at_provider(&authorize, "elodie").await
 }

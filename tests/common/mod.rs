@@ -545,25 +545,33 @@ impl Browser {
     }
 
     /// Starts a login and stops at the provider's redirect back to the callback, returning the
-    /// callback URL without visiting it.
+    /// callback URL without visiting it: through the provider's interaction page (the citizen
+    /// picked), or straight back when the provider answers the authorization request itself
+    /// (an error response).
     pub async fn start_login(&self, h: &Harness, citizen: &str) -> String {
         let r = self
             .get(&format!("{}/.guichet/login?return_to=/whoami", h.url))
             .await;
         assert_eq!(r.status(), StatusCode::FOUND);
-        let authorize = location(&r);
-        let r = self.get(&authorize).await;
-        assert_eq!(
-            r.status(),
-            StatusCode::SEE_OTHER,
-            "provider did not open an interaction"
+        self.pick_at_provider(&location(&r), citizen).await
+    }
+
+    /// GETs the provider's authorization URL and, when it opens an interaction, picks
+    /// `citizen` there; returns where the provider sends the browser back.
+    pub async fn pick_at_provider(&self, authorize: &str, citizen: &str) -> String {
+        let r = self.get(authorize).await;
+        assert!(
+            r.status().is_redirection(),
+            "the provider answered {}",
+            r.status()
         );
-        let interaction = reqwest::Url::parse(&authorize)
+        let next = reqwest::Url::parse(authorize)
             .and_then(|base| base.join(&location(&r)))
-            .expect("interaction URL");
-        let r = self
-            .get(&format!("{interaction}/login?citizen={citizen}"))
-            .await;
+            .expect("provider redirect");
+        if !next.path().contains("/interaction/") {
+            return next.to_string();
+        }
+        let r = self.get(&format!("{next}/login?citizen={citizen}")).await;
         assert_eq!(
             r.status(),
             StatusCode::FOUND,
