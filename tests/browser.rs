@@ -201,7 +201,7 @@ async fn back_after_login_and_a_stale_callback(env: &Env) {
         .to_str()
         .unwrap()
         .to_string();
-    assert!(callback.contains("/.guichet/callback?"), "{callback}");
+    assert!(callback.contains("/.guichet/callback"), "{callback}");
     d.goto(&callback).await;
     let landed = d.wait_url(|u| !u.contains("/callback")).await;
     assert!(landed.ends_with("/dossiers/7?vue=liste"), "{landed}");
