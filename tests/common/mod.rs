@@ -5,6 +5,7 @@
 
 pub mod process;
 pub mod redis;
+pub mod sentinel;
 pub mod tls;
 
 pub use process::GatewayProcess;

@@ -1,6 +1,7 @@
 //! A real `redis-server` for the tests: its own process on a free loopback port, its data
-//! (append-only file) in a temporary directory so a restart keeps the sessions. `make test`
-//! (`scripts/deps.sh`) installs it; when it is missing the tests that need it fail and say so.
+//! (append-only file) in a temporary directory so a restart keeps the sessions; optionally a
+//! replica of another one. `make test` (`scripts/deps.sh`) installs it; when it is missing the
+//! tests that need it fail and say so. Sentinels are in [`super::sentinel`].
 
 use guichet::demo::free_port;
 use std::io::{Read, Write};
@@ -18,6 +19,8 @@ pub struct RedisServer {
     password: Option<String>,
     dir: tempfile::TempDir,
     paused: bool,
+    /// `--replicaof` at start (a replica of this port).
+    replica_of: Option<u16>,
 }
 
 impl RedisServer {
@@ -32,7 +35,16 @@ impl RedisServer {
         RedisServer::new(true, Some(password.to_string()))
     }
 
+    /// A server that starts as a replica of `primary`.
+    pub fn start_replica_of(primary: &RedisServer) -> RedisServer {
+        RedisServer::build(false, None, Some(primary.port))
+    }
+
     fn new(tls: bool, password: Option<String>) -> RedisServer {
+        RedisServer::build(tls, password, None)
+    }
+
+    fn build(tls: bool, password: Option<String>, replica_of: Option<u16>) -> RedisServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port().expect("free port");
         let tls_port = tls.then(|| free_port().expect("free port"));
@@ -46,7 +58,9 @@ impl RedisServer {
             password,
             dir,
             paused: false,
+            replica_of,
         };
+        std::fs::write(server.seal_key_path(), SEAL_KEY).expect("seal key");
         server.spawn();
         server
     }
@@ -68,13 +82,45 @@ impl RedisServer {
         self.dir.path().join("ca.pem")
     }
 
+    /// A file holding the sealing key every gateway of a test shares ([`SEAL_KEY`]).
+    pub fn seal_key_path(&self) -> PathBuf {
+        self.dir.path().join("seal.key")
+    }
+
+    /// `seal_keys = ["file:..."]` for this server's key file.
+    pub fn seal_keys_toml(&self) -> String {
+        format!(
+            "seal_keys = [\"file:{}\"]\n",
+            self.seal_key_path().display()
+        )
+    }
+
     /// `[session]` for a gateway using this server (append `extra` keys to the section).
     pub fn session_toml(&self, extra: &str) -> String {
         format!(
             "[session]\nstore = \"redis\"\nredis_url = \"{}\"\nredis_connect_timeout = \"500ms\"\n\
-             redis_command_timeout = \"500ms\"\n{extra}\n",
-            self.url()
+             redis_command_timeout = \"500ms\"\n{}{extra}\n",
+            self.url(),
+            self.seal_keys_toml()
         )
+    }
+
+    /// Everything the server persisted (append-only files, an RDB after `SAVE`), as bytes.
+    pub fn files_on_disk(&self) -> Vec<u8> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<u8>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if name.contains("aof") || name.ends_with(".rdb") {
+                    out.extend(std::fs::read(&path).unwrap_or_default());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), &mut out);
+        out
     }
 
     fn log_path(&self) -> PathBuf {
@@ -97,6 +143,9 @@ impl RedisServer {
         }
         if let Some(password) = &self.password {
             cmd.args(["--requirepass", password]);
+        }
+        if let Some(primary) = self.replica_of {
+            cmd.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
         }
         let child = cmd
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
@@ -146,26 +195,7 @@ impl RedisServer {
     /// Sends one inline command on the plain port and returns its raw reply (None if the
     /// server does not answer within 500 ms).
     pub fn command(&self, cmd: &str) -> Option<String> {
-        let addr = format!("127.0.0.1:{}", self.port);
-        let mut s =
-            TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_millis(200)).ok()?;
-        s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-        let auth = match &self.password {
-            Some(p) => format!("AUTH {p}\r\n"),
-            None => String::new(),
-        };
-        // QUIT makes the server close the connection after the replies: read to the end.
-        s.write_all(format!("{auth}{cmd}\r\nQUIT\r\n").as_bytes())
-            .ok()?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).ok()?;
-        let text = String::from_utf8_lossy(&buf).to_string();
-        let text = if auth.is_empty() {
-            text.as_str()
-        } else {
-            text.strip_prefix("+OK\r\n")?
-        };
-        Some(text.strip_suffix("+OK\r\n").unwrap_or(text).to_string())
+        command_on(self.port, self.password.as_deref(), cmd)
     }
 
     /// Keys matching a pattern (`KEYS`, fine on a test server).
@@ -214,6 +244,31 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Kills the server at once (SIGKILL): no goodbye to its replicas or clients.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.paused = false;
+    }
+
+    /// Starts a killed server again, same port and data, as it was configured at first
+    /// (a primary starts as a primary: Sentinel must turn it into a replica).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn();
+    }
+
+    /// `master` or `slave`, from `ROLE` (None if it does not answer).
+    pub fn role(&self) -> Option<String> {
+        let reply = self.command("ROLE")?;
+        reply
+            .split("\r\n")
+            .find(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
+            .map(String::from)
+    }
+
     fn signal(&self, sig: &str) {
         if let Some(child) = &self.child {
             let _ = Command::new("kill")
@@ -222,6 +277,34 @@ impl RedisServer {
         }
     }
 }
+
+/// Sends one inline command to the server on `port` (with `AUTH password` first) and returns
+/// its raw reply, None if it does not answer within 500 ms.
+pub fn command_on(port: u16, password: Option<&str>, cmd: &str) -> Option<String> {
+    let addr = format!("127.0.0.1:{port}");
+    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_millis(200)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    let auth = match password {
+        Some(p) => format!("AUTH {p}\r\n"),
+        None => String::new(),
+    };
+    // QUIT makes the server close the connection after the replies: read to the end.
+    s.write_all(format!("{auth}{cmd}\r\nQUIT\r\n").as_bytes())
+        .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let text = if auth.is_empty() {
+        text.as_str()
+    } else {
+        text.strip_prefix("+OK\r\n")?
+    };
+    Some(text.strip_suffix("+OK\r\n").unwrap_or(text).to_string())
+}
+
+/// The sealing key of the test gateways (base64 of 32 bytes; a test constant, never a real
+/// deployment's).
+pub const SEAL_KEY: &str = "dGVzdCBzZWFsaW5nIGtleSBvZiB0aGUgdGVzdHMgISE=";
 
 /// A private CA (`ca.pem`) and a certificate for 127.0.0.1/localhost (`server.pem`,
 /// `server.key`), with the `openssl` command.
