@@ -262,11 +262,7 @@ impl RedisServer {
 
     /// `master` or `slave`, from `ROLE` (None if it does not answer).
     pub fn role(&self) -> Option<String> {
-        let reply = self.command("ROLE")?;
-        reply
-            .split("\r\n")
-            .find(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
-            .map(String::from)
+        strings_of(&self.command("ROLE")?).into_iter().next()
     }
 
     fn signal(&self, sig: &str) {
@@ -284,22 +280,84 @@ pub fn command_on(port: u16, password: Option<&str>, cmd: &str) -> Option<String
     let addr = format!("127.0.0.1:{port}");
     let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_millis(200)).ok()?;
     s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    let auth = match password {
-        Some(p) => format!("AUTH {p}\r\n"),
-        None => String::new(),
+    let (auth, replies) = match password {
+        Some(p) => (format!("AUTH {p}\r\n"), 2),
+        None => (String::new(), 1),
     };
-    // QUIT makes the server close the connection after the replies: read to the end.
-    s.write_all(format!("{auth}{cmd}\r\nQUIT\r\n").as_bytes())
-        .ok()?;
+    s.write_all(format!("{auth}{cmd}\r\n").as_bytes()).ok()?;
+    // Read until the replies are whole (a sentinel knows no QUIT to close on).
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).ok()?;
+    let mut chunk = [0u8; 65536];
+    loop {
+        let mut at = 0;
+        let mut whole = 0;
+        while whole < replies {
+            match resp_len(&buf[at..]) {
+                Some(n) => {
+                    at += n;
+                    whole += 1;
+                }
+                None => break,
+            }
+        }
+        if whole == replies {
+            break;
+        }
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
     let text = String::from_utf8_lossy(&buf).to_string();
     let text = if auth.is_empty() {
         text.as_str()
     } else {
         text.strip_prefix("+OK\r\n")?
     };
-    Some(text.strip_suffix("+OK\r\n").unwrap_or(text).to_string())
+    Some(text.to_string())
+}
+
+/// The length of the first whole RESP2 value at the start of `buf` (None: not whole yet).
+fn resp_len(buf: &[u8]) -> Option<usize> {
+    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let head = std::str::from_utf8(&buf[1..line_end]).ok()?;
+    let after = line_end + 2;
+    match buf.first()? {
+        b'+' | b'-' | b':' => Some(after),
+        b'$' => {
+            let n: i64 = head.parse().ok()?;
+            if n < 0 {
+                return Some(after);
+            }
+            let end = after + n as usize + 2;
+            (buf.len() >= end).then_some(end)
+        }
+        b'*' => {
+            let n: i64 = head.parse().ok()?;
+            let mut at = after;
+            for _ in 0..n.max(0) {
+                at += resp_len(&buf[at..])?;
+            }
+            Some(at)
+        }
+        _ => None,
+    }
+}
+
+/// The strings of a raw RESP reply, in order: bulk strings (even empty ones), simple strings
+/// and integers; array headers are skipped.
+pub fn strings_of(reply: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines = reply.split("\r\n");
+    while let Some(line) = lines.next() {
+        match line.chars().next() {
+            Some('$') if line != "$-1" => out.push(lines.next().unwrap_or_default().to_string()),
+            Some('+') | Some(':') => out.push(line[1..].to_string()),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The sealing key of the test gateways (base64 of 32 bytes; a test constant, never a real

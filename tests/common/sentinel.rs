@@ -3,7 +3,7 @@
 //! after 1 s of silence) so a failover takes a few seconds. `make test` (`scripts/deps.sh`)
 //! installs `redis-sentinel`.
 
-use super::redis::{command_on, RedisServer};
+use super::redis::{command_on, strings_of, RedisServer};
 use guichet::demo::free_port;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -69,26 +69,16 @@ impl Sentinel {
     /// The port of the server this sentinel names as primary.
     pub fn primary_port(&self) -> Option<u16> {
         let reply = self.command(&format!("SENTINEL GET-MASTER-ADDR-BY-NAME {MASTER}"))?;
-        reply
-            .split("\r\n")
-            .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
-            .nth(1)?
-            .parse()
-            .ok()
+        strings_of(&reply).get(1)?.parse().ok()
     }
 
     /// A field of `SENTINEL MASTER` (`num-other-sentinels`, `num-slaves`, `flags`...).
     pub fn master_field(&self, field: &str) -> Option<String> {
         let reply = self.command(&format!("SENTINEL MASTER {MASTER}"))?;
-        let values: Vec<&str> = reply
-            .split("\r\n")
-            .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
-            .collect();
-        values
+        strings_of(&reply)
             .chunks(2)
             .find(|kv| kv[0] == field)
-            .and_then(|kv| kv.get(1))
-            .map(|v| v.to_string())
+            .and_then(|kv| kv.get(1).cloned())
     }
 }
 
@@ -176,6 +166,17 @@ impl SentinelSetup {
     }
 
     fn fail(&self, what: &str) -> ! {
+        for (i, x) in self.sentinels.iter().enumerate() {
+            eprintln!(
+                "sentinel {i}: slaves {:?}, other sentinels {:?}, primary port {:?}",
+                x.master_field("num-slaves"),
+                x.master_field("num-other-sentinels"),
+                x.primary_port()
+            );
+        }
+        for (i, s) in self.servers.iter().enumerate() {
+            eprintln!("server {i} (port {}): role {:?}", s.port, s.role());
+        }
         panic!(
             "waited 30 s for {what}; sentinel logs:\n{}",
             self.sentinels

@@ -100,18 +100,27 @@ struct Primary {
 }
 
 /// Does this error say the server is not (or no longer) a writable primary? The operation
-/// was not applied.
+/// was not applied. A transaction a replica refused ends in `EXECABORT` (its commands were
+/// refused one by one as they were queued): taken as such too, the primary being checked
+/// again before the retry.
 pub fn not_primary(e: &RedisError) -> bool {
     let text = e.to_string();
-    ["READONLY", "MASTERDOWN", "LOADING", "not a primary"]
-        .iter()
-        .any(|code| text.contains(code))
+    [
+        "READONLY",
+        "MASTERDOWN",
+        "LOADING",
+        "EXECABORT",
+        "not a primary",
+    ]
+    .iter()
+    .any(|code| text.contains(code))
         || matches!(
             e.kind(),
             redis::ErrorKind::Server(
                 redis::ServerErrorKind::ReadOnly
                     | redis::ServerErrorKind::MasterDown
                     | redis::ServerErrorKind::BusyLoading
+                    | redis::ServerErrorKind::ExecAbort
             )
         )
 }
