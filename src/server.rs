@@ -403,3 +403,49 @@ impl ServeHttp for MetricsApp {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn opts(sock: &std::path::Path, upgrade: bool) -> RunOptions {
+        RunOptions {
+            upgrade,
+            upgrade_sock: Some(sock.display().to_string()),
+        }
+    }
+
+    #[test]
+    fn the_upgrade_socket_lives_in_a_private_directory() {
+        assert!(DEFAULT_UPGRADE_SOCK.starts_with("/run/guichet/"));
+        let tmp = tempfile::tempdir().unwrap();
+        // Missing: created, mode 0700.
+        let sock = tmp.path().join("run/guichet/upgrade.sock");
+        assert_eq!(
+            upgrade_socket(&opts(&sock, false)).unwrap(),
+            sock.display().to_string()
+        );
+        let mode = std::fs::metadata(sock.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // Writable by others (like /tmp): refused, saying why.
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let e = upgrade_socket(&opts(&shared.join("upgrade.sock"), true)).unwrap_err();
+        assert!(e.to_string().contains("writable by other users"), "{e}");
+        let e =
+            upgrade_socket(&opts(std::path::Path::new("/tmp/guichet.sock"), false)).unwrap_err();
+        assert!(e.to_string().contains("/tmp"), "{e}");
+        // Readable by others is fine (systemd's RuntimeDirectory is 0755).
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        upgrade_socket(&opts(&shared.join("upgrade.sock"), true)).unwrap();
+        // A socket path where no directory can be made, asked for explicitly: refused.
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(upgrade_socket(&opts(&file.join("sub/upgrade.sock"), false)).is_err());
+    }
+}

@@ -13,8 +13,8 @@
 //! - `l:<sha256(state)>`: a sealed login (or logout) state, TTL `login_timeout`, taken with
 //!   `GETDEL` so it works once.
 //! - `i:<keyed hash(provider, sid|sub)>`: a sorted set of the sealed store keys of the
-//!   sessions of one provider session or one citizen, by creation time (back-channel index,
-//!   and the per-citizen cap). An entry leaves when its session ends.
+//!   sessions of one provider session or one citizen, by the microsecond they were stored
+//!   (back-channel index, and the per-citizen cap). An entry leaves when its session ends.
 //! - `j:<sha256(provider, jti)>`: a logout token id already used (`SET NX`), TTL given by the
 //!   caller.
 //!
@@ -468,10 +468,15 @@ impl SessionStore for RedisStore {
             .arg(key.hex())
             .ignore();
         let index_ms = (self.absolute + GRACE).as_millis() as u64;
+        // Ordered by when they were stored, to the microsecond (exact in a sorted set's
+        // scores): the cap ends the oldest.
+        let stored_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
         for (index, member) in &entries {
             pipe.cmd("ZADD")
                 .arg(index)
-                .arg(record.created_at)
+                .arg(stored_us)
                 .arg(member)
                 .ignore()
                 .cmd("PEXPIRE")
