@@ -33,7 +33,7 @@ pub struct SessionConfig {
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
     Memory,
-    Redis(RedisConfig),
+    Redis(Box<RedisConfig>),
 }
 
 /// Where a Redis store connects, how long it waits, and how it seals what it writes.
@@ -118,7 +118,7 @@ impl Validator {
                 }
                 StoreKind::Memory
             }
-            "redis" => StoreKind::Redis(self.redis(s)?),
+            "redis" => StoreKind::Redis(Box::new(self.redis(s)?)),
             o => return Err(self.err("session.store", format!("{o:?}: expected memory or redis"))),
         };
         let idle_timeout = self.duration("session.idle_timeout", &s.idle_timeout)?;

@@ -334,6 +334,9 @@ impl Sessions {
 
 /// [`SAMPLE`] sessions of `map` (never `keep`), in iteration order from position
 /// `at % len`, wrapping around.
+// An `Entry` hashes by the store key its session carries, which never changes; what is
+// mutable in a session (its last activity) is not part of the key.
+#[allow(clippy::mutable_key_type)]
 fn sample<'a>(
     map: &'a Shard,
     keep: &'a SessionKey,
@@ -362,8 +365,10 @@ mod tests {
     use serde_json::json;
     use std::sync::Mutex as StdMutex;
 
+    type Ended = Arc<StdMutex<Vec<(String, &'static str)>>>;
+
     /// Notices collected as (sub, reason).
-    fn collected() -> (Notices, Arc<StdMutex<Vec<(String, &'static str)>>>) {
+    fn collected() -> (Notices, Ended) {
         let seen = Arc::new(StdMutex::new(Vec::new()));
         let sink = seen.clone();
         let notices = Notices::new(move |n| {

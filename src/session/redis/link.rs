@@ -72,9 +72,10 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// How guichet reaches the server it writes to (boxed: made once per store).
 pub enum Link {
-    Direct(Direct),
-    Sentinel(Sentinel),
+    Direct(Box<Direct>),
+    Sentinel(Box<Sentinel>),
 }
 
 pub struct Direct {
@@ -163,12 +164,12 @@ impl Link {
                 Some(pem) => Client::build_with_tls(url, tls_certificates(Some(pem))),
             }
             .map_err(|e| e.to_string())?;
-            return Ok(Link::Direct(Direct {
+            return Ok(Link::Direct(Box::new(Direct {
                 client,
                 manager: OnceLock::new(),
                 connect_timeout: redis.connect_timeout,
                 command_timeout: redis.command_timeout,
-            }));
+            })));
         }
         let primary = url::Url::parse(url).map_err(|e| e.to_string())?;
         let mut addrs = Vec::new();
@@ -232,7 +233,7 @@ impl Link {
         b = b
             .set_client_to_redis_tcp_settings(tcp.clone())
             .set_client_to_sentinel_tcp_settings(tcp);
-        Ok(Link::Sentinel(Sentinel {
+        Ok(Link::Sentinel(Box::new(Sentinel {
             sentinels: tokio::sync::Mutex::new(b.build().map_err(|e| e.to_string())?),
             primary: ArcSwapOption::empty(),
             generation: AtomicU64::new(0),
@@ -241,7 +242,7 @@ impl Link {
                 .set_connection_timeout(Some(redis.connect_timeout))
                 .set_response_timeout(Some(redis.command_timeout)),
             master,
-        }))
+        })))
     }
 
     /// How long one operation may take in all: with Sentinel, finding the primary may come
