@@ -257,3 +257,47 @@ async fn every_write_a_replica_refuses_is_recognised() {
         ::redis::cmd("NOSUCHCOMMAND").query_async(&mut conn).await;
     assert!(!not_primary(&wrong.unwrap_err()));
 }
+
+/// TLS to the sentinels and to the primary (one private CA), a password for Redis and
+/// another for the sentinels, every URL from a file: a hand-over keeps the sessions, and no
+/// password reaches a log or `guichet check`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_and_primary_over_tls_with_passwords() {
+    const REDIS_PASSWORD: &str = "redis-pw-5b8e0c";
+    const SENTINEL_PASSWORD: &str = "sentinel-pw-91d2aa";
+    let setup = SentinelSetup::start_tls(REDIS_PASSWORD, SENTINEL_PASSWORD);
+    let a = Harness::with(Setup {
+        extra_toml: setup.session_toml_tls(""),
+        ..Setup::default()
+    })
+    .await;
+    let b = a.replica("b").await;
+    let alice = log_in(&a, &a.url, "elodie").await;
+    assert_eq!(check(&b.url, &alice).await, StatusCode::OK);
+    replicated(&setup, 1, 1).await;
+    let reply = setup.sentinels[1]
+        .command(&format!("SENTINEL FAILOVER {MASTER}"))
+        .unwrap_or_default();
+    assert!(reply.starts_with("+OK"), "{reply}");
+    setup
+        .wait_until("the replica to be promoted", |s| s.primary() == Some(1))
+        .await;
+    until_all_served(&[&a.url, &b.url], &[&alice]).await;
+    let bob = log_in(&a, &b.url, "ana").await;
+    assert_eq!(check(&a.url, &bob).await, StatusCode::OK);
+    for logs in [a.logs(), b.logs()] {
+        assert!(!logs.contains(REDIS_PASSWORD) && !logs.contains(SENTINEL_PASSWORD));
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args(["check", "--config"])
+        .arg(&a.stack.config_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.contains("sentinel_master = \"guichet-test\""),
+        "{text}"
+    );
+    assert!(!text.contains(REDIS_PASSWORD) && !text.contains(SENTINEL_PASSWORD));
+}

@@ -35,21 +35,46 @@ impl RedisServer {
         RedisServer::new(true, Some(password.to_string()))
     }
 
-    /// A server that starts as a replica of `primary`.
+    /// A server that starts as a replica of `primary` (over TLS, with its password, when
+    /// `primary` has them).
     pub fn start_replica_of(primary: &RedisServer) -> RedisServer {
-        RedisServer::build(false, None, Some(primary.port))
+        let certs = primary.tls_port.map(|_| primary.dir.path().to_path_buf());
+        let replica_of = primary.tls_port.unwrap_or(primary.port);
+        RedisServer::build(
+            primary.tls_port.is_some(),
+            primary.password.clone(),
+            Some(replica_of),
+            certs.as_deref(),
+        )
+    }
+
+    /// A TLS server (with `password`) whose certificate and CA are copied from `certs`
+    /// (`ca.pem`, `server.pem`, `server.key`): several servers trusted through one CA.
+    pub fn start_tls_with(password: &str, certs: &std::path::Path) -> RedisServer {
+        RedisServer::build(true, Some(password.to_string()), None, Some(certs))
     }
 
     fn new(tls: bool, password: Option<String>) -> RedisServer {
-        RedisServer::build(tls, password, None)
+        RedisServer::build(tls, password, None, None)
     }
 
-    fn build(tls: bool, password: Option<String>, replica_of: Option<u16>) -> RedisServer {
+    fn build(
+        tls: bool,
+        password: Option<String>,
+        replica_of: Option<u16>,
+        certs: Option<&std::path::Path>,
+    ) -> RedisServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port().expect("free port");
         let tls_port = tls.then(|| free_port().expect("free port"));
-        if tls {
-            make_certificates(dir.path());
+        match (tls, certs) {
+            (true, Some(from)) => {
+                for f in ["ca.pem", "server.pem", "server.key"] {
+                    std::fs::copy(from.join(f), dir.path().join(f)).expect("certificate");
+                }
+            }
+            (true, None) => make_certificates(dir.path()),
+            _ => {}
         }
         let mut server = RedisServer {
             child: None,
@@ -80,6 +105,15 @@ impl RedisServer {
 
     pub fn ca_path(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
+    }
+
+    /// The directory holding `ca.pem`, `server.pem` and `server.key` (TLS servers).
+    pub fn certs_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
     }
 
     /// A file holding the sealing key every gateway of a test shares ([`SEAL_KEY`]).
@@ -142,10 +176,13 @@ impl RedisServer {
             .args(["--tls-ca-cert-file", &file("ca.pem")]);
         }
         if let Some(password) = &self.password {
-            cmd.args(["--requirepass", password]);
+            cmd.args(["--requirepass", password, "--masterauth", password]);
         }
         if let Some(primary) = self.replica_of {
             cmd.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
+        if self.tls_port.is_some() {
+            cmd.args(["--tls-replication", "yes"]);
         }
         let child = cmd
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])

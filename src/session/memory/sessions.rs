@@ -141,7 +141,8 @@ impl Sessions {
         self.maintain(now());
         let key = *session.key();
         for old in self.over_cap(&session) {
-            if let Some(gone) = write(self.shard(old.key())).take(old.key()) {
+            let gone = write(self.shard(old.key())).take(old.key());
+            if let Some(gone) = gone {
                 self.forget(&gone.0);
                 self.notices
                     .ended(&gone.0.record, EndReason::TooManySessions);

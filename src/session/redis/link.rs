@@ -409,3 +409,65 @@ impl Sentinel {
         Ok(conn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn config(url: &str, sentinels: &[&str], ca: Option<std::path::PathBuf>) -> RedisConfig {
+        RedisConfig {
+            url: Secret::inline(url, "test"),
+            sentinels: sentinels
+                .iter()
+                .map(|s| Secret::inline(*s, "test"))
+                .collect(),
+            sentinel_master: None,
+            allow_plaintext: false,
+            seal_keys: Vec::new(),
+            key_prefix: "t:".into(),
+            connect_timeout: Duration::from_millis(100),
+            command_timeout: Duration::from_millis(100),
+            ca_file: ca,
+        }
+    }
+
+    #[test]
+    fn sentinel_links_build_with_tls_a_private_ca_and_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::demo::certs::TestCa::new(dir.path(), "ca").expect("openssl");
+        let cfg = config(
+            "rediss://:pw%40rd@mymaster/2",
+            &[
+                "rediss://user:s3nt@127.0.0.1:26379",
+                "rediss://user:s3nt@[::1]",
+            ],
+            Some(ca.cert.clone()),
+        );
+        let link = Link::new(&cfg).unwrap();
+        assert!(matches!(&link, Link::Sentinel(s) if s.master == "mymaster"));
+        assert_eq!(
+            link.budget(Duration::from_secs(1), Duration::from_secs(1)),
+            Duration::from_secs(4)
+        );
+        // Plain sentinels and primary, no credentials.
+        let link = Link::new(&config("redis://m", &["redis://127.0.0.1:26379"], None)).unwrap();
+        assert!(matches!(link, Link::Sentinel(_)));
+        let link = Link::new(&config("redis://127.0.0.1:6379", &[], None)).unwrap();
+        assert!(matches!(link, Link::Direct(_)));
+    }
+
+    #[test]
+    fn only_failover_answers_count_as_a_lost_primary() {
+        let readonly = RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+            "You can't write against a read only replica.",
+        ));
+        assert!(not_primary(&readonly));
+        let other = RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "WRONGTYPE Operation against a key holding the wrong kind of value",
+        ));
+        assert!(!not_primary(&other));
+    }
+}
