@@ -493,7 +493,12 @@ impl SessionStore for RedisStore {
             .arg("WITHSCORES");
         let (citizen,): (Vec<(String, f64)>,) = self.run(Op::Pipe(&pipe)).await?;
         self.local.insert(key, (version, session.clone()));
-        self.enforce_cap(sub_index, citizen, &key).await
+        // The session is stored: a failure to end older ones leaves the citizen over the cap
+        // until their next login, it does not fail this one.
+        if let Err(e) = self.enforce_cap(sub_index, citizen, &key).await {
+            tracing::warn!(error = %e, "could not end a citizen's sessions past the cap");
+        }
+        Ok(())
     }
 
     async fn remove(&self, key: &SessionKey) -> Result<bool, StoreError> {
