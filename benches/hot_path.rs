@@ -43,8 +43,9 @@ fn benches(c: &mut Criterion) {
         absolute_timeout: Duration::from_secs(43200),
         login_timeout: Duration::from_secs(600),
         max_sessions: 1_000_000,
+        max_sessions_per_citizen: 10,
     };
-    let store = MemoryStore::new(&cfg);
+    let store = MemoryStore::new(&cfg, guichet::session::Notices::none());
     let gcfg = config();
     let key = SessionKey::from_cookie(&token).expect("key");
     let record = SessionRecord {

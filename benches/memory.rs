@@ -84,6 +84,7 @@ fn main() {
         absolute_timeout: Duration::from_secs(43200),
         login_timeout: Duration::from_secs(600),
         max_sessions: n as u64,
+        max_sessions_per_citizen: 10,
     };
     let signer = Signer::new(&cfg.headers.assertion).expect("signer");
     let base = serde_json::json!({
@@ -94,7 +95,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let store = MemoryStore::new(&store_cfg);
+    let store = MemoryStore::new(&store_cfg, guichet::session::Notices::none());
     let before = rss_kib(std::process::id());
     let started = Instant::now();
     let now = guichet::session::now();

@@ -27,6 +27,7 @@ need_file /usr/include/openssl/ssl.h libssl-dev
 if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
   need curl curl
   need redis-server redis-server       # the Redis session store tests start a real server
+  need redis-sentinel redis-sentinel   # ... and three sentinels for the failover tests
   need openssl openssl                 # ... and make its TLS certificates
   need python3 python3                 # the Helm chart checks (make chart-test) run real Helm
   python3 -c 'import ensurepip, venv' 2>/dev/null || want+=(python3-venv)  # ... from a venv

@@ -10,7 +10,9 @@
 //! | `claim_dropped` | `dropped` (reason `invalid_claim_NAME`: a value outside its rule, optional or not forwarded, left out of a login that went on) | callback |
 //! | `step_up` | `required` (a session below a page's level sent to log in again) | gateway |
 //! | `logout` | `success` (reason `rp_initiated`, `backchannel`...), `failure` | logout, back-channel |
-//! | `session_expired` | `success` (reason `idle`/`absolute`) | session lookup |
+//! | `session_expired` | `success` (reason `idle_timeout`/`absolute_timeout`) | session lookup, store sweep |
+//! | `session_ended` | `success` (reason `too_many_sessions`, `store_full`) | session store |
+//! | `store_record_refused` | `failure` (reason `session_altered_or_moved`, `login_state_unknown_key`...) | Redis store |
 //! | `throttled` | `blocked` (reason `login_starts`/`failed_callbacks`) | [`crate::throttle`] |
 //!
 //! Invariants:
@@ -36,7 +38,8 @@ use std::time::SystemTime;
 /// One authentication event.
 #[derive(Debug, Clone, Serialize)]
 pub struct Event<'a> {
-    /// `login`, `claim_dropped`, `step_up`, `logout`, `session_expired`, `throttled`.
+    /// `login`, `claim_dropped`, `step_up`, `logout`, `session_expired`, `session_ended`,
+    /// `store_record_refused`, `throttled`.
     pub event: &'static str,
     /// `success`, `failure`, `dropped` (claim), `required` (step-up), `blocked` (throttling).
     pub outcome: &'static str,
@@ -55,6 +58,23 @@ pub struct Event<'a> {
 }
 
 impl<'a> Event<'a> {
+    /// An event no request caused (a sweep, a store's own decision): no client address, no
+    /// request id, no identity yet.
+    pub fn none(event: &'static str, outcome: &'static str, reason: &'a str) -> Event<'a> {
+        Event {
+            event,
+            outcome,
+            reason,
+            provider: None,
+            sub: None,
+            idp_id: None,
+            level: None,
+            client_ip: None,
+            request_id: None,
+            required_level: None,
+        }
+    }
+
     /// An event about `req` (its client address and request id), with no identity yet.
     pub fn of(
         req: &Request<'a>,

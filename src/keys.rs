@@ -38,7 +38,7 @@ pub const ALGS: &[(&str, KeyUse)] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("unsupported algorithm {0:?} (supported: ES256, RSA-OAEP, RSA-OAEP-256, ECDH-ES)")]
+    #[error("unsupported algorithm {0:?} (supported: ES256, RSA-OAEP, RSA-OAEP-256, ECDH-ES; A256GCM for a sealing key)")]
     Algorithm(String),
     #[error("not a {0} private key in PEM form")]
     Pem(&'static str),

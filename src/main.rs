@@ -27,7 +27,9 @@ enum Command {
         /// Take over the listeners of a running guichet (zero-downtime upgrade).
         #[arg(long)]
         upgrade: bool,
-        /// Socket used to hand listeners over during an upgrade.
+        /// Socket used to hand listeners over during an upgrade (default
+        /// /run/guichet/upgrade.sock; its directory must be guichet's own, mode 0700, and is
+        /// created so when missing).
         #[arg(long)]
         upgrade_sock: Option<String>,
     },
@@ -48,7 +50,8 @@ enum Command {
     },
     /// Print a new private key (PEM) for a `file:`/`env:` key setting, then its public JWK.
     Keygen {
-        /// ES256 (assertion signing), RSA-OAEP, RSA-OAEP-256 or ECDH-ES (FranceConnect+ encryption).
+        /// ES256 (assertion signing), RSA-OAEP, RSA-OAEP-256 or ECDH-ES (FranceConnect+
+        /// encryption); A256GCM prints a key for `[session] seal_keys` instead.
         #[arg(long, default_value = "ES256")]
         alg: String,
         /// Key id; default: the key's RFC 7638 thumbprint.
@@ -99,6 +102,10 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Keygen { alg, .. } if alg == "A256GCM" => {
+            println!("{}", guichet::session::seal::generate_key());
+            ExitCode::SUCCESS
+        }
         Command::Keygen { alg, kid } => match guichet::keys::generate(&alg, kid.as_deref()) {
             Ok((pem, jwk)) => {
                 print!("{pem}");

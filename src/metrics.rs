@@ -13,7 +13,9 @@
 //! | `guichet_claims_dropped_total` | `provider`, `claim` (a claim outside its rule, dropped at a login that went on) |
 //! | `guichet_step_ups_total` | `level`, `outcome` (`required`, `success`, `failure`) |
 //! | `guichet_logouts_total` | `kind` (`rp_initiated`, `backchannel`) |
-//! | `guichet_sessions_expired_total` | `reason` (`idle`, `absolute`) |
+//! | `guichet_sessions_expired_total` | `reason` (`idle_timeout`, `absolute_timeout`) |
+//! | `guichet_sessions_ended_total` | `reason` (`too_many_sessions`, `store_full`) |
+//! | `guichet_store_records_refused_total` | `kind` (`session`, `login_state`, `index_entry`) |
 //! | `guichet_active_sessions` | (memory store) |
 //! | `guichet_session_store_errors_total`, `guichet_audit_write_errors_total` | |
 //! | `guichet_jwks_refreshes_total` | `provider`, `result` |
@@ -66,6 +68,8 @@ pub struct Metrics {
     pub step_ups: IntCounterVec,
     pub logouts: IntCounterVec,
     pub sessions_expired: IntCounterVec,
+    pub sessions_ended: IntCounterVec,
+    pub records_refused: IntCounterVec,
     pub active_sessions: IntGauge,
     pub store_errors: IntCounter,
     pub audit_write_errors: IntCounter,
@@ -268,6 +272,20 @@ impl Metrics {
                 "guichet_sessions_expired_total",
                 "Sessions found expired and deleted, by reason.",
                 &["reason"],
+            ),
+            sessions_ended: counter(
+                &r,
+                "guichet_sessions_ended_total",
+                "Sessions the store ended to make room: a citizen's oldest past \
+                 max_sessions_per_citizen (too_many_sessions), the memory store full (store_full).",
+                &["reason"],
+            ),
+            records_refused: counter(
+                &r,
+                "guichet_store_records_refused_total",
+                "Sealed records read from Redis that did not open (altered, moved, or sealed \
+                 with a key this replica lacks), by kind.",
+                &["kind"],
             ),
             active_sessions: gauge(
                 &r,

@@ -34,8 +34,87 @@ use std::time::Duration;
 pub struct RunOptions {
     /// Take over the listening sockets of a running guichet (zero-downtime upgrade).
     pub upgrade: bool,
-    /// Unix socket used to hand over listeners during an upgrade.
+    /// Unix socket used to hand over listeners during an upgrade (default
+    /// [`DEFAULT_UPGRADE_SOCK`]).
     pub upgrade_sock: Option<String>,
+}
+
+/// Where the running process hands its listening sockets to the new one during a
+/// zero-downtime upgrade, by default: a directory only guichet's user may write to (a
+/// socket planted there by another user would receive the listening sockets).
+pub const DEFAULT_UPGRADE_SOCK: &str = "/run/guichet/upgrade.sock";
+
+/// The upgrade socket's path, its directory made private: created with mode 0700 when
+/// missing; refused when it exists and another user owns it or may write to it. When the
+/// default directory cannot be created (a read-only root filesystem, no permission) guichet
+/// still starts, without zero-downtime upgrades, and says so; a directory given with
+/// `--upgrade-sock`, or needed by `--upgrade`, must be usable.
+pub fn upgrade_socket(opts: &RunOptions) -> Result<String, StartError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let path = opts
+        .upgrade_sock
+        .clone()
+        .unwrap_or_else(|| DEFAULT_UPGRADE_SOCK.to_string());
+    let required = opts.upgrade || opts.upgrade_sock.is_some();
+    let dir = std::path::Path::new(&path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    let refuse = |why: String| {
+        StartError::Setup(format!(
+            "upgrade socket {path}: {why} (a socket planted there by another user would receive \
+             guichet's listening sockets); use a directory owned by guichet's user with mode \
+             0700, or --upgrade-sock"
+        ))
+    };
+    match std::fs::metadata(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Err(e) = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+            {
+                if required {
+                    return Err(StartError::Setup(format!(
+                        "upgrade socket {path}: cannot create {}: {e}",
+                        dir.display()
+                    )));
+                }
+                tracing::info!(
+                    directory = %dir.display(),
+                    error = %e,
+                    "zero-downtime upgrade (SIGQUIT) unavailable: cannot create the directory \
+                     of the upgrade socket; pass --upgrade-sock to enable it"
+                );
+            }
+            Ok(path)
+        }
+        Err(e) => Err(refuse(format!("cannot inspect {}: {e}", dir.display()))),
+        Ok(meta) => {
+            if !meta.is_dir() {
+                return Err(refuse(format!("{} is not a directory", dir.display())));
+            }
+            if meta.permissions().mode() & 0o022 != 0 {
+                return Err(refuse(format!(
+                    "{} is writable by other users (mode {:o})",
+                    dir.display(),
+                    meta.permissions().mode() & 0o7777
+                )));
+            }
+            // The owner of /proc/self is this process's effective user.
+            if let Ok(me) = std::fs::metadata("/proc/self") {
+                if meta.uid() != me.uid() {
+                    return Err(refuse(format!(
+                        "{} belongs to another user (uid {})",
+                        dir.display(),
+                        meta.uid()
+                    )));
+                }
+            }
+            Ok(path)
+        }
+    }
 }
 
 /// A problem that prevents start-up (reported with exit code 2, like a config error).
@@ -71,19 +150,29 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
         providers.push(Arc::new(provider));
     }
     let sessions = SessionBuilder::for_config(cfg.clone());
+    let notices = crate::gateway::store_notices(audit.clone(), metrics.clone());
     let store: Arc<dyn SessionStore> = match &cfg.session.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new(&cfg.session)),
+        StoreKind::Memory => Arc::new(MemoryStore::new(&cfg.session, notices)),
         StoreKind::Redis(redis) => {
             let store = RedisStore::new(
                 &cfg.session,
                 redis,
                 &cfg.server.public_url,
                 sessions.clone(),
+                notices,
             )
             .map_err(|e| {
                 StartError::Setup(format!("{}: session.redis_url: {e}", cfg.source.display()))
             })?;
-            tracing::info!(prefix = %redis.key_prefix, "sessions in Redis");
+            match &redis.sentinel_master {
+                Some(master) => tracing::info!(
+                    prefix = %redis.key_prefix,
+                    %master,
+                    sentinels = redis.sentinels.len(),
+                    "sessions in Redis, primary found through Sentinel"
+                ),
+                None => tracing::info!(prefix = %redis.key_prefix, "sessions in Redis"),
+            }
             Arc::new(store)
         }
     };
@@ -136,7 +225,8 @@ pub fn install_crypto_provider() {
 
 /// Runs until a shutdown signal. Returns after pingora has drained.
 pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
-    let conf = pingora_conf(&cfg, &opts);
+    let upgrade_sock = upgrade_socket(&opts)?;
+    let conf = pingora_conf(&cfg, upgrade_sock);
     let metrics_listen = cfg.metrics.listen;
     let tls_reload = cfg
         .server
@@ -158,6 +248,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
     for provider in &gateway.providers {
         background.spawn(keep_provider_loaded(provider.clone(), gateway.clone()));
     }
+    background.spawn(sweep_sessions(gateway.store.clone()));
 
     let opt = Opt {
         upgrade: opts.upgrade,
@@ -197,7 +288,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
 
 /// Pingora's settings: worker threads, the drain time on SIGTERM/SIGQUIT, the upstream pool,
 /// the upgrade socket.
-fn pingora_conf(cfg: &Config, opts: &RunOptions) -> ServerConf {
+fn pingora_conf(cfg: &Config, upgrade_sock: String) -> ServerConf {
     let threads = match cfg.server.threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
@@ -209,11 +300,25 @@ fn pingora_conf(cfg: &Config, opts: &RunOptions) -> ServerConf {
         grace_period_seconds: Some(grace),
         graceful_shutdown_timeout_seconds: Some(grace + 5),
         upstream_keepalive_pool_size: cfg.upstream.pool_size,
-        upgrade_sock: opts
-            .upgrade_sock
-            .clone()
-            .unwrap_or_else(|| "/tmp/guichet-upgrade.sock".into()),
+        upgrade_sock,
         ..ServerConf::default()
+    }
+}
+
+/// Ends expired sessions nobody asks for, about once a second, so that each end is in the
+/// evidence log (the memory store sweeps a shard per call; Redis ends what is past its
+/// deadline, every replica sweeping, each session ended by one).
+async fn sweep_sessions(store: Arc<dyn SessionStore>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match store.sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(sessions = n, "expired sessions ended by the sweep"),
+            // The requests that need the store report it; the sweep tries again.
+            Err(e) => tracing::debug!(error = %e, "session sweep failed"),
+        }
     }
 }
 
@@ -296,5 +401,51 @@ impl ServeHttp for MetricsApp {
             .header(http::header::CONTENT_LENGTH, body.len())
             .body(body)
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn opts(sock: &std::path::Path, upgrade: bool) -> RunOptions {
+        RunOptions {
+            upgrade,
+            upgrade_sock: Some(sock.display().to_string()),
+        }
+    }
+
+    #[test]
+    fn the_upgrade_socket_lives_in_a_private_directory() {
+        assert!(DEFAULT_UPGRADE_SOCK.starts_with("/run/guichet/"));
+        let tmp = tempfile::tempdir().unwrap();
+        // Missing: created, mode 0700.
+        let sock = tmp.path().join("run/guichet/upgrade.sock");
+        assert_eq!(
+            upgrade_socket(&opts(&sock, false)).unwrap(),
+            sock.display().to_string()
+        );
+        let mode = std::fs::metadata(sock.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // Writable by others (like /tmp): refused, saying why.
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let e = upgrade_socket(&opts(&shared.join("upgrade.sock"), true)).unwrap_err();
+        assert!(e.to_string().contains("writable by other users"), "{e}");
+        let e =
+            upgrade_socket(&opts(std::path::Path::new("/tmp/guichet.sock"), false)).unwrap_err();
+        assert!(e.to_string().contains("/tmp"), "{e}");
+        // Readable by others is fine (systemd's RuntimeDirectory is 0755).
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        upgrade_socket(&opts(&shared.join("upgrade.sock"), true)).unwrap();
+        // A socket path where no directory can be made, asked for explicitly: refused.
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(upgrade_socket(&opts(&file.join("sub/upgrade.sock"), false)).is_err());
     }
 }

@@ -59,7 +59,40 @@ fn bad_configs_exit_2_naming_the_file_and_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let secret = write(dir.path(), "secret", "super-secret-value-0123456789abcdef");
     let good = config(&secret);
+    let seal = write(
+        dir.path(),
+        "seal",
+        "9Zbx7k0a1lQ9m8b8Kx0bq2yYk7oN1c3U4wq8f0sVZ3E=\n",
+    );
+    let redis = |keys: &str| format!("{good}[session]\nstore = \"redis\"\n{keys}\n");
     let cases = [
+        (
+            "plain redis:// to a remote host",
+            redis(&format!(
+                "redis_url = \"redis://redis.internal:6379/0\"\nseal_keys = [\"file:{seal}\"]"
+            )),
+            "session.redis_url: session.redis_url: plain redis://",
+        ),
+        (
+            "Redis without sealing keys",
+            redis("redis_url = \"rediss://redis.internal:6380/0\""),
+            "session.seal_keys: required",
+        ),
+        (
+            "a sealing key that is not 32 bytes",
+            redis(&format!(
+                "redis_url = \"rediss://redis.internal:6380/0\"\nseal_keys = [\"file:{secret}\"]"
+            )),
+            "session.seal_keys",
+        ),
+        (
+            "sentinels with a port on the master name",
+            redis(&format!(
+                "redis_url = \"rediss://mymaster:6379/0\"\nredis_sentinels = [\"rediss://s1:26379\"]\n\
+                 seal_keys = [\"file:{seal}\"]"
+            )),
+            "session.redis_url",
+        ),
         (
             "unknown key",
             good.replace("[upstream]", "[upstream]\ntimeout = 3"),
@@ -161,6 +194,41 @@ fn bad_configs_exit_2_naming_the_file_and_the_key() {
     }
     let out = guichet(&["check", "--config", "/nonexistent/guichet.toml"]);
     assert_eq!(out.status.code(), Some(2));
+    // The plaintext refusal says how to allow it; allowed, the config is valid.
+    let text = redis(&format!(
+        "redis_url = \"redis://redis.internal:6379/0\"\nseal_keys = [\"file:{seal}\"]"
+    ));
+    let cfg = write(dir.path(), "plain.toml", &text);
+    let out = guichet(&["check", "--config", &cfg]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("session.redis_allow_plaintext = true"));
+    let allowed = text.replace("[session]\n", "[session]\nredis_allow_plaintext = true\n");
+    let cfg = write(dir.path(), "allowed.toml", &allowed);
+    let out = guichet(&["check", "--config", &cfg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("<redacted file:{seal}>")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("9Zbx7k0a1lQ9"));
+}
+
+#[test]
+fn keygen_makes_sealing_keys() {
+    use base64::Engine;
+    let a = guichet(&["keygen", "--alg", "A256GCM"]);
+    let b = guichet(&["keygen", "--alg", "A256GCM"]);
+    assert!(a.status.success() && b.status.success());
+    let key = String::from_utf8_lossy(&a.stdout).trim().to_string();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&key)
+        .expect("base64");
+    assert_eq!(raw.len(), 32);
+    assert_ne!(a.stdout, b.stdout);
 }
 
 #[test]

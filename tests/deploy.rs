@@ -180,8 +180,49 @@ fn secret_fixtures(config: &toml::Value) -> BTreeMap<String, String> {
     {
         refs.insert(r.as_str().unwrap().to_string(), keygen("ES256"));
     }
-    if let Some(r) = config.get("session").and_then(|s| str_of(s, "redis_url")) {
-        refs.insert(r, "redis://:a-password@redis.demarches.svc:6379/0".into());
+    let session = config.get("session");
+    let sentinels: Vec<String> = session
+        .and_then(|s| s.get("redis_sentinels"))
+        .and_then(|s| s.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    if let Some(r) = session.and_then(|s| str_of(s, "redis_url")) {
+        // With sentinels, the URL's host is the master name.
+        let host = if sentinels.is_empty() {
+            "redis.demarches.svc:6380"
+        } else {
+            "mymaster"
+        };
+        refs.insert(r, format!("rediss://:a-password@{host}/0"));
+    }
+    for r in sentinels
+        .iter()
+        .filter(|r| is_secret_reference(&toml::Value::from(r.as_str())))
+    {
+        refs.insert(
+            r.clone(),
+            "rediss://:a-password@redis.demarches.svc:26379".into(),
+        );
+    }
+    for r in session
+        .and_then(|s| s.get("seal_keys"))
+        .and_then(|s| s.as_array())
+        .into_iter()
+        .flatten()
+    {
+        refs.insert(
+            r.as_str().unwrap().to_string(),
+            guichet::session::seal::generate_key(),
+        );
+    }
+    // A file of the Secret read as a path (not a reference): what `guichet check` looks for.
+    if let Some(ca) = session.and_then(|s| str_of(s, "redis_ca_file")) {
+        refs.insert(
+            ca,
+            "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n".into(),
+        );
     }
     refs
 }
@@ -197,7 +238,12 @@ fn validate_chart_config(mode_file: Option<&str>) {
         std::fs::write(&file, content).unwrap();
         let quoted = format!("\"{reference}\"");
         assert!(text.contains(&quoted), "{reference} not in the config");
-        text = text.replace(&quoted, &format!("\"file:{}\"", file.display()));
+        let replacement = if is_secret_reference(&toml::Value::from(reference.as_str())) {
+            format!("\"file:{}\"", file.display())
+        } else {
+            format!("\"{}\"", file.display())
+        };
+        text = text.replace(&quoted, &replacement);
     }
     assert!(
         !text.contains(SECRETS_DIR),
@@ -222,7 +268,14 @@ fn chart_mode_configs_pass_the_validator() {
         .filter(|n| n.ends_with("-values.yaml"))
         .collect();
     files.sort();
-    assert_eq!(files, ["gateway-values.yaml", "sidecar-values.yaml"]);
+    assert_eq!(
+        files,
+        [
+            "gateway-values.yaml",
+            "sentinel-values.yaml",
+            "sidecar-values.yaml"
+        ]
+    );
     for f in files {
         validate_chart_config(Some(&format!("helm/guichet/ci/{f}")));
     }

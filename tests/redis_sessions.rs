@@ -301,7 +301,10 @@ async fn activity_is_written_back_at_most_once_per_interval_and_keys_expire() {
         .trim_start_matches(':')
         .parse()
         .unwrap_or(-3);
-    assert!(pttl > 0 && pttl <= 42_000, "PTTL {pttl}");
+    // idle 40 s + one write-back interval (2 s) to the sweep deadline, plus the grace Redis
+    // gives the sweep before dropping a key by itself.
+    let bound = 42_000 + guichet::session::redis::GRACE.as_millis() as i64;
+    assert!(pttl > 0 && pttl <= bound, "PTTL {pttl}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,9 +316,10 @@ async fn rediss_with_a_private_ca_and_a_password_kept_out_of_logs_and_check() {
     std::fs::write(&url_file, format!("{}\n", redis.tls_url())).unwrap();
     let h = Harness::with(Setup {
         extra_toml: format!(
-            "[session]\nstore = \"redis\"\nredis_url = \"file:{}\"\nredis_ca_file = \"{}\"\n",
+            "[session]\nstore = \"redis\"\nredis_url = \"file:{}\"\nredis_ca_file = \"{}\"\n{}",
             url_file.display(),
-            redis.ca_path().display()
+            redis.ca_path().display(),
+            redis.seal_keys_toml()
         ),
         ..Setup::default()
     })
@@ -338,4 +342,168 @@ async fn rediss_with_a_private_ca_and_a_password_kept_out_of_logs_and_check() {
         "{text}"
     );
     assert!(!text.contains(PASSWORD), "{text}");
+}
+
+/// Every byte Redis holds for a deployment, as whoever copies it would read it: the files it
+/// persists (`SAVE` then the RDB and append-only files) and `DUMP` of every key.
+fn everything_redis_holds(redis: &RedisServer) -> Vec<u8> {
+    let mut c = ::redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = ::redis::cmd("SAVE").query(&mut c).unwrap();
+    let mut all = redis.files_on_disk();
+    let keys: Vec<Vec<u8>> = ::redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+    assert!(!keys.is_empty());
+    for k in keys {
+        let value: Vec<u8> = ::redis::cmd("DUMP").arg(&k).query(&mut c).unwrap();
+        all.extend(k);
+        all.extend(value);
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_dump_shows_no_personal_data_and_no_token() {
+    let redis = RedisServer::start();
+    let h = with_redis(&redis, "", "backchannel_logout = true").await;
+    let b = h.browser();
+    let landed = b.login(&h, "elodie", "/whoami").await;
+    assert_eq!(landed.status, StatusCode::OK);
+    let cookie = landed.session_cookie();
+    // A login in progress too: its state and nonce are in Redis.
+    let other = h.browser();
+    let r = other
+        .get(&format!(
+            "{}/.guichet/login?login_hint=ana&return_to=/dossier/4512",
+            h.url
+        ))
+        .await;
+    let authorize = query(&location(&r));
+    let dump = everything_redis_holds(&redis);
+    assert!(dump.len() > 1000, "{} bytes", dump.len());
+
+    let elodie = citizens::find("elodie").unwrap();
+    let mut clear: Vec<String> = [
+        elodie.given_name,
+        "Elodie",
+        elodie.family_name,
+        "Muller",
+        elodie.birthdate,
+        elodie.email,
+        "elodie.muller",
+        "/dossier/4512",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Short codes as JSON would carry them (key names hold hex digits).
+    clear.push(format!("\"{}\"", elodie.birthplace));
+    clear.push(format!("\"{}\"", elodie.gender));
+    clear.push(sub_of(&h, "elodie"));
+    clear.push(cookie.split('=').nth(1).unwrap().to_string());
+    for p in ["state", "nonce"] {
+        clear.push(authorize[p].clone());
+    }
+    // Percent- or JSON-escaped forms of the accented names.
+    clear.push("%C3%89lodie".into());
+    clear.push("\\u00c9lodie".into());
+    // Tokens: any JWT (header `{"`...), and the id_token itself, from the logout's hint.
+    clear.push("eyJhbGciOi".into());
+    let r = b.get(&format!("{}/.guichet/logout", h.url)).await;
+    let hint = query(&location(&r))["id_token_hint"].clone();
+    for part in hint.split('.') {
+        clear.push(part[..24.min(part.len())].to_string());
+    }
+    for needle in &clear {
+        assert!(!contains(&dump, needle), "{needle:?} readable in Redis");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_altered_or_copied_in_redis_opens_nothing_and_is_in_the_evidence_log() {
+    let redis = RedisServer::start();
+    let h = with_redis(&redis, "", "").await;
+    let alice = h.browser().login(&h, "elodie", "/").await.session_cookie();
+    let bob_browser = h.browser();
+    let bob = bob_browser.login(&h, "ana", "/").await.session_cookie();
+    let key_of = |cookie: &str| {
+        let hashed = guichet::crypto::sha256_hex(cookie.split('=').nth(1).unwrap().as_bytes());
+        let keys = redis.keys(&format!("guichet:*:s:{hashed}"));
+        assert_eq!(keys.len(), 1);
+        keys[0].clone()
+    };
+    let (alice_key, bob_key) = (key_of(&alice), key_of(&bob));
+    let mut c = ::redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    // Someone who can write to Redis copies Alice's session into Bob's (a new version stamp,
+    // so that guichet reads it again).
+    let sealed: Vec<u8> = ::redis::cmd("HGET")
+        .arg(&alice_key)
+        .arg("rec")
+        .query(&mut c)
+        .unwrap();
+    let _: () = ::redis::cmd("HSET")
+        .arg(&bob_key)
+        .arg("rec")
+        .arg(&sealed)
+        .arg("v")
+        .arg(1)
+        .query(&mut c)
+        .unwrap();
+    let r = get_with_cookie(&format!("{}/whoami", h.url), &bob).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FOUND,
+        "Bob's cookie opened something"
+    );
+    let r = get_with_cookie(&format!("{}/api/me", h.url), &bob).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Alice's own record altered by one bit: refused too.
+    let mut altered = sealed.clone();
+    let i = altered.len() / 2;
+    altered[i] ^= 0x80;
+    let _: () = ::redis::cmd("HSET")
+        .arg(&alice_key)
+        .arg("rec")
+        .arg(&altered)
+        .arg("v")
+        .arg(2)
+        .query(&mut c)
+        .unwrap();
+    let r = get_with_cookie(&format!("{}/whoami", h.url), &alice).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    // Nobody's identity went upstream since; the refusals are evidence.
+    assert!(!h
+        .stack
+        .echo
+        .requests()
+        .iter()
+        .any(|r| r.path == "/whoami" && r.header_str("x-pivot-sub").is_some()));
+    let refused: Vec<_> = h
+        .audit()
+        .into_iter()
+        .filter(|e| e["event"] == "store_record_refused")
+        .collect();
+    assert!(refused.len() >= 2, "{refused:?}");
+    assert!(refused
+        .iter()
+        .all(|e| e["outcome"] == "failure" && e["reason"] == "session_altered_or_moved"));
+    let m = h.metrics().await;
+    assert!(
+        m.contains("guichet_store_records_refused_total{kind=\"session\"}"),
+        "{m}"
+    );
+    // Bob logs in again: his browser's refused session is replaced, and works.
+    let again = bob_browser.login(&h, "ana", "/whoami").await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(echoed_sub(&again.body), Some(sub_of(&h, "ana")));
 }

@@ -1,7 +1,10 @@
 //! The Redis store on its own, against a real `redis-server`: two store instances stand for
 //! two replicas. Redis decides whether a session exists; derived data is cached per version;
 //! write-backs never resurrect a deleted session; the back-channel index, token ids and
-//! login states behave as the trait says; errors are bounded in time.
+//! login states behave as the trait says; records are sealed, and a record altered, moved or
+//! sealed with another key is refused; the index loses an entry when its session ends; one
+//! citizen's sessions are capped; sweeps end expired sessions once, with a notice; errors are
+//! bounded in time.
 
 mod common;
 
@@ -11,12 +14,15 @@ use guichet::identity::headers::SessionHeaders;
 use guichet::identity::Identity;
 use guichet::session::redis::RedisStore;
 use guichet::session::{
-    now, LoginState, Match, Session, SessionBuilder, SessionKey, SessionRecord, SessionStore,
+    now, LoginState, Match, Notice, Notices, Session, SessionBuilder, SessionKey, SessionRecord,
+    SessionStore,
 };
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+const DEPLOYMENT: &str = "https://demarches.example.fr";
 
 fn session_cfg() -> SessionConfig {
     SessionConfig {
@@ -25,17 +31,30 @@ fn session_cfg() -> SessionConfig {
         absolute_timeout: Duration::from_secs(3600),
         login_timeout: Duration::from_secs(60),
         max_sessions: 1000,
+        max_sessions_per_citizen: 10,
     }
 }
 
 fn redis_cfg(url: &str, ca: Option<std::path::PathBuf>) -> RedisConfig {
+    redis_cfg_sealed(url, ca, common::redis::SEAL_KEY)
+}
+
+fn redis_cfg_sealed(url: &str, ca: Option<std::path::PathBuf>, key: &str) -> RedisConfig {
     RedisConfig {
         url: Secret::inline(url, "test"),
+        sentinels: Vec::new(),
+        sentinel_master: None,
+        allow_plaintext: false,
+        seal_keys: vec![Secret::inline(key, "test")],
         key_prefix: "t:".into(),
         connect_timeout: Duration::from_millis(300),
         command_timeout: Duration::from_millis(300),
         ca_file: ca,
     }
+}
+
+fn plain_builder() -> SessionBuilder {
+    SessionBuilder::new(|k, r, t| Session::new(*k, r, t, SessionHeaders::default()))
 }
 
 /// A store whose builder counts how many sessions it derived.
@@ -49,11 +68,50 @@ fn store(url: &str) -> (RedisStore, Arc<AtomicUsize>) {
     let s = RedisStore::new(
         &session_cfg(),
         &redis_cfg(url, None),
-        "https://demarches.example.fr",
+        DEPLOYMENT,
         builder,
+        Notices::none(),
     )
     .expect("store");
     (s, builds)
+}
+
+/// What a store reported, as `ended SUB REASON` and `refused KIND WHY` lines.
+type Reported = Arc<Mutex<Vec<String>>>;
+
+/// A store with `session` settings and the sealing `key` whose notices are kept.
+fn watched(url: &str, session: &SessionConfig, key: &str) -> (RedisStore, Reported) {
+    let seen: Reported = Arc::default();
+    let sink = seen.clone();
+    let notices = Notices::new(move |n| {
+        let line = match n {
+            Notice::Ended(r, why) => format!("ended {} {}", r.identity.sub(), why.reason()),
+            Notice::Refused { kind, why } => format!("refused {kind} {why}"),
+        };
+        sink.lock().unwrap().push(line);
+    });
+    let s = RedisStore::new(
+        session,
+        &redis_cfg_sealed(url, None, key),
+        DEPLOYMENT,
+        plain_builder(),
+        notices,
+    )
+    .expect("store");
+    (s, seen)
+}
+
+fn conn(redis: &RedisServer) -> redis::Connection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+fn session_key_of(redis: &RedisServer, k: &SessionKey) -> String {
+    let keys = redis.keys(&format!("t:*:s:{}", k.hex()));
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    keys[0].clone()
 }
 
 fn record(provider: &str, sub: &str, sid: Option<&str>) -> SessionRecord {
@@ -122,6 +180,8 @@ async fn a_late_write_back_never_resurrects_a_deleted_session() {
     a.touch(&k, &on_a).await.unwrap();
     assert!(a.get(&k).await.unwrap().is_none());
     assert!(redis.keys("t:*:s:*").is_empty());
+    // Nor its sweep entry (an empty sorted set is no key at all).
+    assert!(redis.keys("t:*:x:").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,17 +298,330 @@ async fn an_unreachable_or_untrusted_redis_is_an_error_within_the_time_bound() {
     let untrusted = RedisStore::new(
         &session_cfg(),
         &redis_cfg(&tls.tls_url(), None),
-        "https://demarches.example.fr",
-        SessionBuilder::new(|k, r, t| Session::new(*k, r, t, SessionHeaders::default())),
+        DEPLOYMENT,
+        plain_builder(),
+        Notices::none(),
     )
     .unwrap();
     assert!(untrusted.ready().await.is_err());
     let trusted = RedisStore::new(
         &session_cfg(),
         &redis_cfg(&tls.tls_url(), Some(tls.ca_path())),
-        "https://demarches.example.fr",
-        SessionBuilder::new(|k, r, t| Session::new(*k, r, t, SessionHeaders::default())),
+        DEPLOYMENT,
+        plain_builder(),
+        Notices::none(),
     )
     .unwrap();
     trusted.ready().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_sealed_and_altered_moved_or_foreign_ones_are_refused() {
+    let redis = RedisServer::start();
+    let (a, reported) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    let (alice, bob) = (key(), key());
+    a.insert(
+        alice,
+        live(alice, record("p", "alice-sub-4f2a", Some("sid-alice"))),
+    )
+    .await
+    .unwrap();
+    a.insert(bob, live(bob, record("p", "bob-sub-77c1", None)))
+        .await
+        .unwrap();
+    let (alice_key, bob_key) = (session_key_of(&redis, &alice), session_key_of(&redis, &bob));
+    let mut c = conn(&redis);
+    let sealed: Vec<u8> = redis::cmd("HGET")
+        .arg(&alice_key)
+        .arg("rec")
+        .query(&mut c)
+        .unwrap();
+    for clear in ["alice-sub", "sid-alice", "h.p.s"] {
+        assert!(
+            !sealed.windows(clear.len()).any(|w| w == clear.as_bytes()),
+            "{clear} in clear"
+        );
+    }
+    // Alice's record copied into Bob's session (with a new version, so no cache helps): Bob's
+    // cookie must not open Alice's identity.
+    let _: () = redis::cmd("HSET")
+        .arg(&bob_key)
+        .arg("rec")
+        .arg(&sealed)
+        .arg("v")
+        .arg(12345)
+        .query(&mut c)
+        .unwrap();
+    let (b, b_reported) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    assert!(b.get(&bob).await.unwrap().is_none());
+    assert_eq!(
+        *b_reported.lock().unwrap(),
+        ["refused session altered_or_moved"]
+    );
+    // One bit of Alice's record changed: refused too.
+    let mut altered = sealed.clone();
+    let last = altered.len() - 20;
+    altered[last] ^= 0x01;
+    let _: () = redis::cmd("HSET")
+        .arg(&alice_key)
+        .arg("rec")
+        .arg(&altered)
+        .arg("v")
+        .arg(777)
+        .query(&mut c)
+        .unwrap();
+    assert!(b.get(&alice).await.unwrap().is_none());
+    // Refused records are not deleted (a replica with the wrong keys must not delete
+    // sessions): they expire, or the citizen's next login replaces them.
+    assert_eq!(redis.keys("t:*:s:*").len(), 2);
+    // Restored: opens again. A replica with another key cannot open it.
+    let _: () = redis::cmd("HSET")
+        .arg(&alice_key)
+        .arg("rec")
+        .arg(&sealed)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        b.get(&alice).await.unwrap().unwrap().record.identity.sub(),
+        "alice-sub-4f2a"
+    );
+    let other_key = guichet::session::seal::generate_key();
+    let (foreign, f_reported) = watched(&redis.url(), &session_cfg(), &other_key);
+    assert!(foreign.get(&alice).await.unwrap().is_none());
+    assert_eq!(*f_reported.lock().unwrap(), ["refused session unknown_key"]);
+    assert!(reported.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_states_and_index_entries_are_sealed_where_they_are_stored() {
+    let redis = RedisServer::start();
+    let (a, reported) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    let login = |nonce: &str| LoginState {
+        provider: "p".into(),
+        nonce: nonce.into(),
+        pkce_verifier: Some("verifier-secret-9d1".into()),
+        return_to: "/dossier/4512".into(),
+        level: None,
+        binding: "b".into(),
+        created_at: now(),
+        logout: false,
+        step_up: false,
+    };
+    a.put_login("state-one", login("nonce-one-5e2"))
+        .await
+        .unwrap();
+    a.put_login("state-two", login("nonce-two-8c0"))
+        .await
+        .unwrap();
+    let mut c = conn(&redis);
+    let states: Vec<String> = redis::cmd("KEYS").arg("t:*:l:*").query(&mut c).unwrap();
+    assert_eq!(states.len(), 2);
+    for k in &states {
+        let raw: Vec<u8> = redis::cmd("GET").arg(k).query(&mut c).unwrap();
+        for clear in ["nonce-", "verifier-secret", "/dossier"] {
+            assert!(
+                !raw.windows(clear.len()).any(|w| w == clear.as_bytes()),
+                "{clear}"
+            );
+        }
+    }
+    // State two's record put under state one's key: refused, and used up.
+    let two_key = redis
+        .keys("t:*:l:*")
+        .into_iter()
+        .find(|k| k.ends_with(&guichet::crypto::sha256_hex(b"state-two")));
+    let one_key = redis
+        .keys("t:*:l:*")
+        .into_iter()
+        .find(|k| k.ends_with(&guichet::crypto::sha256_hex(b"state-one")));
+    let raw_two: Vec<u8> = redis::cmd("GET")
+        .arg(two_key.unwrap())
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(one_key.unwrap())
+        .arg(raw_two)
+        .query(&mut c)
+        .unwrap();
+    assert!(a.take_login("state-one").await.unwrap().is_none());
+    assert_eq!(
+        a.take_login("state-two").await.unwrap().unwrap().nonce,
+        "nonce-two-8c0"
+    );
+    assert_eq!(
+        *reported.lock().unwrap(),
+        ["refused login_state altered_or_moved"]
+    );
+    reported.lock().unwrap().clear();
+
+    // Index entries: a forged entry in Alice's index (Bob's session key, unsealed, or sealed
+    // for another index) never ends Bob's session.
+    let (alice, bob) = (key(), key());
+    a.insert(alice, live(alice, record("p", "alice", Some("sid-a"))))
+        .await
+        .unwrap();
+    a.insert(bob, live(bob, record("p", "bob", Some("sid-b"))))
+        .await
+        .unwrap();
+    let ix_of = |k: &SessionKey, c: &mut redis::Connection| -> Vec<(String, String)> {
+        let ix: String = redis::cmd("HGET")
+            .arg(session_key_of(&redis, k))
+            .arg("ix")
+            .query(c)
+            .unwrap();
+        ix.lines()
+            .map(|l| {
+                let (n, m) = l.split_once(' ').unwrap();
+                (n.to_string(), m.to_string())
+            })
+            .collect()
+    };
+    let alice_ix = ix_of(&alice, &mut c);
+    let bob_ix = ix_of(&bob, &mut c);
+    assert_eq!(alice_ix.len(), 2, "sub and sid entries");
+    for (name, member) in alice_ix.iter().chain(&bob_ix) {
+        for clear in ["alice", "bob", "sid-"] {
+            assert!(!name.contains(clear) && !member.contains(clear));
+        }
+    }
+    let (alice_sub_index, _) = &alice_ix[0];
+    let (_, bob_sub_member) = &bob_ix[0];
+    for forged in [bob.hex(), bob_sub_member.clone(), "garbage".to_string()] {
+        let _: () = redis::cmd("ZADD")
+            .arg(alice_sub_index)
+            .arg(1)
+            .arg(&forged)
+            .query(&mut c)
+            .unwrap();
+    }
+    assert_eq!(
+        a.remove_matching("p", Match::Sub("alice")).await.unwrap(),
+        1
+    );
+    assert!(a.get(&alice).await.unwrap().is_none());
+    assert!(
+        a.get(&bob).await.unwrap().is_some(),
+        "a forged entry ended Bob's session"
+    );
+    let left: u64 = redis::cmd("EXISTS")
+        .arg(alice_sub_index)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(left, 0, "refused entries are dropped with the rest");
+    let refused = reported.lock().unwrap().clone();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(refused.iter().all(|r| r.starts_with("refused index_entry")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_citizen_is_capped_and_the_index_holds_only_live_sessions() {
+    let redis = RedisServer::start();
+    let mut cfg = session_cfg();
+    cfg.max_sessions_per_citizen = 3;
+    let (a, reported) = watched(&redis.url(), &cfg, common::redis::SEAL_KEY);
+    let keys: Vec<SessionKey> = (0..5).map(|_| key()).collect();
+    for (i, k) in keys.iter().enumerate() {
+        let mut r = record("p", "alice", Some(&format!("sid-{i}")));
+        r.created_at = now() - 100 + i as u64;
+        a.insert(*k, live(*k, r)).await.unwrap();
+    }
+    let bob = key();
+    a.insert(bob, live(bob, record("p", "bob", None)))
+        .await
+        .unwrap();
+    // Alice's two oldest sessions ended, with their notices; her three newest and Bob's live.
+    for (i, k) in keys.iter().enumerate() {
+        assert_eq!(a.get(k).await.unwrap().is_some(), i >= 2, "session {i}");
+    }
+    assert!(a.get(&bob).await.unwrap().is_some());
+    assert_eq!(
+        *reported.lock().unwrap(),
+        [
+            "ended alice too_many_sessions",
+            "ended alice too_many_sessions"
+        ]
+    );
+    // Index: Alice's sub index has 3 entries, and the sid indexes of ended sessions are gone.
+    let mut c = conn(&redis);
+    let mut sizes: Vec<u64> = redis
+        .keys("t:*:i:*")
+        .iter()
+        .map(|k| redis::cmd("ZCARD").arg(k).query(&mut c).unwrap())
+        .collect();
+    sizes.sort();
+    assert_eq!(sizes, [1, 1, 1, 1, 3], "3 sids + bob's sub + alice's sub");
+    // Ending a session (logout) removes its entries; the back-channel finds the rest.
+    assert!(a.remove(&keys[4]).await.unwrap());
+    assert!(
+        !a.remove(&keys[4]).await.unwrap(),
+        "a second removal removes nothing"
+    );
+    assert_eq!(
+        redis.keys("t:*:i:*").len(),
+        4,
+        "its sid index went, the rest stays"
+    );
+    assert_eq!(
+        a.remove_matching("p", Match::Sub("alice")).await.unwrap(),
+        2
+    );
+    assert_eq!(redis.keys("t:*:i:*").len(), 1, "only Bob's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_sweeps_and_each_expired_session_is_ended_once() {
+    let redis = RedisServer::start();
+    let (a, a_reported) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    let (b, b_reported) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    // idle 600 s, absolute 3600 s: one idle for 700 s, one created 4000 s ago, one fresh.
+    let (idle, old, fresh) = (key(), key(), key());
+    let mut r = record("p", "idle-one", Some("sid-i"));
+    r.created_at = now() - 700;
+    a.insert(
+        idle,
+        Arc::new(Session::new(
+            idle,
+            r,
+            now() - 700,
+            SessionHeaders::default(),
+        )),
+    )
+    .await
+    .unwrap();
+    let mut r = record("p", "old-one", None);
+    r.created_at = now() - 4000;
+    a.insert(
+        old,
+        Arc::new(Session::new(old, r, now(), SessionHeaders::default())),
+    )
+    .await
+    .unwrap();
+    a.insert(fresh, live(fresh, record("p", "fresh-one", None)))
+        .await
+        .unwrap();
+    let (x, y) = tokio::join!(a.sweep(), b.sweep());
+    assert_eq!(x.unwrap() + y.unwrap(), 2);
+    let mut all: Vec<String> = a_reported
+        .lock()
+        .unwrap()
+        .iter()
+        .chain(b_reported.lock().unwrap().iter())
+        .cloned()
+        .collect();
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            "ended idle-one idle_timeout",
+            "ended old-one absolute_timeout"
+        ]
+    );
+    assert!(a.get(&fresh).await.unwrap().is_some());
+    assert_eq!(redis.keys("t:*:s:*").len(), 1);
+    assert_eq!(
+        redis.keys("t:*:i:*").len(),
+        1,
+        "the index lost the ended sessions"
+    );
+    assert_eq!(a.sweep().await.unwrap(), 0);
 }

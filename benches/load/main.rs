@@ -118,8 +118,14 @@ async fn bench(s: &Settings) -> Result<(), String> {
     let red = if s.redis {
         let redis_port = port()?;
         redis_proc = servers::redis(dir, redis_port)?;
+        // Records in Redis are sealed: the key of this run, in a file.
+        let seal = dir.join("seal.key");
+        std::fs::write(&seal, guichet::session::seal::generate_key())
+            .map_err(|e| format!("seal key: {e}"))?;
         let store = format!(
-            "[session]\nstore = \"redis\"\nredis_url = \"redis://127.0.0.1:{redis_port}\"\n"
+            "[session]\nstore = \"redis\"\nredis_url = \"redis://127.0.0.1:{redis_port}\"\n\
+             seal_keys = [\"file:{}\"]\n",
+            seal.display()
         );
         let g = start_guichet(dir, "guichet redis", &up_url, &store, s.threads).await?;
         Some((g, redis_proc))

@@ -280,7 +280,23 @@ pub struct SessionSection {
     pub store: String,
     /// `redis://` or `rediss://` URL, when `store = "redis"`: `env:VARIABLE` or `file:/path`
     /// (required when the URL carries a password), or the URL itself without a password.
+    /// With `redis_sentinels`, its host is the master name the sentinels monitor (no port),
+    /// and its scheme, user, password and database are how guichet talks to the primary.
     pub redis_url: Option<String>,
+    /// Redis Sentinel: URLs of the sentinels (`redis://host:26379` or `rediss://`, each a
+    /// literal without password or `env:`/`file:`), all with the same scheme and credentials.
+    /// guichet asks them which server is primary and follows failovers. Empty: `redis_url` is
+    /// the server itself.
+    pub redis_sentinels: Vec<String>,
+    /// Allow plain `redis://` to a host that is not loopback (sessions and the Redis password
+    /// cross the network in clear). Default: refused, use `rediss://`.
+    pub redis_allow_plaintext: bool,
+    /// Keys sealing what guichet writes to Redis (AES-256-GCM): each `env:VARIABLE` or
+    /// `file:/path` holding 32 random bytes in base64 or hex (`guichet keygen --alg A256GCM`).
+    /// Required with `store = "redis"`; every replica needs the same list. The first seals,
+    /// every key opens: to rotate, put a new key first and keep the old one for
+    /// `absolute_timeout`.
+    pub seal_keys: Vec<String>,
     /// Prefix of every key guichet writes in Redis (several deployments can share one Redis).
     pub redis_key_prefix: String,
     /// Time allowed to open a connection to Redis.
@@ -298,6 +314,9 @@ pub struct SessionSection {
     pub login_timeout: String,
     /// Upper bound of sessions kept by the memory store.
     pub max_sessions: u64,
+    /// Most live sessions of one citizen (one provider and `sub`), in both stores: a new login
+    /// past it ends that citizen's oldest session.
+    pub max_sessions_per_citizen: u64,
 }
 
 impl Default for SessionSection {
@@ -305,6 +324,9 @@ impl Default for SessionSection {
         Self {
             store: "memory".into(),
             redis_url: None,
+            redis_sentinels: Vec::new(),
+            redis_allow_plaintext: false,
+            seal_keys: Vec::new(),
             redis_key_prefix: "guichet:".into(),
             redis_connect_timeout: "2s".into(),
             redis_command_timeout: "1s".into(),
@@ -313,6 +335,7 @@ impl Default for SessionSection {
             absolute_timeout: "12h".into(),
             login_timeout: "10m".into(),
             max_sessions: 100_000,
+            max_sessions_per_citizen: 10,
         }
     }
 }

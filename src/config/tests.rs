@@ -213,9 +213,16 @@ fn duplicate_provider_names_are_refused() {
 #[test]
 fn redis_store_settings_are_checked_and_its_password_never_prints() {
     let s = secret_file();
-    let session = |keys: &str| format!("{}\n[session]\nstore = \"redis\"\n{keys}\n", base(&s));
+    let seal = seal_key_file();
+    let session = |keys: &str| {
+        format!(
+            "{}\n[session]\nstore = \"redis\"\nseal_keys = [\"file:{}\"]\n{keys}\n",
+            base(&s),
+            seal.path().display()
+        )
+    };
     // A literal URL without a password is fine and printed as is.
-    let cfg = load(&session("redis_url = \"redis://redis.internal:6379/2\"")).unwrap();
+    let cfg = load(&session("redis_url = \"rediss://redis.internal:6379/2\"")).unwrap();
     let StoreKind::Redis(r) = &cfg.session.store else {
         panic!("redis store expected")
     };
@@ -223,7 +230,7 @@ fn redis_store_settings_are_checked_and_its_password_never_prints() {
     assert_eq!(r.command_timeout, Duration::from_secs(1));
     assert!(cfg
         .to_effective_toml()
-        .contains("redis://redis.internal:6379/2"));
+        .contains("rediss://redis.internal:6379/2"));
     // A URL with a password comes from a file (or env:) and never prints.
     let mut url_file = tempfile::NamedTempFile::new().unwrap();
     writeln!(url_file, "rediss://:hunter2-redis@redis.internal:6380/0").unwrap();
@@ -239,7 +246,7 @@ fn redis_store_settings_are_checked_and_its_password_never_prints() {
     let cases = [
         ("", "session.redis_url"),
         (
-            "redis_url = \"redis://:pw@redis:6379\"",
+            "redis_url = \"rediss://:pw@redis:6379\"",
             "session.redis_url",
         ),
         ("redis_url = \"http://redis:6379\"", "session.redis_url"),
@@ -253,23 +260,23 @@ fn redis_store_settings_are_checked_and_its_password_never_prints() {
             "session.redis_url",
         ),
         (
-            "redis_url = \"redis://r\"\nredis_key_prefix = \"\"",
+            "redis_url = \"rediss://r\"\nredis_key_prefix = \"\"",
             "session.redis_key_prefix",
         ),
         (
-            "redis_url = \"redis://r\"\nredis_key_prefix = \"a b\"",
+            "redis_url = \"rediss://r\"\nredis_key_prefix = \"a b\"",
             "session.redis_key_prefix",
         ),
         (
-            "redis_url = \"redis://r\"\nredis_command_timeout = \"0s\"",
+            "redis_url = \"rediss://r\"\nredis_command_timeout = \"0s\"",
             "session.redis_command_timeout",
         ),
         (
-            "redis_url = \"redis://r\"\nredis_connect_timeout = \"2m\"",
+            "redis_url = \"rediss://r\"\nredis_connect_timeout = \"2m\"",
             "session.redis_connect_timeout",
         ),
         (
-            "redis_url = \"redis://r\"\nredis_ca_file = \"/etc/hosts\"",
+            "redis_url = \"rediss://r\"\nredis_ca_file = \"/etc/hosts\"",
             "session.redis_ca_file",
         ),
         (
@@ -289,6 +296,126 @@ fn redis_store_settings_are_checked_and_its_password_never_prints() {
     fails(
         &format!("{}\n[session]\nredis_url = \"redis://r\"\n", base(&s)),
         "session.redis_url",
+    );
+}
+
+/// A file with a sealing key (32 random bytes, base64); kept alive for the test's duration.
+fn seal_key_file() -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    writeln!(f, "{}", crate::session::seal::generate_key()).unwrap();
+    f
+}
+
+#[test]
+fn sentinels_plaintext_and_sealing_keys_are_checked() {
+    let s = secret_file();
+    let seal = seal_key_file();
+    let seal_ref = format!("seal_keys = [\"file:{}\"]", seal.path().display());
+    let session = |keys: &str| format!("{}\n[session]\nstore = \"redis\"\n{keys}\n", base(&s));
+    // Plain redis:// to a remote host: refused unless allowed, naming the key that allows it.
+    let msg = fails(
+        &session(&format!(
+            "redis_url = \"redis://redis.internal:6379\"\n{seal_ref}"
+        )),
+        "session.redis_url",
+    );
+    assert!(msg.contains("session.redis_allow_plaintext"), "{msg}");
+    load(&session(&format!(
+        "redis_url = \"redis://redis.internal:6379\"\nredis_allow_plaintext = true\n{seal_ref}"
+    )))
+    .unwrap();
+    load(&session(&format!(
+        "redis_url = \"redis://127.0.0.1:6379\"\n{seal_ref}"
+    )))
+    .unwrap();
+    // Sealing keys: required with Redis, from env:/file:, 32 bytes, distinct.
+    let msg = fails(&session("redis_url = \"rediss://r\""), "session.seal_keys");
+    assert!(msg.contains("guichet keygen --alg A256GCM"), "{msg}");
+    let mut short = tempfile::NamedTempFile::new().unwrap();
+    writeln!(short, "c2hvcnQ=").unwrap();
+    let bad_keys = [
+        "seal_keys = [\"aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd28=\"]".to_string(),
+        format!("seal_keys = [\"file:{}\"]", short.path().display()),
+        "seal_keys = [\"env:GUICHET_TEST_UNSET_SEAL_KEY\"]".to_string(),
+        format!(
+            "seal_keys = [\"file:{0}\", \"file:{0}\"]",
+            seal.path().display()
+        ),
+    ];
+    for keys in &bad_keys {
+        let msg = fails(
+            &session(&format!("redis_url = \"rediss://r\"\n{keys}")),
+            "session.seal_keys",
+        );
+        assert!(!msg.contains("aGVsbG8"), "{msg}");
+    }
+    fails(
+        &format!("{}\n[session]\n{seal_ref}\n", base(&s)),
+        "session.seal_keys",
+    );
+    // Sentinels: the URL's host is the master name, no port; sentinels alike; plain redis://
+    // refused as soon as a sentinel is remote.
+    let cfg = load(&session(&format!(
+        "redis_url = \"rediss://mymaster/1\"\nredis_sentinels = [\"rediss://10.0.0.5:26379\", \
+         \"rediss://10.0.0.6\"]\n{seal_ref}"
+    )))
+    .unwrap();
+    let StoreKind::Redis(r) = &cfg.session.store else {
+        panic!("redis store expected")
+    };
+    assert_eq!(r.sentinel_master.as_deref(), Some("mymaster"));
+    assert_eq!(r.sentinels.len(), 2);
+    let shown = cfg.to_effective_toml();
+    assert!(shown.contains("rediss://10.0.0.5:26379"), "{shown}");
+    assert!(shown.contains("sentinel_master = \"mymaster\""), "{shown}");
+    assert!(!shown.contains(
+        &std::fs::read_to_string(seal.path())
+            .unwrap()
+            .trim()
+            .to_string()
+    ));
+    let cases = [
+        (
+            "redis_url = \"rediss://mymaster:6379\"\nredis_sentinels = [\"rediss://s:26379\"]",
+            "session.redis_url",
+        ),
+        (
+            "redis_url = \"rediss://m\"\nredis_sentinels = [\"rediss://s:26379/2\"]",
+            "session.redis_sentinels[0]",
+        ),
+        (
+            "redis_url = \"rediss://m\"\nredis_sentinels = [\"rediss://s:26379\", \"redis://t:26379\"]",
+            "session.redis_sentinels[1]",
+        ),
+        (
+            "redis_url = \"rediss://m\"\nredis_sentinels = [\"rediss://:pw@s:26379\"]",
+            "session.redis_sentinels[0]",
+        ),
+        (
+            "redis_url = \"rediss://m\"\nredis_sentinels = [\"redis://s:26379\"]",
+            "session.redis_sentinels[0]",
+        ),
+        (
+            "redis_url = \"redis://m\"\nredis_sentinels = [\"rediss://s:26379\"]",
+            "session.redis_url",
+        ),
+    ];
+    for (keys, key) in cases {
+        let msg = fails(&session(&format!("{keys}\n{seal_ref}")), key);
+        assert!(!msg.contains(":pw@"), "{msg}");
+    }
+    load(&session(&format!(
+        "redis_url = \"redis://m\"\nredis_sentinels = [\"redis://127.0.0.1:26379\"]\n{seal_ref}"
+    )))
+    .unwrap();
+    // The per-citizen cap.
+    fails(
+        &format!("{}\n[session]\nmax_sessions_per_citizen = 0\n", base(&s)),
+        "session.max_sessions_per_citizen",
+    );
+    assert_eq!(
+        load(&base(&s)).unwrap().session.max_sessions_per_citizen,
+        10
     );
 }
 

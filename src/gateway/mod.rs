@@ -26,7 +26,10 @@ use crate::oidc::Provider;
 use crate::pages::{Failure, Journey, Pages};
 use crate::policy::{normalize_path, safe_return_to, Access, Level, Policy};
 use crate::session::cookies::{self, CookieNames};
-use crate::session::{now, touch_interval, Session, SessionBuilder, SessionKey, SessionStore};
+use crate::session::{
+    now, touch_interval, EndReason, Notice, Notices, Session, SessionBuilder, SessionKey,
+    SessionRecord, SessionStore,
+};
 use crate::throttle::Throttle;
 use crate::web::{Body, Reply, Request};
 use http::header::{self, HeaderValue};
@@ -265,10 +268,15 @@ impl Gateway {
         let t = now();
         let s = &self.cfg.session;
         if let Some(why) = session.expired(t, s.idle_timeout, s.absolute_timeout) {
-            self.store
+            let removed = self
+                .store
                 .remove(&key)
                 .await
                 .map_err(|e| self.store_failed(&e))?;
+            if !removed {
+                // Ended meanwhile by someone else (a sweep), who recorded it.
+                return Ok(None);
+            }
             self.metrics
                 .sessions_expired
                 .with_label_values(&[why.as_str()])
@@ -437,11 +445,39 @@ pub(crate) fn session_event<'a>(
     outcome: &'static str,
     reason: &'a str,
 ) -> Event<'a> {
-    let r = &s.record;
     let mut e = Event::of(req, event, outcome, reason);
+    about(&mut e, &s.record);
+    e
+}
+
+fn about<'a>(e: &mut Event<'a>, r: &'a SessionRecord) {
     e.provider = Some(&r.provider);
     e.sub = Some(r.identity.sub());
     e.idp_id = r.identity.get("idp_id");
     e.level = r.level.map(|l| l.eidas());
-    e
+}
+
+/// Where the session store reports what it does by itself (no request: no client address or
+/// request id): sessions it ends (expiry found by a sweep: `session_expired`; the per-citizen
+/// cap or a full memory store: `session_ended`) and sealed records it refuses
+/// (`store_record_refused`, reason `KIND_WHY`), each an evidence line and a metric.
+pub fn store_notices(audit: Arc<Audit>, metrics: Arc<Metrics>) -> Notices {
+    Notices::new(move |n| match n {
+        Notice::Ended(record, why) => {
+            let mut e = Event::none(why.event(), "success", why.reason());
+            about(&mut e, record);
+            audit.record(&e);
+            match why {
+                EndReason::Expired(_) => &metrics.sessions_expired,
+                _ => &metrics.sessions_ended,
+            }
+            .with_label_values(&[why.reason()])
+            .inc();
+        }
+        Notice::Refused { kind, why } => {
+            let reason = format!("{kind}_{why}");
+            audit.record(&Event::none("store_record_refused", "failure", &reason));
+            metrics.records_refused.with_label_values(&[kind]).inc();
+        }
+    })
 }

@@ -7,7 +7,11 @@
 //!   so a dump of the store gives no usable cookie.
 //! - A login state is taken at most once ([`SessionStore::take_login`] is atomic).
 //! - Expiry is decided here ([`Session::expired`]) and the caller deletes what is expired;
-//!   stores also drop sessions by themselves past the idle and absolute limits.
+//!   stores also end sessions by themselves past the idle and absolute limits (a sweep), and
+//!   report every session they end by themselves to [`Notices`] (the evidence log), with its
+//!   reason: expiry, the per-citizen cap, a full memory store.
+//! - One citizen (provider + `sub`) holds at most `max_sessions_per_citizen` live sessions: a
+//!   login past it ends the oldest ([`EndReason::TooManySessions`]).
 //! - Activity is written back at most once per [`touch_interval`], never per request.
 //! - Only the [`SessionRecord`] is stored; what is derived from it (the identity header
 //!   block...) is built by one [`SessionBuilder`], once per session and process.
@@ -20,6 +24,7 @@ pub mod cookies;
 pub mod id_token;
 pub mod memory;
 pub mod redis;
+pub mod seal;
 
 use crate::identity::headers::SessionHeaders;
 use crate::identity::Identity;
@@ -104,6 +109,71 @@ impl Expiry {
             Expiry::Idle => "idle_timeout",
             Expiry::Absolute => "absolute_timeout",
         }
+    }
+}
+
+/// Why a store ended a session by itself (no request asked for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// Past its idle or absolute limit, found by a sweep.
+    Expired(Expiry),
+    /// The citizen's oldest session, ended by a new login past `max_sessions_per_citizen`.
+    TooManySessions,
+    /// The memory store is full (`max_sessions`): the least recently active of a sample.
+    StoreFull,
+}
+
+impl EndReason {
+    /// The evidence log's `event`: expiry is `session_expired` wherever it is found.
+    pub fn event(self) -> &'static str {
+        match self {
+            EndReason::Expired(_) => "session_expired",
+            _ => "session_ended",
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            EndReason::Expired(e) => e.as_str(),
+            EndReason::TooManySessions => "too_many_sessions",
+            EndReason::StoreFull => "store_full",
+        }
+    }
+}
+
+/// What a store reports for the evidence log and metrics: sessions it ended by itself, and
+/// records it refused to open (sealed records altered, moved or sealed with an unknown key:
+/// `kind` is `session`, `login_state` or `index_entry`).
+pub enum Notice<'a> {
+    Ended(&'a SessionRecord, EndReason),
+    Refused {
+        kind: &'static str,
+        why: &'static str,
+    },
+}
+
+/// Where a store sends its [`Notice`]s (built by the server with the evidence log).
+#[derive(Clone)]
+pub struct Notices(Arc<NoticeFn>);
+
+type NoticeFn = dyn Fn(Notice<'_>) + Send + Sync;
+
+impl Notices {
+    pub fn new(f: impl Fn(Notice<'_>) + Send + Sync + 'static) -> Self {
+        Notices(Arc::new(f))
+    }
+
+    /// Notices nobody reads (tests, benchmarks).
+    pub fn none() -> Self {
+        Notices::new(|_| {})
+    }
+
+    pub fn ended(&self, record: &SessionRecord, why: EndReason) {
+        (self.0)(Notice::Ended(record, why))
+    }
+
+    pub fn refused(&self, kind: &'static str, why: &'static str) {
+        (self.0)(Notice::Refused { kind, why })
     }
 }
 
@@ -268,14 +338,19 @@ pub enum Match<'a> {
 }
 
 impl Match<'_> {
-    /// Index key of this match for `provider`: SHA-256 of the provider, the kind and the
-    /// value, so index keys carry no identifier in clear and cannot collide across kinds.
-    pub fn index_key(&self, provider: &str) -> [u8; 32] {
+    /// What identifies this match for `provider`: the provider, the kind and the value,
+    /// separated so that kinds cannot collide. Stores keep only a hash of it (keyed, in Redis).
+    pub fn message(&self, provider: &str) -> Vec<u8> {
         let (kind, value) = match self {
             Match::Sid(v) => ("sid", v),
             Match::Sub(v) => ("sub", v),
         };
-        crate::crypto::sha256(format!("{provider}\0{kind}\0{value}").as_bytes())
+        format!("{provider}\0{kind}\0{value}").into_bytes()
+    }
+
+    /// Index key of this match for `provider` in this process: SHA-256 of [`Match::message`].
+    pub fn index_key(&self, provider: &str) -> [u8; 32] {
+        crate::crypto::sha256(&self.message(provider))
     }
 
     /// The index keys a session is listed under.
@@ -298,7 +373,9 @@ pub struct StoreError(pub String);
 pub trait SessionStore: Send + Sync + 'static {
     async fn get(&self, key: &SessionKey) -> Result<Option<Arc<Session>>, StoreError>;
     async fn insert(&self, key: SessionKey, session: Arc<Session>) -> Result<(), StoreError>;
-    async fn remove(&self, key: &SessionKey) -> Result<(), StoreError>;
+    /// Deletes a session; returns whether there was one to delete (so that an end is
+    /// recorded once, whoever else ends it at the same moment).
+    async fn remove(&self, key: &SessionKey) -> Result<bool, StoreError>;
     /// Persists the session's new `last_seen` (called at most once per refresh interval).
     /// Never brings back a session deleted in the meantime.
     async fn touch(&self, key: &SessionKey, session: &Session) -> Result<(), StoreError>;
@@ -313,6 +390,9 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn remember_once(&self, id: &str, ttl: Duration) -> Result<bool, StoreError>;
     /// Forgets a recorded token id (its processing failed; the provider may send it again).
     async fn forget(&self, id: &str) -> Result<(), StoreError>;
+    /// Ends the sessions past their limits that nobody asked for (reported to the store's
+    /// [`Notices`]); called about once a second. Returns how many it ended.
+    async fn sweep(&self) -> Result<usize, StoreError>;
     /// Can the store serve requests right now (for `/readyz`)?
     async fn ready(&self) -> Result<(), StoreError>;
     /// Sessions currently held, when the store can tell cheaply.

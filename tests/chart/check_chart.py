@@ -58,6 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_kube import FakeKube  # noqa: E402
 
 LINT_WARNING = 2  # helm's support.WarningSev; ErrorSev is 3
+# What `guichet check` looks for in a CA file (it is parsed when guichet connects).
+FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 
 
 class Failure(Exception):
@@ -137,7 +139,8 @@ class Fixtures:
         self.guichet = guichet
         self.keys = {}
         self.client_secret = secrets.token_hex(24)
-        self.redis_url = "redis://:" + secrets.token_hex(8) + "@redis.demarches.svc:6379/0"
+        self.redis_password = secrets.token_hex(8)
+        self.seal_key = base64.b64encode(secrets.token_bytes(32)).decode()
 
     def key(self, alg):
         if alg not in self.keys:
@@ -156,9 +159,21 @@ class Fixtures:
                 refs[k["key"]] = self.key(k["alg"])
         for ref in config.get("headers", {}).get("signing_keys", []):
             refs[ref] = self.key("ES256")
-        url = config.get("session", {}).get("redis_url", "")
+        session = config.get("session", {})
+        sentinels = session.get("redis_sentinels", [])
+        url = session.get("redis_url", "")
         if url.startswith(("env:", "file:")):
-            refs[url] = self.redis_url
+            # With sentinels, the URL's host is the master name.
+            host = "mymaster" if sentinels else "redis.demarches.svc:6380"
+            refs[url] = f"rediss://:{self.redis_password}@{host}/0"
+        for ref in sentinels:
+            if ref.startswith(("env:", "file:")):
+                refs[ref] = f"rediss://:{self.redis_password}@redis.demarches.svc:26379"
+        for ref in session.get("seal_keys", []):
+            refs[ref] = self.seal_key
+        ca = session.get("redis_ca_file", "")
+        if ca.startswith(SECRETS_DIR):  # a file of the Secret, read as a path, not a reference
+            refs["file:" + ca] = FAKE_CA
         return refs
 
     def secret_files(self, config):
@@ -306,7 +321,8 @@ def check_config(kinds, pod, values, fixtures, guichet):
         for name, content in files.items():
             (sdir / name).write_text(content)
         path = Path(tmp) / "guichet.toml"
-        path.write_text(text.replace("file:" + SECRETS_DIR, f"file:{sdir}/"))
+        # References ("file:/etc/guichet/secrets/NAME") and paths (redis_ca_file) alike.
+        path.write_text(text.replace(SECRETS_DIR, f"{sdir}/"))
         out = subprocess.run([guichet, "check", "--config", str(path)], env=env,
                              capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
@@ -390,7 +406,10 @@ def main():
     memory_two = merge(signing_key, {"replicaCount": 2})
     memory_hpa = merge(signing_key, {"autoscaling": {"enabled": True}})
     redis_two_no_key = {"replicaCount": 2, "config": {"session": {
-        "store": "redis", "redis_url": "file:/etc/guichet/secrets/redis-url"}}}
+        "store": "redis", "redis_url": "file:/etc/guichet/secrets/redis-url",
+        "seal_keys": ["file:/etc/guichet/secrets/seal-key"]}}}
+    redis_unsealed = merge(signing_key, {"replicaCount": 2, "config": {"session": {
+        "store": "redis", "redis_url": "file:/etc/guichet/secrets/redis-url"}}})
     results = []
 
     def case(title, fn):
@@ -439,6 +458,7 @@ def main():
     case("lint refuses replicaCount 2 with the memory store", lint_fails_on_values(memory_two))
     case("lint refuses replicaCount 2 without a signing key", lint_fails_on_values(redis_two_no_key))
     case("lint refuses autoscaling with the memory store", lint_fails_on_values(memory_hpa))
+    case("lint refuses the Redis store without sealing keys", lint_fails_on_values(redis_unsealed))
     case("lint refuses a string where a number is expected",
          lint_fails_on_values({"replicaCount": "two"}))
     case("lint refuses a mistyped value name", lint_fails_on_values({"replicas": 2}))
@@ -455,6 +475,15 @@ def main():
          refused(redis_two_no_key, "/config/headers/signing_keys"))
     case("install refuses replicaCount 2 without a signing key (template)",
          refused(redis_two_no_key, "needs config.headers.signing_keys", skip_schema=True))
+    case("install refuses the Redis store without sealing keys (schema)",
+         refused(redis_unsealed, "/config/session", "seal_keys"))
+    case("install refuses the Redis store without sealing keys (template)",
+         refused(redis_unsealed, "needs config.session.seal_keys", "guichet keygen --alg A256GCM",
+                 skip_schema=True))
+    case("install refuses a sealing key written in the values",
+         refused(merge(redis_two_no_key, {"config": {"session": {
+             "seal_keys": ["c2VhbGluZyBrZXkgd3JpdHRlbiBpbiB0aGUgdmFsdWVz"]}}}),
+             "/config/session/seal_keys/0"))
     case("install refuses a string where a number is expected",
          refused({"config": {"session": {"max_sessions": "lots"}}},
                  "/config/session/max_sessions", "integer"))
@@ -479,6 +508,37 @@ def main():
     case("render: default values", lambda: check_render({}, fixtures, guichet))
     for name, values in MODES.items():
         case(f"render: ci/{name}", lambda v=values: check_render(v, fixtures, guichet))
+
+    def sentinel_setup_is_wired():
+        """ci/sentinel-values.yaml: sentinels and the primary reached as documented, with
+        TLS, the sealing key from the Secret, and egress open to Redis's ports only."""
+        values = merge(DEFAULTS, MODES["sentinel-values.yaml"])
+        docs, _ = render(MODES["sentinel-values.yaml"])
+        kinds = by_kind(docs)
+        session = tomllib.loads(one(kinds, "ConfigMap")["data"]["guichet.toml"])["session"]
+        if session.get("store") != "redis" or not session.get("redis_sentinels"):
+            raise Failure(f"not a Sentinel setup: {session}")
+        if session.get("seal_keys") != ["file:/etc/guichet/secrets/seal-key"]:
+            raise Failure(f"sealing key not from the Secret: {session.get('seal_keys')}")
+        env = {e["name"]: e for e in guichet_container(
+            one(kinds, "Deployment")["spec"]["template"]["spec"]).get("env", [])}
+        for ref in [session["redis_url"], *session["redis_sentinels"]]:
+            name = ref.removeprefix("env:")
+            value = env.get(name, {}).get("value", "")
+            if not value.startswith("rediss://:$(REDIS_PASSWORD)@"):
+                raise Failure(f"{ref}: the container's {name} is {value!r}, not a TLS URL")
+        if not env["GUICHET_REDIS_URL"]["value"].endswith("@mymaster/0"):
+            raise Failure("redis_url's host must be the master name")
+        policy = next(n for n in kinds["NetworkPolicy"]
+                      if not n["metadata"]["name"].endswith("-upstream"))
+        ports = {p["port"] for rule in policy["spec"].get("egress", [])
+                 for p in rule.get("ports", [])}
+        if not {6379, 26379} <= ports:
+            raise Failure(f"egress does not reach Redis and its sentinels: {ports}")
+        if values["replicaCount"] < 2:
+            raise Failure("a Sentinel setup runs several replicas")
+    case("render: ci/sentinel-values.yaml reaches the sentinels over TLS with a sealing key",
+         sentinel_setup_is_wired)
 
     def checksum_follows_config():
         def annotation(values):

@@ -6,6 +6,7 @@
 pub mod oidc_provider;
 pub mod process;
 pub mod redis;
+pub mod sentinel;
 pub mod tls;
 
 pub use process::GatewayProcess;

@@ -1,6 +1,7 @@
 //! A real `redis-server` for the tests: its own process on a free loopback port, its data
-//! (append-only file) in a temporary directory so a restart keeps the sessions. `make test`
-//! (`scripts/deps.sh`) installs it; when it is missing the tests that need it fail and say so.
+//! (append-only file) in a temporary directory so a restart keeps the sessions; optionally a
+//! replica of another one. `make test` (`scripts/deps.sh`) installs it; when it is missing the
+//! tests that need it fail and say so. Sentinels are in [`super::sentinel`].
 
 use guichet::demo::free_port;
 use std::io::{Read, Write};
@@ -18,6 +19,8 @@ pub struct RedisServer {
     password: Option<String>,
     dir: tempfile::TempDir,
     paused: bool,
+    /// `--replicaof` at start (a replica of this port).
+    replica_of: Option<u16>,
 }
 
 impl RedisServer {
@@ -32,12 +35,46 @@ impl RedisServer {
         RedisServer::new(true, Some(password.to_string()))
     }
 
+    /// A server that starts as a replica of `primary` (over TLS, with its password, when
+    /// `primary` has them).
+    pub fn start_replica_of(primary: &RedisServer) -> RedisServer {
+        let certs = primary.tls_port.map(|_| primary.dir.path().to_path_buf());
+        let replica_of = primary.tls_port.unwrap_or(primary.port);
+        RedisServer::build(
+            primary.tls_port.is_some(),
+            primary.password.clone(),
+            Some(replica_of),
+            certs.as_deref(),
+        )
+    }
+
+    /// A TLS server (with `password`) whose certificate and CA are copied from `certs`
+    /// (`ca.pem`, `server.pem`, `server.key`): several servers trusted through one CA.
+    pub fn start_tls_with(password: &str, certs: &std::path::Path) -> RedisServer {
+        RedisServer::build(true, Some(password.to_string()), None, Some(certs))
+    }
+
     fn new(tls: bool, password: Option<String>) -> RedisServer {
+        RedisServer::build(tls, password, None, None)
+    }
+
+    fn build(
+        tls: bool,
+        password: Option<String>,
+        replica_of: Option<u16>,
+        certs: Option<&std::path::Path>,
+    ) -> RedisServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port().expect("free port");
         let tls_port = tls.then(|| free_port().expect("free port"));
-        if tls {
-            make_certificates(dir.path());
+        match (tls, certs) {
+            (true, Some(from)) => {
+                for f in ["ca.pem", "server.pem", "server.key"] {
+                    std::fs::copy(from.join(f), dir.path().join(f)).expect("certificate");
+                }
+            }
+            (true, None) => make_certificates(dir.path()),
+            _ => {}
         }
         let mut server = RedisServer {
             child: None,
@@ -46,7 +83,9 @@ impl RedisServer {
             password,
             dir,
             paused: false,
+            replica_of,
         };
+        std::fs::write(server.seal_key_path(), SEAL_KEY).expect("seal key");
         server.spawn();
         server
     }
@@ -68,13 +107,54 @@ impl RedisServer {
         self.dir.path().join("ca.pem")
     }
 
+    /// The directory holding `ca.pem`, `server.pem` and `server.key` (TLS servers).
+    pub fn certs_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    /// A file holding the sealing key every gateway of a test shares ([`SEAL_KEY`]).
+    pub fn seal_key_path(&self) -> PathBuf {
+        self.dir.path().join("seal.key")
+    }
+
+    /// `seal_keys = ["file:..."]` for this server's key file.
+    pub fn seal_keys_toml(&self) -> String {
+        format!(
+            "seal_keys = [\"file:{}\"]\n",
+            self.seal_key_path().display()
+        )
+    }
+
     /// `[session]` for a gateway using this server (append `extra` keys to the section).
     pub fn session_toml(&self, extra: &str) -> String {
         format!(
             "[session]\nstore = \"redis\"\nredis_url = \"{}\"\nredis_connect_timeout = \"500ms\"\n\
-             redis_command_timeout = \"500ms\"\n{extra}\n",
-            self.url()
+             redis_command_timeout = \"500ms\"\n{}{extra}\n",
+            self.url(),
+            self.seal_keys_toml()
         )
+    }
+
+    /// Everything the server persisted (append-only files, an RDB after `SAVE`), as bytes.
+    pub fn files_on_disk(&self) -> Vec<u8> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<u8>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if name.contains("aof") || name.ends_with(".rdb") {
+                    out.extend(std::fs::read(&path).unwrap_or_default());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), &mut out);
+        out
     }
 
     fn log_path(&self) -> PathBuf {
@@ -96,7 +176,13 @@ impl RedisServer {
             .args(["--tls-ca-cert-file", &file("ca.pem")]);
         }
         if let Some(password) = &self.password {
-            cmd.args(["--requirepass", password]);
+            cmd.args(["--requirepass", password, "--masterauth", password]);
+        }
+        if let Some(primary) = self.replica_of {
+            cmd.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
+        if self.tls_port.is_some() {
+            cmd.args(["--tls-replication", "yes"]);
         }
         let child = cmd
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
@@ -146,26 +232,7 @@ impl RedisServer {
     /// Sends one inline command on the plain port and returns its raw reply (None if the
     /// server does not answer within 500 ms).
     pub fn command(&self, cmd: &str) -> Option<String> {
-        let addr = format!("127.0.0.1:{}", self.port);
-        let mut s =
-            TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_millis(200)).ok()?;
-        s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-        let auth = match &self.password {
-            Some(p) => format!("AUTH {p}\r\n"),
-            None => String::new(),
-        };
-        // QUIT makes the server close the connection after the replies: read to the end.
-        s.write_all(format!("{auth}{cmd}\r\nQUIT\r\n").as_bytes())
-            .ok()?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).ok()?;
-        let text = String::from_utf8_lossy(&buf).to_string();
-        let text = if auth.is_empty() {
-            text.as_str()
-        } else {
-            text.strip_prefix("+OK\r\n")?
-        };
-        Some(text.strip_suffix("+OK\r\n").unwrap_or(text).to_string())
+        command_on(self.port, self.password.as_deref(), cmd)
     }
 
     /// Keys matching a pattern (`KEYS`, fine on a test server).
@@ -214,6 +281,27 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Kills the server at once (SIGKILL): no goodbye to its replicas or clients.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.paused = false;
+    }
+
+    /// Starts a killed server again, same port and data, as it was configured at first
+    /// (a primary starts as a primary: Sentinel must turn it into a replica).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn();
+    }
+
+    /// `master` or `slave`, from `ROLE` (None if it does not answer).
+    pub fn role(&self) -> Option<String> {
+        strings_of(&self.command("ROLE")?).into_iter().next()
+    }
+
     fn signal(&self, sig: &str) {
         if let Some(child) = &self.child {
             let _ = Command::new("kill")
@@ -222,6 +310,96 @@ impl RedisServer {
         }
     }
 }
+
+/// Sends one inline command to the server on `port` (with `AUTH password` first) and returns
+/// its raw reply, None if it does not answer within 500 ms.
+pub fn command_on(port: u16, password: Option<&str>, cmd: &str) -> Option<String> {
+    let addr = format!("127.0.0.1:{port}");
+    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_millis(200)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    let (auth, replies) = match password {
+        Some(p) => (format!("AUTH {p}\r\n"), 2),
+        None => (String::new(), 1),
+    };
+    s.write_all(format!("{auth}{cmd}\r\n").as_bytes()).ok()?;
+    // Read until the replies are whole (a sentinel knows no QUIT to close on).
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        let mut at = 0;
+        let mut whole = 0;
+        while whole < replies {
+            match resp_len(&buf[at..]) {
+                Some(n) => {
+                    at += n;
+                    whole += 1;
+                }
+                None => break,
+            }
+        }
+        if whole == replies {
+            break;
+        }
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let text = if auth.is_empty() {
+        text.as_str()
+    } else {
+        text.strip_prefix("+OK\r\n")?
+    };
+    Some(text.to_string())
+}
+
+/// The length of the first whole RESP2 value at the start of `buf` (None: not whole yet).
+fn resp_len(buf: &[u8]) -> Option<usize> {
+    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let head = std::str::from_utf8(&buf[1..line_end]).ok()?;
+    let after = line_end + 2;
+    match buf.first()? {
+        b'+' | b'-' | b':' => Some(after),
+        b'$' => {
+            let n: i64 = head.parse().ok()?;
+            if n < 0 {
+                return Some(after);
+            }
+            let end = after + n as usize + 2;
+            (buf.len() >= end).then_some(end)
+        }
+        b'*' => {
+            let n: i64 = head.parse().ok()?;
+            let mut at = after;
+            for _ in 0..n.max(0) {
+                at += resp_len(&buf[at..])?;
+            }
+            Some(at)
+        }
+        _ => None,
+    }
+}
+
+/// The strings of a raw RESP reply, in order: bulk strings (even empty ones), simple strings
+/// and integers; array headers are skipped.
+pub fn strings_of(reply: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines = reply.split("\r\n");
+    while let Some(line) = lines.next() {
+        match line.chars().next() {
+            Some('$') if line != "$-1" => out.push(lines.next().unwrap_or_default().to_string()),
+            Some('+') | Some(':') => out.push(line[1..].to_string()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The sealing key of the test gateways (base64 of 32 bytes; a test constant, never a real
+/// deployment's).
+pub const SEAL_KEY: &str = "dGVzdCBzZWFsaW5nIGtleSBvZiB0aGUgdGVzdHMgISE=";
 
 /// A private CA (`ca.pem`) and a certificate for 127.0.0.1/localhost (`server.pem`,
 /// `server.key`), with the `openssl` command.

@@ -115,11 +115,14 @@ Deployment, so `helm install` and `helm template` stop on them.
 {{- $headers := $config.headers | default dict }}
 {{- if include "guichet.replicasAboveOne" . }}
 {{- if ne ($session.store | default "memory") "redis" }}
-{{- fail "replicaCount > 1 (or autoscaling.enabled) needs config.session.store = \"redis\": with the memory store each pod has its own sessions, and a citizen logged in on one pod is sent back to the login page by the next. Set config.session.store = \"redis\" and config.session.redis_url (README: Install on Kubernetes)." }}
+{{- fail "replicaCount > 1 (or autoscaling.enabled) needs config.session.store = \"redis\": with the memory store each pod has its own sessions, and a citizen logged in on one pod is sent back to the login page by the next. Set config.session.store = \"redis\", config.session.redis_url and config.session.seal_keys (docs/replicas.md)." }}
 {{- end }}
 {{- if not $headers.signing_keys }}
 {{- fail "replicaCount > 1 (or autoscaling.enabled) needs config.headers.signing_keys: without a configured key each pod signs the identity assertion with its own generated key, and the application rejects the assertions of the other pods. Make one with `guichet keygen --alg ES256`, add it to the Secret (secrets.files.signing-key.pem or secrets.existingSecret) and set config.headers.signing_keys = [\"file:/etc/guichet/secrets/signing-key.pem\"]." }}
 {{- end }}
+{{- end }}
+{{- if and (eq ($session.store | default "memory") "redis") (not $session.seal_keys) }}
+{{- fail "config.session.store = \"redis\" needs config.session.seal_keys: every record guichet writes to Redis is sealed (encrypted and authenticated) with a key all pods share. Make one with `guichet keygen --alg A256GCM`, add it to the Secret (--set-file secrets.files.seal-key=./seal-key.txt, or secrets.existingSecret) and set config.session.seal_keys = [\"file:/etc/guichet/secrets/seal-key\"] (docs/replicas.md)." }}
 {{- end }}
 {{- $listen := $config.server.listen | toString }}
 {{- if or (hasPrefix "127." $listen) (hasPrefix "localhost:" $listen) (hasPrefix "[::1]:" $listen) }}

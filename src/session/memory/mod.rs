@@ -11,7 +11,7 @@
 
 mod sessions;
 
-use super::{LoginState, Match, Session, SessionKey, SessionStore, StoreError};
+use super::{LoginState, Match, Notices, Session, SessionKey, SessionStore, StoreError};
 use crate::config::SessionConfig;
 use async_trait::async_trait;
 use moka::sync::Cache;
@@ -19,6 +19,10 @@ use moka::Expiry;
 use sessions::Sessions;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Shards of the session table the background sweep goes through per call (a call a
+/// second: every session is looked at every 8 s).
+const SWEEP_SHARDS: usize = 8;
 
 /// Upper bound of logins in progress kept at once (a flood of login starts evicts the oldest).
 const MAX_PENDING_LOGINS: u64 = 100_000;
@@ -32,9 +36,10 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    pub fn new(cfg: &SessionConfig) -> MemoryStore {
+    /// The store for `cfg`; sessions it ends by itself are reported to `notices`.
+    pub fn new(cfg: &SessionConfig, notices: Notices) -> MemoryStore {
         MemoryStore {
-            sessions: Sessions::new(cfg),
+            sessions: Sessions::new(cfg, notices),
             logins: Cache::builder()
                 .max_capacity(MAX_PENDING_LOGINS)
                 .time_to_live(cfg.login_timeout)
@@ -90,9 +95,8 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    async fn remove(&self, key: &SessionKey) -> Result<(), StoreError> {
-        self.sessions.remove(key);
-        Ok(())
+    async fn remove(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        Ok(self.sessions.remove(key).is_some())
     }
 
     async fn touch(&self, _key: &SessionKey, _session: &Session) -> Result<(), StoreError> {
@@ -123,6 +127,10 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    async fn sweep(&self) -> Result<usize, StoreError> {
+        Ok(self.sessions.sweep_step(super::now(), SWEEP_SHARDS))
+    }
+
     async fn ready(&self) -> Result<(), StoreError> {
         Ok(())
     }
@@ -147,6 +155,7 @@ mod tests {
             absolute_timeout: Duration::from_secs(600),
             login_timeout: Duration::from_secs(60),
             max_sessions: max,
+            max_sessions_per_citizen: 10,
         }
     }
 
@@ -178,7 +187,7 @@ mod tests {
 
     #[tokio::test]
     async fn login_state_is_single_use() {
-        let store = MemoryStore::new(&cfg(10));
+        let store = MemoryStore::new(&cfg(10), Notices::none());
         let login = LoginState {
             provider: "p".into(),
             nonce: "n".into(),
@@ -197,7 +206,7 @@ mod tests {
 
     #[tokio::test]
     async fn bounded_store_evicts_instead_of_growing() {
-        let store = MemoryStore::new(&cfg(100));
+        let store = MemoryStore::new(&cfg(100), Notices::none());
         for i in 0..1000 {
             store
                 .insert(
@@ -220,7 +229,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_is_only_stored_under_its_own_key() {
-        let store = MemoryStore::new(&cfg(10));
+        let store = MemoryStore::new(&cfg(10), Notices::none());
         assert!(store.insert(key(2), session(1)).await.is_err());
         assert!(store.get(&key(1)).await.unwrap().is_none());
         assert!(store.get(&key(2)).await.unwrap().is_none());
@@ -229,7 +238,7 @@ mod tests {
 
     #[tokio::test]
     async fn removed_session_is_gone() {
-        let store = MemoryStore::new(&cfg(10));
+        let store = MemoryStore::new(&cfg(10), Notices::none());
         store.insert(key(1), session(1)).await.unwrap();
         assert!(store.get(&key(1)).await.unwrap().is_some());
         store.remove(&key(1)).await.unwrap();
@@ -240,7 +249,7 @@ mod tests {
 
     #[tokio::test]
     async fn back_channel_matches_by_sid_or_by_sub_within_one_provider() {
-        let store = MemoryStore::new(&cfg(10));
+        let store = MemoryStore::new(&cfg(10), Notices::none());
         store
             .insert(key(1), session_of(1, "alice", Some("sid-a1")))
             .await
@@ -283,7 +292,7 @@ mod tests {
 
     #[tokio::test]
     async fn token_ids_are_remembered_once() {
-        let store = MemoryStore::new(&cfg(10));
+        let store = MemoryStore::new(&cfg(10), Notices::none());
         let ttl = Duration::from_secs(60);
         assert!(store.remember_once("j1", ttl).await.unwrap());
         assert!(!store.remember_once("j1", ttl).await.unwrap());

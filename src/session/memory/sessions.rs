@@ -4,8 +4,13 @@
 //!
 //! Invariants:
 //! - At most `max_sessions` sessions are held: an insert past the bound evicts one session,
-//!   an expired one if the sample has one, else the least recently active of a sample
-//!   (`tests::bounded_store_evicts_instead_of_growing`); never the session being inserted.
+//!   an expired one if the sample has one, else the least recently active of a sample taken
+//!   at a random place of a random shard (`tests::bounded_store_evicts_instead_of_growing`,
+//!   `tests::eviction_samples_start_at_random`); never the session being inserted.
+//! - At most `max_sessions_per_citizen` sessions per provider and `sub`: an insert past it
+//!   ends that citizen's oldest (`tests::one_citizen_cannot_crowd_out_the_others`).
+//! - Every session removed by the store itself (sweep, eviction, cap) is reported to the
+//!   [`Notices`] with its reason, once, after the locks are released.
 //! - Expired sessions (idle or absolute limit, [`Session::expired`]) are removed by a sweep of
 //!   one shard per second, run by whichever call finds it due, so memory is reclaimed even for
 //!   sessions nobody asks for again; the same pass drops cached assertions that can no longer
@@ -18,7 +23,7 @@
 //!   is only a hint: a back-channel logout removes a session only if its record matches the
 //!   full index key (`tests::index_prefix_collisions_remove_nothing_else`).
 
-use super::super::{now, Match, Session, SessionKey};
+use super::super::{now, EndReason, Match, Notices, Session, SessionKey};
 use crate::config::SessionConfig;
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashSet};
@@ -70,12 +75,15 @@ pub(super) struct Sessions {
     index: Mutex<Index>,
     len: AtomicU64,
     max: u64,
+    per_citizen: usize,
+    notices: Notices,
     idle: Duration,
     absolute: Duration,
     /// Unix second at which the next shard is due for its sweep.
     next_sweep: AtomicU64,
     sweep_cursor: AtomicUsize,
-    evict_cursor: AtomicUsize,
+    /// Where the background sweep ([`Sessions::sweep_step`]) continues.
+    step_cursor: AtomicUsize,
 }
 
 fn shard_of(key: &SessionKey) -> usize {
@@ -98,17 +106,19 @@ fn write(shard: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
 }
 
 impl Sessions {
-    pub(super) fn new(cfg: &SessionConfig) -> Sessions {
+    pub(super) fn new(cfg: &SessionConfig, notices: Notices) -> Sessions {
         Sessions {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             index: Mutex::default(),
             len: AtomicU64::new(0),
             max: cfg.max_sessions.max(1),
+            per_citizen: usize::try_from(cfg.max_sessions_per_citizen.max(1)).unwrap_or(usize::MAX),
+            notices,
             idle: cfg.idle_timeout,
             absolute: cfg.absolute_timeout,
             next_sweep: AtomicU64::new(0),
             sweep_cursor: AtomicUsize::new(0),
-            evict_cursor: AtomicUsize::new(0),
+            step_cursor: AtomicUsize::new(0),
         }
     }
 
@@ -125,10 +135,19 @@ impl Sessions {
         read(self.shard(key)).get(key).map(|e| e.0.clone())
     }
 
-    /// Holds `session` (under its own key), replacing a session with the same key.
+    /// Holds `session` (under its own key), replacing a session with the same key; ends the
+    /// citizen's oldest sessions past the per-citizen cap.
     pub(super) fn insert(&self, session: Arc<Session>) {
         self.maintain(now());
         let key = *session.key();
+        for old in self.over_cap(&session) {
+            let gone = write(self.shard(old.key())).take(old.key());
+            if let Some(gone) = gone {
+                self.forget(&gone.0);
+                self.notices
+                    .ended(&gone.0.record, EndReason::TooManySessions);
+            }
+        }
         let entry = Entry(session);
         let keys = Match::keys_of(&entry.0.record);
         {
@@ -147,6 +166,28 @@ impl Sessions {
                 }
             }
         }
+    }
+
+    /// The sessions of `session`'s citizen (other than one under its key) that must end for it
+    /// to fit under the cap, oldest first.
+    fn over_cap(&self, session: &Session) -> Vec<Arc<Session>> {
+        let record = &session.record;
+        let ik = Match::Sub(record.identity.sub()).index_key(&record.provider);
+        let p = prefix(&ik);
+        let mut same: Vec<Arc<Session>> = self
+            .index()
+            .range((p, 0)..=(p, usize::MAX))
+            .map(|(_, s)| s.clone())
+            .filter(|s| {
+                s.key() != session.key()
+                    && s.record.provider == record.provider
+                    && s.record.identity.sub() == record.identity.sub()
+            })
+            .collect();
+        let excess = (same.len() + 1).saturating_sub(self.per_citizen);
+        same.sort_by_key(|s| (s.record.created_at, s.last_seen()));
+        same.truncate(excess);
+        same
     }
 
     pub(super) fn remove(&self, key: &SessionKey) -> Option<Arc<Session>> {
@@ -201,8 +242,19 @@ impl Sessions {
         }
     }
 
-    /// Sweeps the next shard when one is due (at most one shard per second, by one caller).
-    fn maintain(&self, now: u64) {
+    /// Sweeps the next `shards` shards (the server's background sweep, once a second: a whole
+    /// pass every few seconds, so an expiry reaches the evidence log soon after it happens);
+    /// returns how many sessions it removed.
+    pub(super) fn sweep_step(&self, now: u64, shards: usize) -> usize {
+        (0..shards)
+            .map(|_| self.step_cursor.fetch_add(1, Ordering::Relaxed) % SHARDS)
+            .map(|shard| self.sweep(shard, now))
+            .sum()
+    }
+
+    /// Sweeps the next shard when one is due (at most one shard per second, by one caller);
+    /// returns how many sessions it removed.
+    pub(super) fn maintain(&self, now: u64) -> usize {
         let due = self.next_sweep.load(Ordering::Relaxed);
         if now < due
             || self
@@ -210,10 +262,10 @@ impl Sessions {
                 .compare_exchange(due, now + 1, Ordering::Relaxed, Ordering::Relaxed)
                 .is_err()
         {
-            return;
+            return 0;
         }
         let shard = self.sweep_cursor.fetch_add(1, Ordering::Relaxed) % SHARDS;
-        self.sweep(shard, now);
+        self.sweep(shard, now)
     }
 
     /// Removes the expired sessions of one shard and drops the cached assertions that can no
@@ -244,23 +296,23 @@ impl Sessions {
         };
         for e in &gone {
             self.forget(&e.0);
+            if let Some(why) = e.0.expired(now, self.idle, self.absolute) {
+                self.notices.ended(&e.0.record, EndReason::Expired(why));
+            }
         }
         gone.len()
     }
 
     /// Removes one session to make room (not `keep`, the one just inserted): an expired one
-    /// if the sample has one, else the least recently active of the sample.
+    /// if the sample has one, else the least recently active of the sample. The sample is
+    /// [`SAMPLE`] sessions in a row from a random place of a random shard.
     fn evict_one(&self, keep: &SessionKey, now: u64) {
-        let start = self.evict_cursor.fetch_add(1, Ordering::Relaxed);
+        let start = rand::random::<u32>() as usize;
         for i in 0..SHARDS {
             let shard = &self.shards[(start + i) % SHARDS];
             let gone = {
                 let mut map = write(shard);
-                let victim = map
-                    .iter()
-                    .map(|e| &e.0)
-                    .filter(|s| s.key() != keep)
-                    .take(SAMPLE)
+                let victim = sample(&map, keep, rand::random::<u32>() as usize)
                     .min_by_key(|s| {
                         let live = s.expired(now, self.idle, self.absolute).is_none();
                         (live, s.last_seen(), s.record.created_at)
@@ -270,10 +322,37 @@ impl Sessions {
             };
             if let Some(e) = gone {
                 self.forget(&e.0);
+                let why = match e.0.expired(now, self.idle, self.absolute) {
+                    Some(expiry) => EndReason::Expired(expiry),
+                    None => EndReason::StoreFull,
+                };
+                self.notices.ended(&e.0.record, why);
                 return;
             }
         }
     }
+}
+
+/// [`SAMPLE`] sessions of `map` (never `keep`), in iteration order from position
+/// `at % len`, wrapping around.
+// An `Entry` hashes by the store key its session carries, which never changes; what is
+// mutable in a session (its last activity) is not part of the key.
+#[allow(clippy::mutable_key_type)]
+fn sample<'a>(
+    map: &'a Shard,
+    keep: &'a SessionKey,
+    at: usize,
+) -> impl Iterator<Item = &'a Arc<Session>> + 'a {
+    let skip = match map.len() {
+        0 => 0,
+        n => at % n,
+    };
+    map.iter()
+        .skip(skip)
+        .chain(map.iter().take(skip))
+        .map(|e| &e.0)
+        .filter(move |s| s.key() != keep)
+        .take(SAMPLE)
 }
 
 #[cfg(test)]
@@ -283,8 +362,25 @@ mod tests {
     use crate::config::{HeaderConfig, StoreKind};
     use crate::identity::headers::{ProfileId, SessionHeaders};
     use crate::identity::Identity;
-    use crate::session::SessionRecord;
+    use crate::session::{Expiry, Notice, SessionRecord};
     use serde_json::json;
+    use std::sync::Mutex as StdMutex;
+
+    type Ended = Arc<StdMutex<Vec<(String, &'static str)>>>;
+
+    /// Notices collected as (sub, reason).
+    fn collected() -> (Notices, Ended) {
+        let seen = Arc::new(StdMutex::new(Vec::new()));
+        let sink = seen.clone();
+        let notices = Notices::new(move |n| {
+            if let Notice::Ended(r, why) = n {
+                sink.lock()
+                    .unwrap()
+                    .push((r.identity.sub().to_string(), why.reason()));
+            }
+        });
+        (notices, seen)
+    }
 
     fn cfg(max: u64) -> SessionConfig {
         SessionConfig {
@@ -293,6 +389,7 @@ mod tests {
             absolute_timeout: Duration::from_secs(600),
             login_timeout: Duration::from_secs(60),
             max_sessions: max,
+            max_sessions_per_citizen: 10,
         }
     }
 
@@ -324,7 +421,7 @@ mod tests {
 
     #[test]
     fn bounded_store_evicts_instead_of_growing() {
-        let s = Sessions::new(&cfg(100));
+        let s = Sessions::new(&cfg(100), Notices::none());
         let t = now();
         for i in 0..1000 {
             s.insert(session(i, &format!("s{i}"), &format!("sid{i}"), t));
@@ -338,8 +435,105 @@ mod tests {
     }
 
     #[test]
+    fn one_citizen_cannot_crowd_out_the_others() {
+        let (notices, seen) = collected();
+        let mut c = cfg(100);
+        c.max_sessions_per_citizen = 3;
+        let s = Sessions::new(&c, notices);
+        let t = now();
+        s.insert(session(100, "bob", "b", t));
+        for i in 0..5 {
+            s.insert(session(i, "alice", &format!("a{i}"), t + u64::from(i)));
+        }
+        // Alice keeps her three newest sessions; Bob his own.
+        assert!(s.get(&key(0)).is_none() && s.get(&key(1)).is_none());
+        for i in 2..5 {
+            assert!(s.get(&key(i)).is_some(), "{i}");
+        }
+        assert!(s.get(&key(100)).is_some());
+        assert_eq!((s.len(), s.index_len()), (4, 8));
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                ("alice".to_string(), "too_many_sessions"),
+                ("alice".to_string(), "too_many_sessions")
+            ]
+        );
+        // Another provider's citizen with the same sub is someone else.
+        let mut other = record("alice", "x", t);
+        other.provider = "q".into();
+        s.insert(Arc::new(Session::new(
+            key(200),
+            other,
+            t,
+            SessionHeaders::default(),
+        )));
+        assert_eq!(s.len(), 5);
+    }
+
+    #[test]
+    fn eviction_samples_start_at_random() {
+        // 200 sessions, equally old, all in one shard: the first of a sample is the victim.
+        let s = Sessions::new(&cfg(1000), Notices::none());
+        let in_shard_0 = |i: u32| {
+            let mut k = key(i).0;
+            k[31] = 0;
+            SessionKey(k)
+        };
+        for i in 0..200 {
+            let k = in_shard_0(i);
+            s.insert(Arc::new(Session::new(
+                k,
+                record(&format!("s{i}"), "x", 5),
+                5,
+                SessionHeaders::default(),
+            )));
+        }
+        let order: Vec<SessionKey> = read(&s.shards[0]).iter().map(|e| *e.0.key()).collect();
+        assert_eq!(order.len(), 200);
+        let keep = in_shard_0(9999);
+        for _ in 0..20 {
+            s.evict_one(&keep, 10);
+        }
+        let evicted: Vec<usize> = order
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| s.get(k).is_none())
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(evicted.len(), 20);
+        // Taking the first entries of the shard would evict exactly positions 0..20.
+        assert!(
+            evicted.iter().any(|i| *i >= 20),
+            "eviction always took the first entries: {evicted:?}"
+        );
+    }
+
+    #[test]
+    fn the_sweep_and_eviction_report_why_each_session_ended() {
+        let (notices, seen) = collected();
+        let s = Sessions::new(&cfg(2), notices);
+        let t = now();
+        s.insert(session(1, "idle", "a", t));
+        s.insert(session(2, "old", "b", t - 600));
+        assert_eq!(s.sweep_all(t + 1), 1);
+        s.insert(session(3, "live", "c", t));
+        s.insert(session(4, "new", "d", t));
+        assert_eq!(s.len(), 2);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                ("old".to_string(), Expiry::Absolute.as_str()),
+                (seen[1].0.clone(), "store_full")
+            ]
+        );
+        assert!(seen[1].0 == "idle" || seen[1].0 == "live", "{seen:?}");
+    }
+
+    #[test]
     fn expired_sessions_are_swept_with_their_index_entries() {
-        let s = Sessions::new(&cfg(10));
+        let s = Sessions::new(&cfg(10), Notices::none());
         let t = 1_000_000;
         s.insert(session(1, "idle", "a", t));
         s.insert(session(2, "live", "b", t + 100));
@@ -361,7 +555,7 @@ mod tests {
         let headers = SessionHeaders::build(&r, &key(1), &hc);
         let live = Arc::new(Session::new(key(1), r, t, headers));
         live.assertion(ProfileId(0), &signer, &hc, t).unwrap();
-        let s = Sessions::new(&cfg(10));
+        let s = Sessions::new(&cfg(10), Notices::none());
         s.insert(live.clone());
         s.sweep_all(t + 30);
         assert_eq!(live.headers.cached_assertions(), 1, "still usable: kept");
@@ -375,7 +569,7 @@ mod tests {
 
     #[test]
     fn index_prefix_collisions_remove_nothing_else() {
-        let s = Sessions::new(&cfg(10));
+        let s = Sessions::new(&cfg(10), Notices::none());
         s.insert(session(1, "alice", "sa", now()));
         s.insert(session(2, "bob", "sb", now()));
         // An index entry for alice's sub that points at bob's session (what a 64-bit prefix
@@ -390,7 +584,7 @@ mod tests {
 
     #[test]
     fn replacing_a_session_keeps_the_index_exact() {
-        let s = Sessions::new(&cfg(10));
+        let s = Sessions::new(&cfg(10), Notices::none());
         s.insert(session(1, "alice", "s1", now()));
         s.insert(session(1, "alice", "s2", now()));
         assert_eq!((s.len(), s.index_len()), (1, 2));
