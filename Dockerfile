@@ -15,10 +15,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only these reach the build (.dockerignore lists the same); benches/ because Cargo.toml
-# declares the bench targets.
+# declares the bench targets; vendor/ for the patched pingora-proxy ([patch.crates-io]).
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
+COPY vendor ./vendor
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin guichet \

@@ -401,6 +401,19 @@ fn docker_build_context_is_complete() {
             None => format!("benches/{}.rs", bench["name"].as_str().unwrap()),
         });
     }
+    // ... every path dependency patched in ([patch.crates-io]: the vendored pingora-proxy) ...
+    for table in manifest["patch"]
+        .as_table()
+        .into_iter()
+        .flat_map(|t| t.values())
+    {
+        for dep in table.as_table().into_iter().flat_map(|t| t.values()) {
+            if let Some(path) = dep.get("path").and_then(|p| p.as_str()) {
+                needed.push(format!("{path}/Cargo.toml"));
+                needed.push(format!("{path}/src/lib.rs"));
+            }
+        }
+    }
     // ... and every file the sources include at compile time.
     needed.extend(included_files(&root().join("src")));
     for path in needed {
