@@ -43,6 +43,7 @@ fn benches(c: &mut Criterion) {
         absolute_timeout: Duration::from_secs(43200),
         login_timeout: Duration::from_secs(600),
         max_sessions: 1_000_000,
+        preserve_post_max_bytes: 65536,
     };
     let store = MemoryStore::new(&cfg);
     let gcfg = config();
@@ -76,18 +77,21 @@ fn benches(c: &mut Criterion) {
             access: Access::Public,
             min_level: None,
             profile: ProfileId::default(),
+            preserve_post: false,
         },
         Route {
             prefix: "/api".into(),
             access: Access::Api,
             min_level: None,
             profile: ProfileId::default(),
+            preserve_post: false,
         },
         Route {
             prefix: "/admin".into(),
             access: Access::Browser,
             min_level: Some(Level::High),
             profile: ProfileId::default(),
+            preserve_post: false,
         },
     ]);
     c.bench_function("normalize path + policy match", |b| {

@@ -84,6 +84,7 @@ fn main() {
         absolute_timeout: Duration::from_secs(43200),
         login_timeout: Duration::from_secs(600),
         max_sessions: n as u64,
+        preserve_post_max_bytes: 65536,
     };
     let signer = Signer::new(&cfg.headers.assertion).expect("signer");
     let base = serde_json::json!({

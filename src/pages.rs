@@ -20,6 +20,7 @@
 
 mod chooser;
 mod failure;
+mod replay;
 mod texts;
 mod theme;
 
@@ -209,7 +210,24 @@ impl Pages {
         if other {
             actions.push_str(&self.other_login_link(lang));
         }
-        let home_class = if retry { "btn btn-secondary" } else { "btn" };
+        if matches!(failure, Failure::FormTooLarge | Failure::FormNotKept) {
+            // This tab still has the filled form one step back: log in elsewhere, come back.
+            actions.push_str(&format!(
+                "<a class=\"btn\" href=\"{}/login\" target=\"_blank\" rel=\"noopener\">{}</a>",
+                escape(&self.prefix),
+                if fr {
+                    "Se connecter dans un nouvel onglet"
+                } else {
+                    "Log in in a new tab"
+                }
+            ));
+        }
+        let home_class = if retry || matches!(failure, Failure::FormTooLarge | Failure::FormNotKept)
+        {
+            "btn btn-secondary"
+        } else {
+            "btn"
+        };
         actions.push_str(&format!(
             "<a class=\"{home_class}\" href=\"/\">{}</a>",
             if fr {

@@ -25,6 +25,7 @@ fn session_cfg() -> SessionConfig {
         absolute_timeout: Duration::from_secs(3600),
         login_timeout: Duration::from_secs(60),
         max_sessions: 1000,
+        preserve_post_max_bytes: 65536,
     }
 }
 
@@ -195,6 +196,7 @@ async fn back_channel_index_token_ids_and_login_states() {
         created_at: now(),
         logout: false,
         step_up: false,
+        form: None,
     };
     a.put_login("state-1", login).await.unwrap();
     let taken = b

@@ -285,6 +285,9 @@ pub struct SessionSection {
     pub login_timeout: String,
     /// Upper bound of sessions kept by the memory store.
     pub max_sessions: u64,
+    /// Largest form body kept across a login when a browser route's POST finds no session
+    /// (`preserve_post`); 0 keeps none.
+    pub preserve_post_max_bytes: usize,
 }
 
 impl Default for SessionSection {
@@ -300,6 +303,7 @@ impl Default for SessionSection {
             absolute_timeout: "12h".into(),
             login_timeout: "10m".into(),
             max_sessions: 100_000,
+            preserve_post_max_bytes: 64 * 1024,
         }
     }
 }
@@ -320,6 +324,10 @@ pub struct RouteSection {
     /// privilege); `sub` is always sent. Default: every claim not dropped in `[headers.claims]`.
     #[serde(default)]
     pub claims: Option<Vec<String>>,
+    /// Browser routes: keep a form posted without a session across the login and send it
+    /// again after (default true); `false` turns it off for this route.
+    #[serde(default)]
+    pub preserve_post: Option<bool>,
 }
 
 /// `[headers]`: how the identity reaches the application.

@@ -21,7 +21,13 @@ pub struct SessionConfig {
     #[serde(with = "duration_str")]
     pub login_timeout: Duration,
     pub max_sessions: u64,
+    /// Largest form body kept across a login (`preserve_post`); 0: none.
+    pub preserve_post_max_bytes: usize,
 }
+
+/// Largest value of `session.preserve_post_max_bytes`: kept forms live in the login states
+/// (memory, or Redis) and in the replay page.
+pub const MAX_PRESERVE_POST_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -86,12 +92,19 @@ impl Validator {
         if s.max_sessions == 0 {
             return Err(self.err("session.max_sessions", "must be at least 1"));
         }
+        if s.preserve_post_max_bytes > MAX_PRESERVE_POST_BYTES {
+            return Err(self.err(
+                "session.preserve_post_max_bytes",
+                format!("must be at most {MAX_PRESERVE_POST_BYTES} (1 MiB); 0 keeps no form"),
+            ));
+        }
         Ok(SessionConfig {
             store,
             idle_timeout,
             absolute_timeout,
             login_timeout,
             max_sessions: s.max_sessions,
+            preserve_post_max_bytes: s.preserve_post_max_bytes,
         })
     }
 

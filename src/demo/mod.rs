@@ -353,6 +353,7 @@ fn banner(stack: &Stack) -> String {
          \x20          {url}/public/     (no login)\n\
          \x20          {url}/api/        (401 without a session)\n\
          \x20          {url}/renforce/   (eIDAS substantial: step-up to FranceConnect+ or MConnect)\n\
+         \x20          {url}/formulaire  (a form: log out in another tab, send it, log in again)\n\
          \x20          {url}/.guichet/logout\n\
          \x20 Script:  curl -sL -c jar -b jar '{url}/.guichet/login?login_hint=elodie&return_to=/whoami'\n\
          \x20 Metrics: {metrics}/metrics\n\

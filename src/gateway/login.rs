@@ -11,6 +11,8 @@
 //!   it gets a fresh id, and the session the browser had before (if any) is deleted.
 //! - The session keeps the *signed* id_token for logout: for FranceConnect+ the JWS found inside
 //!   the JWE, never the JWE itself.
+//! - A login that carries a kept form (`form=ID`, `gateway::forms`) ends on the form's replay
+//!   page instead of `return_to`; every login sets the author mark ([`crate::forms::author`]).
 
 use super::Gateway;
 use crate::audit::Event;
@@ -22,7 +24,7 @@ use crate::oidc::{acr, jwe, OidcError, Provider};
 use crate::pages::{from_provider_error, ChooserEntry, Failure};
 use crate::policy::{safe_return_to, Level};
 use crate::session::cookies;
-use crate::session::{now, LoginState, SessionKey, SessionRecord};
+use crate::session::{now, FormLink, LoginState, SessionKey, SessionRecord};
 use crate::throttle::Kind;
 use crate::web::{Reply, Request};
 use serde_json::{Map, Value};
@@ -67,14 +69,21 @@ impl Gateway {
         if let Some(refused) = self.refuse_if_blocked(req) {
             return refused;
         }
-        let (return_to, provider, level, hint) = match (
+        let (return_to, provider, level, hint, form) = match (
             req.param("return_to"),
             req.param("provider"),
             req.param("level"),
             req.param("login_hint"),
+            req.param("form"),
         ) {
-            (Ok(r), Ok(p), Ok(l), Ok(h)) => (r, p, l, h),
+            (Ok(r), Ok(p), Ok(l), Ok(h), Ok(f)) => (r, p, l, h, f),
             _ => return self.fail(req, &Failure::InvalidRequest("query")),
+        };
+        // The id of a form kept across this login (`gateway::forms`).
+        let form = match form {
+            None => None,
+            Some(f) if crypto::is_hex(&f, 64) => Some(f.into_owned()),
+            Some(_) => return self.fail(req, &Failure::InvalidRequest("form")),
         };
         let return_to = safe_return_to(return_to.as_deref(), &self.cfg.server.prefix).to_string();
         let level = match level.as_deref().map(Level::parse) {
@@ -96,7 +105,7 @@ impl Gateway {
                 match able.as_slice() {
                     [] => return self.level_unavailable(req, level),
                     [only] => *only,
-                    _ => return self.chooser(req, &return_to, level, &able),
+                    _ => return self.chooser(req, &return_to, level, form.as_deref(), &able),
                 }
             }
         };
@@ -143,6 +152,7 @@ impl Gateway {
             created_at: now(),
             logout: false,
             step_up: level.is_some(),
+            form: form.map(FormLink::Id),
         };
         if let Err(e) = self.store.put_login(&state, login).await {
             return self.fail(req, &self.store_failed(&e));
@@ -175,6 +185,7 @@ impl Gateway {
         req: &Request<'_>,
         return_to: &str,
         level: Option<Level>,
+        form: Option<&str>,
         providers: &[&Arc<Provider>],
     ) -> Reply {
         let entries: Vec<ChooserEntry<'_>> = providers
@@ -185,6 +196,9 @@ impl Gateway {
                     .append_pair("return_to", return_to);
                 if let Some(l) = level {
                     q.append_pair("level", l.eidas());
+                }
+                if let Some(f) = form {
+                    q.append_pair("form", f);
                 }
                 ChooserEntry {
                     display_name: p.cfg.display_name.as_str(),
@@ -247,7 +261,7 @@ impl Gateway {
                 .await;
         };
         let login = match self.store.take_login(&state).await {
-            Ok(Some(l)) if !l.logout => l,
+            Ok(Some(l)) if !l.logout && l.kept_form().is_none() => l,
             Ok(_) => return self.login_failed(req, none, Failure::LoginExpired).await,
             Err(e) => return self.login_failed(req, none, self.store_failed(&e)).await,
         };
@@ -447,7 +461,15 @@ impl Gateway {
             e.required_level = login.level.map(|l| l.eidas());
         }
         self.audit.record(&e);
-        Reply::redirect(&login.return_to).set_cookie(cookies::set(self.cookies.session, &token))
+        // A form kept across this login goes to its replay page; otherwise back to the page.
+        let next = match &login.form {
+            Some(FormLink::Id(id)) => format!("{}/replay?form={id}", self.cfg.server.prefix),
+            _ => login.return_to.clone(),
+        };
+        let author = self.author_cookie(provider.name(), identity.sub());
+        Reply::redirect(&next)
+            .set_cookie(cookies::set(self.cookies.session, &token))
+            .set_cookie(author)
     }
 
     async fn login_failed(&self, req: &Request<'_>, at: Attempt<'_>, failure: Failure) -> Reply {

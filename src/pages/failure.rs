@@ -66,6 +66,18 @@ pub enum Failure {
     /// [`crate::limits`]).
     #[error("request headers too large")]
     HeadersTooLarge,
+    /// A form posted without a session is larger than `preserve_post_max_bytes`.
+    #[error("form too large to keep across a login")]
+    FormTooLarge,
+    /// A form posted without a session cannot be sent again exactly (encoding, shape).
+    #[error("form cannot be kept across a login")]
+    FormNotKept,
+    /// The replay page of a kept form: already shown, expired, or not this browser's.
+    #[error("kept form already sent or expired")]
+    FormGone,
+    /// The citizen who logged in is not the one whose session the form was filled in.
+    #[error("kept form belongs to another citizen")]
+    FormOtherCitizen,
 }
 
 /// Provider error codes with their own page; others are [`Failure::ProviderError`].
@@ -107,6 +119,10 @@ impl Failure {
             | Failure::StoreUnavailable
             | Failure::AssertionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Failure::FormTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Failure::FormNotKept => StatusCode::BAD_REQUEST,
+            Failure::FormGone => StatusCode::GONE,
+            Failure::FormOtherCitizen => StatusCode::FORBIDDEN,
         }
     }
 
@@ -135,6 +151,10 @@ impl Failure {
             Failure::UpstreamUnavailable => "upstream_unavailable".into(),
             Failure::Throttled { .. } => "throttled".into(),
             Failure::HeadersTooLarge => "headers_too_large".into(),
+            Failure::FormTooLarge => "form_too_large".into(),
+            Failure::FormNotKept => "form_not_kept".into(),
+            Failure::FormGone => "form_gone".into(),
+            Failure::FormOtherCitizen => "form_other_citizen".into(),
         }
     }
 

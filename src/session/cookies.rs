@@ -1,7 +1,9 @@
-//! Names and attributes of guichet's two cookies: the session cookie and the pre-auth
-//! "login binding" cookie that ties a `state` to the browser that started the login.
+//! Names and attributes of guichet's cookies: the session cookie, the pre-auth "login
+//! binding" cookie that ties a `state` (and a kept form) to the browser that started the
+//! login, and the author mark ([`crate::forms::author`]: who was logged in on this browser
+//! last, so a form kept across a login is only sent for the same citizen).
 //!
-//! Both are `HttpOnly`, `Secure`, `SameSite=Lax` and `Path=/`; with an https public URL they
+//! All are `HttpOnly`, `Secure`, `SameSite=Lax` and `Path=/`; with an https public URL they
 //! carry the `__Host-` prefix, which browsers only accept from a secure origin without a
 //! `Domain` attribute (no subdomain can plant or read them). Browsers and curl treat
 //! `http://127.0.0.1` and `http://localhost` as secure, so the demo works over plain http.
@@ -12,6 +14,7 @@ use std::time::Duration;
 pub struct CookieNames {
     pub session: &'static str,
     pub login: &'static str,
+    pub author: &'static str,
 }
 
 impl CookieNames {
@@ -20,11 +23,13 @@ impl CookieNames {
             CookieNames {
                 session: "__Host-guichet",
                 login: "__Host-guichet-login",
+                author: "__Host-guichet-author",
             }
         } else {
             CookieNames {
                 session: "guichet",
                 login: "guichet-login",
+                author: "guichet-author",
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The embedded store, in this process: live sessions with their back-channel index
 //! ([`sessions`]: a sharded table sized for a million sessions), and bounded moka caches for
-//! login states and logout token ids. The default for a single replica; with several replicas
+//! login states (weighed by their size, kept forms included) and logout token ids. The default for a single replica; with several replicas
 //! use Redis.
 //!
 //! Invariants: at most `max_sessions` sessions are held (an insert past the bound evicts);
@@ -20,8 +20,10 @@ use sessions::Sessions;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Upper bound of logins in progress kept at once (a flood of login starts evicts the oldest).
-const MAX_PENDING_LOGINS: u64 = 100_000;
+/// Upper bound of the bytes of login states kept at once, as [`LoginState::weight`] counts
+/// them: 100 000 logins in progress, fewer when some carry a kept form (a 64 KiB form counts
+/// as 65 logins). Past it, states are evicted (or new ones not admitted) rather than grow.
+const MAX_PENDING_LOGIN_BYTES: u64 = 100_000 * 1024;
 /// Upper bound of logout token ids remembered (only valid, signed tokens get here).
 const MAX_TOKEN_IDS: u64 = 100_000;
 
@@ -36,7 +38,10 @@ impl MemoryStore {
         MemoryStore {
             sessions: Sessions::new(cfg),
             logins: Cache::builder()
-                .max_capacity(MAX_PENDING_LOGINS)
+                .max_capacity(MAX_PENDING_LOGIN_BYTES)
+                .weigher(|_state, login: &LoginState| {
+                    u32::try_from(login.weight()).unwrap_or(u32::MAX)
+                })
                 .time_to_live(cfg.login_timeout)
                 .build(),
             // Each id lives for the ttl it was remembered with.
@@ -147,6 +152,7 @@ mod tests {
             absolute_timeout: Duration::from_secs(600),
             login_timeout: Duration::from_secs(60),
             max_sessions: max,
+            preserve_post_max_bytes: 65536,
         }
     }
 
@@ -188,6 +194,7 @@ mod tests {
             created_at: 0,
             logout: false,
             step_up: false,
+            form: None,
         };
         store.put_login("st", login).await.unwrap();
         assert!(store.take_login("st").await.unwrap().is_some());

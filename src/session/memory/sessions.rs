@@ -293,6 +293,7 @@ mod tests {
             absolute_timeout: Duration::from_secs(600),
             login_timeout: Duration::from_secs(60),
             max_sessions: max,
+            preserve_post_max_bytes: 65536,
         }
     }
 
