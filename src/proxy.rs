@@ -343,10 +343,16 @@ impl OwnBody {
     }
 }
 
+/// Bytes of a body over its limit that guichet still reads and drops, so that the client
+/// sees the refusal page (a browser still uploading when the connection closes shows a
+/// network error instead of the page). Past it, or past the time allowed, the connection is
+/// closed.
+const DISCARD_MAX: u64 = 16 * 1024 * 1024;
+
 /// Reads a request body the gateway needs (a `POST` to its own paths, a form to keep across a
 /// login), at most `limit` bytes within `time`; other requests' bodies stream to the upstream.
-/// A body announced or found larger is not read further, and the connection is not reused
-/// (its unread rest must not be taken for the next request).
+/// A larger body is read on and dropped (at most [`DISCARD_MAX`] bytes, within `time`), or
+/// else the connection is not reused: its unread rest is never taken for a next request.
 async fn read_body(session: &mut Session, limit: usize, time: Duration) -> Result<OwnBody> {
     let announced = session
         .req_header()
@@ -354,32 +360,45 @@ async fn read_body(session: &mut Session, limit: usize, time: Duration) -> Resul
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if announced.is_some_and(|n| n > limit as u64) {
+    if announced.is_some_and(|n| n > DISCARD_MAX) {
         session.set_keepalive(None);
         return Ok(OwnBody::TooLarge);
     }
-    let read = async {
-        let mut buf = Vec::new();
-        while let Some(chunk) = session.read_request_body().await? {
-            if buf.len() + chunk.len() > limit {
+    let deadline = tokio::time::Instant::now() + time;
+    let mut buf = Vec::new();
+    let mut total = 0u64;
+    let mut over = announced.is_some_and(|n| n > limit as u64);
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, session.read_request_body()).await {
+            Ok(chunk) => chunk?,
+            Err(_) if over => {
+                session.set_keepalive(None);
                 return Ok(OwnBody::TooLarge);
             }
-            buf.extend_from_slice(&chunk);
+            Err(_) => {
+                return Err(
+                    Error::explain(ErrorType::ReadTimedout, "request body too slow").into_down(),
+                )
+            }
+        };
+        let Some(chunk) = chunk else { break };
+        total += chunk.len() as u64;
+        if total > DISCARD_MAX {
+            session.set_keepalive(None);
+            return Ok(OwnBody::TooLarge);
         }
-        Ok::<_, Box<Error>>(OwnBody::Read(buf))
-    };
-    let body = match tokio::time::timeout(time, read).await {
-        Ok(result) => result?,
-        Err(_) => {
-            return Err(
-                Error::explain(ErrorType::ReadTimedout, "request body too slow").into_down(),
-            )
+        if over || buf.len() + chunk.len() > limit {
+            over = true;
+            buf = Vec::new();
+            continue;
         }
-    };
-    if matches!(body, OwnBody::TooLarge) {
-        session.set_keepalive(None);
+        buf.extend_from_slice(&chunk);
     }
-    Ok(body)
+    Ok(if over {
+        OwnBody::TooLarge
+    } else {
+        OwnBody::Read(buf)
+    })
 }
 
 /// Writes one of guichet's own replies (no body for `HEAD`), with the request id and, over

@@ -9,15 +9,17 @@
 //! 2. The form is stored like a login state, under [`form_key`] of a random id, with the hash
 //!    of the browser's pre-auth cookie and the browser's author mark; `303` to
 //!    `/.guichet/login?return_to=PATH&form=ID`. The login state carries the id.
-//! 3. After a successful callback the browser goes to `/.guichet/replay?form=ID` instead of
-//!    `return_to`; [`Gateway::replay`] *takes* the form (once, on any replica) and serves the
-//!    page that posts it again.
+//! 3. A successful callback takes the form, checks it was posted by this browser (its pre-auth
+//!    cookie), stores it again under a new id bound to the new session
+//!    ([`Gateway::hand_form_to_session`]) and sends the browser to `/.guichet/replay?form=NEW`
+//!    instead of `return_to`; [`Gateway::replay`] *takes* it (once, on any replica) and serves
+//!    the page that posts it again.
 //!
 //! Invariants (tests in `tests/preserve_post.rs`):
-//! - A form is replayed at most once (`take_login`), only to the browser that posted it (its
-//!   pre-auth cookie), only after a login that ended after it was posted, never after
-//!   `login_timeout` from the post, and only if the citizen who logged in is the one the
-//!   browser's author mark names (when it names someone).
+//! - A form is replayed at most once (`take_login`), only in the browser that posted it and
+//!   only with the session made by the login that carried it (whatever else this or another
+//!   browser holds), never after `login_timeout` from the post, and only if the citizen who
+//!   logged in is the one the browser's author mark names (when it names someone).
 //! - `api` routes, other routes with `preserve_post = false`, other content types, posts
 //!   from other sites, and `preserve_post_max_bytes = 0` behave as without this feature.
 //! - Nothing of a form reaches a log line or a metric label; a body over the limit is never
@@ -157,6 +159,40 @@ impl Gateway {
         reply
     }
 
+    /// At the end of a login that carries the kept form `id`: the form is taken and stored
+    /// again under a new id, bound to the new session (the hash of its cookie) instead of the
+    /// pre-auth cookie, so that only the session this very login made can open its replay
+    /// page. Returns where the browser goes next: the replay page (which explains when the
+    /// form is gone).
+    pub(super) async fn hand_form_to_session(
+        &self,
+        id: &str,
+        login: &LoginState,
+        session_token: &str,
+    ) -> String {
+        let replay = |id: &str| format!("{}/replay?form={id}", self.cfg.server.prefix);
+        let mut record = match self.store.take_login(&form_key(id)).await {
+            Ok(Some(r)) if r.kept_form().is_some() => r,
+            Ok(_) => return replay(id),
+            Err(e) => {
+                self.store_failed(&e);
+                return replay(id);
+            }
+        };
+        // The form was posted by the browser that made this login (same pre-auth cookie).
+        if !crypto::constant_time_eq(record.binding.as_bytes(), login.binding.as_bytes()) {
+            tracing::info!("kept form named by a login from another browser: dropped");
+            return replay(id);
+        }
+        record.binding = crypto::sha256_hex(session_token.as_bytes());
+        let new_id = crypto::random_hex32();
+        if let Err(e) = self.store.put_login(&form_key(&new_id), record).await {
+            self.store_failed(&e);
+            return replay(id);
+        }
+        replay(&new_id)
+    }
+
     /// `GET /.guichet/replay?form=ID`: the page that posts a kept form again, once.
     pub(super) async fn replay(&self, req: &Request<'_>) -> Reply {
         if *req.method != Method::GET {
@@ -191,23 +227,22 @@ impl Gateway {
         {
             return gone("expired");
         }
-        let same_browser = req.cookie(self.cookies.login).is_some_and(|b| {
+        // Only the session made by the login that carried the form (see
+        // `hand_form_to_session`): another browser, or this one before that login, gets none.
+        let own_session = req.cookie(self.cookies.session).is_some_and(|c| {
             crypto::constant_time_eq(
-                crypto::sha256_hex(b.as_bytes()).as_bytes(),
+                crypto::sha256_hex(c.as_bytes()).as_bytes(),
                 record.binding.as_bytes(),
             )
         });
-        if !same_browser {
-            return gone("other_browser");
+        if !own_session {
+            return gone("not_the_session_of_its_login");
         }
         let session = match self.current_session(req).await {
             Ok(Some(s)) => s,
             Ok(None) => return gone("no_session"),
             Err(failure) => return self.fail(req, &failure),
         };
-        if session.record.created_at < record.created_at {
-            return gone("no_login_since");
-        }
         let r = &session.record;
         if let Some(mark) = &form.author {
             if !author::matches(

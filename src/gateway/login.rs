@@ -463,7 +463,7 @@ impl Gateway {
         self.audit.record(&e);
         // A form kept across this login goes to its replay page; otherwise back to the page.
         let next = match &login.form {
-            Some(FormLink::Id(id)) => format!("{}/replay?form={id}", self.cfg.server.prefix),
+            Some(FormLink::Id(id)) => self.hand_form_to_session(id, login, &token).await,
             _ => login.return_to.clone(),
         };
         let author = self.author_cookie(provider.name(), identity.sub());

@@ -35,10 +35,15 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     pub fn new(cfg: &SessionConfig) -> MemoryStore {
+        MemoryStore::with_login_bytes(cfg, MAX_PENDING_LOGIN_BYTES)
+    }
+
+    /// A store whose login states may take `login_bytes` (tests of the bound).
+    fn with_login_bytes(cfg: &SessionConfig, login_bytes: u64) -> MemoryStore {
         MemoryStore {
             sessions: Sessions::new(cfg),
             logins: Cache::builder()
-                .max_capacity(MAX_PENDING_LOGIN_BYTES)
+                .max_capacity(login_bytes)
                 .weigher(|_state, login: &LoginState| {
                     u32::try_from(login.weight()).unwrap_or(u32::MAX)
                 })
@@ -199,6 +204,54 @@ mod tests {
         store.put_login("st", login).await.unwrap();
         assert!(store.take_login("st").await.unwrap().is_some());
         assert!(store.take_login("st").await.unwrap().is_none());
+    }
+
+    fn kept_form(bytes: usize) -> LoginState {
+        use crate::forms::{Encoding, Field, KeptForm, Value};
+        LoginState {
+            provider: String::new(),
+            nonce: String::new(),
+            pkce_verifier: None,
+            return_to: "/f".into(),
+            level: None,
+            binding: "b".into(),
+            created_at: 0,
+            logout: false,
+            step_up: false,
+            form: Some(crate::session::FormLink::Kept(Box::new(KeptForm {
+                action: "/f".into(),
+                encoding: Encoding::Urlencoded,
+                fields: vec![Field {
+                    name: "a".into(),
+                    value: Value::Text("x".repeat(bytes)),
+                }],
+                author: None,
+            }))),
+        }
+    }
+
+    #[tokio::test]
+    async fn kept_forms_count_in_the_bound_of_login_states_by_their_size() {
+        // Room for 64 plain logins: a 64 KiB form alone takes (more than) all of it.
+        let store = MemoryStore::with_login_bytes(&cfg(10), 64 * 1024);
+        for i in 0..64 {
+            let mut l = kept_form(0);
+            l.form = None;
+            store.put_login(&format!("s{i}"), l).await.unwrap();
+        }
+        store.sync();
+        assert_eq!(store.logins.entry_count(), 64);
+        for i in 0..20 {
+            store
+                .put_login(&format!("f{i}"), kept_form(16 * 1024))
+                .await
+                .unwrap();
+        }
+        store.sync();
+        let held = store.logins.weighted_size();
+        assert!(held <= 64 * 1024, "{held} bytes of login states held");
+        assert!(store.logins.entry_count() < 64 + 20, "forms counted as one login each");
+        assert!(kept_form(16 * 1024).weight() > 17 * 1024);
     }
 
     #[tokio::test]
