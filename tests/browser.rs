@@ -340,6 +340,137 @@ async fn a_citizen_logs_in_steps_up_and_logs_out_in_a_real_browser() {
     drop(demo);
 }
 
+/// Issue 19: a form on an application page, the session ended in another tab, the form
+/// sent, a new login: the application receives the POST, same fields in the same order, its
+/// own CSRF token and cookie, the new session's identity; then the same with a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromium-driver: run `make e2e`"]
+async fn a_form_sent_after_the_session_ended_reaches_the_application_after_a_new_login() {
+    let demo = start_demo().await;
+    let url = demo.url.clone();
+    let d = Driver::start(guichet::demo::free_port().expect("port")).await;
+    let form_page = format!("{url}/formulaire");
+    let login_as_elodie = || async {
+        d.wait_url(|u| u.contains("/.guichet/login")).await;
+        d.click("a.fc").await;
+        d.wait_url(|u| !u.starts_with(&url)).await;
+        d.click("a[href*='citizen=elodie']").await;
+    };
+    d.goto(&form_page).await;
+    login_as_elodie().await;
+    d.wait_url(|u| u == form_page).await;
+
+    // 1. An urlencoded form: filled, the session ends in another tab, then "Envoyer".
+    let csrf = d
+        .script(
+            "document.getElementById('nom').value = 'Dupont-Müller';\
+             document.getElementById('prenom').value = 'Élodie';\
+             document.getElementById('motif').value = 'mariage';\
+             document.getElementById('commentaire').value = 'Ligne 1\\nLigne 2 & <b>';\
+             document.getElementById('accord').checked = true;\
+             return document.querySelector('#demande input[name=csrf]').value",
+        )
+        .await;
+    lose_the_session(&d).await;
+    d.click("#envoyer").await;
+    d.wait_url(|u| u.contains("/.guichet/login") && u.contains("form="))
+        .await;
+    login_as_elodie().await;
+    d.wait_url(|u| u == form_page).await;
+    let got = posted(&d).await;
+    let fields: Vec<(String, String)> =
+        url::form_urlencoded::parse(got["body"].as_str().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let csrf = csrf.as_str().expect("csrf").to_string();
+    let expected = [
+        ("csrf", csrf.as_str()),
+        ("nom", "Dupont-Müller"),
+        ("prenom", "Élodie"),
+        ("motif", "mariage"),
+        ("commentaire", "Ligne 1\r\nLigne 2 & <b>"),
+        ("accord", "oui"),
+        ("action", "envoyer"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    assert_eq!(fields, expected, "{got}");
+    let headers = &got["headers"];
+    assert_eq!(headers["content-type"], "application/x-www-form-urlencoded");
+    assert!(
+        headers["cookie"]
+            .as_str()
+            .is_some_and(|c| c.contains(&format!("demo_csrf={csrf}")) && !c.contains("guichet")),
+        "{got}"
+    );
+    assert_eq!(headers["origin"], url.as_str(), "{got}");
+    assert!(headers["x-pivot-given-name"].as_str().is_some(), "{got}");
+    assert_eq!(got["assertion"]["verified"], true, "{got}");
+
+    // 2. The multipart form, with a file the citizen attached.
+    d.goto(&form_page).await;
+    d.script(
+        "document.getElementById('objet').value = 'Justificatif « mai »';\
+         const list = new DataTransfer();\
+         list.items.add(new File(['%PDF-1.4 données\\n'], 'reçu.pdf', {type: 'application/pdf'}));\
+         document.getElementById('piece').files = list.files; return 1",
+    )
+    .await;
+    lose_the_session(&d).await;
+    d.click("#envoyer-piece").await;
+    login_as_elodie().await;
+    d.wait_url(|u| u == form_page).await;
+    let got = posted(&d).await;
+    let body = got["body"].as_str().unwrap_or_default();
+    assert!(
+        got["headers"]["content-type"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("multipart/form-data; boundary=")),
+        "{got}"
+    );
+    for part in [
+        "name=\"csrf\"\r\n\r\n",
+        "name=\"objet\"\r\n\r\nJustificatif « mai »\r\n",
+        "name=\"piece\"; filename=\"reçu.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4 données\n\r\n",
+    ] {
+        assert!(body.contains(part), "{part:?} not in {body:?}");
+    }
+    let at = |name: &str| body.find(&format!("name=\"{name}\""));
+    assert!(at("csrf") < at("objet") && at("objet") < at("piece"), "{body}");
+    drop(d);
+    drop(demo);
+}
+
+/// Ends the session the way a logout in another tab does (the browser keeps its other
+/// cookies).
+async fn lose_the_session(d: &Driver) {
+    let authenticated = d
+        .script(
+            "return fetch('/.guichet/logout', {redirect: 'manual'})\
+             .then(() => fetch('/.guichet/session')).then(r => r.json())\
+             .then(j => j.authenticated)",
+        )
+        .await;
+    assert_eq!(authenticated, false);
+}
+
+/// What the echo application answered to the replayed POST (waits for it, bounded).
+async fn posted(d: &Driver) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = d
+            .script("try { return JSON.parse(document.body.innerText) } catch (e) { return null }")
+            .await;
+        if got["method"] == "POST" {
+            return got;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no POST echoed: {got}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A second gateway on the demo's configuration (same mock providers and application), with
 /// a logo, colours, texts and a help link.
 async fn start_overridden(demo: &Demo) -> Gateway {
