@@ -405,6 +405,11 @@ async fn a_form_sent_after_the_session_ended_reaches_the_application_after_a_new
     assert_eq!(headers["origin"], url.as_str(), "{got}");
     assert!(headers["x-pivot-given-name"].as_str().is_some(), "{got}");
     assert_eq!(got["assertion"]["verified"], true, "{got}");
+    // Back from the application's answer: the replay page, sent while it loaded, was replaced
+    // in the history (HTML: a form submitted before the page is loaded replaces it).
+    d.script("history.back(); return 1").await;
+    let back = d.wait_url(|u| u != form_page).await;
+    assert!(!back.contains("/.guichet/replay"), "{back}");
 
     // 2. The multipart form, with a file the citizen attached.
     d.goto(&form_page).await;
@@ -435,7 +440,10 @@ async fn a_form_sent_after_the_session_ended_reaches_the_application_after_a_new
         assert!(body.contains(part), "{part:?} not in {body:?}");
     }
     let at = |name: &str| body.find(&format!("name=\"{name}\""));
-    assert!(at("csrf") < at("objet") && at("objet") < at("piece"), "{body}");
+    assert!(
+        at("csrf") < at("objet") && at("objet") < at("piece"),
+        "{body}"
+    );
     drop(d);
     drop(demo);
 }

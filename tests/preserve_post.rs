@@ -50,7 +50,14 @@ async fn login_then_lose_the_session(h: &Harness, b: &Browser, citizen: &str) {
 /// Posts `BODY` to `path` as a page of this site does; asserts it was kept and returns the
 /// login URL it was sent to.
 async fn post_kept(h: &Harness, b: &Browser, path: &str, body: &str) -> String {
-    let r = post(b, &format!("{}{path}", h.url), URLENCODED, body.into(), &h.url).await;
+    let r = post(
+        b,
+        &format!("{}{path}", h.url),
+        URLENCODED,
+        body.into(),
+        &h.url,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "form not kept");
     let to = location(&r);
     let q = query(&format!("{}{to}", h.url));
@@ -90,12 +97,19 @@ async fn a_form_posted_after_the_session_ended_reaches_the_app_once_after_the_ne
         .add_cookie_str("app_csrf=T0K3N-app; Path=/", &h.url.parse().unwrap());
 
     let login = post_kept(&h, &b, "/demarches/acte?etape=2", BODY).await;
-    assert!(!upstream_saw_path(&h, "/demarches/acte"), "forwarded without a session");
+    assert!(
+        !upstream_saw_path(&h, "/demarches/acte"),
+        "forwarded without a session"
+    );
 
     // The login, then the replay page (not the POST's URL).
     let landed = login_for_form(&b, &login, "elodie").await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
-    assert!(landed.url.contains("/.guichet/replay?form="), "{}", landed.url);
+    assert!(
+        landed.url.contains("/.guichet/replay?form="),
+        "{}",
+        landed.url
+    );
     assert!(landed.body.contains("Votre formulaire va être envoyé"));
     assert!(landed.body.contains("<script nonce="));
     let form = replay_form(&landed.body).expect("a form on the replay page");
@@ -152,7 +166,11 @@ async fn another_citizen_logging_in_does_not_get_the_form() {
     // Someone else logs in on this browser.
     let landed = login_for_form(&b, &login, "jean-philippe").await;
     assert_eq!(landed.status, StatusCode::FORBIDDEN, "{}", landed.body);
-    assert!(landed.body.contains("Formulaire non envoyé"), "{}", landed.body);
+    assert!(
+        landed.body.contains("Formulaire non envoyé"),
+        "{}",
+        landed.body
+    );
     assert!(landed.body.contains("une autre personne"));
     assert!(replay_form(&landed.body).is_none());
     assert!(!landed.body.contains("Dupont"));
@@ -192,7 +210,10 @@ async fn without_any_guichet_cookie_the_form_goes_with_the_login_it_started() {
     assert_eq!(r.status(), StatusCode::OK);
     let seen = h.stack.echo.last_request().unwrap();
     assert_eq!(seen.body, b"email=a%40b.fr&ok=1");
-    assert_eq!(seen.header_str("x-pivot-sub"), Some(sub_of(&h, "ana").as_str()));
+    assert_eq!(
+        seen.header_str("x-pivot-sub"),
+        Some(sub_of(&h, "ana").as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,10 +240,7 @@ async fn a_replay_page_opens_only_in_the_browser_that_posted_and_only_once() {
     // Another browser with its own session, given the URL: nothing, and the form is
     // destroyed rather than shown (fail closed).
     let other = h.browser();
-    assert_eq!(
-        other.login(&h, "elodie", "/").await.status,
-        StatusCode::OK
-    );
+    assert_eq!(other.login(&h, "elodie", "/").await.status, StatusCode::OK);
     let r = other.get(&url).await;
     assert_eq!(r.status(), StatusCode::GONE);
     assert!(!r.text().await.unwrap().contains("Dupont"));
@@ -275,13 +293,34 @@ async fn only_same_origin_forms_on_browser_routes_are_kept() {
         plain_redirect(&r, ct);
     }
     // A route with preserve_post = false.
-    let r = post(&b, &format!("{}/paiement", h.url), URLENCODED, BODY.into(), &h.url).await;
+    let r = post(
+        &b,
+        &format!("{}/paiement", h.url),
+        URLENCODED,
+        BODY.into(),
+        &h.url,
+    )
+    .await;
     plain_redirect(&r, "preserve_post = false");
     // API routes answer 401 as before; public routes pass without a session.
-    let r = post(&b, &format!("{}/api/dossiers", h.url), URLENCODED, BODY.into(), &h.url).await;
+    let r = post(
+        &b,
+        &format!("{}/api/dossiers", h.url),
+        URLENCODED,
+        BODY.into(),
+        &h.url,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers().get("www-authenticate").is_some());
-    let r = post(&b, &format!("{}/public/contact", h.url), URLENCODED, BODY.into(), &h.url).await;
+    let r = post(
+        &b,
+        &format!("{}/public/contact", h.url),
+        URLENCODED,
+        BODY.into(),
+        &h.url,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(h.stack.echo.last_request().unwrap().path, "/public/contact");
     assert!(!upstream_saw_path(&h, "/demarches/acte"));
@@ -311,7 +350,10 @@ async fn forms_over_the_limit_or_not_replayable_get_a_page_and_nothing_is_forwar
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let page = r.text().await.unwrap();
     assert!(page.contains("Formulaire trop volumineux"), "{page}");
-    assert!(page.contains("Se connecter dans un nouvel onglet"), "{page}");
+    assert!(
+        page.contains("Se connecter dans un nouvel onglet"),
+        "{page}"
+    );
     assert!(page.contains("target=\"_blank\""));
 
     // Over raw connections: chunked with no length announced, read up to the limit then
@@ -419,7 +461,9 @@ async fn multipart_forms_come_back_whole_files_included() {
     let ct = format!("multipart/form-data; boundary={boundary}");
     let r = post(&b, &format!("{}/demarches/piece", h.url), &ct, body, &h.url).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let landed = b.follow(&format!("{}{}&login_hint=elodie", h.url, location(&r))).await;
+    let landed = b
+        .follow(&format!("{}{}&login_hint=elodie", h.url, location(&r)))
+        .await;
     assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
     let form = replay_form(&landed.body).expect("form");
     assert_eq!(form.enctype, "multipart/form-data");
@@ -460,7 +504,10 @@ async fn with_redis_a_form_kept_on_one_replica_is_replayed_by_another_once() {
     // The form is in Redis, under a hashed key: neither its id nor a field in any key.
     let id = query(&login)["form"].clone();
     let keys = redis.keys("*");
-    assert!(keys.iter().all(|k| !k.contains(&id) && !k.contains("form")), "{keys:?}");
+    assert!(
+        keys.iter().all(|k| !k.contains(&id) && !k.contains("form")),
+        "{keys:?}"
+    );
 
     // The login starts on A; the provider's redirect lands on B, which ends it and serves
     // the replay page from Redis.
@@ -475,7 +522,10 @@ async fn with_redis_a_form_kept_on_one_replica_is_replayed_by_another_once() {
     let r = form.submit(&b, &b_replica.url).await;
     assert_eq!(r.status(), StatusCode::OK);
     let seen = a.stack.echo.last_request().unwrap();
-    assert_eq!((seen.method.as_str(), seen.path.as_str()), ("POST", "/demarches/acte"));
+    assert_eq!(
+        (seen.method.as_str(), seen.path.as_str()),
+        ("POST", "/demarches/acte")
+    );
     assert_eq!(seen.body, BODY.as_bytes());
     assert_eq!(
         seen.header_str("x-pivot-sub"),
@@ -486,7 +536,10 @@ async fn with_redis_a_form_kept_on_one_replica_is_replayed_by_another_once() {
     assert_eq!(b.get(&on_a).await.status(), StatusCode::GONE);
     assert_eq!(b.get(&landed.url).await.status(), StatusCode::GONE);
     let handed = query(&landed.url)["form"].clone();
-    assert_ne!(handed, id, "the form moves to a new id bound to the new session");
+    assert_ne!(
+        handed, id,
+        "the form moves to a new id bound to the new session"
+    );
     let keys = redis.keys("*");
     assert!(!keys.contains(&form_key_in_redis(&a, &id)), "{keys:?}");
     assert!(!keys.contains(&form_key_in_redis(&a, &handed)), "{keys:?}");
@@ -543,7 +596,9 @@ async fn a_kept_form_is_replayed_only_after_a_login_that_ended_after_it() {
         .split("; ")
         .filter(|c| !c.starts_with("guichet="))
         .collect();
-    assert!(without_session.iter().any(|c| c.starts_with("guichet-login=")));
+    assert!(without_session
+        .iter()
+        .any(|c| c.starts_with("guichet-login=")));
     let r = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -558,9 +613,7 @@ async fn a_kept_form_is_replayed_only_after_a_login_that_ended_after_it() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let id = query(&format!("{}{}", h.url, location(&r)))["form"].clone();
-    let r = b
-        .get(&format!("{}/.guichet/replay?form={id}", h.url))
-        .await;
+    let r = b.get(&format!("{}/.guichet/replay?form={id}", h.url)).await;
     assert_eq!(r.status(), StatusCode::GONE);
     assert!(!upstream_saw_path(&h, "/demarches/acte"));
 }

@@ -285,7 +285,9 @@ async fn echo(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
 
-    if websocket.is_none() && parts.method == axum::http::Method::GET && parts.uri.path() == FORM_PAGE
+    if websocket.is_none()
+        && parts.method == axum::http::Method::GET
+        && parts.uri.path() == FORM_PAGE
     {
         return form_page();
     }
@@ -345,7 +347,9 @@ l'envoie.</p>\
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(&format!("demo_csrf={token}; Path=/; HttpOnly; SameSite=Lax")) {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "demo_csrf={token}; Path=/; HttpOnly; SameSite=Lax"
+    )) {
         h.insert(header::SET_COOKIE, v);
     }
     resp

@@ -58,7 +58,8 @@ impl Encoding {
                         .eq_ignore_ascii_case("boundary")
                         .then(|| v.trim().trim_matches('"').to_string())
                 })?;
-                multipart::valid_boundary(&boundary).then_some((Encoding::Multipart, Some(boundary)))
+                multipart::valid_boundary(&boundary)
+                    .then_some((Encoding::Multipart, Some(boundary)))
             }
             _ => None,
         }

@@ -62,7 +62,9 @@ fn part(head: &[u8], content: &[u8]) -> Result<Field, FormError> {
                 return Err(BAD);
             }
         } else if name.eq_ignore_ascii_case("content-type") {
-            if content_type.replace(value).is_some() || !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            if content_type.replace(value).is_some()
+                || !value.bytes().all(|b| (0x20..0x7f).contains(&b))
+            {
                 return Err(BAD);
             }
         } else {

@@ -35,19 +35,31 @@ fn only_same_origin_posts_are_kept() {
     assert_eq!(ok(&[("origin", SITE)]), Ok(()));
     for (h, why) in [
         (
-            &[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")][..],
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://evil.example"),
+            ][..],
             "cross_site",
         ),
         (&[("sec-fetch-site", "same-site")][..], "cross_site"),
         (&[("sec-fetch-site", "none")][..], "cross_site"),
         (
-            &[("sec-fetch-site", "same-origin"), ("origin", "https://evil.example")][..],
+            &[
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "https://evil.example"),
+            ][..],
             "foreign_origin",
         ),
         (&[("origin", "https://evil.example")][..], "foreign_origin"),
         (&[("origin", "null")][..], "foreign_origin"),
-        (&[("origin", "https://demarches.example.fr.evil.example")][..], "foreign_origin"),
-        (&[("origin", "http://demarches.example.fr")][..], "foreign_origin"),
+        (
+            &[("origin", "https://demarches.example.fr.evil.example")][..],
+            "foreign_origin",
+        ),
+        (
+            &[("origin", "http://demarches.example.fr")][..],
+            "foreign_origin",
+        ),
         (&[][..], "no_origin"),
     ] {
         assert_eq!(ok(h), Err(why), "{h:?}");
@@ -88,7 +100,8 @@ fn content_types_kept_are_the_two_form_encodings() {
 
 #[test]
 fn urlencoded_fields_keep_their_order_and_bytes() {
-    let body = b"csrf=abc&nom=%C3%89lodie+Dupont&nom=second&vide=&flag&commentaire=l1%0D%0Al2+%26+%3Cb%3E";
+    let body =
+        b"csrf=abc&nom=%C3%89lodie+Dupont&nom=second&vide=&flag&commentaire=l1%0D%0Al2+%26+%3Cb%3E";
     let (enc, fields) = parse("application/x-www-form-urlencoded", body).unwrap();
     assert_eq!(enc, Encoding::Urlencoded);
     let got: Vec<(&str, &str)> = fields.iter().map(text).collect();
@@ -215,7 +228,12 @@ fn the_author_mark_names_one_citizen_and_nobody_else() {
     assert!(author::matches(&m, SITE, "fc", "sub-elodie"));
     assert!(!author::matches(&m, SITE, "fc", "sub-jean"));
     assert!(!author::matches(&m, SITE, "fc-plus", "sub-elodie"));
-    assert!(!author::matches(&m, "https://autre.example.fr", "fc", "sub-elodie"));
+    assert!(!author::matches(
+        &m,
+        "https://autre.example.fr",
+        "fc",
+        "sub-elodie"
+    ));
     // Salted: two marks of one citizen differ, and neither holds the sub.
     let again = author::mark(SITE, "fc", "sub-elodie");
     assert_ne!(m, again);

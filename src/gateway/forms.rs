@@ -196,10 +196,8 @@ impl Gateway {
     /// `GET /.guichet/replay?form=ID`: the page that posts a kept form again, once.
     pub(super) async fn replay(&self, req: &Request<'_>) -> Reply {
         if *req.method != Method::GET {
-            return Reply::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").header(
-                http::header::ALLOW,
-                http::HeaderValue::from_static("GET"),
-            );
+            return Reply::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+                .header(http::header::ALLOW, http::HeaderValue::from_static("GET"));
         }
         let id = match req.param("form") {
             Ok(Some(id)) if crypto::is_hex(&id, 64) => id,
@@ -221,9 +219,10 @@ impl Gateway {
         let Some(form) = record.kept_form() else {
             return gone("not_a_form");
         };
-        if now() >= record
-            .created_at
-            .saturating_add(self.cfg.session.login_timeout.as_secs())
+        if now()
+            >= record
+                .created_at
+                .saturating_add(self.cfg.session.login_timeout.as_secs())
         {
             return gone("expired");
         }
@@ -274,9 +273,6 @@ impl Gateway {
     }
 
     fn count_form(&self, outcome: &str) {
-        self.metrics
-            .kept_forms
-            .with_label_values(&[outcome])
-            .inc();
+        self.metrics.kept_forms.with_label_values(&[outcome]).inc();
     }
 }

@@ -113,9 +113,9 @@ impl Pages {
             nonce = attr(nonce),
         );
         let mut reply = self.page(StatusCode::OK, lang, title, &body);
-        reply.headers.retain(|(n, _)| {
-            n != header::CONTENT_SECURITY_POLICY && n != header::REFERRER_POLICY
-        });
+        reply
+            .headers
+            .retain(|(n, _)| n != header::CONTENT_SECURITY_POLICY && n != header::REFERRER_POLICY);
         if let Ok(csp) = HeaderValue::from_str(&self.theme.replay_csp(nonce)) {
             reply.headers.push((header::CONTENT_SECURITY_POLICY, csp));
         }
@@ -198,7 +198,11 @@ mod tests {
         assert_eq!(b.matches("<script").count(), 1);
         let csp = r.header_value(&header::CONTENT_SECURITY_POLICY).unwrap();
         assert!(csp.contains("script-src 'nonce-abc123'"), "{csp}");
-        for part in ["default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"] {
+        for part in [
+            "default-src 'none'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ] {
             assert!(csp.contains(part), "{csp}");
         }
         assert!(!csp.contains("unsafe"), "{csp}");
@@ -229,7 +233,10 @@ mod tests {
         };
         let f = form(vec![text("a", "b"), empty.clone()], Encoding::Multipart);
         let b = body(&pages().replay(Lang::Fr, &f, "n"));
-        assert!(b.contains("<input type=\"file\" name=\"piece\" hidden>"), "{b}");
+        assert!(
+            b.contains("<input type=\"file\" name=\"piece\" hidden>"),
+            "{b}"
+        );
         assert!(b.contains("enctype=\"multipart/form-data\""));
         assert!(!b.contains(" disabled>"));
 

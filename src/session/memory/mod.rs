@@ -250,7 +250,10 @@ mod tests {
         store.sync();
         let held = store.logins.weighted_size();
         assert!(held <= 64 * 1024, "{held} bytes of login states held");
-        assert!(store.logins.entry_count() < 64 + 20, "forms counted as one login each");
+        assert!(
+            store.logins.entry_count() < 64 + 20,
+            "forms counted as one login each"
+        );
         assert!(kept_form(16 * 1024).weight() > 17 * 1024);
     }
 
