@@ -255,7 +255,9 @@ async fn a_replay_page_opens_only_in_the_browser_that_posted_and_only_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_same_origin_forms_on_browser_routes_are_kept() {
     let h = Harness::with(Setup {
-        extra_toml: "[[routes]]\npath = \"/paiement\"\npreserve_post = false\n".into(),
+        extra_toml: "[[routes]]\npath = \"/paiement\"\npreserve_post = false\n\
+                     [[routes]]\npath = \"/niveau\"\nmin_level = \"eidas1\"\n"
+            .into(),
         ..Setup::default()
     })
     .await;
@@ -326,8 +328,11 @@ async fn only_same_origin_forms_on_browser_routes_are_kept() {
     assert!(!upstream_saw_path(&h, "/demarches/acte"));
     assert!(!upstream_saw_path(&h, "/paiement"));
     assert!(!upstream_saw_path(&h, "/api/dossiers"));
+    // A route that asks for a level: kept, and the login asks for that level.
+    let login = post_kept(&h, &b, "/niveau/demande", BODY).await;
+    assert_eq!(query(&login)["level"], "eidas1");
     let m = h.metrics().await;
-    assert_eq!(metric(&m, "kept"), 0, "{m}");
+    assert_eq!(metric(&m, "kept"), 1, "{m}");
     assert_eq!(metric(&m, "not_same_origin"), 6, "{m}");
 }
 
