@@ -407,24 +407,50 @@ async fn a_kept_form_is_never_replayed_after_login_timeout() {
         ..Setup::default()
     })
     .await;
-    let b = h.browser();
     let kept_at = Instant::now();
-    let login = post_kept(&h, &b, "/demarches/acte", BODY).await;
-    // The login starts late (its own state lives 6 s from now)...
-    sleep_until(kept_at + Duration::from_millis(3500)).await;
-    let r = b.get(&format!("{login}&login_hint=elodie")).await;
+    // Two citizens post at the same time; both log in (their logins each have 6 s).
+    let late_login = async {
+        let b = h.browser();
+        let login = post_kept(&h, &b, "/demarches/acte", BODY).await;
+        // The login starts late and ends after the form's own 6 s: the form has left the
+        // store with its login_timeout; the login succeeds, the form is not sent.
+        sleep_until(kept_at + Duration::from_millis(3500)).await;
+        let callback = callback_of(&b, &login, "elodie").await;
+        sleep_until(kept_at + Duration::from_millis(6300)).await;
+        let landed = b.follow(&callback).await;
+        assert_eq!(landed.status, StatusCode::GONE, "{}", landed.body);
+        assert!(landed.body.contains("Formulaire déjà envoyé ou expiré"));
+        let r = b.get(&format!("{}/whoami", h.url)).await;
+        assert_eq!(r.status(), StatusCode::OK, "the login itself went through");
+    };
+    let late_replay = async {
+        let b = h.browser();
+        let login = post_kept(&h, &b, "/demarches/acte", BODY).await;
+        // The login ends in time (the form is handed to the new session, stored again for
+        // another login_timeout), but the replay page is opened after 6 s from the post.
+        sleep_until(kept_at + Duration::from_millis(2500)).await;
+        let callback = callback_of(&b, &login, "ana").await;
+        let r = b.get(&callback).await;
+        assert_eq!(r.status(), StatusCode::FOUND);
+        let replay = format!("{}{}", h.url, location(&r));
+        assert!(replay.contains("/.guichet/replay?form="), "{replay}");
+        sleep_until(kept_at + Duration::from_millis(6500)).await;
+        let r = b.get(&replay).await;
+        assert_eq!(r.status(), StatusCode::GONE);
+    };
+    tokio::join!(late_login, late_replay);
+    assert!(!upstream_saw_path(&h, "/demarches/acte"));
+    assert_eq!(metric(&h.metrics().await, "gone"), 2);
+}
+
+/// Starts the login of a kept form as `citizen` and returns the provider's redirect back to
+/// the callback, without visiting it.
+async fn callback_of(b: &Browser, login_url: &str, citizen: &str) -> String {
+    let r = b.get(&format!("{login_url}&login_hint={citizen}")).await;
     assert_eq!(r.status(), StatusCode::FOUND);
     let r = b.get(&location(&r)).await;
     assert_eq!(r.status(), StatusCode::FOUND, "provider");
-    let callback = location(&r);
-    // ...and ends after the form's own 6 s: the login succeeds, the form is not sent.
-    sleep_until(kept_at + Duration::from_millis(6300)).await;
-    let landed = b.follow(&callback).await;
-    assert_eq!(landed.status, StatusCode::GONE, "{}", landed.body);
-    assert!(landed.body.contains("Formulaire déjà envoyé ou expiré"));
-    assert!(!upstream_saw_path(&h, "/demarches/acte"));
-    let r = b.get(&format!("{}/whoami", h.url)).await;
-    assert_eq!(r.status(), StatusCode::OK, "the login itself went through");
+    location(&r)
 }
 
 async fn sleep_until(t: Instant) {
