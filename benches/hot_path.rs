@@ -44,6 +44,7 @@ fn benches(c: &mut Criterion) {
         login_timeout: Duration::from_secs(600),
         max_sessions: 1_000_000,
         max_sessions_per_citizen: 10,
+        preserve_post_max_bytes: 65536,
     };
     let store = MemoryStore::new(&cfg, guichet::session::Notices::none());
     let gcfg = config();
@@ -78,18 +79,21 @@ fn benches(c: &mut Criterion) {
             access: Access::Public,
             min_level: None,
             profile: ProfileId::default(),
+            preserve_post: false,
         },
         Route {
             prefix: "/api".into(),
             access: Access::Api,
             min_level: None,
             profile: ProfileId::default(),
+            preserve_post: false,
         },
         Route {
             prefix: "/admin".into(),
             access: Access::Browser,
             min_level: Some(Level::High),
             profile: ProfileId::default(),
+            preserve_post: false,
         },
     ]);
     c.bench_function("normalize path + policy match", |b| {

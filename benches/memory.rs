@@ -85,6 +85,7 @@ fn main() {
         login_timeout: Duration::from_secs(600),
         max_sessions: n as u64,
         max_sessions_per_citizen: 10,
+        preserve_post_max_bytes: 65536,
     };
     let signer = Signer::new(&cfg.headers.assertion).expect("signer");
     let base = serde_json::json!({

@@ -124,7 +124,7 @@ pub struct Hygiene {
     prefix: Vec<u8>,
     /// Exact names to remove (assertion header, renamed claims, `[headers] strip`), folded.
     names: Vec<Vec<u8>>,
-    own_cookies: [&'static str; 3],
+    own_cookies: [&'static str; 4],
     trusted: Vec<IpNet>,
     proto: &'static str,
     host: String,
@@ -147,7 +147,7 @@ impl Hygiene {
         Hygiene {
             prefix: folded(&cfg.headers.prefix),
             names: cfg.headers.strip.iter().map(|n| folded(n)).collect(),
-            own_cookies: [cookies.session, cookies.login, cookies.lang],
+            own_cookies: [cookies.session, cookies.login, cookies.lang, cookies.author],
             trusted: cfg.server.trusted_proxies.clone(),
             proto: if cfg.server.https { "https" } else { "http" },
             proto_value: HeaderValue::from_static(if cfg.server.https { "https" } else { "http" }),

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod demo;
+pub mod forms;
 pub mod gateway;
 pub mod hygiene;
 pub mod identity;

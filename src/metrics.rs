@@ -23,6 +23,7 @@
 //! | `guichet_throttled_requests_total` | `kind` (`login_starts`, `failed_callbacks`), `action` (`delayed`, `refused`) |
 //! | `guichet_throttle_blocks_total` | `kind` |
 //! | `guichet_throttle_clients` | (addresses tracked) |
+//! | `guichet_kept_forms_total` | `outcome` (`kept`, `too_large`, `not_kept`, `not_same_origin`, `replayed`, `gone`, `other_citizen`) |
 //! | `guichet_build_info` | `version` |
 //!
 //! Invariant: every label value comes from a fixed set, from the configuration (provider
@@ -78,6 +79,7 @@ pub struct Metrics {
     pub throttled: IntCounterVec,
     pub throttle_blocks: IntCounterVec,
     pub throttle_clients: IntGauge,
+    pub kept_forms: IntCounterVec,
     idps: Mutex<HashSet<String>>,
 }
 
@@ -329,6 +331,12 @@ impl Metrics {
                 &r,
                 "guichet_throttle_clients",
                 "Client addresses the throttling currently tracks (updated at scrape).",
+            ),
+            kept_forms: counter(
+                &r,
+                "guichet_kept_forms_total",
+                "Forms posted without a session (preserve_post): kept across the login or not, and how their replay ended.",
+                &["outcome"],
             ),
             registry: r,
             idps: Mutex::new(HashSet::new()),

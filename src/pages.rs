@@ -32,6 +32,7 @@ mod assets;
 mod chooser;
 mod failure;
 mod logout;
+mod replay;
 mod texts;
 mod theme;
 
@@ -158,6 +159,13 @@ impl Pages {
             ),
             None => String::new(),
         };
+        if switch.is_empty() {
+            // A page that cannot be shown again (the kept form's replay) has no switch.
+            return format!(
+                "<header>{marque}{logo}<span class=\"service\">{}</span></header>",
+                escape(&self.cfg.service_name)
+            );
+        }
         let other = lang.other();
         let (label, aria) = match other {
             Lang::En => ("English", "Read this page in English"),

@@ -64,6 +64,9 @@ pub struct Route {
     pub min_level: Option<Level>,
     /// Which claims this route's requests receive (`[[routes]] claims`).
     pub profile: ProfileId,
+    /// A form posted here without a session is kept across the login (browser routes,
+    /// `[[routes]] preserve_post`, default true; see [`crate::forms`]).
+    pub preserve_post: bool,
 }
 
 impl Route {
@@ -91,6 +94,7 @@ impl Policy {
                 access: Access::Browser,
                 min_level: None,
                 profile: ProfileId::default(),
+                preserve_post: true,
             },
         };
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
@@ -257,18 +261,21 @@ mod tests {
                 access: Access::Public,
                 min_level: None,
                 profile: ProfileId::default(),
+                preserve_post: false,
             },
             Route {
                 prefix: "/api".into(),
                 access: Access::Api,
                 min_level: None,
                 profile: ProfileId::default(),
+                preserve_post: false,
             },
             Route {
                 prefix: "/admin".into(),
                 access: Access::Browser,
                 min_level: Some(Level::High),
                 profile: ProfileId::default(),
+                preserve_post: true,
             },
         ])
     }

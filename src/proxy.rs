@@ -10,6 +10,11 @@
 //!    headers and `X-Request-Id`.
 //! 4. `upstream_response_filter`: upstream latency; `logging`: request metrics.
 //!
+//! A request body is read only when the gateway needs it: `POST`s to guichet's own paths
+//! (before deciding), and a form posted to a browser route without a session that the gateway
+//! keeps across the login ([`Outcome::KeepForm`]: read whole and bounded, then
+//! [`Gateway::keep_form`]); every other body streams to the upstream untouched.
+//!
 //! guichet's own replies carry `X-Request-Id`, and `Strict-Transport-Security` when the
 //! public URL is https ([`write_reply`]).
 //!
@@ -142,22 +147,17 @@ impl ProxyHttp for GuichetProxy {
         }
         self.hygiene.strip_incoming(session.req_header_mut());
         let rid = ctx.request_id;
-        let body = read_own_body(&self.gateway, session).await?;
         let head = session.req_header();
-        let request = Request {
-            method: &head.method,
-            path: head.uri.path(),
-            query: head.uri.query(),
-            headers: &head.headers,
-            client_ip: ctx.client_ip,
-            request_id: Some(rid.as_str()),
-            body: match &body {
-                OwnBody::Skipped => Body::None,
-                OwnBody::Read(b) => Body::Read(b),
-                OwnBody::TooLarge => Body::TooLarge,
-            },
+        let body = if self.gateway.wants_body(&head.method, head.uri.path()) {
+            read_body(session, MAX_OWN_BODY, OWN_BODY_TIMEOUT).await?
+        } else {
+            OwnBody::Skipped
         };
-        match self.gateway.handle(&request).await {
+        let outcome = self
+            .gateway
+            .handle(&request_of(session.req_header(), ctx, &rid, body.as_body()))
+            .await;
+        match outcome {
             Outcome::Reply(reply) => {
                 ctx.class = self.gateway.route_class(session.req_header().uri.path());
                 write_reply(session, reply, &rid, self.https).await?;
@@ -167,6 +167,15 @@ impl ProxyHttp for GuichetProxy {
                 ctx.class = forward.class;
                 ctx.forward = Some(forward);
                 Ok(false)
+            }
+            // A form posted without a session: read it whole (bounded), keep it, reply.
+            Outcome::KeepForm(plan) => {
+                ctx.class = "browser";
+                let body = read_body(session, plan.limit, FORM_BODY_TIMEOUT).await?;
+                let request = request_of(session.req_header(), ctx, &rid, body.as_body());
+                let reply = self.gateway.keep_form(&request, plan).await;
+                write_reply(session, reply, &rid, self.https).await?;
+                Ok(true)
             }
         }
     }
@@ -296,8 +305,29 @@ fn lang_of(head: &RequestHeader) -> Lang {
     .lang()
 }
 
+/// The gateway's view of a request.
+fn request_of<'a>(
+    head: &'a RequestHeader,
+    ctx: &Ctx,
+    rid: &'a RequestId,
+    body: Body<'a>,
+) -> Request<'a> {
+    Request {
+        method: &head.method,
+        path: head.uri.path(),
+        query: head.uri.query(),
+        headers: &head.headers,
+        client_ip: ctx.client_ip,
+        request_id: Some(rid.as_str()),
+        body,
+    }
+}
+
 /// Time allowed to receive the body of a request to guichet's own paths.
 const OWN_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time allowed to receive a form kept across a login (a citizen's connection may be slow).
+const FORM_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum OwnBody {
     Skipped,
@@ -305,28 +335,72 @@ enum OwnBody {
     TooLarge,
 }
 
-/// Reads the body of a request the gateway wants it for (a `POST` to its own paths), at most
-/// [`MAX_OWN_BODY`] bytes within [`OWN_BODY_TIMEOUT`]. Other requests' bodies are left to
-/// stream to the upstream.
-async fn read_own_body(gateway: &Gateway, session: &mut Session) -> Result<OwnBody> {
-    let head = session.req_header();
-    if !gateway.wants_body(&head.method, head.uri.path()) {
-        return Ok(OwnBody::Skipped);
+impl OwnBody {
+    fn as_body(&self) -> Body<'_> {
+        match self {
+            OwnBody::Skipped => Body::None,
+            OwnBody::Read(b) => Body::Read(b),
+            OwnBody::TooLarge => Body::TooLarge,
+        }
     }
-    let read = async {
-        let mut buf = Vec::new();
-        while let Some(chunk) = session.read_request_body().await? {
-            if buf.len() + chunk.len() > MAX_OWN_BODY {
+}
+
+/// Bytes of a body over its limit that guichet still reads and drops, so that the client
+/// sees the refusal page (a browser still uploading when the connection closes shows a
+/// network error instead of the page). Past it, or past the time allowed, the connection is
+/// closed.
+const DISCARD_MAX: u64 = 16 * 1024 * 1024;
+
+/// Reads a request body the gateway needs (a `POST` to its own paths, a form to keep across a
+/// login), at most `limit` bytes within `time`; other requests' bodies stream to the upstream.
+/// A larger body is read on and dropped (at most [`DISCARD_MAX`] bytes, within `time`), or
+/// else the connection is not reused: its unread rest is never taken for a next request.
+async fn read_body(session: &mut Session, limit: usize, time: Duration) -> Result<OwnBody> {
+    let announced = session
+        .req_header()
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > DISCARD_MAX) {
+        session.set_keepalive(None);
+        return Ok(OwnBody::TooLarge);
+    }
+    let deadline = tokio::time::Instant::now() + time;
+    let mut buf = Vec::new();
+    let mut total = 0u64;
+    let mut over = announced.is_some_and(|n| n > limit as u64);
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, session.read_request_body()).await {
+            Ok(chunk) => chunk?,
+            Err(_) if over => {
+                session.set_keepalive(None);
                 return Ok(OwnBody::TooLarge);
             }
-            buf.extend_from_slice(&chunk);
+            Err(_) => {
+                return Err(
+                    Error::explain(ErrorType::ReadTimedout, "request body too slow").into_down(),
+                )
+            }
+        };
+        let Some(chunk) = chunk else { break };
+        total += chunk.len() as u64;
+        if total > DISCARD_MAX {
+            session.set_keepalive(None);
+            return Ok(OwnBody::TooLarge);
         }
-        Ok(OwnBody::Read(buf))
-    };
-    match tokio::time::timeout(OWN_BODY_TIMEOUT, read).await {
-        Ok(result) => result,
-        Err(_) => Err(Error::explain(ErrorType::ReadTimedout, "request body too slow").into_down()),
+        if over || buf.len() + chunk.len() > limit {
+            over = true;
+            buf = Vec::new();
+            continue;
+        }
+        buf.extend_from_slice(&chunk);
     }
+    Ok(if over {
+        OwnBody::TooLarge
+    } else {
+        OwnBody::Read(buf)
+    })
 }
 
 /// Writes one of guichet's own replies (no body for `HEAD`), with the request id and, over

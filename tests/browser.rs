@@ -43,6 +43,7 @@ async fn citizen_journeys_in_a_real_browser() {
     forced_colours(&env).await;
     failure_pages(&env).await;
     a_service_s_own_look(&env).await;
+    a_form_sent_after_the_session_ended_reaches_the_application(&env).await;
     eprintln!(
         "browser journeys: {:.0?} ({} guichet pages checked with axe-core)",
         started.elapsed(),
@@ -459,4 +460,126 @@ async fn a_service_s_own_look(env: &Env) {
     .await;
     assert!(env.text().await.contains("Call the town hall"));
     env.check("23-cancelled-service-look-en", "en").await;
+}
+
+/// Issue 19: a form on an application page, the session ended in another tab, the form
+/// sent, a new login: the application receives the POST, same fields in the same order, its
+/// own CSRF token and cookie, the new session's identity; then the same with a file.
+async fn a_form_sent_after_the_session_ended_reaches_the_application(env: &Env) {
+    env.fresh().await;
+    let d = &env.d;
+    let form_page = env.at("/formulaire");
+    d.goto(&form_page).await;
+    d.wait_url(|u| u.contains("/.guichet/login")).await;
+    env.fc_citizen("a.fc", "elodie", |u| u == form_page).await;
+
+    // 1. An urlencoded form: filled, the session ends in another tab, then "Envoyer".
+    let csrf = d
+        .script(
+            "document.getElementById('nom').value = 'Dupont-Müller';\
+             document.getElementById('prenom').value = 'Élodie';\
+             document.getElementById('motif').value = 'mariage';\
+             document.getElementById('commentaire').value = 'Ligne 1\\nLigne 2 & <b>';\
+             document.getElementById('accord').checked = true;\
+             return document.querySelector('#demande input[name=csrf]').value",
+        )
+        .await;
+    lose_the_session(env).await;
+    d.click("#envoyer").await;
+    d.wait_url(|u| u.contains("/.guichet/login") && u.contains("form="))
+        .await;
+    env.fc_citizen("a.fc", "elodie", |u| u == form_page).await;
+    let got = posted(env).await;
+    let fields: Vec<(String, String)> =
+        url::form_urlencoded::parse(got["body"].as_str().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let csrf = csrf.as_str().expect("csrf").to_string();
+    let expected = [
+        ("csrf", csrf.as_str()),
+        ("nom", "Dupont-Müller"),
+        ("prenom", "Élodie"),
+        ("motif", "mariage"),
+        ("commentaire", "Ligne 1\r\nLigne 2 & <b>"),
+        ("accord", "oui"),
+        ("action", "envoyer"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    assert_eq!(fields, expected, "{got}");
+    let headers = &got["headers"];
+    assert_eq!(headers["content-type"], "application/x-www-form-urlencoded");
+    assert!(
+        headers["cookie"]
+            .as_str()
+            .is_some_and(|c| c.contains(&format!("demo_csrf={csrf}")) && !c.contains("guichet")),
+        "{got}"
+    );
+    assert_eq!(headers["origin"], env.url.as_str(), "{got}");
+    assert!(headers["x-pivot-given-name"].as_str().is_some(), "{got}");
+    assert_eq!(got["assertion"]["verified"], true, "{got}");
+    // Back from the application's answer: the replay page, sent while it loaded, was replaced
+    // in the history (HTML: a form submitted before the page is loaded replaces it).
+    d.script("history.back(); return 1").await;
+    let back = d.wait_url(|u| u != form_page).await;
+    assert!(!back.contains("/.guichet/replay"), "{back}");
+
+    // 2. The multipart form, with a file the citizen attached.
+    d.goto(&form_page).await;
+    d.script(
+        "document.getElementById('objet').value = 'Justificatif « mai »';\
+         const list = new DataTransfer();\
+         list.items.add(new File(['%PDF-1.4 données\\n'], 'reçu.pdf', {type: 'application/pdf'}));\
+         document.getElementById('piece').files = list.files; return 1",
+    )
+    .await;
+    lose_the_session(env).await;
+    d.click("#envoyer-piece").await;
+    d.wait_url(|u| u.contains("/.guichet/login") && u.contains("form="))
+        .await;
+    env.fc_citizen("a.fc", "elodie", |u| u == form_page).await;
+    let got = posted(env).await;
+    let body = got["body"].as_str().unwrap_or_default();
+    assert!(
+        got["headers"]["content-type"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("multipart/form-data; boundary=")),
+        "{got}"
+    );
+    for part in [
+        "name=\"csrf\"\r\n\r\n",
+        "name=\"objet\"\r\n\r\nJustificatif « mai »\r\n",
+        "name=\"piece\"; filename=\"reçu.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4 données\n\r\n",
+    ] {
+        assert!(body.contains(part), "{part:?} not in {body:?}");
+    }
+    let at = |name: &str| body.find(&format!("name=\"{name}\""));
+    assert!(
+        at("csrf") < at("objet") && at("objet") < at("piece"),
+        "{body}"
+    );
+}
+
+/// Ends the session the way a logout in another tab does (the browser keeps its other
+/// cookies): the application's page asks guichet's logout, then checks it took.
+async fn lose_the_session(env: &Env) {
+    env.d
+        .script("return fetch('/.guichet/logout', {redirect: 'manual'}).then(() => 1)")
+        .await;
+    assert!(!env.logged_in().await, "the session is still alive");
+}
+
+/// What the echo application answered to the replayed POST (waits for it, bounded).
+async fn posted(env: &Env) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = env
+            .d
+            .script("try { return JSON.parse(document.body.innerText) } catch (e) { return null }")
+            .await;
+        if got["method"] == "POST" {
+            return got;
+        }
+        assert!(Instant::now() < deadline, "no POST echoed: {got}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -260,6 +260,8 @@ proptest! {
                     );
                 }
             }
+            // Only a POST of a form is ever kept across a login.
+            Outcome::KeepForm(_) => prop_assert!(false, "a GET was taken for a form"),
         }
     }
 

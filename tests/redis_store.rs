@@ -32,6 +32,7 @@ fn session_cfg() -> SessionConfig {
         login_timeout: Duration::from_secs(60),
         max_sessions: 1000,
         max_sessions_per_citizen: 10,
+        preserve_post_max_bytes: 65536,
     }
 }
 
@@ -256,6 +257,7 @@ async fn back_channel_index_token_ids_and_login_states() {
         created_at: now(),
         logout: false,
         step_up: false,
+        form: None,
     };
     a.put_login("state-1", login).await.unwrap();
     let taken = b
@@ -406,6 +408,7 @@ async fn login_states_and_index_entries_are_sealed_where_they_are_stored() {
         created_at: now(),
         logout: false,
         step_up: false,
+        form: None,
     };
     a.put_login("state-one", login("nonce-one-5e2"))
         .await
@@ -413,12 +416,30 @@ async fn login_states_and_index_entries_are_sealed_where_they_are_stored() {
     a.put_login("state-two", login("nonce-two-8c0"))
         .await
         .unwrap();
+    // A form kept across a login (issue 19) is a login state too: sealed the same way.
+    let kept = LoginState {
+        form: Some(guichet::session::FormLink::Kept(Box::new(
+            guichet::forms::KeptForm {
+                action: "/dossier/acte-de-naissance".into(),
+                encoding: guichet::forms::Encoding::Urlencoded,
+                fields: vec![guichet::forms::Field {
+                    name: "nom".into(),
+                    value: guichet::forms::Value::Text("nonce-like Dupont-Müller".into()),
+                }],
+                author: None,
+            },
+        ))),
+        ..login("nonce-form-1b7")
+    };
+    a.put_login(&guichet::session::form_key("f1"), kept)
+        .await
+        .unwrap();
     let mut c = conn(&redis);
     let states: Vec<String> = redis::cmd("KEYS").arg("t:*:l:*").query(&mut c).unwrap();
-    assert_eq!(states.len(), 2);
+    assert_eq!(states.len(), 3);
     for k in &states {
         let raw: Vec<u8> = redis::cmd("GET").arg(k).query(&mut c).unwrap();
-        for clear in ["nonce-", "verifier-secret", "/dossier"] {
+        for clear in ["nonce-", "verifier-secret", "/dossier", "Dupont"] {
             assert!(
                 !raw.windows(clear.len()).any(|w| w == clear.as_bytes()),
                 "{clear}"

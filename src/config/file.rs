@@ -317,6 +317,9 @@ pub struct SessionSection {
     /// Most live sessions of one citizen (one provider and `sub`), in both stores: a new login
     /// past it ends that citizen's oldest session.
     pub max_sessions_per_citizen: u64,
+    /// Largest form body kept across a login when a browser route's POST finds no session
+    /// (`preserve_post`); 0 keeps none.
+    pub preserve_post_max_bytes: usize,
 }
 
 impl Default for SessionSection {
@@ -336,6 +339,7 @@ impl Default for SessionSection {
             login_timeout: "10m".into(),
             max_sessions: 100_000,
             max_sessions_per_citizen: 10,
+            preserve_post_max_bytes: 64 * 1024,
         }
     }
 }
@@ -356,6 +360,10 @@ pub struct RouteSection {
     /// privilege); `sub` is always sent. Default: every claim not dropped in `[headers.claims]`.
     #[serde(default)]
     pub claims: Option<Vec<String>>,
+    /// Browser routes: keep a form posted without a session across the login and send it
+    /// again after (default true); `false` turns it off for this route.
+    #[serde(default)]
+    pub preserve_post: Option<bool>,
 }
 
 /// `[headers]`: how the identity reaches the application.

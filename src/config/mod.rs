@@ -459,12 +459,19 @@ impl Validator {
             if access == Access::Public && min_level.is_some() {
                 return Err(self.err(key("min_level"), "a public route cannot require a level"));
             }
+            if access != Access::Browser && r.preserve_post.is_some() {
+                return Err(self.err(
+                    key("preserve_post"),
+                    "only browser routes keep forms across a login",
+                ));
+            }
             let profile = self.route_profile(&key("claims"), r.claims.as_deref(), headers)?;
             out.push(Route {
                 prefix: path.to_string(),
                 access,
                 min_level,
                 profile,
+                preserve_post: access == Access::Browser && r.preserve_post.unwrap_or(true),
             });
         }
         Ok(out)

@@ -27,7 +27,13 @@ pub struct SessionConfig {
     pub max_sessions: u64,
     /// Most live sessions per provider and `sub`.
     pub max_sessions_per_citizen: u64,
+    /// Largest form body kept across a login (`preserve_post`); 0: none.
+    pub preserve_post_max_bytes: usize,
 }
+
+/// Largest value of `session.preserve_post_max_bytes`: kept forms live in the login states
+/// (memory, or Redis) and in the replay page.
+pub const MAX_PRESERVE_POST_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,6 +148,12 @@ impl Validator {
                 "must be between 1 and 1000",
             ));
         }
+        if s.preserve_post_max_bytes > MAX_PRESERVE_POST_BYTES {
+            return Err(self.err(
+                "session.preserve_post_max_bytes",
+                format!("must be at most {MAX_PRESERVE_POST_BYTES} (1 MiB); 0 keeps no form"),
+            ));
+        }
         Ok(SessionConfig {
             store,
             idle_timeout,
@@ -149,6 +161,7 @@ impl Validator {
             login_timeout,
             max_sessions: s.max_sessions,
             max_sessions_per_citizen: s.max_sessions_per_citizen,
+            preserve_post_max_bytes: s.preserve_post_max_bytes,
         })
     }
 

@@ -756,3 +756,47 @@ fn jwks_refresh_is_a_floor_of_seconds() {
         );
     }
 }
+
+#[test]
+fn forms_are_kept_on_browser_routes_unless_turned_off() {
+    let s = secret_file();
+    let cfg = load(&format!(
+        "{}\n[[routes]]\npath = \"/paiement\"\npreserve_post = false\n\
+         [[routes]]\npath = \"/demarches\"\n",
+        base(&s)
+    ))
+    .unwrap();
+    assert_eq!(cfg.session.preserve_post_max_bytes, 64 * 1024);
+    let route = |p: &str| cfg.routes.iter().find(|r| r.prefix == p).unwrap();
+    assert!(
+        !route("/public").preserve_post,
+        "public routes need no session"
+    );
+    assert!(!route("/paiement").preserve_post);
+    assert!(route("/demarches").preserve_post);
+    let cfg = load(&format!(
+        "{}\n[session]\npreserve_post_max_bytes = 0\n",
+        base(&s)
+    ))
+    .unwrap();
+    assert_eq!(cfg.session.preserve_post_max_bytes, 0);
+    assert!(cfg
+        .to_effective_toml()
+        .contains("preserve_post_max_bytes = 0"));
+
+    let msg = fails(
+        &base(&s).replace(
+            "access = \"public\"",
+            "access = \"public\"\npreserve_post = true",
+        ),
+        "routes[0].preserve_post",
+    );
+    assert!(msg.contains("browser routes"), "{msg}");
+    fails(
+        &format!(
+            "{}\n[session]\npreserve_post_max_bytes = 2000000\n",
+            base(&s)
+        ),
+        "session.preserve_post_max_bytes",
+    );
+}

@@ -5,7 +5,8 @@
 //! A websocket handshake (`Upgrade: websocket`, any path) is accepted: the first message the
 //! echo sends is that same JSON description of the handshake request, then it sends back
 //! every text or binary message it receives. `?sleep_ms=N` (at most 10 s) delays the answer
-//! (a slow request, for the shutdown tests).
+//! (a slow request, for the shutdown tests). `GET /formulaire` is an HTML page with two forms
+//! posting back to it ([`FORM_PAGE`], for forms kept across a login).
 //!
 //! Given an [`AssertionCheck`], it also does what `docs/upstream.md` tells applications to do
 //! with guichet's signed assertion, using josekit (not the library guichet signs with): fetch
@@ -284,6 +285,12 @@ async fn echo(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
 
+    if websocket.is_none()
+        && parts.method == axum::http::Method::GET
+        && parts.uri.path() == FORM_PAGE
+    {
+        return form_page();
+    }
     let mut out = serde_json::to_vec_pretty(&json).unwrap_or_default();
     out.push(b'\n');
     if let Some(ws) = websocket {
@@ -296,6 +303,55 @@ async fn echo(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     );
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The demo application's form page (`GET`; a `POST` to it is echoed like any request).
+pub const FORM_PAGE: &str = "/formulaire";
+
+/// A small application page with two forms posting to [`FORM_PAGE`]: one
+/// `application/x-www-form-urlencoded`, one `multipart/form-data` with a file, each with the
+/// application's own CSRF token (a hidden field, and the same value in a `demo_csrf` cookie),
+/// to show a form kept across a login (`preserve_post`) reaching the application unchanged.
+fn form_page() -> Response {
+    let token = crate::crypto::random_hex32();
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"fr\"><head><meta charset=\"utf-8\">\
+<title>Demande d'acte (démo)</title></head><body><main>\
+<h1>Demande d'acte de naissance (démo)</h1>\
+<p>Remplissez le formulaire, puis laissez votre session prendre fin (ou déconnectez-vous dans \
+un autre onglet) avant de l'envoyer : guichet le garde pendant que vous vous reconnectez, puis \
+l'envoie.</p>\
+<form method=\"post\" action=\"{FORM_PAGE}\" id=\"demande\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+<p><label for=\"nom\">Nom</label> <input name=\"nom\" id=\"nom\"></p>\
+<p><label for=\"prenom\">Prénom</label> <input name=\"prenom\" id=\"prenom\"></p>\
+<p><label for=\"motif\">Motif</label> <select name=\"motif\" id=\"motif\">\
+<option value=\"passeport\">Passeport</option><option value=\"mariage\">Mariage</option></select></p>\
+<p><label for=\"commentaire\">Commentaire</label> <textarea name=\"commentaire\" id=\"commentaire\"></textarea></p>\
+<p><input type=\"checkbox\" name=\"accord\" value=\"oui\" id=\"accord\"> <label for=\"accord\">J'accepte</label></p>\
+<p><button type=\"submit\" name=\"action\" value=\"envoyer\" id=\"envoyer\">Envoyer</button></p>\
+</form>\
+<h2>Avec une pièce jointe</h2>\
+<form method=\"post\" action=\"{FORM_PAGE}\" enctype=\"multipart/form-data\" id=\"avec-piece\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+<p><label for=\"objet\">Objet</label> <input name=\"objet\" id=\"objet\"></p>\
+<p><label for=\"piece\">Pièce</label> <input type=\"file\" name=\"piece\" id=\"piece\"></p>\
+<p><button type=\"submit\" id=\"envoyer-piece\">Envoyer</button></p>\
+</form></main></body></html>\n"
+    );
+    let mut resp = Response::new(Body::from(html));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "demo_csrf={token}; Path=/; HttpOnly; SameSite=Lax"
+    )) {
+        h.insert(header::SET_COOKIE, v);
+    }
     resp
 }
 

@@ -417,6 +417,7 @@ fn banner(stack: &Stack) -> String {
          \x20          {url}/public/     (no login)\n\
          \x20          {url}/api/        (401 without a session)\n\
          \x20          {url}/renforce/   (eIDAS substantial: step-up to FranceConnect+ or MConnect)\n\
+         \x20          {url}/formulaire  (a form: log out in another tab, send it, log in again)\n\
          \x20          {url}/.guichet/logout\n\
          \x20 Script:  page=$(curl -sL -c jar -b jar -o /dev/null -w '%{{url_effective}}' '{url}/.guichet/login?provider=demo&return_to=/whoami')\n\
          \x20          curl -sL -c jar -b jar \"$page/login?citizen=elodie\"   (the mock's page, as a browser would)\n\

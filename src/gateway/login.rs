@@ -11,6 +11,8 @@
 //!   it gets a fresh id, and the session the browser had before (if any) is deleted.
 //! - The session keeps the *signed* id_token for logout: for FranceConnect+ the JWS found inside
 //!   the JWE, never the JWE itself.
+//! - A login that carries a kept form (`form=ID`, `gateway::forms`) ends on the form's replay
+//!   page instead of `return_to`; every login sets the author mark ([`crate::forms::author`]).
 
 use super::Gateway;
 use crate::audit::Event;
@@ -23,7 +25,7 @@ use crate::oidc::{acr, jwe, response, OidcError, Provider};
 use crate::pages::{from_provider_error, ChooserEntry, Failure, Journey};
 use crate::policy::{safe_return_to, Level};
 use crate::session::cookies;
-use crate::session::{now, LoginState, SessionKey, SessionRecord};
+use crate::session::{now, FormLink, LoginState, SessionKey, SessionRecord};
 use crate::throttle::Kind;
 use crate::web::{Reply, Request};
 use serde_json::{Map, Value};
@@ -81,14 +83,21 @@ impl Gateway {
         if let Some(refused) = self.refuse_if_blocked(req) {
             return refused;
         }
-        let (return_to, provider, level, hint) = match (
+        let (return_to, provider, level, hint, form) = match (
             req.param("return_to"),
             req.param("provider"),
             req.param("level"),
             req.param("login_hint"),
+            req.param("form"),
         ) {
-            (Ok(r), Ok(p), Ok(l), Ok(h)) => (r, p, l, h),
+            (Ok(r), Ok(p), Ok(l), Ok(h), Ok(f)) => (r, p, l, h, f),
             _ => return self.fail(req, &Failure::InvalidRequest("query")),
+        };
+        // The id of a form kept across this login (`gateway::forms`).
+        let form = match form {
+            None => None,
+            Some(f) if crypto::is_hex(&f, 64) => Some(f.into_owned()),
+            Some(_) => return self.fail(req, &Failure::InvalidRequest("form")),
         };
         let return_to = safe_return_to(return_to.as_deref(), &self.cfg.server.prefix).to_string();
         let level = match level.as_deref().map(Level::parse) {
@@ -110,7 +119,11 @@ impl Gateway {
                 match able.as_slice() {
                     [] => return self.level_unavailable(req, level),
                     [only] => *only,
-                    _ => return self.chooser(req, &return_to, level, &able).await,
+                    _ => {
+                        return self
+                            .chooser(req, &return_to, level, form.as_deref(), &able)
+                            .await
+                    }
                 }
             }
         };
@@ -161,6 +174,7 @@ impl Gateway {
             created_at: now(),
             logout: false,
             step_up: level.is_some(),
+            form: form.map(FormLink::Id),
         };
         if let Err(e) = self.store.put_login(&state, login).await {
             return self.fail_on(req, &self.store_failed(&e), &journey);
@@ -192,6 +206,7 @@ impl Gateway {
         req: &Request<'_>,
         return_to: &str,
         level: Option<Level>,
+        form: Option<&str>,
         providers: &[&Arc<Provider>],
     ) -> Reply {
         let entries: Vec<ChooserEntry<'_>> = providers
@@ -202,6 +217,9 @@ impl Gateway {
                     .append_pair("return_to", return_to);
                 if let Some(l) = level {
                     q.append_pair("level", l.eidas());
+                }
+                if let Some(f) = form {
+                    q.append_pair("form", f);
                 }
                 ChooserEntry {
                     display_name: p.cfg.display_name.as_str(),
@@ -289,7 +307,7 @@ impl Gateway {
                 .await;
         };
         let login = match self.store.take_login(&state).await {
-            Ok(Some(l)) if !l.logout => l,
+            Ok(Some(l)) if !l.logout && l.kept_form().is_none() => l,
             Ok(_) => {
                 // A used or expired state: Back to the provider after logging in, or the
                 // callback URL opened again. A citizen with a live session goes back to their
@@ -548,7 +566,15 @@ impl Gateway {
             e.required_level = login.level.map(|l| l.eidas());
         }
         self.audit.record(&e);
-        Reply::redirect(&login.return_to).set_cookie(cookies::set(self.cookies.session, &token))
+        // A form kept across this login goes to its replay page; otherwise back to the page.
+        let next = match &login.form {
+            Some(FormLink::Id(id)) => self.hand_form_to_session(id, login, &token).await,
+            _ => login.return_to.clone(),
+        };
+        let author = self.author_cookie(provider.name(), identity.sub());
+        Reply::redirect(&next)
+            .set_cookie(cookies::set(self.cookies.session, &token))
+            .set_cookie(author)
     }
 
     /// A claim dropped at login: counted (`guichet_claims_dropped_total`), an evidence line

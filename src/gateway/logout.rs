@@ -109,6 +109,7 @@ impl Gateway {
             created_at: now(),
             logout: true,
             step_up: false,
+            form: None,
         };
         if let Err(e) = self.store.put_login(&state, pending).await {
             // The local session is already gone; the provider's logout is best effort.

@@ -13,9 +13,12 @@
 //!   route forwarded without any identity.
 
 mod backchannel;
+mod forms;
 mod login;
 mod logout;
 mod throttling;
+
+pub use forms::FormPlan;
 
 use crate::assertion::Signer;
 use crate::audit::{Audit, Event};
@@ -43,6 +46,9 @@ pub enum Outcome {
     Reply(Reply),
     /// Send it to the upstream.
     Forward(Forward),
+    /// A form posted without a session, to keep across the login: read the body (at most
+    /// the plan's limit), then [`Gateway::keep_form`].
+    KeepForm(FormPlan),
 }
 
 /// A request allowed through, with the session whose identity it carries (if any).
@@ -174,6 +180,11 @@ impl Gateway {
             (Access::Browser, session) => {
                 if let (Some(s), Some(min)) = (&session, route.min_level) {
                     self.step_up_required(req, s, min);
+                }
+                if session.is_none() {
+                    if let Some(keep) = self.plan_keep(req, route) {
+                        return keep;
+                    }
                 }
                 let mut location = format!(
                     "{}/login?return_to={}",
@@ -365,6 +376,7 @@ impl Gateway {
             "error" => self.error_page(req),
             "backchannel-logout" => self.backchannel_logout(req).await,
             "session" => self.session_info(req).await,
+            "replay" => self.replay(req).await,
             "jwks.json" => Reply::json(StatusCode::OK, &self.jwks()),
             _ => match leaf.strip_prefix("assets/").and_then(crate::pages::asset) {
                 Some(asset) => asset,

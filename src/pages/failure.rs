@@ -72,6 +72,18 @@ pub enum Failure {
     /// [`crate::limits`]).
     #[error("request headers too large")]
     HeadersTooLarge,
+    /// A form posted without a session is larger than `preserve_post_max_bytes`.
+    #[error("form too large to keep across a login")]
+    FormTooLarge,
+    /// A form posted without a session cannot be sent again exactly (encoding, shape).
+    #[error("form cannot be kept across a login")]
+    FormNotKept,
+    /// The replay page of a kept form: already shown, expired, or not this browser's.
+    #[error("kept form already sent or expired")]
+    FormGone,
+    /// The citizen who logged in is not the one whose session the form was filled in.
+    #[error("kept form belongs to another citizen")]
+    FormOtherCitizen,
 }
 
 /// Provider error codes with their own page; others are [`Failure::ProviderError`].
@@ -113,6 +125,10 @@ impl Failure {
             | Failure::StoreUnavailable
             | Failure::AssertionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Failure::FormTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Failure::FormNotKept => StatusCode::BAD_REQUEST,
+            Failure::FormGone => StatusCode::GONE,
+            Failure::FormOtherCitizen => StatusCode::FORBIDDEN,
         }
     }
 
@@ -141,6 +157,10 @@ impl Failure {
             Failure::UpstreamUnavailable => "upstream_unavailable".into(),
             Failure::Throttled { .. } => "throttled".into(),
             Failure::HeadersTooLarge => "headers_too_large".into(),
+            Failure::FormTooLarge => "form_too_large".into(),
+            Failure::FormNotKept => "form_not_kept".into(),
+            Failure::FormGone => "form_gone".into(),
+            Failure::FormOtherCitizen => "form_other_citizen".into(),
         }
     }
 
@@ -213,6 +233,10 @@ impl Failure {
             Failure::UpstreamUnavailable => "upstream_unavailable",
             Failure::Throttled { .. } => "throttled",
             Failure::HeadersTooLarge => "headers_too_large",
+            Failure::FormTooLarge => "form_too_large",
+            Failure::FormNotKept => "form_not_kept",
+            Failure::FormGone => "form_gone",
+            Failure::FormOtherCitizen => "form_other_citizen",
         }
     }
 
@@ -246,6 +270,10 @@ impl Failure {
                 retry_after: wait.unwrap_or(60).clamp(1, 24 * 3600),
             },
             "headers_too_large" => Failure::HeadersTooLarge,
+            "form_too_large" => Failure::FormTooLarge,
+            "form_not_kept" => Failure::FormNotKept,
+            "form_gone" => Failure::FormGone,
+            "form_other_citizen" => Failure::FormOtherCitizen,
             _ => return None,
         })
     }
@@ -350,10 +378,31 @@ impl Pages {
         if failure.offers_other_login() {
             actions.push_str(&self.other_login_link(lang));
         }
+        // A form that could not be kept: this tab still has it one step back, so the citizen
+        // logs in elsewhere, comes back and sends it again.
+        let new_tab = matches!(failure, Failure::FormTooLarge | Failure::FormNotKept);
+        if new_tab {
+            actions.push_str(&format!(
+                "<a class=\"btn\" href=\"{}\" target=\"_blank\" rel=\"noopener\">{}</a>",
+                escape(&own_href(&self.prefix, "login", String::new())),
+                say(
+                    lang,
+                    if fr {
+                        "Se connecter dans un nouvel onglet"
+                    } else {
+                        "Log in in a new tab"
+                    }
+                )
+            ));
+        }
         // Too many attempts: a home page behind the login would only come back here.
         let home_loops = matches!(failure, Failure::Throttled { .. }) && self.home_needs_login;
         if !home_loops {
-            let class = if retry { "btn btn-secondary" } else { "btn" };
+            let class = if retry || new_tab {
+                "btn btn-secondary"
+            } else {
+                "btn"
+            };
             actions.push_str(&self.home_button(lang, class));
         }
         if !actions.is_empty() {

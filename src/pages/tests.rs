@@ -37,6 +37,10 @@ const ALL: &[Failure] = &[
     Failure::UpstreamUnavailable,
     Failure::Throttled { retry_after: 90 },
     Failure::HeadersTooLarge,
+    Failure::FormTooLarge,
+    Failure::FormNotKept,
+    Failure::FormGone,
+    Failure::FormOtherCitizen,
 ];
 
 #[test]

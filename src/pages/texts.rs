@@ -200,6 +200,38 @@ pub(super) fn texts(failure: &Failure, lang: Lang) -> (&'static str, &'static st
             "Requête trop volumineuse",
             "Votre navigateur a envoyé une requête trop volumineuse, souvent à cause de cookies trop nombreux ou trop longs. Effacez les cookies de ce site, puis réessayez.",
         ),
+        (Failure::FormTooLarge, Fr) => (
+            "Formulaire trop volumineux",
+            "Votre session a pris fin avant l'envoi de ce formulaire, et il est trop volumineux pour être conservé pendant que vous vous reconnectez. Connectez-vous dans un nouvel onglet, puis revenez à la page précédente de cet onglet et envoyez de nouveau le formulaire.",
+        ),
+        (Failure::FormTooLarge, En) => (
+            "Form too large to keep",
+            "Your session ended before this form was sent, and it is too large to be kept while you log in again. Log in in a new tab, then go back to the previous page in this tab and send the form again.",
+        ),
+        (Failure::FormNotKept, Fr) => (
+            "Formulaire non conservé",
+            "Votre session a pris fin avant l'envoi de ce formulaire, et il n'a pas pu être conservé pendant que vous vous reconnectez. Connectez-vous dans un nouvel onglet, puis revenez à la page précédente de cet onglet et envoyez de nouveau le formulaire.",
+        ),
+        (Failure::FormNotKept, En) => (
+            "Form not kept",
+            "Your session ended before this form was sent, and it could not be kept while you log in again. Log in in a new tab, then go back to the previous page in this tab and send the form again.",
+        ),
+        (Failure::FormGone, Fr) => (
+            "Formulaire déjà envoyé ou expiré",
+            "Ce formulaire a déjà été envoyé, ou le délai pour l'envoyer après votre connexion est dépassé. Il n'a pas été envoyé une seconde fois. Si besoin, remplissez-le de nouveau.",
+        ),
+        (Failure::FormGone, En) => (
+            "Form already sent or expired",
+            "This form was already sent, or the time allowed to send it after you logged in has passed. It was not sent a second time. If needed, fill it in again.",
+        ),
+        (Failure::FormOtherCitizen, Fr) => (
+            "Formulaire non envoyé",
+            "Ce formulaire avait été rempli pendant la session d'une autre personne que celle qui vient de se connecter. Pour protéger ses données, il n'a pas été envoyé. Vous êtes connecté : vous pouvez recommencer votre démarche.",
+        ),
+        (Failure::FormOtherCitizen, En) => (
+            "Form not sent",
+            "This form was filled in during the session of someone other than the person who has just logged in. To protect their data, it was not sent. You are logged in: you can start your request again.",
+        ),
         (Failure::HeadersTooLarge, En) => (
             "Request too large",
             "Your browser sent a request that is too large, often because of too many or too long cookies. Clear this site's cookies, then try again.",

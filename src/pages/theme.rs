@@ -7,6 +7,8 @@
 //!   hash only, no script, images from `'self'` and `data:` only (the logo is a `data:` URL),
 //!   forms to `'self'`, `frame-ancestors 'none'`, `base-uri 'none'`
 //!   (`pages::tests::pages_are_escaped_and_locked_down`, `overrides_keep_the_policy_strict`).
+//!   One exception, the replay page of a kept form: its own script by a fresh nonce, and no
+//!   `form-action` ([`Theme::replay_csp`], `pages::replay::tests`).
 //! - Configured colours are validated `#rrggbb` values (never raw text in the style sheet);
 //!   the FranceConnect buttons keep their own colours, which the FranceConnect rules forbid
 //!   changing.
@@ -22,6 +24,8 @@ use base64::Engine;
 pub struct Theme {
     pub css: String,
     pub csp: String,
+    /// `'sha256-...'` of the style sheet.
+    style_source: String,
 }
 
 impl Theme {
@@ -87,10 +91,26 @@ a:focus,button:focus{{outline:3px solid #0a76f6;outline-offset:2px}}\
             ));
         }
         let hash = STANDARD.encode(crate::crypto::sha256(css.as_bytes()));
+        let style_source = format!("'sha256-{hash}'");
         let csp = format!(
-            "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self' data:; \
+            "default-src 'none'; style-src {style_source}; img-src 'self' data:; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         );
-        Theme { css, csp }
+        Theme {
+            css,
+            csp,
+            style_source,
+        }
+    }
+
+    /// The policy of the replay page of a kept form ([`super::replay`]): the same, plus its
+    /// one script by nonce, and no `form-action` (the application may answer the replayed
+    /// POST with a redirect to another site, as it would have the first time).
+    pub fn replay_csp(&self, nonce: &str) -> String {
+        format!(
+            "default-src 'none'; style-src {}; script-src 'nonce-{nonce}'; img-src 'self' data:; \
+             frame-ancestors 'none'; base-uri 'none'",
+            self.style_source
+        )
     }
 }

@@ -1,6 +1,8 @@
 //! Names and attributes of guichet's cookies: the session cookie, the pre-auth "login
-//! binding" cookie that ties a `state` to the browser that started the login, and the
-//! language the citizen chose on guichet's pages (`fr` or `en`, nothing else).
+//! binding" cookie that ties a `state` (and a kept form) to the browser that started the
+//! login, the language the citizen chose on guichet's pages (`fr` or `en`, nothing else), and
+//! the author mark ([`crate::forms::author`]: who was logged in on this browser last, so a
+//! form kept across a login is only sent for the same citizen).
 //!
 //! All are `HttpOnly`, `Secure`, `SameSite=Lax` and `Path=/`; with an https public URL they
 //! carry the `__Host-` prefix, which browsers only accept from a secure origin without a
@@ -14,6 +16,7 @@ pub struct CookieNames {
     pub session: &'static str,
     pub login: &'static str,
     pub lang: &'static str,
+    pub author: &'static str,
 }
 
 impl CookieNames {
@@ -23,12 +26,14 @@ impl CookieNames {
                 session: "__Host-guichet",
                 login: "__Host-guichet-login",
                 lang: LANG_HTTPS,
+                author: "__Host-guichet-author",
             }
         } else {
             CookieNames {
                 session: "guichet",
                 login: "guichet-login",
                 lang: LANG_HTTP,
+                author: "guichet-author",
             }
         }
     }

@@ -26,6 +26,7 @@ pub mod memory;
 pub mod redis;
 pub mod seal;
 
+use crate::forms::KeptForm;
 use crate::identity::headers::SessionHeaders;
 use crate::identity::Identity;
 use crate::policy::Level;
@@ -287,6 +288,46 @@ pub struct LoginState {
     /// A page asked for this level (step-up), rather than the provider's default.
     #[serde(default)]
     pub step_up: bool,
+    /// A form kept across this login (`preserve_post`, [`crate::forms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<FormLink>,
+}
+
+/// How a login state relates to a kept form.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FormLink {
+    /// A login that carries the form kept under this id: after the callback the browser goes
+    /// to the replay page with it.
+    Id(String),
+    /// The record of the form itself, stored under [`form_key`] of its id.
+    Kept(Box<KeptForm>),
+}
+
+/// The key a kept form is stored under with [`SessionStore::put_login`]: never a `state`
+/// (states are 64 hex digits and the callback takes nothing else).
+pub fn form_key(id: &str) -> String {
+    format!("form:{id}")
+}
+
+impl LoginState {
+    /// Bytes this state takes in the memory store, for its bound: about 1 KiB for a login,
+    /// plus the kept form's fields.
+    pub fn weight(&self) -> usize {
+        const BASE: usize = 1024;
+        match &self.form {
+            Some(FormLink::Kept(f)) => BASE + f.weight(),
+            _ => BASE,
+        }
+    }
+
+    /// The kept form, if this is a kept form's record.
+    pub fn kept_form(&self) -> Option<&KeptForm> {
+        match &self.form {
+            Some(FormLink::Kept(f)) => Some(f),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for LoginState {
@@ -294,6 +335,7 @@ impl fmt::Debug for LoginState {
         f.debug_struct("LoginState")
             .field("provider", &self.provider)
             .field("level", &self.level)
+            .field("form", &self.kept_form())
             .finish_non_exhaustive()
     }
 }

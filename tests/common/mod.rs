@@ -3,6 +3,7 @@
 //! that keeps cookies and follows redirects one hop at a time.
 #![allow(dead_code)]
 
+pub mod forms;
 pub mod oidc_provider;
 pub mod process;
 pub mod redis;

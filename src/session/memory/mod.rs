@@ -1,6 +1,6 @@
 //! The embedded store, in this process: live sessions with their back-channel index
 //! ([`sessions`]: a sharded table sized for a million sessions), and bounded moka caches for
-//! login states and logout token ids. The default for a single replica; with several replicas
+//! login states (weighed by their size, kept forms included) and logout token ids. The default for a single replica; with several replicas
 //! use Redis.
 //!
 //! Invariants: at most `max_sessions` sessions are held (an insert past the bound evicts);
@@ -24,8 +24,10 @@ use std::time::{Duration, Instant};
 /// second: every session is looked at every 8 s).
 const SWEEP_SHARDS: usize = 8;
 
-/// Upper bound of logins in progress kept at once (a flood of login starts evicts the oldest).
-const MAX_PENDING_LOGINS: u64 = 100_000;
+/// Upper bound of the bytes of login states kept at once, as [`LoginState::weight`] counts
+/// them: 100 000 logins in progress, fewer when some carry a kept form (a 64 KiB form counts
+/// as 65 logins). Past it, states are evicted (or new ones not admitted) rather than grow.
+const MAX_PENDING_LOGIN_BYTES: u64 = 100_000 * 1024;
 /// Upper bound of logout token ids remembered (only valid, signed tokens get here).
 const MAX_TOKEN_IDS: u64 = 100_000;
 
@@ -38,10 +40,18 @@ pub struct MemoryStore {
 impl MemoryStore {
     /// The store for `cfg`; sessions it ends by itself are reported to `notices`.
     pub fn new(cfg: &SessionConfig, notices: Notices) -> MemoryStore {
+        MemoryStore::with_login_bytes(cfg, notices, MAX_PENDING_LOGIN_BYTES)
+    }
+
+    /// A store whose login states may take `login_bytes` (tests of the bound).
+    fn with_login_bytes(cfg: &SessionConfig, notices: Notices, login_bytes: u64) -> MemoryStore {
         MemoryStore {
             sessions: Sessions::new(cfg, notices),
             logins: Cache::builder()
-                .max_capacity(MAX_PENDING_LOGINS)
+                .max_capacity(login_bytes)
+                .weigher(|_state, login: &LoginState| {
+                    u32::try_from(login.weight()).unwrap_or(u32::MAX)
+                })
                 .time_to_live(cfg.login_timeout)
                 .build(),
             // Each id lives for the ttl it was remembered with.
@@ -156,6 +166,7 @@ mod tests {
             login_timeout: Duration::from_secs(60),
             max_sessions: max,
             max_sessions_per_citizen: 10,
+            preserve_post_max_bytes: 65536,
         }
     }
 
@@ -198,10 +209,62 @@ mod tests {
             created_at: 0,
             logout: false,
             step_up: false,
+            form: None,
         };
         store.put_login("st", login).await.unwrap();
         assert!(store.take_login("st").await.unwrap().is_some());
         assert!(store.take_login("st").await.unwrap().is_none());
+    }
+
+    fn kept_form(bytes: usize) -> LoginState {
+        use crate::forms::{Encoding, Field, KeptForm, Value};
+        LoginState {
+            provider: String::new(),
+            nonce: String::new(),
+            pkce_verifier: None,
+            return_to: "/f".into(),
+            level: None,
+            binding: "b".into(),
+            created_at: 0,
+            logout: false,
+            step_up: false,
+            form: Some(crate::session::FormLink::Kept(Box::new(KeptForm {
+                action: "/f".into(),
+                encoding: Encoding::Urlencoded,
+                fields: vec![Field {
+                    name: "a".into(),
+                    value: Value::Text("x".repeat(bytes)),
+                }],
+                author: None,
+            }))),
+        }
+    }
+
+    #[tokio::test]
+    async fn kept_forms_count_in_the_bound_of_login_states_by_their_size() {
+        // Room for 64 plain logins: a 64 KiB form alone takes (more than) all of it.
+        let store = MemoryStore::with_login_bytes(&cfg(10), Notices::none(), 64 * 1024);
+        for i in 0..64 {
+            let mut l = kept_form(0);
+            l.form = None;
+            store.put_login(&format!("s{i}"), l).await.unwrap();
+        }
+        store.sync();
+        assert_eq!(store.logins.entry_count(), 64);
+        for i in 0..20 {
+            store
+                .put_login(&format!("f{i}"), kept_form(16 * 1024))
+                .await
+                .unwrap();
+        }
+        store.sync();
+        let held = store.logins.weighted_size();
+        assert!(held <= 64 * 1024, "{held} bytes of login states held");
+        assert!(
+            store.logins.entry_count() < 64 + 20,
+            "forms counted as one login each"
+        );
+        assert!(kept_form(16 * 1024).weight() > 17 * 1024);
     }
 
     #[tokio::test]

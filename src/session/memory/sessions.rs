@@ -390,6 +390,7 @@ mod tests {
             login_timeout: Duration::from_secs(60),
             max_sessions: max,
             max_sessions_per_citizen: 10,
+            preserve_post_max_bytes: 65536,
         }
     }
 
