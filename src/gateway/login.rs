@@ -424,6 +424,20 @@ impl Gateway {
         if let Err(e) = self.store.insert(key, session.clone()).await {
             return self.login_failed(req, attempt, self.store_failed(&e)).await;
         }
+        let mut e = super::session_event(req, &session, "login", "success", "ok");
+        if login.step_up {
+            e.required_level = login.level.map(|l| l.eidas());
+        }
+        // No session without its evidence line: if the evidence log cannot take it, the
+        // session just made is deleted and the login refused.
+        if self.audit.record(&e).await.is_err() {
+            if let Err(err) = self.store.remove(&key).await {
+                tracing::error!(error = %err, "could not delete a session whose login has no evidence line");
+            }
+            return self
+                .login_failed(req, attempt, Failure::EvidenceUnavailable)
+                .await;
+        }
         let identity = &session.record.identity;
         let level = session.record.level.map(|l| l.eidas());
         self.metrics
@@ -442,11 +456,6 @@ impl Gateway {
                 .with_label_values(&[login.level.map_or("none", |l| l.eidas()), "success"])
                 .inc();
         }
-        let mut e = super::session_event(req, &session, "login", "success", "ok");
-        if login.step_up {
-            e.required_level = login.level.map(|l| l.eidas());
-        }
-        self.audit.record(&e);
         Reply::redirect(&login.return_to).set_cookie(cookies::set(self.cookies.session, &token))
     }
 
@@ -487,7 +496,7 @@ impl Gateway {
         if at.step_up {
             e.required_level = level;
         }
-        self.audit.record(&e);
+        let _ = self.audit.record(&e).await;
         if count {
             if let Some(refused) = self.throttle(req, Kind::FailedCallback).await {
                 return refused;

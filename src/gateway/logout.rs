@@ -67,13 +67,20 @@ impl Gateway {
             .logouts
             .with_label_values(&["rp_initiated"])
             .inc();
-        self.audit.record(&super::session_event(
-            req,
-            &session,
-            "logout",
-            "success",
-            "rp_initiated",
-        ));
+        // A lost line is counted and logged by the evidence log; the logout stands.
+        let _ = self
+            .audit
+            .record(&super::session_event(
+                req,
+                &session,
+                "logout",
+                "success",
+                "rp_initiated",
+            ))
+            .await;
+        if let Some(k) = &key {
+            self.upgraded.close_session(k);
+        }
         let end_session = self
             .provider(&record.provider)
             .and_then(|p| p.endpoints())

@@ -28,9 +28,12 @@ use crate::policy::{normalize_path, Access, Policy};
 use crate::session::cookies::CookieNames;
 use crate::session::{now, touch_interval, Session, SessionBuilder, SessionKey, SessionStore};
 use crate::throttle::Throttle;
+use crate::upgraded::Upgraded;
+use crate::upstream::Upstream;
 use crate::web::{Body, Reply, Request};
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,6 +79,11 @@ pub struct Gateway {
     pub signer: Arc<Signer>,
     /// Login starts and failed callbacks per client address (`[rate_limit]`).
     pub throttle: Throttle,
+    /// The application's addresses, resolved in the background ([`crate::upstream`]).
+    pub upstream: Arc<Upstream>,
+    /// Open upgraded connections by session, closed when their session ends
+    /// ([`crate::upgraded`]).
+    pub upgraded: Arc<Upgraded>,
     /// `last_seen` is written back to the store at most this often.
     touch_interval: Duration,
     /// Public keys served at `/.guichet/jwks.json`: keys the upstream uses to verify guichet's
@@ -99,6 +107,8 @@ impl Gateway {
             cookies: CookieNames::new(cfg.server.https),
             pages: Pages::new(&cfg.pages, &cfg.server.prefix),
             throttle: Throttle::new(&cfg.rate_limit),
+            upstream: Arc::new(Upstream::new(&cfg.upstream)),
+            upgraded: Upgraded::new(),
             cfg,
             providers,
             store,
@@ -132,14 +142,20 @@ impl Gateway {
             "/readyz" => return Outcome::Reply(self.readiness().await),
             _ => {}
         }
-        let path = match normalize_path(req.path) {
-            Ok(p) => p,
+        // The path judged is the path forwarded: it must already be canonical (the edge
+        // rewrote it), never judged in one spelling and forwarded in another.
+        match normalize_path(req.path) {
+            Ok(Cow::Borrowed(_)) => {}
+            Ok(Cow::Owned(_)) => {
+                tracing::info!("request path not canonical");
+                return Outcome::Reply(self.fail(req, &Failure::PathRefused));
+            }
             Err(e) => {
                 tracing::info!(reason = %e, "request path refused");
                 return Outcome::Reply(self.fail(req, &Failure::PathRefused));
             }
-        };
-        let route = self.policy.route_for(&path);
+        }
+        let route = self.policy.route_for(req.path);
         let class = match route.access {
             Access::Browser => "browser",
             Access::Api => "api",
@@ -163,7 +179,7 @@ impl Gateway {
             (Access::Api, session) => Outcome::Reply(self.unauthorized(session.is_some())),
             (Access::Browser, session) => {
                 if let (Some(s), Some(min)) = (&session, route.min_level) {
-                    self.step_up_required(req, s, min);
+                    self.step_up_required(req, s, min).await;
                 }
                 let mut location = format!(
                     "{}/login?return_to={}",
@@ -266,13 +282,16 @@ impl Gateway {
                 .sessions_expired
                 .with_label_values(&[why.as_str()])
                 .inc();
-            self.audit.record(&session_event(
-                req,
-                &session,
-                "session_expired",
-                "success",
-                why.as_str(),
-            ));
+            let _ = self
+                .audit
+                .record(&session_event(
+                    req,
+                    &session,
+                    "session_expired",
+                    "success",
+                    why.as_str(),
+                ))
+                .await;
             return Ok(None);
         }
         if session.touch(t, self.touch_interval) {
@@ -297,10 +316,10 @@ impl Gateway {
 
     /// A session below the level a page asks for is sent to log in again (step-up): an
     /// evidence line and a metric say so.
-    fn step_up_required(&self, req: &Request<'_>, s: &Session, min: crate::policy::Level) {
+    async fn step_up_required(&self, req: &Request<'_>, s: &Session, min: crate::policy::Level) {
         let mut e = session_event(req, s, "step_up", "required", "level_too_low");
         e.required_level = Some(min.eidas());
-        self.audit.record(&e);
+        let _ = self.audit.record(&e).await;
         self.metrics
             .step_ups
             .with_label_values(&[min.eidas(), "required"])
@@ -354,7 +373,8 @@ impl Gateway {
             .map(|p| p.name())
             .collect();
         let store = self.store.ready().await;
-        if missing.is_empty() && store.is_ok() {
+        let upstream = self.upstream.is_resolved();
+        if missing.is_empty() && store.is_ok() && upstream {
             Reply::json(StatusCode::OK, &serde_json::json!({"ready": true}))
         } else {
             Reply::json(
@@ -363,6 +383,7 @@ impl Gateway {
                     "ready": false,
                     "providers_not_ready": missing,
                     "store_ready": store.is_ok(),
+                    "upstream_resolved": upstream,
                 }),
             )
         }

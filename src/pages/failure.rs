@@ -59,6 +59,17 @@ pub enum Failure {
     StoreUnavailable,
     #[error("upstream unavailable")]
     UpstreamUnavailable,
+    /// The upstream's host name has not resolved yet ([`crate::upstream`]).
+    #[error("upstream name does not resolve")]
+    UpstreamUnresolved,
+    /// The request names a host that is neither the public host nor an alias
+    /// ([`crate::edge`]).
+    #[error("misdirected request")]
+    Misdirected,
+    /// The evidence log could not take a login's line ([`crate::audit`]): no session without
+    /// its evidence.
+    #[error("evidence log unavailable")]
+    EvidenceUnavailable,
     /// Too many login starts or failed callbacks from this client ([`crate::throttle`]).
     #[error("too many attempts; retry after {retry_after} s")]
     Throttled { retry_after: u64 },
@@ -91,6 +102,7 @@ impl Failure {
             | Failure::LoginExpired
             | Failure::StateMismatch => StatusCode::BAD_REQUEST,
             Failure::NotFound => StatusCode::NOT_FOUND,
+            Failure::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             Failure::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Failure::Cancelled
             | Failure::LoginRequired(_)
@@ -105,6 +117,8 @@ impl Failure {
             Failure::ProviderUnavailable
             | Failure::ProviderDown(_)
             | Failure::StoreUnavailable
+            | Failure::UpstreamUnresolved
+            | Failure::EvidenceUnavailable
             | Failure::AssertionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
@@ -133,6 +147,9 @@ impl Failure {
             Failure::AssertionUnavailable => "assertion_unavailable".into(),
             Failure::StoreUnavailable => "store_unavailable".into(),
             Failure::UpstreamUnavailable => "upstream_unavailable".into(),
+            Failure::UpstreamUnresolved => "upstream_unresolved".into(),
+            Failure::Misdirected => "misdirected".into(),
+            Failure::EvidenceUnavailable => "evidence_log_unavailable".into(),
             Failure::Throttled { .. } => "throttled".into(),
             Failure::HeadersTooLarge => "headers_too_large".into(),
         }

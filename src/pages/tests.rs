@@ -35,6 +35,9 @@ const ALL: &[Failure] = &[
     Failure::AssertionUnavailable,
     Failure::StoreUnavailable,
     Failure::UpstreamUnavailable,
+    Failure::UpstreamUnresolved,
+    Failure::Misdirected,
+    Failure::EvidenceUnavailable,
     Failure::Throttled { retry_after: 90 },
     Failure::HeadersTooLarge,
 ];
