@@ -8,7 +8,7 @@ pub mod process;
 pub mod redis;
 pub mod tls;
 
-pub use process::GatewayProcess;
+pub use process::{spawn_gateway_wrapped, GatewayProcess};
 use process::{port_of, spawn_gateway, spawn_gateway_alive, spawn_process, wait_ready};
 
 use guichet::demo::certs::{CertPair, TestCa};

@@ -145,8 +145,65 @@ pub(crate) fn spawn_process(
     upgrade_sock: &Path,
     upgrade: bool,
 ) -> GatewayProcess {
+    spawn_wrapped(
+        &[],
+        config_path,
+        dir,
+        name,
+        audit_path,
+        metrics_port,
+        upgrade_sock,
+        upgrade,
+    )
+}
+
+/// Runs the real binary through `wrapper` (a command that ends by running its arguments,
+/// e.g. `unshare --mount ...`) and waits until `/healthz` answers 200: a gateway that may not
+/// be ready.
+pub async fn spawn_gateway_wrapped(
+    wrapper: &[&str],
+    config_path: &Path,
+    dir: &Path,
+    name: &str,
+    audit_path: PathBuf,
+    metrics_port: u16,
+    url: &str,
+) -> GatewayProcess {
+    let sock = dir.join(format!("{name}.upgrade.sock"));
+    let mut gateway = spawn_wrapped(
+        wrapper,
+        config_path,
+        dir,
+        name,
+        audit_path,
+        metrics_port,
+        &sock,
+        false,
+    );
+    wait_for(url, &mut gateway, None, "healthz").await;
+    gateway
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_wrapped(
+    wrapper: &[&str],
+    config_path: &Path,
+    dir: &Path,
+    name: &str,
+    audit_path: PathBuf,
+    metrics_port: u16,
+    upgrade_sock: &Path,
+    upgrade: bool,
+) -> GatewayProcess {
     let stderr_path = dir.join(format!("{name}.stderr"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guichet"));
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(env!("CARGO_BIN_EXE_guichet"));
+            cmd
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_guichet")),
+    };
     cmd.args(["run", "--config"])
         .arg(config_path)
         .arg("--upgrade-sock")
