@@ -7,8 +7,8 @@
 //!    forge identity or its address ([`Hygiene`]), then ask the [`Gateway`] what to do; either
 //!    write its reply and stop, or remember the decision in the per-request [`Ctx`].
 //! 2. `upstream_peer`: one of the application's resolved addresses ([`crate::upstream`]);
-//!    `fail_to_connect` moves a request to the next one. An upgrade request carrying a
-//!    session gets a connection its [`Switch`] can close.
+//!    `fail_to_connect` moves a request to the next one. An upgrade request gets a
+//!    connection of its own, which its [`Switch`] closes when its session ends.
 //! 3. `upstream_request_filter`: remove guichet's cookies, copy the session's pre-built
 //!    identity block for the route's profile and its cached assertion, set the forwarding
 //!    headers, `X-Request-Id`, and `Host` (the public host, or `[upstream] host_header`).
@@ -60,7 +60,7 @@ pub struct Ctx {
     /// failed so far.
     upstream_start: Option<usize>,
     connect_failures: usize,
-    /// For an upgrade request with a session: what closes its upstream connection.
+    /// For an upgrade request: what closes its upstream connection.
     switch: Option<Arc<Switch>>,
     /// The upgraded connection, registered under its session until the request ends.
     upgraded: Option<Registration>,
@@ -221,7 +221,9 @@ impl ProxyHttp for GuichetProxy {
             }
             Outcome::Forward(forward) => {
                 ctx.class = forward.class;
-                if forward.session.is_some() && session.is_upgrade_req() {
+                // Every upgrade gets a connection of its own (see `upstream::peer`); one with a
+                // session is registered after its 101, to be closed when the session ends.
+                if session.is_upgrade_req() {
                     ctx.switch = Some(Switch::new());
                 }
                 ctx.forward = Some(forward);

@@ -27,7 +27,10 @@ async fn wait_status(url: &str, status: u16, limit: Duration) -> reqwest::Respon
                 return r;
             }
         }
-        assert!(Instant::now() < deadline, "{url}: no {status} within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{url}: no {status} within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -44,7 +47,11 @@ async fn an_upstream_name_that_resolves_later_serves_without_a_restart() {
     let hosts = dir.path().join("hosts");
     let resolv = dir.path().join("resolv.conf");
     std::fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
-    std::fs::write(&resolv, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n").unwrap();
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+    )
+    .unwrap();
 
     let port = free_port().unwrap();
     let metrics_port = free_port().unwrap();
@@ -106,7 +113,10 @@ async fn an_upstream_name_that_resolves_later_serves_without_a_restart() {
     let r = reqwest::get(format!("{url}/public/x")).await.unwrap();
     assert_eq!(r.status(), 503);
     let page = r.text().await.unwrap();
-    assert!(page.contains("Service momentanément indisponible"), "{page}");
+    assert!(
+        page.contains("Service momentanément indisponible"),
+        "{page}"
+    );
     assert!(echo.requests().is_empty());
     let deadline = Instant::now() + Duration::from_secs(10);
     while !logs().contains("upstream name does not resolve") {
@@ -141,7 +151,12 @@ async fn an_upstream_name_that_resolves_later_serves_without_a_restart() {
     let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let m = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+        let m = reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if m.contains("guichet_upstream_addresses 2") {
             break;
         }

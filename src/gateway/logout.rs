@@ -78,8 +78,15 @@ impl Gateway {
                 "rp_initiated",
             ))
             .await;
+        // This replica closes the session's websockets at once; the others within
+        // `upgraded::CHECK_EVERY`.
         if let Some(k) = &key {
-            self.upgraded.close_session(k);
+            if self.upgraded.close_session(k) > 0 {
+                self.metrics
+                    .upgraded_closed
+                    .with_label_values(&[crate::upgraded::Closed::Ended.as_str()])
+                    .inc();
+            }
         }
         let end_session = self
             .provider(&record.provider)

@@ -1,8 +1,18 @@
 //! pingora's side of the upstream: an [`HttpPeer`] per request, built from an address that
 //! was already resolved (pingora's `HttpPeer::new` would resolve a name itself and panic when
-//! it does not resolve), and, for a request that may become an upgraded connection of a
-//! session, a connection guichet can close ([`ClosableConnect`], thrown by an
-//! [`crate::upgraded::Switch`]).
+//! it does not resolve), and, for an upgrade request, a connection of its own
+//! ([`ClosableConnect`]) that its [`crate::upgraded::Switch`] closes when the session ends.
+//!
+//! That connection also works around pingora issue 946
+//! (<https://github.com/cloudflare/pingora/issues/946>, fix proposed in pull request 1016):
+//! when the application's `101` is read before the proxy has passed on the end of the
+//! upgrade request's own (empty) body, pingora takes that end for the end of the tunnel and
+//! closes the websocket right after the `101`. A fast application on the same host makes it
+//! happen to about one websocket in a hundred. [`ClosableSocket`] lets the first read after a
+//! write wait one turn of the scheduler, by which time the request's end (queued before the
+//! response can be read) is always passed on first
+//! (`tests/websocket.rs::many_websockets_opened_at_once_all_get_their_first_message`).
+//! Remove the turn once pingora carries the fix.
 
 use crate::config::UpstreamConfig;
 use crate::upgraded::Switch;
@@ -35,8 +45,8 @@ pub struct Peers {
     verify_tls: bool,
 }
 
-/// Pool groups of closable connections: one per request, so that a connection closable by
-/// one session's switch is never pooled for another request.
+/// Pool groups of upgrade connections: one per request, so that a connection closable by one
+/// session's switch is never pooled for another request.
 static CLOSABLE_GROUP: AtomicU64 = AtomicU64::new(1);
 
 impl Peers {
@@ -52,8 +62,8 @@ impl Peers {
         }
     }
 
-    /// The peer at `addr`; with a `switch`, its connection is a fresh one that the switch
-    /// closes.
+    /// The peer at `addr`; with a `switch` (upgrade requests), its connection is a fresh one
+    /// that the switch closes.
     pub fn peer(&self, addr: SocketAddr, switch: Option<&Arc<Switch>>) -> HttpPeer {
         // An address, not a name: pingora resolves nothing and cannot panic here.
         let mut peer = HttpPeer::new(addr, self.tls, self.sni.clone());
@@ -104,24 +114,28 @@ impl L4Connect for ClosableConnect {
             }
             Ok(Ok(tcp)) => tcp,
         };
-        let socket = ClosableSocket {
-            tcp,
-            switch: self.switch.clone(),
-        };
+        let socket = ClosableSocket::new(tcp, self.switch.clone());
         Ok(Stream::from(VirtualSocketStream::new(Box::new(socket))))
     }
 }
 
-/// A TCP stream that reads end-of-file and refuses writes once its switch is thrown.
+/// A TCP stream that reads end-of-file and refuses writes once its switch is thrown, and
+/// whose first read after a write waits one turn (pingora issue 946, see the module
+/// documentation).
 #[derive(Debug)]
 pub struct ClosableSocket {
     tcp: TcpStream,
     switch: Arc<Switch>,
+    wrote: bool,
 }
 
 impl ClosableSocket {
     pub fn new(tcp: TcpStream, switch: Arc<Switch>) -> ClosableSocket {
-        ClosableSocket { tcp, switch }
+        ClosableSocket {
+            tcp,
+            switch,
+            wrote: false,
+        }
     }
 }
 
@@ -140,6 +154,10 @@ impl AsyncRead for ClosableSocket {
             // End of file.
             return Poll::Ready(Ok(()));
         }
+        if std::mem::take(&mut this.wrote) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         Pin::new(&mut this.tcp).poll_read(cx, buf)
     }
 }
@@ -154,7 +172,11 @@ impl AsyncWrite for ClosableSocket {
         if this.switch.thrown_for_writer(cx.waker()) {
             return Poll::Ready(Err(closed()));
         }
-        Pin::new(&mut this.tcp).poll_write(cx, buf)
+        let written = Pin::new(&mut this.tcp).poll_write(cx, buf);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.wrote = true;
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
