@@ -69,13 +69,25 @@ async fn a_stuck_evidence_log_refuses_logins_and_counts_lost_lines() {
             assert!(!m.contains("guichet_audit_waits_total 0"), "{m}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "never full:\n{m}");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "never full:\n{m}"
+        );
     }
 
     // A login now: its line cannot be written, so it is refused, with a page; no session.
     let landed = h.browser().login(&h, "ana", "/whoami").await;
-    assert_eq!(landed.status, StatusCode::SERVICE_UNAVAILABLE, "{}", landed.body);
-    assert!(landed.body.contains("enregistrer votre connexion"), "{}", landed.body);
+    assert_eq!(
+        landed.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        landed.body
+    );
+    assert!(
+        landed.body.contains("enregistrer votre connexion"),
+        "{}",
+        landed.body
+    );
     assert!(
         !landed.set_cookies.iter().any(|c| c.starts_with("guichet=")),
         "{:?}",
@@ -85,9 +97,13 @@ async fn a_stuck_evidence_log_refuses_logins_and_counts_lost_lines() {
     let r = reqwest::get(format!("{}/public/x", h.url)).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let m = h.metrics().await;
-    assert!(m.contains("guichet_audit_dropped_total{event=\"login\"} 2"), "{m}");
+    assert!(
+        m.contains("guichet_audit_dropped_total{event=\"login\"} 2"),
+        "{m}"
+    );
     assert!(m.contains("reason=\"evidence_log_unavailable\""), "{m}");
-    h.wait_log("EVIDENCE LOG LINE LOST", Duration::from_secs(5)).await;
+    h.wait_log("EVIDENCE LOG LINE LOST", Duration::from_secs(5))
+        .await;
 
     // The output drains: every queued line arrives, in order; logins work again.
     release.send(()).unwrap();
@@ -105,7 +121,10 @@ async fn a_stuck_evidence_log_refuses_logins_and_counts_lost_lines() {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
-        if lines.iter().any(|e| e["event"] == "login" && e["outcome"] == "success" && lines.len() > 10) {
+        if lines
+            .iter()
+            .any(|e| e["event"] == "login" && e["outcome"] == "success" && lines.len() > 10)
+        {
             break lines;
         }
         assert!(Instant::now() < deadline, "no login line after the drain");

@@ -11,6 +11,7 @@
 
 mod common;
 
+use common::process::spawn_gateway_wrapped;
 use common::*;
 use guichet::demo::{free_port, Stack, StackOptions};
 use std::time::{Duration, Instant};

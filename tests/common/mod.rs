@@ -8,8 +8,8 @@ pub mod process;
 pub mod redis;
 pub mod tls;
 
+pub use process::GatewayProcess;
 use process::{port_of, spawn_gateway, spawn_gateway_alive, spawn_process, wait_ready};
-pub use process::{spawn_gateway_wrapped, GatewayProcess};
 
 use guichet::demo::certs::{CertPair, TestCa};
 use guichet::demo::provider::{Faults, Flavour};
