@@ -45,6 +45,8 @@ use serde::Serialize;
 use std::fs::File;
 use std::io::Write;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
@@ -173,6 +175,8 @@ pub struct NotRecorded;
 pub struct Audit {
     queue: mpsc::Sender<Msg>,
     counters: AuditCounters,
+    /// Lines recorded and not written yet (queued, or in the writer's hands).
+    pending: Arc<AtomicUsize>,
 }
 
 impl Audit {
@@ -203,6 +207,8 @@ impl Audit {
     fn start(mut sink: Sink, queue_size: usize, counters: AuditCounters) -> std::io::Result<Audit> {
         let (queue, mut lines) = mpsc::channel::<Msg>(queue_size.max(1));
         let write_errors = counters.write_errors.clone();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let written = pending.clone();
         std::thread::Builder::new()
             .name("guichet-audit".into())
             .spawn(move || {
@@ -213,6 +219,7 @@ impl Audit {
                                 write_errors.inc();
                                 tracing::error!(error = %e, "cannot write to the evidence log");
                             }
+                            written.fetch_sub(1, Ordering::AcqRel);
                         }
                         Msg::Sync(done) => {
                             if let Err(e) = sink.sync() {
@@ -224,12 +231,17 @@ impl Audit {
                     }
                 }
             })?;
-        Ok(Audit { queue, counters })
+        Ok(Audit {
+            queue,
+            counters,
+            pending,
+        })
     }
 
-    /// Lines waiting for the writer.
+    /// Lines recorded and not written yet: the queue, and the line the writer holds. Zero
+    /// means every line recorded so far is in the output.
     pub fn queue_depth(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
+        self.pending.load(Ordering::Acquire)
     }
 
     /// Queues one event's line (see the module documentation for a full queue).
@@ -243,6 +255,8 @@ impl Audit {
             return Err(NotRecorded);
         };
         json.push(b'\n');
+        // Counted before it is sent: the writer may write it (and count it out) at once.
+        self.pending.fetch_add(1, Ordering::AcqRel);
         let msg = match self.queue.try_send(Msg::Line(json)) {
             Ok(()) => return Ok(()),
             Err(mpsc::error::TrySendError::Full(msg)) => msg,
@@ -256,6 +270,7 @@ impl Audit {
     }
 
     fn dropped(&self, event: &Event<'_>) -> NotRecorded {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
         self.counters
             .dropped
             .with_label_values(&[event.event])
@@ -294,7 +309,7 @@ impl Audit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Condvar, Mutex};
+    use std::sync::{Condvar, Mutex};
 
     #[derive(Clone, Default)]
     struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -390,7 +405,7 @@ mod tests {
             .expect("no wait while the queue has room")
             .unwrap();
         }
-        assert!(audit.queue_depth() >= 499);
+        assert_eq!(audit.queue_depth(), 500, "queued or in the writer's hands");
         let closing = {
             let audit = audit.clone();
             std::thread::spawn(move || audit.close())
@@ -427,7 +442,11 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert_eq!(audit.queue_depth(), 2);
+        assert_eq!(
+            audit.queue_depth(),
+            3,
+            "two queued, one in the writer's hands"
+        );
         let waited = std::time::Instant::now();
         let lost = audit
             .record(&Event::of(&req, "login", "success", "ok"))

@@ -15,7 +15,7 @@
 //! | `guichet_sessions_expired_total` | `reason` (`idle`, `absolute`) |
 //! | `guichet_active_sessions` | (memory store) |
 //! | `guichet_session_store_errors_total`, `guichet_audit_write_errors_total` | |
-//! | `guichet_audit_queue_depth` (lines waiting for the writer; at scrape), `guichet_audit_waits_total` (events that waited for room) | |
+//! | `guichet_audit_queue_depth` (lines recorded, not written yet; at scrape), `guichet_audit_waits_total` (events that waited for room) | |
 //! | `guichet_audit_dropped_total` | `event` (lines lost: the queue stayed full) |
 //! | `guichet_upstream_addresses` (addresses the upstream's name resolves to) | |
 //! | `guichet_upstream_resolutions_total` | `result` (`success`, `failure`) |
@@ -290,7 +290,7 @@ impl Metrics {
             audit_queue_depth: gauge(
                 &r,
                 "guichet_audit_queue_depth",
-                "Evidence log lines waiting for the writer (updated at scrape).",
+                "Evidence log lines recorded and not written yet (updated at scrape).",
             ),
             audit_waits: counter1(
                 &r,

@@ -56,15 +56,15 @@ async fn a_stuck_evidence_log_refuses_logins_and_counts_lost_lines() {
     let b = h.browser();
     let cookie = b.login(&h, "elodie", "/whoami").await.session_cookie();
     // Step-ups make evidence lines without a login: enough of them fill the pipe (64 KiB),
-    // then the queue, until a line waits 1 s in vain and is dropped. Every request is
-    // answered meanwhile.
+    // then the queue (4 lines, and the one the writer is stuck on), until a line waits 1 s
+    // in vain and is dropped. Every request is answered meanwhile.
     let started = Instant::now();
     for i in 0.. {
         let r = get_with_cookie(&format!("{}/renforce/{i}", h.url), &cookie).await;
         assert_eq!(r.status(), StatusCode::FOUND);
         let m = h.metrics().await;
         if m.contains("guichet_audit_dropped_total{event=\"step_up\"}")
-            && m.contains("guichet_audit_queue_depth 4")
+            && m.contains("guichet_audit_queue_depth 5")
         {
             assert!(!m.contains("guichet_audit_waits_total 0"), "{m}");
             break;
