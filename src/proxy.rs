@@ -273,7 +273,11 @@ impl ProxyHttp for GuichetProxy {
         }
         self.hygiene.set_forwarding(upstream, ctx.client_ip)?;
         upstream.insert_header(request_id::HEADER, ctx.request_id.header_value())?;
-        upstream.insert_header(header::HOST, self.upstream_host.clone())?;
+        // The public host (already there, as the client sent it, in the common case).
+        let mut hosts = upstream.headers.get_all(header::HOST).iter();
+        if !(hosts.next() == Some(&self.upstream_host) && hosts.next().is_none()) {
+            upstream.insert_header(header::HOST, self.upstream_host.clone())?;
+        }
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
     }

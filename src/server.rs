@@ -30,6 +30,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Longest wait at start for the upstream's name to resolve before serving anyway (not ready
+/// until it does).
+const FIRST_RESOLUTION: Duration = Duration::from_secs(2);
+
 /// Options from the command line that are not in the configuration file.
 #[derive(Debug, Default, Clone)]
 pub struct RunOptions {
@@ -167,6 +171,15 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
         .map_err(|e| StartError::Setup(format!("cannot start the background runtime: {e}")))?;
     for provider in &gateway.providers {
         background.spawn(keep_provider_loaded(provider.clone(), gateway.clone()));
+    }
+    // A first resolution before serving (bounded), so that a name that resolves is ready at
+    // once, also for the process taking over in a zero-downtime upgrade.
+    if gateway.upstream.name().is_some() {
+        let upstream = &gateway.upstream;
+        let first = async { tokio::time::timeout(FIRST_RESOLUTION, upstream.resolve()).await };
+        if let Ok(Ok(addrs)) = background.block_on(first) {
+            tracing::info!(addresses = ?addrs, "upstream name resolved");
+        }
     }
     background.spawn(crate::upstream::keep_resolved(
         gateway.upstream.clone(),
