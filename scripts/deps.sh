@@ -29,7 +29,11 @@ if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
   need redis-server redis-server       # the Redis session store tests start a real server
   need redis-sentinel redis-sentinel   # ... and three sentinels for the failover tests
   need openssl openssl                 # ... and make its TLS certificates
-  need python3 python3                 # the Helm chart checks (make chart-test) run real Helm
+  need python3 python3                 # the Helm chart checks (make chart-test) run real Helm;
+                                       # tests/common/lenient_upstream.py (http.server)
+  need unshare util-linux              # tests/upstream_dns.rs: guichet with its own /etc/hosts
+  need mount mount                     # ... bind-mounted in a mount namespace
+  need mkfifo coreutils                # tests/evidence_log.rs: an evidence log nobody reads
   python3 -c 'import ensurepip, venv' 2>/dev/null || want+=(python3-venv)  # ... from a venv
   need chromium chromium               # the real-browser test (tests/browser.rs) drives it
   need chromedriver chromium-driver    # ... through chromedriver

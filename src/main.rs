@@ -90,6 +90,11 @@ fn main() -> ExitCode {
         Command::Check { config } => match Config::from_file(&config) {
             Ok(cfg) => {
                 println!("# {}: valid", config.display());
+                // A name that does not resolve now is not an error: guichet starts and keeps
+                // resolving it (DNS may not be ready yet when a pod starts).
+                if let Some(warning) = guichet::upstream::check_now(&cfg.upstream) {
+                    eprintln!("guichet: warning: {}: {warning}", config.display());
+                }
                 print!("{}", cfg.to_effective_toml());
                 ExitCode::SUCCESS
             }

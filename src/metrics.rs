@@ -18,6 +18,12 @@
 //! | `guichet_store_records_refused_total` | `kind` (`session`, `login_state`, `index_entry`) |
 //! | `guichet_active_sessions` | (memory store) |
 //! | `guichet_session_store_errors_total`, `guichet_audit_write_errors_total` | |
+//! | `guichet_audit_queue_depth` (lines recorded, not written yet; at scrape), `guichet_audit_waits_total` (events that waited for room) | |
+//! | `guichet_audit_dropped_total` | `event` (lines lost: the queue stayed full) |
+//! | `guichet_upstream_addresses` (addresses the upstream's name resolves to) | |
+//! | `guichet_upstream_resolutions_total` | `result` (`success`, `failure`) |
+//! | `guichet_upgraded_connections` (open websockets and other upgraded connections with a session; at scrape) | |
+//! | `guichet_upgraded_closed_total` | `reason` (`session_ended`, `session_expired`) |
 //! | `guichet_jwks_refreshes_total` | `provider`, `result` |
 //! | `guichet_providers_ready` | |
 //! | `guichet_throttled_requests_total` | `kind` (`login_starts`, `failed_callbacks`), `action` (`delayed`, `refused`) |
@@ -74,6 +80,13 @@ pub struct Metrics {
     pub active_sessions: IntGauge,
     pub store_errors: IntCounter,
     pub audit_write_errors: IntCounter,
+    pub audit_queue_depth: IntGauge,
+    pub audit_waits: IntCounter,
+    pub audit_dropped: IntCounterVec,
+    pub upstream_addresses: IntGauge,
+    pub upstream_resolutions: IntCounterVec,
+    pub upgraded_connections: IntGauge,
+    pub upgraded_closed: IntCounterVec,
     pub jwks_refreshes: IntCounterVec,
     pub providers_ready: IntGauge,
     pub throttled: IntCounterVec,
@@ -303,6 +316,44 @@ impl Metrics {
                 &r,
                 "guichet_audit_write_errors_total",
                 "Evidence log lines that could not be written.",
+            ),
+            audit_queue_depth: gauge(
+                &r,
+                "guichet_audit_queue_depth",
+                "Evidence log lines recorded and not written yet (updated at scrape).",
+            ),
+            audit_waits: counter1(
+                &r,
+                "guichet_audit_waits_total",
+                "Evidence log events that found the writer's queue full and waited for room.",
+            ),
+            audit_dropped: counter(
+                &r,
+                "guichet_audit_dropped_total",
+                "Evidence log lines lost because the writer's queue stayed full (a login is refused instead), by event.",
+                &["event"],
+            ),
+            upstream_addresses: gauge(
+                &r,
+                "guichet_upstream_addresses",
+                "Addresses of the application in use (what its name resolved to last).",
+            ),
+            upstream_resolutions: counter(
+                &r,
+                "guichet_upstream_resolutions_total",
+                "Resolutions of the application's host name, by result.",
+                &["result"],
+            ),
+            upgraded_connections: gauge(
+                &r,
+                "guichet_upgraded_connections",
+                "Open upgraded connections (websockets) carrying a session (updated at scrape).",
+            ),
+            upgraded_closed: counter(
+                &r,
+                "guichet_upgraded_closed_total",
+                "Sessions whose upgraded connections guichet closed, by reason.",
+                &["reason"],
             ),
             jwks_refreshes: counter(
                 &r,

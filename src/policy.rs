@@ -2,16 +2,15 @@
 //! which `return_to` targets are safe.
 //!
 //! Invariants:
-//! - A path whose meaning could differ between guichet and the upstream (dot segments,
-//!   encoded slashes or backslashes, control characters, dots or separators encoded twice)
-//!   is refused, never guessed ([`normalize_path`]).
+//! - Routes are matched on the canonical path ([`normalize_path`], from [`crate::edge::path`]),
+//!   which is also what the upstream receives; a path whose meaning could differ between
+//!   guichet and the upstream is refused, never guessed.
 //! - Route matching never makes a path *less* protected because of letter case: the
 //!   stricter of the case-sensitive and case-insensitive matches wins ([`Policy::route_for`]).
 //! - `return_to` is a same-origin path or it is replaced by `/` ([`safe_return_to`]).
 
 use crate::identity::headers::ProfileId;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 
 /// eIDAS assurance level (FranceConnect `eidas1..3`, MConnect `substantial`/`high`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -134,76 +133,7 @@ fn prefix_matches(prefix: &str, path: &str, fold_case: bool) -> bool {
     same && (s.len() == p.len() || s[p.len()] == b'/')
 }
 
-/// Why a request path was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
-    #[error("path contains a dot segment")]
-    DotSegment,
-    #[error("path contains an encoded slash or a backslash")]
-    AmbiguousSeparator,
-    #[error("path contains control characters or invalid encoding")]
-    BadEncoding,
-    #[error("path is not absolute")]
-    NotAbsolute,
-    #[error("path holds a double-encoded dot, slash or backslash")]
-    DoubleEncoded,
-}
-
-/// The path as guichet matches it: percent-decoded, `;parameters` removed from each segment,
-/// repeated slashes collapsed. Paths that an upstream could read differently are refused.
-///
-/// Plain paths (the common case) are returned borrowed, without allocation.
-pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
-    if !raw.starts_with('/') {
-        return Err(PathError::NotAbsolute);
-    }
-    let plain = raw
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/-_~!$&'()*+,=:@".contains(&b) || b == b'.')
-        && !raw.contains("//");
-    if plain {
-        check_segments(raw)?;
-        return Ok(Cow::Borrowed(raw));
-    }
-    let lower = raw.to_ascii_lowercase();
-    if lower.contains("%2f") || lower.contains("%5c") || raw.contains('\\') {
-        return Err(PathError::AmbiguousSeparator);
-    }
-    let decoded = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| PathError::BadEncoding)?;
-    if decoded.chars().any(|c| c.is_control()) || decoded.contains('\\') {
-        return Err(PathError::BadEncoding);
-    }
-    // `%252e%252e` decodes to `%2e%2e`: harmless to an application that decodes once, a dot
-    // segment to one that decodes twice. Refused, like single-encoded separators.
-    let lower = decoded.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e)) {
-        return Err(PathError::DoubleEncoded);
-    }
-    let mut out = String::with_capacity(decoded.len());
-    for segment in decoded.split('/') {
-        let segment = segment.split(';').next().unwrap_or("");
-        if segment.is_empty() {
-            continue;
-        }
-        out.push('/');
-        out.push_str(segment);
-    }
-    if out.is_empty() || decoded.ends_with('/') {
-        out.push('/');
-    }
-    check_segments(&out)?;
-    Ok(Cow::Owned(out))
-}
-
-fn check_segments(path: &str) -> Result<(), PathError> {
-    if path.split('/').any(|s| s == "." || s == "..") {
-        Err(PathError::DotSegment)
-    } else {
-        Ok(())
-    }
-}
+pub use crate::edge::path::{normalize_path, PathError};
 
 /// `return_to` if it is a same-origin path outside guichet's own prefix, else `/`.
 ///
@@ -297,50 +227,6 @@ mod tests {
         assert_eq!(p.route_for("/ADMIN/x").min_level, Some(Level::High));
         // /PUBLIC is not public: the exact (stricter) default route wins.
         assert_eq!(p.route_for("/PUBLIC/x").access, Access::Browser);
-    }
-
-    #[test]
-    fn ambiguous_paths_are_refused_or_normalized() {
-        assert_eq!(normalize_path("/a/b").unwrap(), "/a/b");
-        assert_eq!(
-            normalize_path("/public/../admin"),
-            Err(PathError::DotSegment)
-        );
-        assert_eq!(
-            normalize_path("/public/%2e%2e/admin"),
-            Err(PathError::DotSegment)
-        );
-        assert_eq!(
-            normalize_path("/public%2f..%2fadmin"),
-            Err(PathError::AmbiguousSeparator)
-        );
-        assert_eq!(
-            normalize_path("/public\\..\\admin"),
-            Err(PathError::AmbiguousSeparator)
-        );
-        assert_eq!(normalize_path("/public/%00"), Err(PathError::BadEncoding));
-        for twice in [
-            "/public/%252e%252e/admin",
-            "/public/%252E./admin",
-            "/public%252fadmin",
-            "/public/..%255cadmin",
-        ] {
-            assert_eq!(
-                normalize_path(twice),
-                Err(PathError::DoubleEncoded),
-                "{twice}"
-            );
-        }
-        assert_eq!(normalize_path("/100%25").unwrap(), "/100%");
-        assert_eq!(normalize_path("//admin").unwrap(), "/admin");
-        assert_eq!(
-            normalize_path("/public;x=1/../admin"),
-            Err(PathError::DotSegment)
-        );
-        assert_eq!(normalize_path("/admin;jsessionid=1/x").unwrap(), "/admin/x");
-        assert_eq!(normalize_path("/%61dmin").unwrap(), "/admin");
-        assert_eq!(normalize_path("/a/").unwrap(), "/a/");
-        assert_eq!(normalize_path("x"), Err(PathError::NotAbsolute));
     }
 
     #[test]

@@ -1,14 +1,20 @@
 //! The pingora side: one `ProxyHttp` implementation that reads like the story of a request.
 //!
-//! 1. `request_filter`: refuse a request whose head is out of bounds ([`RequestLimits`]),
-//!    find the client's address, strip every header a client could use to
+//! 1. `request_filter`: admit the request head at the [`Edge`] (bounds, request-target, host:
+//!    a page, a redirect or a 421 otherwise) and, when the edge says so, replace the target
+//!    with its canonical origin-form, so that the path judged below is a slice of the very
+//!    bytes forwarded; find the client's address, strip every header a client could use to
 //!    forge identity or its address ([`Hygiene`]), then ask the [`Gateway`] what to do; either
 //!    write its reply and stop, or remember the decision in the per-request [`Ctx`].
-//! 2. `upstream_peer`: where the application lives.
+//! 2. `upstream_peer`: one of the application's resolved addresses ([`crate::upstream`]);
+//!    `fail_to_connect` moves a request to the next one. An upgrade request gets a
+//!    connection of its own, which its [`Switch`] closes when its session ends.
 //! 3. `upstream_request_filter`: remove guichet's cookies, copy the session's pre-built
 //!    identity block for the route's profile and its cached assertion, set the forwarding
-//!    headers and `X-Request-Id`.
-//! 4. `upstream_response_filter`: upstream latency; `logging`: request metrics.
+//!    headers, `X-Request-Id`, and `Host` (the public host, or `[upstream] host_header`).
+//! 4. `upstream_response_filter`: upstream latency; a `101` registers the upgraded connection
+//!    under its session ([`crate::upgraded`]) until the request ends; `logging`: request
+//!    metrics.
 //!
 //! A request body is read only when the gateway needs it: `POST`s to guichet's own paths
 //! (before deciding), and a form posted to a browser route without a session that the gateway
@@ -27,16 +33,18 @@
 //! own cookies never reach the upstream from the client; only the session's block is added
 //! ([`crate::hygiene`], tested in `tests/upstream_identity.rs`).
 
+use crate::edge::{self, Edge, Stop};
 use crate::gateway::{Forward, Gateway, Outcome};
 use crate::hygiene::Hygiene;
-use crate::limits::RequestLimits;
 use crate::metrics::status_label;
 use crate::pages::Failure;
 use crate::request_id::{self, RequestId, RequestIds};
+use crate::upgraded::{Registration, Switch};
+use crate::upstream::peer::Peers;
 use crate::web::{Body, Lang, Reply, Request, MAX_OWN_BODY};
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header;
+use http::header::{self, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -53,36 +61,50 @@ pub struct Ctx {
     request_id: RequestId,
     /// When the request was handed to the upstream.
     upstream_sent: Option<Instant>,
+    /// Where this request starts among the upstream's addresses, and how many connections
+    /// failed so far.
+    upstream_start: Option<usize>,
+    connect_failures: usize,
+    /// For an upgrade request: what closes its upstream connection.
+    switch: Option<Arc<Switch>>,
+    /// The upgraded connection, registered under its session until the request ends.
+    upgraded: Option<Registration>,
 }
+
+/// The error of `upstream_peer` while the upstream's name has not resolved.
+const UNRESOLVED: ErrorType = ErrorType::Custom("upstream name does not resolve");
 
 /// `Strict-Transport-Security` on guichet's own replies when the public URL is https.
 const HSTS: &str = "max-age=31536000";
 
 pub struct GuichetProxy {
     gateway: Arc<Gateway>,
-    peer: HttpPeer,
+    peers: Peers,
     hygiene: Hygiene,
     draining: Arc<AtomicBool>,
     ids: RequestIds,
     https: bool,
-    limits: RequestLimits,
+    edge: Edge,
+    /// `Host` sent upstream: `[upstream] host_header`, or the public URL's host.
+    upstream_host: HeaderValue,
 }
 
 impl GuichetProxy {
     pub fn new(gateway: Arc<Gateway>) -> GuichetProxy {
         let cfg = &gateway.cfg;
-        let up = &cfg.upstream;
-        let mut peer = HttpPeer::new(up.address.as_str(), up.tls, up.sni.clone());
-        peer.options.connection_timeout = Some(up.connect_timeout);
-        peer.options.read_timeout = Some(up.read_timeout);
-        peer.options.write_timeout = Some(up.write_timeout);
-        peer.options.idle_timeout = Some(up.idle_timeout);
-        peer.options.verify_cert = up.verify_tls;
-        peer.options.verify_hostname = up.verify_tls;
+        let public_host = cfg
+            .server
+            .public_url
+            .split_once("://")
+            .map_or("", |(_, host)| host);
+        let host = cfg.upstream.host_header.as_deref().unwrap_or(public_host);
         GuichetProxy {
             hygiene: Hygiene::new(cfg, &gateway.cookies),
-            limits: RequestLimits::new(&cfg.server),
-            peer,
+            edge: Edge::new(&cfg.server),
+            peers: Peers::new(&cfg.upstream),
+            // Both were validated as host[:port]: always a valid value.
+            upstream_host: HeaderValue::from_str(host)
+                .unwrap_or(HeaderValue::from_static("localhost")),
             ids: RequestIds::new(),
             https: cfg.server.https,
             gateway,
@@ -109,6 +131,10 @@ impl ProxyHttp for GuichetProxy {
             client_ip: None,
             request_id: self.ids.next(),
             upstream_sent: None,
+            upstream_start: None,
+            connect_failures: 0,
+            switch: None,
+            upgraded: None,
         }
     }
 
@@ -116,18 +142,40 @@ impl ProxyHttp for GuichetProxy {
         if self.draining.load(Ordering::Relaxed) {
             session.set_keepalive(None);
         }
-        let head = session.req_header();
-        if let Err(refusal) = self.limits.check(head.version, &head.headers) {
-            tracing::info!(reason = %refusal, "request refused before reading it");
-            let rid = ctx.request_id;
-            let reply = self.gateway.pages.failure(
-                &refusal.failure(),
-                lang_of(head),
-                Some(rid.as_str()),
-                None,
-            );
-            write_reply(session, reply, &rid, self.https).await?;
-            return Ok(true);
+        let rewrite = {
+            let head = session.req_header();
+            let admitted = self.edge.admit(edge::Head {
+                method: &head.method,
+                version: head.version,
+                target: head.raw_path(),
+                headers: &head.headers,
+                authority: head.uri.authority().map(|a| a.as_str()),
+            });
+            match admitted {
+                Ok(rewrite) => rewrite,
+                Err(stop) => {
+                    let rid = ctx.request_id;
+                    let reply = match stop {
+                        Stop::Refused(refusal) => {
+                            tracing::info!(reason = %refusal, "request refused before reading it");
+                            self.gateway.pages.failure(
+                                &refusal.failure(),
+                                lang_of(head),
+                                Some(rid.as_str()),
+                                None,
+                            )
+                        }
+                        Stop::Answer(reply) => reply,
+                    };
+                    write_reply(session, reply, &rid, self.https).await?;
+                    return Ok(true);
+                }
+            }
+        };
+        // From here on the target is origin-form and canonical: what is judged, logged and
+        // forwarded is these bytes.
+        if let Some(target) = rewrite {
+            session.req_header_mut().set_raw_path(target.as_bytes())?;
         }
         let peer = session
             .client_addr()
@@ -147,8 +195,11 @@ impl ProxyHttp for GuichetProxy {
         }
         self.hygiene.strip_incoming(session.req_header_mut());
         let rid = ctx.request_id;
-        let head = session.req_header();
-        let body = if self.gateway.wants_body(&head.method, head.uri.path()) {
+        let wants_body = {
+            let head = session.req_header();
+            self.gateway.wants_body(&head.method, target_of(head).0)
+        };
+        let body = if wants_body {
             read_body(session, MAX_OWN_BODY, OWN_BODY_TIMEOUT).await?
         } else {
             OwnBody::Skipped
@@ -159,12 +210,17 @@ impl ProxyHttp for GuichetProxy {
             .await;
         match outcome {
             Outcome::Reply(reply) => {
-                ctx.class = self.gateway.route_class(session.req_header().uri.path());
+                ctx.class = self.gateway.route_class(target_of(session.req_header()).0);
                 write_reply(session, reply, &rid, self.https).await?;
                 Ok(true)
             }
             Outcome::Forward(forward) => {
                 ctx.class = forward.class;
+                // Every upgrade gets a connection of its own (see `upstream::peer`); one with a
+                // session is registered after its 101, to be closed when the session ends.
+                if session.is_upgrade_req() {
+                    ctx.switch = Some(Switch::new());
+                }
                 ctx.forward = Some(forward);
                 Ok(false)
             }
@@ -180,8 +236,27 @@ impl ProxyHttp for GuichetProxy {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        Ok(Box::new(self.peer.clone()))
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let upstream = &self.gateway.upstream;
+        let start = *ctx.upstream_start.get_or_insert_with(|| upstream.start());
+        match upstream.pick(start, ctx.connect_failures) {
+            Some(addr) => Ok(Box::new(self.peers.peer(addr, ctx.switch.as_ref()))),
+            None => Err(Error::explain(UNRESOLVED, "no address for the upstream")),
+        }
+    }
+
+    /// A connection that failed moves the request to the upstream's next address, once per
+    /// address (nothing was sent: safe for any method).
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        ctx.connect_failures += 1;
+        e.set_retry(ctx.connect_failures < self.gateway.upstream.addresses().len());
+        e
     }
 
     async fn upstream_request_filter(
@@ -202,8 +277,10 @@ impl ProxyHttp for GuichetProxy {
         }
         self.hygiene.set_forwarding(upstream, ctx.client_ip)?;
         upstream.insert_header(request_id::HEADER, ctx.request_id.header_value())?;
-        if let Some(host) = &self.gateway.cfg.upstream.host_header {
-            upstream.insert_header(header::HOST, host.as_str())?;
+        // The public host (already there, as the client sent it, in the common case).
+        let mut hosts = upstream.headers.get_all(header::HOST).iter();
+        if !(hosts.next() == Some(&self.upstream_host) && hosts.next().is_none()) {
+            upstream.insert_header(header::HOST, self.upstream_host.clone())?;
         }
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
@@ -212,9 +289,25 @@ impl ProxyHttp for GuichetProxy {
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
-        _upstream_response: &mut ResponseHeader,
+        upstream_response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            if let (Some(switch), Some(s)) = (
+                &ctx.switch,
+                ctx.forward.as_ref().and_then(|f| f.session.as_ref()),
+            ) {
+                let ends_at = s
+                    .record
+                    .created_at
+                    .saturating_add(self.gateway.cfg.session.absolute_timeout.as_secs());
+                ctx.upgraded = Some(self.gateway.upgraded.register(
+                    *s.key(),
+                    switch.clone(),
+                    ends_at,
+                ));
+            }
+        }
         if let Some(sent) = ctx.upstream_sent.take() {
             self.gateway
                 .metrics
@@ -226,7 +319,9 @@ impl ProxyHttp for GuichetProxy {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let unresolved = e.etype() == &UNRESOLVED;
         let code = match e.esource() {
+            _ if unresolved => 503,
             ErrorSource::Upstream => {
                 let kind = match e.etype() {
                     ErrorType::ConnectTimedout
@@ -250,12 +345,13 @@ impl ProxyHttp for GuichetProxy {
             },
             _ => 502,
         };
-        if code > 0 {
+        // Once a response started (an upgraded connection closed), there is nothing to write.
+        if code > 0 && session.response_written().is_none() {
             let lang = lang_of(session.req_header());
-            let failure = if code == 502 {
-                Failure::UpstreamUnavailable
-            } else {
-                Failure::InvalidRequest("request")
+            let failure = match code {
+                503 => Failure::UpstreamUnresolved,
+                502 => Failure::UpstreamUnavailable,
+                _ => Failure::InvalidRequest("request"),
             };
             let rid = ctx.request_id;
             let reply = self
@@ -288,8 +384,17 @@ impl ProxyHttp for GuichetProxy {
     /// Method and path only: query strings carry codes and states, which stay out of logs.
     fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
         let h = session.req_header();
-        format!("{} {}", h.method, h.uri.path())
+        let target = String::from_utf8_lossy(h.raw_path());
+        let path = target.split('?').next().unwrap_or_default();
+        format!("{} {path}", h.method)
     }
+}
+
+/// The path and query of an admitted request: slices of the target that is forwarded. (Not
+/// UTF-8 cannot happen after the edge; it would give an empty path, which the gateway
+/// refuses.)
+fn target_of(head: &RequestHeader) -> (&str, Option<&str>) {
+    edge::target::split(std::str::from_utf8(head.raw_path()).unwrap_or_default())
 }
 
 fn lang_of(head: &RequestHeader) -> Lang {
@@ -312,10 +417,11 @@ fn request_of<'a>(
     rid: &'a RequestId,
     body: Body<'a>,
 ) -> Request<'a> {
+    let (path, query) = target_of(head);
     Request {
         method: &head.method,
-        path: head.uri.path(),
-        query: head.uri.query(),
+        path,
+        query,
         headers: &head.headers,
         client_ip: ctx.client_ip,
         request_id: Some(rid.as_str()),

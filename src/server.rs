@@ -1,5 +1,6 @@
 //! Start-up and shut-down: build the gateway from a [`Config`], start the background work
-//! (provider discovery with backoff, key refresh), and run pingora's services (the proxy on
+//! (provider discovery with backoff, key refresh, the upstream's name resolution, the check
+//! that closes upgraded connections of ended sessions), and run pingora's services (the proxy on
 //! the main listener, metrics on their own) until a signal stops them.
 //!
 //! Pingora handles the signals: SIGTERM drains in-flight requests for `grace_period` then
@@ -9,7 +10,7 @@
 //! written out after pingora has drained, whatever the signal.
 
 use crate::assertion::Signer;
-use crate::audit::Audit;
+use crate::audit::{Audit, AuditCounters};
 use crate::config::Config;
 use crate::config::StoreKind;
 use crate::gateway::{Gateway, Keys};
@@ -28,6 +29,10 @@ use pingora::services::listening::Service;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Longest wait at start for the upstream's name to resolve before serving anyway (not ready
+/// until it does).
+const FIRST_RESOLUTION: Duration = Duration::from_secs(2);
 
 /// Options from the command line that are not in the configuration file.
 #[derive(Debug, Default, Clone)]
@@ -136,7 +141,16 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::new());
     let audit = Arc::new(
-        Audit::open(&cfg.audit.output, metrics.audit_write_errors.clone()).map_err(|e| {
+        Audit::open(
+            &cfg.audit.output,
+            cfg.audit.queue_size,
+            AuditCounters {
+                write_errors: metrics.audit_write_errors.clone(),
+                waits: metrics.audit_waits.clone(),
+                dropped: metrics.audit_dropped.clone(),
+            },
+        )
+        .map_err(|e| {
             StartError::Setup(format!(
                 "{}: audit.output: cannot open {:?}: {e}",
                 cfg.source.display(),
@@ -249,6 +263,27 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
         background.spawn(keep_provider_loaded(provider.clone(), gateway.clone()));
     }
     background.spawn(sweep_sessions(gateway.store.clone()));
+    // A first resolution before serving (bounded), so that a name that resolves is ready at
+    // once, also for the process taking over in a zero-downtime upgrade.
+    if gateway.upstream.name().is_some() {
+        let upstream = &gateway.upstream;
+        let first = async { tokio::time::timeout(FIRST_RESOLUTION, upstream.resolve()).await };
+        if let Ok(Ok(addrs)) = background.block_on(first) {
+            tracing::info!(addresses = ?addrs, "upstream name resolved");
+        }
+    }
+    background.spawn(crate::upstream::keep_resolved(
+        gateway.upstream.clone(),
+        gateway.cfg.upstream.resolve_interval,
+        gateway.metrics.clone(),
+    ));
+    background.spawn(crate::upgraded::watch(
+        gateway.upgraded.clone(),
+        gateway.store.clone(),
+        gateway.cfg.session.idle_timeout,
+        gateway.cfg.session.absolute_timeout,
+        gateway.metrics.clone(),
+    ));
 
     let opt = Opt {
         upgrade: opts.upgrade,
@@ -365,6 +400,12 @@ impl ServeHttp for MetricsApp {
                 gw.metrics
                     .throttle_clients
                     .set(i64::try_from(gw.throttle.tracked()).unwrap_or(i64::MAX));
+                gw.metrics
+                    .audit_queue_depth
+                    .set(i64::try_from(gw.audit.queue_depth()).unwrap_or(i64::MAX));
+                gw.metrics
+                    .upgraded_connections
+                    .set(i64::try_from(gw.upgraded.connections()).unwrap_or(i64::MAX));
                 if let Some(n) = gw.store.active_sessions() {
                     gw.metrics
                         .active_sessions

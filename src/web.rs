@@ -12,7 +12,8 @@ use std::net::IpAddr;
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub method: &'a Method,
-    /// Raw path, as received.
+    /// The path: from the proxy, the canonical path of an origin-form target
+    /// ([`crate::edge`]), exactly what the upstream receives.
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,

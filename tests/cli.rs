@@ -55,6 +55,31 @@ fn check_prints_the_effective_config_with_secrets_redacted() {
 }
 
 #[test]
+fn check_warns_about_an_upstream_name_that_does_not_resolve_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "secret", "super-secret-value-0123456789abcdef");
+    let text = config(&secret).replace("127.0.0.1:3000", "app.guichet-test.invalid:3000");
+    let cfg = write(dir.path(), "guichet.toml", &text);
+    let out = guichet(&["check", "--config", &cfg]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a warning, not an error: {stderr}");
+    assert!(
+        stderr.contains("warning")
+            && stderr.contains("upstream.url")
+            && stderr.contains("app.guichet-test.invalid")
+            && stderr.contains("does not resolve"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("resolve_interval = \"5s\""));
+    // A name that resolves, or an address: no warning.
+    let text = config(&secret).replace("127.0.0.1:3000", "localhost:3000");
+    let cfg = write(dir.path(), "guichet.toml", &text);
+    let out = guichet(&["check", "--config", &cfg]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+}
+
+#[test]
 fn bad_configs_exit_2_naming_the_file_and_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let secret = write(dir.path(), "secret", "super-secret-value-0123456789abcdef");
@@ -172,6 +197,24 @@ fn bad_configs_exit_2_naming_the_file_and_the_key() {
                 ),
             ),
             "providers[0].decryption_keys[0].key",
+        ),
+        (
+            "host alias with a port",
+            good.replace(
+                "public_url = \"https://demarches.example.fr\"",
+                "public_url = \"https://demarches.example.fr\"\nhost_aliases = [\"www.example.fr:443\"]",
+            ),
+            "server.host_aliases[0]",
+        ),
+        (
+            "resolve interval below a second",
+            good.replace("[upstream]", "[upstream]\nresolve_interval = \"100ms\""),
+            "upstream.resolve_interval",
+        ),
+        (
+            "empty evidence queue",
+            format!("{good}[audit]\nqueue_size = 0\n"),
+            "audit.queue_size",
         ),
     ];
     for (what, text, key) in cases {
@@ -305,15 +348,37 @@ async fn demo_runs_with_no_setup_and_a_script_can_log_in() {
         "Élodie"
     );
     // Without the cookie: back to login.
-    let r = reqwest::Client::builder()
+    let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap()
-        .get(format!("{url}whoami"))
+        .unwrap();
+    let r = client.get(format!("{url}whoami")).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    // Opened as localhost: redirected to the public URL, where the login works as above.
+    let localhost = format!("http://localhost:{port}");
+    let r = client
+        .get(format!("{localhost}/whoami?x=1"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 302);
+    assert_eq!(r.status(), 308);
+    assert_eq!(location(&r), format!("{url}whoami?x=1"));
+    let b = Browser::new();
+    let landed = b
+        .follow(&format!(
+            "{localhost}/.guichet/login?login_hint=elodie&return_to=/whoami"
+        ))
+        .await;
+    assert_eq!(landed.status, 200, "{}", landed.body);
+    assert_eq!(landed.url, format!("{url}whoami"));
+    // Any other name for this address: 421.
+    let r = client
+        .get(format!("{url}whoami"))
+        .header("host", format!("guichet.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 421);
 }
 
 #[test]

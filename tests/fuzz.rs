@@ -1,12 +1,17 @@
 //! Property tests (proptest) over everything that parses what a client or a provider sends:
 //! the gateway as a whole, callback query parameters, cookies, path normalization,
-//! `return_to`, `Host`, claims, header encodings, header stripping, `X-Forwarded-For` chains.
+//! `return_to`, `Host`, claims, header encodings, header stripping, `X-Forwarded-For` chains;
+//! and raw request lines sent on a socket to a running guichet in front of a lenient upstream
+//! (`raw_request_lines_are_judged_as_they_are_forwarded`).
 //! Each property says what must hold for every input, not only that nothing panics.
 //!
 //! `cargo test` runs 256 cases per property (a few seconds in all); `make fuzz` runs
 //! `PROPTEST_CASES=200000` in release mode. A failing case is shrunk and printed, and saved in
 //! `tests/fuzz.proptest-regressions` (commit it) to be replayed first from then on.
 
+mod common;
+
+use common::lenient::{self, LenientUpstream, Seen};
 use guichet::config::{Config, HeaderEncoding};
 use guichet::gateway::{Gateway, Outcome};
 use guichet::hygiene::{client_ip_from_chain, Hygiene};
@@ -476,4 +481,179 @@ fn parse_like_guichet(e: &str) -> Option<IpAddr> {
                 .and_then(|r| r.parse().ok())
         })
         .map(|ip: IpAddr| ip.to_canonical())
+}
+
+/// Pieces of raw request-targets: the hostile path pieces, the routes to bypass, and what
+/// makes a target something else than origin-form.
+fn raw_piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(vec!["/", "/", "/renforce/", "/eleve/", "/etat-civil/", "/public/", "/api/"])
+            .prop_map(String::from),
+        2 => "[a-z0-9._-]{1,6}",
+        3 => path_piece(),
+        2 => prop::sample::select(vec![
+            "renforce", "eleve", "etat-civil", "public", "%72enforce", "RENFORCE", "%2572",
+            ";", "%3b", "%20", "%3f", "%23", "#", "?", "?x=/renforce/", ".", "..", "*", ":",
+            "@", "%", "~", "[", "]", "|", "^", "{", "\"", " ",
+        ])
+        .prop_map(String::from),
+    ]
+}
+
+/// A raw request-target: origin-form or not, absolute-form to the public host or another,
+/// authority-form, asterisk, or printable noise. `{HOST}` stands for the public host.
+fn raw_target() -> impl Strategy<Value = String> {
+    let prefix = prop::sample::select(vec![
+        "",
+        "//",
+        "http://{HOST}",
+        "https://{HOST}",
+        "HTTP://{HOST}",
+        "http://{HOST}/",
+        "http://evil.example/",
+        "http://user@{HOST}/",
+        "{HOST}",
+        "*",
+        "a:b/",
+        "ftp://{HOST}/",
+    ]);
+    prop_oneof![
+        6 => prop::collection::vec(raw_piece(), 1..6)
+            .prop_map(|pieces| format!("/{}", pieces.join(""))),
+        3 => (prefix, prop::collection::vec(raw_piece(), 0..6))
+            .prop_map(|(p, pieces)| format!("{p}{}", pieces.join(""))),
+        1 => "[!-~]{0,24}",
+    ]
+}
+
+/// Raw request lines (method, target, `Host`, a session or none) sent on a socket to a running
+/// guichet in front of Python's http.server routing like Werkzeug ([`common::lenient`]):
+/// guichet never answers 500 and stays up; whatever reaches the upstream is an origin-form,
+/// canonical target, and under every way an upstream may read it, the route it names is open
+/// to the session used (none, eIDAS 1 or 2) and receives only its claims.
+///
+/// A test with its own runner (not `proptest!`), so that the gateway and the upstream it
+/// starts are stopped at the end. Cases: `PROPTEST_CASES` (256 by default), at most 20000
+/// (each is a request through two processes).
+#[test]
+fn raw_request_lines_are_judged_as_they_are_forwarded() {
+    use proptest::test_runner::{Config as RunnerConfig, FileFailurePersistence, TestRunner};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let upstream = LenientUpstream::start();
+    let (h, sessions) = runtime.block_on(async {
+        let h = common::Harness::with(common::Setup {
+            also: vec![guichet::demo::provider::Flavour::FranceConnectPlus],
+            extra_toml: lenient::ROUTES_TOML.into(),
+            upstream_url: Some(upstream.url()),
+            ..common::Setup::default()
+        })
+        .await;
+        let eidas1 = h
+            .browser()
+            .login_at(&h, "demo", "elodie", "/public/x")
+            .await;
+        let eidas2 = h
+            .browser()
+            .login_at(&h, "fc-plus", "angela", "/public/x")
+            .await;
+        let sessions = vec![
+            (0u8, None),
+            (1u8, Some(eidas1.session_cookie())),
+            (2u8, Some(eidas2.session_cookie())),
+        ];
+        (h, sessions)
+    });
+    let host = h.url.trim_start_matches("http://").to_string();
+    let routes = lenient::routes(false);
+    let base = RunnerConfig::default();
+    let config = RunnerConfig {
+        cases: base.cases.min(20_000),
+        source_file: Some(file!()),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..base
+    };
+    let strategy = (
+        prop::sample::select(vec!["GET", "POST", "HEAD", "OPTIONS", "PUT"]),
+        raw_target(),
+        0..sessions.len(),
+        prop_oneof![8 => Just("{HOST}"), 1 => Just("evil.example"), 1 => Just("localhost")],
+    );
+    let (served, answered) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
+    let result =
+        TestRunner::new(config).run(&strategy, |(method, target, session, host_header)| {
+            let target = target.replace("{HOST}", &host);
+            let (level, cookie) = &sessions[session];
+            let mut lines = format!("Host: {}\r\n", host_header.replace("{HOST}", &host));
+            if let Some(c) = cookie {
+                lines.push_str(&format!("Cookie: {c}\r\n"));
+            }
+            let response = runtime.block_on(common::raw_request(
+                &h.url,
+                method,
+                target.as_bytes(),
+                &lines,
+            ));
+            prop_assert_ne!(
+                response.status,
+                500,
+                "{} {:?}: {}",
+                method,
+                target,
+                response.head
+            );
+            answered.set(answered.get() + 1);
+            if response.header("x-lenient-upstream") == Some("1") {
+                served.set(served.get() + 1);
+                let seen = Seen::from_body(&response.body);
+                // HEAD answers have no body: what matters was checked on the other methods.
+                let Some(seen) = seen else {
+                    prop_assert_eq!(method, "HEAD");
+                    return Ok(());
+                };
+                let (path, _) = seen.target.split_once('?').unwrap_or((&seen.target, ""));
+                prop_assert!(
+                    matches!(normalize_path(path), Ok(std::borrow::Cow::Borrowed(_))),
+                    "{} {:?}: the upstream received {:?}",
+                    method,
+                    target,
+                    seen.target
+                );
+                prop_assert_eq!(seen.header("host"), Some(host.as_str()));
+                if let Some(why) = lenient::bypass(&routes, &seen, *level) {
+                    prop_assert!(false, "{} {:?} (eidas{}): {}", method, target, level, why);
+                }
+            }
+            Ok(())
+        });
+    // guichet is still up: a plain request is answered.
+    let alive = runtime.block_on(common::raw_request(
+        &h.url,
+        "GET",
+        b"/public/alive",
+        &format!("Host: {host}\r\n"),
+    ));
+    assert_eq!(alive.status, 200, "{}", alive.head);
+    drop(h);
+    drop(runtime);
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    // Not a vacuous run: a fair share of the cases reached the application.
+    eprintln!(
+        "{} of {} raw requests reached the upstream",
+        served.get(),
+        answered.get()
+    );
+    assert!(
+        served.get() * 10 >= answered.get(),
+        "{} of {}",
+        served.get(),
+        answered.get()
+    );
 }

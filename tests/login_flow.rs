@@ -368,7 +368,7 @@ async fn no_token_or_personal_data_in_the_logs() {
     b.login(&h, "elodie", "/").await;
     b.get(&format!("{}/.guichet/logout", h.url)).await;
     let logs = h.logs();
-    let audit = std::fs::read_to_string(&h.gateway.audit_path).unwrap();
+    let audit = h.gateway.audit_text();
     let elodie = citizens::find("elodie").unwrap();
     for secret in [
         elodie.given_name,

@@ -407,17 +407,14 @@ async fn hostile_paths_never_reach_a_protected_route_unauthenticated() {
         "/public%2f..%2fadmin",
         "/public/..%5cadmin",
         "/public/..\\admin",
+        // Java servers drop `;parameters`, others keep them: refused (docs/security.md).
+        "/admin;x=1",
+        "/public;x=1/../admin",
     ] {
         let (status, head) = raw_get(&h.url, path, "").await;
         assert_eq!(status, 400, "{path}: {head}");
     }
-    for path in [
-        "//admin",
-        "/ADMIN",
-        "/admin;x=1",
-        "/%61dmin",
-        "/public/x/../../admin",
-    ] {
+    for path in ["//admin", "/ADMIN", "/%61dmin", "/public/x/../../admin"] {
         let (status, head) = raw_get(&h.url, path, "").await;
         if path.contains("..") {
             assert_eq!(status, 400, "{path}: {head}");

@@ -264,7 +264,7 @@ async fn no_personal_data_or_token_in_any_log() {
     let personal = forbidden(jp);
 
     let stderr = h.logs();
-    let audit = std::fs::read_to_string(&h.gateway.audit_path).unwrap();
+    let audit = h.gateway.audit_text();
     assert!(stderr.contains("DEBUG"), "debug logging expected");
     for s in secrets.iter().chain(personal.iter()) {
         if let Some(line) = stderr.lines().find(|l| l.contains(s.as_str())) {
@@ -388,7 +388,7 @@ async fn evidence_lines_survive_a_clean_shutdown() {
         .terminate()
         .expect("guichet did not stop on SIGTERM");
     assert!(status.success(), "{status}");
-    let text = std::fs::read_to_string(&h.gateway.audit_path).unwrap();
+    let text = h.gateway.audit_text();
     assert!(text.ends_with('\n'));
     let events: Vec<Value> = text
         .lines()

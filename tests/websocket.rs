@@ -223,3 +223,257 @@ async fn websockets_over_tls_carry_the_identity() {
         .expect_err("no upgrade");
     assert_eq!(status, 302);
 }
+
+/// Waits at most `limit` for guichet to close the socket (end of stream, an error or a close
+/// frame; messages the application sent before are skipped); panics if it stays open.
+async fn closed_within<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut WebSocketStream<S>,
+    limit: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let closed = tokio::time::timeout(limit, async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the websocket is still open after {limit:?}"
+    );
+    started.elapsed()
+}
+
+/// The documented bound (`upgraded::CHECK_EVERY` plus a store round trip) with room for a
+/// loaded machine.
+const CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_closes_when_its_session_logs_out_and_others_stay() {
+    let h = Harness::start().await;
+    let leaving = h.browser();
+    let cookie = leaving
+        .login(&h, "elodie", "/whoami")
+        .await
+        .session_cookie();
+    let staying = h.browser();
+    let other = staying.login(&h, "ana", "/whoami").await.session_cookie();
+    let mut socket = open(&h.url, "/chat", &[("cookie", cookie.as_str())])
+        .await
+        .expect("101");
+    seen_by_the_app(&mut socket).await;
+    let mut kept = open(&h.url, "/chat", &[("cookie", other.as_str())])
+        .await
+        .expect("101");
+    seen_by_the_app(&mut kept).await;
+    let mut public = open(&h.url, "/public/ws", &[]).await.expect("101");
+    seen_by_the_app(&mut public).await;
+    // Traffic flows until the logout.
+    socket.send(Message::Text("avant".into())).await.unwrap();
+    assert_eq!(
+        socket
+            .next()
+            .await
+            .unwrap()
+            .unwrap()
+            .into_text()
+            .unwrap()
+            .as_str(),
+        "avant"
+    );
+    let landed = leaving.follow(&format!("{}/.guichet/logout", h.url)).await;
+    assert!(
+        landed
+            .hops
+            .iter()
+            .any(|u| u.contains("/.guichet/logged-out")),
+        "{:?}",
+        landed.hops
+    );
+    closed_within(&mut socket, CLOSE_BOUND).await;
+    // Another citizen's websocket, and one without a session, carry on.
+    round_trip(&mut kept).await;
+    round_trip(&mut public).await;
+    assert!(h
+        .metrics()
+        .await
+        .contains("guichet_upgraded_closed_total{reason=\"session_ended\"} 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_closes_when_its_session_expires_even_while_it_talks() {
+    let h = Harness::with(Setup {
+        extra_toml: "[session]\nidle_timeout = \"3s\"\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    let b = h.browser();
+    let cookie = b.login(&h, "elodie", "/whoami").await.session_cookie();
+    let mut socket = open(&h.url, "/chat", &[("cookie", cookie.as_str())])
+        .await
+        .expect("101");
+    seen_by_the_app(&mut socket).await;
+    // Messages on the websocket are not activity: the idle limit runs from the last request.
+    let started = std::time::Instant::now();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        loop {
+            if socket.send(Message::Text("ping".into())).await.is_err() {
+                return;
+            }
+            match tokio::time::timeout(std::time::Duration::from_millis(500), socket.next()).await {
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "still open 15 s after login with a 3 s idle limit"
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "closed before it expired"
+    );
+    assert!(h
+        .metrics()
+        .await
+        .contains("guichet_upgraded_closed_total{reason=\"session_expired\"} 1"));
+}
+
+mod redis_replicas {
+    use super::*;
+    use common::redis::RedisServer;
+    use serde_json::json;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn logout_or_back_channel_logout_on_one_replica_closes_websockets_on_the_other() {
+        let redis = RedisServer::start();
+        let a = Harness::with(Setup {
+            extra_toml: redis.session_toml(""),
+            provider_toml: "backchannel_logout = true".into(),
+            ..Setup::default()
+        })
+        .await;
+        let b = a.replica("b").await;
+
+        // RP-initiated logout on A; the websocket is open on B.
+        let browser = a.browser();
+        let cookie = browser
+            .login(&a, "elodie", "/whoami")
+            .await
+            .session_cookie();
+        let mut on_b = open(&b.url, "/chat", &[("cookie", cookie.as_str())])
+            .await
+            .expect("101 on B");
+        seen_by_the_app(&mut on_b).await;
+        let other = a
+            .browser()
+            .login(&a, "ana", "/whoami")
+            .await
+            .session_cookie();
+        let mut kept = open(&b.url, "/chat", &[("cookie", other.as_str())])
+            .await
+            .expect("101 on B");
+        seen_by_the_app(&mut kept).await;
+        browser.follow(&format!("{}/.guichet/logout", a.url)).await;
+        let took = closed_within(&mut on_b, CLOSE_BOUND).await;
+        eprintln!("closed on the other replica {took:?} after the logout");
+        round_trip(&mut kept).await;
+
+        // Back-channel logout received by A; the websocket is open on B.
+        let browser = a.browser();
+        let cookie = browser
+            .login(&a, "elodie", "/whoami")
+            .await
+            .session_cookie();
+        let mut on_b = open(&b.url, "/chat", &[("cookie", cookie.as_str())])
+            .await
+            .expect("101 on B");
+        seen_by_the_app(&mut on_b).await;
+        let mock = &a.stack.mock;
+        let now = guichet::session::now();
+        let sub = guichet::demo::citizens::find("elodie")
+            .expect("elodie")
+            .sub(mock.client_id());
+        let token = mock.sign_jwt(
+            "logout+jwt",
+            &json!({
+                "iss": mock.issuer(), "aud": mock.client_id(), "iat": now, "exp": now + 120,
+                "jti": guichet::crypto::random_hex32(), "sub": sub,
+                "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+            }),
+        );
+        let r = post_form(
+            &format!("{}/.guichet/backchannel-logout", a.url),
+            &[("logout_token", &token)],
+            &[],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        closed_within(&mut on_b, CLOSE_BOUND).await;
+        let m = reqwest::get(format!("{}/metrics", b.gateway.metrics_url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            m.contains("guichet_upgraded_closed_total{reason=\"session_ended\"} 2"),
+            "{m}"
+        );
+    }
+}
+
+/// pingora issue 946: an application that answers `101` at once could see the tunnel torn
+/// down right after it (the first message lost, the connection closed). guichet's upgrade
+/// connections work around it (`upstream::peer`); many websockets opened at the same time all
+/// get their first message and echo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_websockets_opened_at_once_all_get_their_first_message() {
+    let h = Harness::start().await;
+    let cookie = h
+        .browser()
+        .login(&h, "elodie", "/whoami")
+        .await
+        .session_cookie();
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let url = h.url.clone();
+        let cookie = cookie.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                let path = if (t + i) % 2 == 0 {
+                    "/chat"
+                } else {
+                    "/public/ws"
+                };
+                let mut socket = open(&url, path, &[("cookie", cookie.as_str())])
+                    .await
+                    .unwrap_or_else(|e| panic!("task {t} socket {i}: {e:?}"));
+                let first = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("task {t} socket {i}: no first message"));
+                assert!(
+                    matches!(first, Some(Ok(Message::Text(_)))),
+                    "task {t} socket {i} ({path}): {first:?}"
+                );
+                socket
+                    .send(Message::Text(format!("{t}-{i}").into()))
+                    .await
+                    .unwrap();
+                let back = socket.next().await;
+                assert!(
+                    matches!(&back, Some(Ok(Message::Text(x))) if x.as_str() == format!("{t}-{i}")),
+                    "task {t} socket {i}: {back:?}"
+                );
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("every websocket worked");
+    }
+}

@@ -51,6 +51,11 @@ pub struct ServerSection {
     /// `X-Forwarded-For` is believed: the client is the right-most address of that chain not in
     /// this list. Empty: the client is the peer address and `X-Forwarded-For` is ignored.
     pub trusted_proxies: Vec<String>,
+    /// Other host names this service answers to (e.g. `www.demarches.example.fr`,
+    /// `localhost`), without port: a request naming one is redirected (308) to the same path
+    /// on `public_url`. A request naming any other host gets 421 Misdirected Request, except
+    /// `/healthz` and `/readyz`.
+    pub host_aliases: Vec<String>,
     /// Most header lines a client request may carry (at most 256); more gets a 431 page.
     pub max_request_headers: usize,
     /// Most bytes of header lines (names, values, cookies included) a client request may carry;
@@ -99,6 +104,7 @@ impl Default for ServerSection {
             prefix: "/.guichet".into(),
             grace_period: "5s".into(),
             trusted_proxies: Vec::new(),
+            host_aliases: Vec::new(),
             max_request_headers: 100,
             max_request_header_bytes: 32 * 1024,
             keepalive_requests: 1000,
@@ -116,9 +122,15 @@ impl Default for ServerSection {
 pub struct UpstreamSection {
     /// `http://host:port` or `https://host:port` of the application.
     pub url: String,
-    /// Value of the `Host` header sent upstream; default: the client's `Host`.
+    /// Value of the `Host` header sent upstream; default: the public URL's host (never the
+    /// client's `Host`).
     #[serde(default)]
     pub host_header: Option<String>,
+    /// How often the upstream's host name is resolved again (the system resolver, every
+    /// address it returns is used); until it first resolves, `/readyz` answers 503 and
+    /// requests get the "service unavailable" page. Ignored when `url` names an IP address.
+    #[serde(default = "defaults::resolve_interval")]
+    pub resolve_interval: String,
     /// Time allowed to open a connection to the upstream.
     #[serde(default = "defaults::connect_timeout")]
     pub connect_timeout: String,
@@ -447,12 +459,18 @@ impl Default for MetricsSection {
 pub struct AuditSection {
     /// `stdout`, or a file path the events are appended to.
     pub output: String,
+    /// Lines waiting for the evidence log's writer. When it is full (the output is stuck), an
+    /// event waits up to 1 s for room; past that a login is refused (no session without its
+    /// evidence line) and any other event is dropped and counted
+    /// (`guichet_audit_dropped_total`).
+    pub queue_size: usize,
 }
 
 impl Default for AuditSection {
     fn default() -> Self {
         Self {
             output: "stdout".into(),
+            queue_size: 16384,
         }
     }
 }
@@ -588,6 +606,9 @@ mod defaults {
     }
     pub fn pool_size() -> usize {
         128
+    }
+    pub fn resolve_interval() -> String {
+        "5s".into()
     }
     pub fn yes() -> bool {
         true

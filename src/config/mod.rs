@@ -78,6 +78,8 @@ pub struct ServerConfig {
     /// Proxies whose `X-Forwarded-For` is believed (see `proxy::hygiene`).
     #[serde(serialize_with = "headers::serialize_nets")]
     pub trusted_proxies: Vec<IpNet>,
+    /// Other host names of this service, lower case, without port (see [`crate::edge`]).
+    pub host_aliases: Vec<String>,
     /// TLS on the main listener (`[server.tls]`).
     pub tls: Option<TlsConfig>,
     /// The plain-HTTP listener that redirects to `public_url`.
@@ -106,6 +108,12 @@ pub struct UpstreamConfig {
     /// Server name for TLS (the URL's host).
     pub sni: String,
     pub host_header: Option<String>,
+    /// The host name to resolve, or `None` when `url` names an IP address.
+    pub host_name: Option<String>,
+    /// The port to connect to.
+    pub port: u16,
+    #[serde(with = "duration_str")]
+    pub resolve_interval: Duration,
     #[serde(with = "duration_str")]
     pub connect_timeout: Duration,
     #[serde(with = "duration_str")]
@@ -133,6 +141,8 @@ pub enum AuditOutput {
 #[derive(Debug, Serialize)]
 pub struct AuditConfig {
     pub output: AuditOutput,
+    /// Lines the writer's queue holds (see [`crate::audit`]).
+    pub queue_size: usize,
 }
 
 impl Config {
@@ -262,11 +272,15 @@ impl Validator {
             .collect();
         server.redirect_http =
             self.redirect_http(&raw.server.redirect_http, server.https, &taken)?;
+        if !(1..=1_000_000).contains(&raw.audit.queue_size) {
+            return Err(self.err("audit.queue_size", "must be between 1 and 1000000"));
+        }
         let audit = AuditConfig {
             output: match raw.audit.output.as_str() {
                 "stdout" | "" => AuditOutput::Stdout,
                 other => AuditOutput::File(PathBuf::from(other)),
             },
+            queue_size: raw.audit.queue_size,
         };
         let pages = self.pages(&raw.pages)?;
         let rate_limit = self.rate_limit(&raw.rate_limit)?;
@@ -332,6 +346,7 @@ impl Validator {
             prefix,
             grace_period: self.duration("server.grace_period", &s.grace_period)?,
             trusted_proxies: self.trusted_proxies(&s.trusted_proxies)?,
+            host_aliases: self.host_aliases(&s.host_aliases)?,
             tls: self.tls(s.tls.as_ref(), https)?,
             // Checked against the other listeners once they are known (`build`).
             redirect_http: None,
@@ -339,6 +354,25 @@ impl Validator {
             max_request_header_bytes: s.max_request_header_bytes,
             connections: self.listener_options(s)?,
         })
+    }
+
+    /// `[server] host_aliases`: host names (no port), lower case.
+    fn host_aliases(&self, aliases: &[String]) -> Result<Vec<String>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, a) in aliases.iter().enumerate() {
+            let key = format!("server.host_aliases[{i}]");
+            let host = crate::edge::host::host_part(a.as_bytes());
+            if !crate::limits::is_authority(a.as_bytes()) || host.len() != a.len() {
+                return Err(self.err(
+                    key,
+                    format!(
+                        "{a:?} is not a host name without port, like \"www.demarches.example.fr\""
+                    ),
+                ));
+            }
+            out.push(a.to_ascii_lowercase());
+        }
+        Ok(out)
     }
 
     fn url(&self, key: &str, value: &str) -> Result<Url, ConfigError> {
@@ -379,6 +413,19 @@ impl Validator {
             Some(url::Host::Ipv6(ip)) => format!("[{ip}]:{port}"),
             _ => format!("{host}:{port}"),
         };
+        let host_name = match url.host() {
+            Some(url::Host::Domain(d)) => Some(d.to_string()),
+            _ => None,
+        };
+        let resolve_interval = self.duration("upstream.resolve_interval", &u.resolve_interval)?;
+        if resolve_interval < Duration::from_secs(1) {
+            return Err(self.err("upstream.resolve_interval", "must be at least 1s"));
+        }
+        if let Some(h) = &u.host_header {
+            if !crate::limits::is_authority(h.as_bytes()) {
+                return Err(self.err("upstream.host_header", format!("{h:?} is not host[:port]")));
+            }
+        }
         if u.pool_size == 0 {
             return Err(self.err("upstream.pool_size", "must be at least 1"));
         }
@@ -391,6 +438,9 @@ impl Validator {
                 .trim_end_matches(']')
                 .to_string(),
             host_header: u.host_header.clone(),
+            host_name,
+            port,
+            resolve_interval,
             connect_timeout: self.duration("upstream.connect_timeout", &u.connect_timeout)?,
             read_timeout: self.duration("upstream.read_timeout", &u.read_timeout)?,
             write_timeout: self.duration("upstream.write_timeout", &u.write_timeout)?,

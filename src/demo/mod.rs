@@ -410,7 +410,8 @@ fn banner(stack: &Stack) -> String {
     let url = &stack.gateway_url;
     format!(
         "\n  guichet demo\n\
-         \n  Open {url}/ in a browser and pick a test citizen.\n\
+         \n  Open {url}/ in a browser and pick a test citizen\n\
+         \x20 ({localhost}/ works too: it redirects to {url}/, where the cookies live).\n\
          \n  The app behind guichet echoes the headers it receives, identity included, and\n\
          \x20 verifies guichet's signed assertion (X-Guichet-Assertion) against its JWKS.\n\
          \x20 Pages:   {url}/            (login required)\n\
@@ -426,6 +427,7 @@ fn banner(stack: &Stack) -> String {
          \x20 Mock providers: {issuers}\n\
          \x20 Echo app: {echo}\n",
         metrics = stack.metrics_url.as_deref().unwrap_or("-"),
+        localhost = url.replacen("127.0.0.1", "localhost", 1),
         config = stack.config_path.display(),
         issuers = std::iter::once(&stack.mock)
             .chain(stack.others.iter())
@@ -493,6 +495,9 @@ pub fn run(port: u16, provider: &str) -> Result<(), StartError> {
         "[[routes]]\npath = \"/renforce\"\naccess = \"browser\"\nmin_level = \"eidas2\"\n".into();
     // The demo shows every header a service can get (docs/federations.md says how to ask).
     opts.rich_identity = true;
+    // The same demo at http://localhost:PORT: redirected to the public URL (127.0.0.1), where
+    // the login's cookies are set; any other host name gets 421.
+    opts.server_toml = "host_aliases = [\"localhost\"]".into();
     let stack = runtime.block_on(Stack::start(&dir, &opts)).map_err(setup)?;
     let cfg =
         Config::from_file(&stack.config_path).map_err(|e| StartError::Setup(e.to_string()))?;

@@ -60,12 +60,16 @@ impl Gateway {
             .header(header::ALLOW, HeaderValue::from_static("POST"));
         }
         let Some(token) = req.form_field("logout_token") else {
-            return self.logout_token_refused(req, None, "missing_logout_token");
+            return self
+                .logout_token_refused(req, None, "missing_logout_token")
+                .await;
         };
         let logout = match self.verify_logout_token(&token).await {
             Ok(l) => l,
             Err((provider, reason)) => {
-                return self.logout_token_refused(req, provider.as_deref(), &reason)
+                return self
+                    .logout_token_refused(req, provider.as_deref(), &reason)
+                    .await
             }
         };
         let provider = logout.provider.as_str();
@@ -73,10 +77,16 @@ impl Gateway {
         let ttl = Duration::from_secs(MAX_TOKEN_AGE + 2 * logout.skew + 60);
         match self.store.remember_once(&replay_key, ttl).await {
             Ok(true) => {}
-            Ok(false) => return self.logout_token_refused(req, Some(provider), "jti_replayed"),
+            Ok(false) => {
+                return self
+                    .logout_token_refused(req, Some(provider), "jti_replayed")
+                    .await
+            }
             Err(e) => {
                 self.store_failed(&e);
-                return self.logout_token_refused(req, Some(provider), "store_unavailable");
+                return self
+                    .logout_token_refused(req, Some(provider), "store_unavailable")
+                    .await;
             }
         }
         let removed = match self.end_sessions(&logout).await {
@@ -87,7 +97,9 @@ impl Gateway {
                 if let Err(e) = self.store.forget(&replay_key).await {
                     tracing::warn!(error = %e, "cannot forget a logout token id after a failure");
                 }
-                return self.logout_token_refused(req, Some(provider), "store_unavailable");
+                return self
+                    .logout_token_refused(req, Some(provider), "store_unavailable")
+                    .await;
             }
         };
         self.metrics
@@ -103,7 +115,7 @@ impl Gateway {
         let mut e = Event::of(req, "logout", "success", reason);
         e.provider = Some(provider);
         e.sub = logout.sub.as_deref();
-        self.audit.record(&e);
+        let _ = self.audit.record(&e).await;
         Reply::text(StatusCode::OK, "")
     }
 
@@ -170,12 +182,17 @@ impl Gateway {
         })
     }
 
-    fn logout_token_refused(&self, req: &Request<'_>, provider: Option<&str>, why: &str) -> Reply {
+    async fn logout_token_refused(
+        &self,
+        req: &Request<'_>,
+        provider: Option<&str>,
+        why: &str,
+    ) -> Reply {
         tracing::info!(provider, reason = why, "back-channel logout refused");
         let reason = format!("backchannel_{why}");
         let mut e = Event::of(req, "logout", "failure", &reason);
         e.provider = provider;
-        self.audit.record(&e);
+        let _ = self.audit.record(&e).await;
         Reply::json(
             StatusCode::BAD_REQUEST,
             &serde_json::json!({"error": "invalid_request", "error_description": why}),

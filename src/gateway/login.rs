@@ -540,6 +540,20 @@ impl Gateway {
         if let Err(e) = self.store.insert(key, session.clone()).await {
             return self.login_failed(req, attempt, self.store_failed(&e)).await;
         }
+        let mut e = super::session_event(req, &session, "login", "success", "ok");
+        if login.step_up {
+            e.required_level = login.level.map(|l| l.eidas());
+        }
+        // No session without its evidence line: if the evidence log cannot take it, the
+        // session just made is deleted and the login refused.
+        if self.audit.record(&e).await.is_err() {
+            if let Err(err) = self.store.remove(&key).await {
+                tracing::error!(error = %err, "could not delete a session whose login has no evidence line");
+            }
+            return self
+                .login_failed(req, attempt, Failure::EvidenceUnavailable)
+                .await;
+        }
         let identity = &session.record.identity;
         let level = session.record.level.map(|l| l.eidas());
         self.metrics
@@ -559,13 +573,8 @@ impl Gateway {
                 .inc();
         }
         for d in &v_dropped {
-            self.claim_dropped(req, &session, provider, d);
+            self.claim_dropped(req, &session, provider, d).await;
         }
-        let mut e = super::session_event(req, &session, "login", "success", "ok");
-        if login.step_up {
-            e.required_level = login.level.map(|l| l.eidas());
-        }
-        self.audit.record(&e);
         // A form kept across this login goes to its replay page; otherwise back to the page.
         let next = match &login.form {
             Some(FormLink::Id(id)) => self.hand_form_to_session(id, login, &token).await,
@@ -580,7 +589,7 @@ impl Gateway {
     /// A claim dropped at login: counted (`guichet_claims_dropped_total`), an evidence line
     /// (`claim_dropped`, reason `invalid_claim_NAME`) and a log line naming the claim and the
     /// rule it failed, never its value.
-    fn claim_dropped(
+    async fn claim_dropped(
         &self,
         req: &Request<'_>,
         session: &crate::session::Session,
@@ -599,13 +608,17 @@ impl Gateway {
             .with_label_values(&[provider.name(), d.claim])
             .inc();
         let reason = format!("invalid_claim_{}", d.claim);
-        self.audit.record(&super::session_event(
-            req,
-            session,
-            "claim_dropped",
-            "dropped",
-            &reason,
-        ));
+        // Lost only if the evidence log is stuck (counted there); the login itself has its line.
+        let _ = self
+            .audit
+            .record(&super::session_event(
+                req,
+                session,
+                "claim_dropped",
+                "dropped",
+                &reason,
+            ))
+            .await;
     }
 
     async fn login_failed(&self, req: &Request<'_>, at: Attempt<'_>, failure: Failure) -> Reply {
@@ -645,7 +658,7 @@ impl Gateway {
         if at.step_up {
             e.required_level = level;
         }
-        self.audit.record(&e);
+        let _ = self.audit.record(&e).await;
         if count {
             if let Some(refused) = self.throttle(req, Kind::FailedCallback).await {
                 return refused;

@@ -84,13 +84,27 @@ impl Gateway {
             .logouts
             .with_label_values(&["rp_initiated"])
             .inc();
-        self.audit.record(&super::session_event(
-            req,
-            &session,
-            "logout",
-            "success",
-            "rp_initiated",
-        ));
+        // A lost line is counted and logged by the evidence log; the logout stands.
+        let _ = self
+            .audit
+            .record(&super::session_event(
+                req,
+                &session,
+                "logout",
+                "success",
+                "rp_initiated",
+            ))
+            .await;
+        // This replica closes the session's websockets at once; the others within
+        // `upgraded::CHECK_EVERY`.
+        if let Some(k) = &key {
+            if self.upgraded.close_session(k) > 0 {
+                self.metrics
+                    .upgraded_closed
+                    .with_label_values(&[crate::upgraded::Closed::Ended.as_str()])
+                    .inc();
+            }
+        }
         let end_session = self
             .provider(&record.provider)
             .and_then(|p| p.endpoints())

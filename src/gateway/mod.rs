@@ -34,9 +34,12 @@ use crate::session::{
     SessionRecord, SessionStore,
 };
 use crate::throttle::Throttle;
+use crate::upgraded::Upgraded;
+use crate::upstream::Upstream;
 use crate::web::{Body, Reply, Request};
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,6 +88,11 @@ pub struct Gateway {
     pub signer: Arc<Signer>,
     /// Login starts and failed callbacks per client address (`[rate_limit]`).
     pub throttle: Throttle,
+    /// The application's addresses, resolved in the background ([`crate::upstream`]).
+    pub upstream: Arc<Upstream>,
+    /// Open upgraded connections by session, closed when their session ends
+    /// ([`crate::upgraded`]).
+    pub upgraded: Arc<Upgraded>,
     /// `last_seen` is written back to the store at most this often.
     touch_interval: Duration,
     /// Public keys served at `/.guichet/jwks.json`: keys the upstream uses to verify guichet's
@@ -110,6 +118,8 @@ impl Gateway {
             policy,
             cookies: CookieNames::new(cfg.server.https),
             throttle: Throttle::new(&cfg.rate_limit),
+            upstream: Arc::new(Upstream::new(&cfg.upstream)),
+            upgraded: Upgraded::new(),
             cfg,
             providers,
             store,
@@ -143,14 +153,20 @@ impl Gateway {
             "/readyz" => return Outcome::Reply(self.readiness().await),
             _ => {}
         }
-        let path = match normalize_path(req.path) {
-            Ok(p) => p,
+        // The path judged is the path forwarded: it must already be canonical (the edge
+        // rewrote it), never judged in one spelling and forwarded in another.
+        match normalize_path(req.path) {
+            Ok(Cow::Borrowed(_)) => {}
+            Ok(Cow::Owned(_)) => {
+                tracing::info!("request path not canonical");
+                return Outcome::Reply(self.fail(req, &Failure::PathRefused));
+            }
             Err(e) => {
                 tracing::info!(reason = %e, "request path refused");
                 return Outcome::Reply(self.fail(req, &Failure::PathRefused));
             }
-        };
-        let route = self.policy.route_for(&path);
+        }
+        let route = self.policy.route_for(req.path);
         let class = match route.access {
             Access::Browser => "browser",
             Access::Api => "api",
@@ -174,12 +190,12 @@ impl Gateway {
             (Access::Api, session) => Outcome::Reply(self.unauthorized(session.is_some())),
             // A browser asks for the icon by itself: a login page is no icon, and a login
             // started for it would count against the citizen.
-            (Access::Browser, _) if path == "/favicon.ico" => {
+            (Access::Browser, _) if req.path == "/favicon.ico" => {
                 Outcome::Reply(Reply::text(StatusCode::NOT_FOUND, "not found\n"))
             }
             (Access::Browser, session) => {
                 if let (Some(s), Some(min)) = (&session, route.min_level) {
-                    self.step_up_required(req, s, min);
+                    self.step_up_required(req, s, min).await;
                 }
                 if session.is_none() {
                     if let Some(keep) = self.plan_keep(req, route) {
@@ -292,13 +308,16 @@ impl Gateway {
                 .sessions_expired
                 .with_label_values(&[why.as_str()])
                 .inc();
-            self.audit.record(&session_event(
-                req,
-                &session,
-                "session_expired",
-                "success",
-                why.as_str(),
-            ));
+            let _ = self
+                .audit
+                .record(&session_event(
+                    req,
+                    &session,
+                    "session_expired",
+                    "success",
+                    why.as_str(),
+                ))
+                .await;
             return Ok(None);
         }
         if session.touch(t, self.touch_interval) {
@@ -330,10 +349,10 @@ impl Gateway {
 
     /// A session below the level a page asks for is sent to log in again (step-up): an
     /// evidence line and a metric say so.
-    fn step_up_required(&self, req: &Request<'_>, s: &Session, min: crate::policy::Level) {
+    async fn step_up_required(&self, req: &Request<'_>, s: &Session, min: crate::policy::Level) {
         let mut e = session_event(req, s, "step_up", "required", "level_too_low");
         e.required_level = Some(min.eidas());
-        self.audit.record(&e);
+        let _ = self.audit.record(&e).await;
         self.metrics
             .step_ups
             .with_label_values(&[min.eidas(), "required"])
@@ -434,7 +453,8 @@ impl Gateway {
             .map(|p| p.name())
             .collect();
         let store = self.store.ready().await;
-        if missing.is_empty() && store.is_ok() {
+        let upstream = self.upstream.is_resolved();
+        if missing.is_empty() && store.is_ok() && upstream {
             Reply::json(StatusCode::OK, &serde_json::json!({"ready": true}))
         } else {
             Reply::json(
@@ -443,6 +463,7 @@ impl Gateway {
                     "ready": false,
                     "providers_not_ready": missing,
                     "store_ready": store.is_ok(),
+                    "upstream_resolved": upstream,
                 }),
             )
         }
@@ -478,7 +499,7 @@ pub fn store_notices(audit: Arc<Audit>, metrics: Arc<Metrics>) -> Notices {
         Notice::Ended(record, why) => {
             let mut e = Event::none(why.event(), "success", why.reason());
             about(&mut e, record);
-            audit.record(&e);
+            let _ = audit.record_now(&e);
             match why {
                 EndReason::Expired(_) => &metrics.sessions_expired,
                 _ => &metrics.sessions_ended,
@@ -488,7 +509,7 @@ pub fn store_notices(audit: Arc<Audit>, metrics: Arc<Metrics>) -> Notices {
         }
         Notice::Refused { kind, why } => {
             let reason = format!("{kind}_{why}");
-            audit.record(&Event::none("store_record_refused", "failure", &reason));
+            let _ = audit.record_now(&Event::none("store_record_refused", "failure", &reason));
             metrics.records_refused.with_label_values(&[kind]).inc();
         }
     })

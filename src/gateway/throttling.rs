@@ -61,8 +61,10 @@ impl Gateway {
                         block_for = ?retry_after,
                         "client blocked by throttling"
                     );
-                    self.audit
-                        .record(&Event::of(req, "throttled", "blocked", kind.as_str()));
+                    let _ = self
+                        .audit
+                        .record(&Event::of(req, "throttled", "blocked", kind.as_str()))
+                        .await;
                 }
                 Some(self.fail(
                     req,

@@ -65,6 +65,17 @@ pub enum Failure {
     StoreUnavailable,
     #[error("upstream unavailable")]
     UpstreamUnavailable,
+    /// The upstream's host name has not resolved yet ([`crate::upstream`]).
+    #[error("upstream name does not resolve")]
+    UpstreamUnresolved,
+    /// The request names a host that is neither the public host nor an alias
+    /// ([`crate::edge`]).
+    #[error("misdirected request")]
+    Misdirected,
+    /// The evidence log could not take a login's line ([`crate::audit`]): no session without
+    /// its evidence.
+    #[error("evidence log unavailable")]
+    EvidenceUnavailable,
     /// Too many login starts or failed callbacks from this client ([`crate::throttle`]).
     #[error("too many attempts; retry after {retry_after} s")]
     Throttled { retry_after: u64 },
@@ -109,6 +120,7 @@ impl Failure {
             | Failure::LoginExpired
             | Failure::StateMismatch => StatusCode::BAD_REQUEST,
             Failure::NotFound => StatusCode::NOT_FOUND,
+            Failure::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             Failure::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Failure::Cancelled
             | Failure::LoginRequired(_)
@@ -123,6 +135,8 @@ impl Failure {
             Failure::ProviderUnavailable
             | Failure::ProviderDown(_)
             | Failure::StoreUnavailable
+            | Failure::UpstreamUnresolved
+            | Failure::EvidenceUnavailable
             | Failure::AssertionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Failure::FormTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -155,6 +169,9 @@ impl Failure {
             Failure::AssertionUnavailable => "assertion_unavailable".into(),
             Failure::StoreUnavailable => "store_unavailable".into(),
             Failure::UpstreamUnavailable => "upstream_unavailable".into(),
+            Failure::UpstreamUnresolved => "upstream_unresolved".into(),
+            Failure::Misdirected => "misdirected".into(),
+            Failure::EvidenceUnavailable => "evidence_log_unavailable".into(),
             Failure::Throttled { .. } => "throttled".into(),
             Failure::HeadersTooLarge => "headers_too_large".into(),
             Failure::FormTooLarge => "form_too_large".into(),
@@ -237,6 +254,9 @@ impl Failure {
             Failure::FormNotKept => "form_not_kept",
             Failure::FormGone => "form_gone",
             Failure::FormOtherCitizen => "form_other_citizen",
+            Failure::UpstreamUnresolved => "upstream_unresolved",
+            Failure::Misdirected => "misdirected",
+            Failure::EvidenceUnavailable => "evidence_unavailable",
         }
     }
 
@@ -274,6 +294,9 @@ impl Failure {
             "form_not_kept" => Failure::FormNotKept,
             "form_gone" => Failure::FormGone,
             "form_other_citizen" => Failure::FormOtherCitizen,
+            "upstream_unresolved" => Failure::UpstreamUnresolved,
+            "misdirected" => Failure::Misdirected,
+            "evidence_unavailable" => Failure::EvidenceUnavailable,
             _ => return None,
         })
     }

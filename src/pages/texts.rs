@@ -196,6 +196,30 @@ pub(super) fn texts(failure: &Failure, lang: Lang) -> (&'static str, &'static st
             "Service temporarily unavailable",
             "The application is not answering right now. Please try again in a moment.",
         ),
+        (Failure::UpstreamUnresolved, Fr) => (
+            "Service momentanément indisponible",
+            "L'application n'est pas joignable pour le moment. Veuillez réessayer dans quelques instants.",
+        ),
+        (Failure::UpstreamUnresolved, En) => (
+            "Service temporarily unavailable",
+            "The application cannot be reached right now. Please try again in a moment.",
+        ),
+        (Failure::Misdirected, Fr) => (
+            "Adresse inconnue",
+            "Ce service ne répond pas à l'adresse demandée. Vérifiez l'adresse du site.",
+        ),
+        (Failure::Misdirected, En) => (
+            "Unknown address",
+            "This service does not answer at the address you asked for. Check the site's address.",
+        ),
+        (Failure::EvidenceUnavailable, Fr) => (
+            "Service momentanément indisponible",
+            "Le service ne peut pas enregistrer votre connexion pour le moment ; par sécurité, elle n'a pas été ouverte. Veuillez réessayer dans quelques instants.",
+        ),
+        (Failure::EvidenceUnavailable, En) => (
+            "Service temporarily unavailable",
+            "The service cannot record your login right now; for your security, it was not opened. Please try again in a moment.",
+        ),
         (Failure::HeadersTooLarge, Fr) => (
             "Requête trop volumineuse",
             "Votre navigateur a envoyé une requête trop volumineuse, souvent à cause de cookies trop nombreux ou trop longs. Effacez les cookies de ce site, puis réessayez.",

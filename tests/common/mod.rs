@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod forms;
+pub mod lenient;
 pub mod oidc_provider;
 pub mod process;
 pub mod redis;
@@ -48,6 +49,8 @@ pub struct Setup {
     /// data beyond the identité pivot (`StackOptions::rich_identity`, what `guichet demo`
     /// runs). Default: the presets' scopes against a client authorised for the pivot only.
     pub rich_identity: bool,
+    /// `[upstream] url`; default: the stack's echo application.
+    pub upstream_url: Option<String>,
 }
 
 impl Default for Setup {
@@ -64,6 +67,7 @@ impl Default for Setup {
             tls_reload_interval: None,
             grace_period: None,
             rich_identity: false,
+            upstream_url: None,
         }
     }
 }
@@ -129,6 +133,7 @@ impl Harness {
         if let Some(grace) = setup.grace_period {
             opts.grace_period = grace;
         }
+        opts.upstream_url = setup.upstream_url;
         let stack = Stack::start(dir.path(), &opts).await.expect("stack");
         let url = stack.gateway_url.clone();
         let ca = tls.as_ref().map(|t| t.ca_pem.as_slice());
@@ -680,6 +685,50 @@ pub async fn raw_exchange(base_url: &str, raw: &[u8]) -> (u16, String) {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (status, head)
+}
+
+/// A raw response: status (0 when the connection closed without one), head and body.
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// One header of the head (first copy).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Sends `METHOD TARGET HTTP/1.1` with exactly these header lines (each ending in CRLF, no
+/// `Connection`) on a new connection, the target's bytes as they are, and reads the whole
+/// response (the connection is closed after it). Waits at most 10 s.
+pub async fn raw_request(base_url: &str, method: &str, target: &[u8], lines: &str) -> RawResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base_url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!("{method} ").into_bytes();
+    req.extend_from_slice(target);
+    req.extend_from_slice(format!(" HTTP/1.1\r\n{lines}Connection: close\r\n\r\n").as_bytes());
+    let _ = s.write_all(&req).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let body = buf.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    RawResponse { status, head, body }
 }
 
 /// Sends `GET <raw_target>` exactly as written (no client-side normalization) and returns the

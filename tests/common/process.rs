@@ -23,13 +23,49 @@ impl Drop for GatewayProcess {
 }
 
 impl GatewayProcess {
-    /// Evidence log lines so far, parsed.
+    /// Evidence log lines so far, parsed (see [`GatewayProcess::audit_text`]).
     pub fn audit(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.audit_path)
-            .unwrap_or_default()
+        self.audit_text()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
+    }
+
+    /// The evidence log's text once every line recorded so far is written: guichet's writer
+    /// thread writes after the request that recorded a line was answered, so this waits
+    /// (bounded) until `guichet_audit_queue_depth` is 0. A gateway that is gone (or has no
+    /// metrics listener) wrote everything before leaving: the file is read as it is.
+    pub fn audit_text(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Some(depth) = self.audit_queue_depth() {
+            if depth == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "evidence lines still not written after 10 s ({depth} pending)"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::read_to_string(&self.audit_path).unwrap_or_default()
+    }
+
+    /// `guichet_audit_queue_depth` from the metrics listener; `None` when it does not answer.
+    fn audit_queue_depth(&self) -> Option<u64> {
+        use std::io::{Read, Write};
+        let addr = self.metrics_url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(
+            format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("guichet_audit_queue_depth "))
+            .and_then(|v| v.trim().parse().ok())
     }
 
     /// Sends SIGTERM and waits (bounded) for a clean exit.
@@ -145,8 +181,65 @@ pub(crate) fn spawn_process(
     upgrade_sock: &Path,
     upgrade: bool,
 ) -> GatewayProcess {
+    spawn_wrapped(
+        &[],
+        config_path,
+        dir,
+        name,
+        audit_path,
+        metrics_port,
+        upgrade_sock,
+        upgrade,
+    )
+}
+
+/// Runs the real binary through `wrapper` (a command that ends by running its arguments,
+/// e.g. `unshare --mount ...`) and waits until `/healthz` answers 200: a gateway that may not
+/// be ready.
+pub async fn spawn_gateway_wrapped(
+    wrapper: &[&str],
+    config_path: &Path,
+    dir: &Path,
+    name: &str,
+    audit_path: PathBuf,
+    metrics_port: u16,
+    url: &str,
+) -> GatewayProcess {
+    let sock = dir.join(format!("{name}.upgrade.sock"));
+    let mut gateway = spawn_wrapped(
+        wrapper,
+        config_path,
+        dir,
+        name,
+        audit_path,
+        metrics_port,
+        &sock,
+        false,
+    );
+    wait_for(url, &mut gateway, None, "healthz").await;
+    gateway
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_wrapped(
+    wrapper: &[&str],
+    config_path: &Path,
+    dir: &Path,
+    name: &str,
+    audit_path: PathBuf,
+    metrics_port: u16,
+    upgrade_sock: &Path,
+    upgrade: bool,
+) -> GatewayProcess {
     let stderr_path = dir.join(format!("{name}.stderr"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guichet"));
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(env!("CARGO_BIN_EXE_guichet"));
+            cmd
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_guichet")),
+    };
     cmd.args(["run", "--config"])
         .arg(config_path)
         .arg("--upgrade-sock")
