@@ -365,9 +365,10 @@ async fn demo_runs_with_no_setup_and_a_script_can_log_in() {
     assert_eq!(location(&r), format!("{url}whoami?x=1"));
     let b = Browser::new();
     let landed = b
-        .follow(&format!(
-            "{localhost}/.guichet/login?login_hint=elodie&return_to=/whoami"
-        ))
+        .follow_as(
+            &format!("{localhost}/.guichet/login?return_to=/whoami"),
+            "elodie",
+        )
         .await;
     assert_eq!(landed.status, 200, "{}", landed.body);
     assert_eq!(landed.url, format!("{url}whoami"));
