@@ -380,10 +380,7 @@ async fn a_redis_dump_shows_no_personal_data_and_no_token() {
     // A login in progress too: its state and nonce are in Redis.
     let other = h.browser();
     let r = other
-        .get(&format!(
-            "{}/.guichet/login?login_hint=ana&return_to=/dossier/4512",
-            h.url
-        ))
+        .get(&format!("{}/.guichet/login?return_to=/dossier/4512", h.url))
         .await;
     let authorize = query(&location(&r));
     let dump = everything_redis_holds(&redis);

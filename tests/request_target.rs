@@ -85,10 +85,13 @@ async fn sessions(h: &Harness) -> Vec<(u8, Option<String>)> {
     out.push((2, Some(landed.session_cookie())));
     let b = h.browser();
     let landed = b
-        .follow(&format!(
-            "{}/.guichet/login?provider=fc-plus&level=eidas3&login_hint=angela&return_to=/public/x",
-            h.url
-        ))
+        .follow_as(
+            &format!(
+                "{}/.guichet/login?provider=fc-plus&level=eidas3&return_to=/public/x",
+                h.url
+            ),
+            "angela",
+        )
         .await;
     out.push((3, Some(landed.session_cookie())));
     for (level, cookie) in &out[1..] {

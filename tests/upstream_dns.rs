@@ -135,9 +135,7 @@ async fn an_upstream_name_that_resolves_later_serves_without_a_restart() {
     assert_eq!(seen.path, "/public/x");
     let b = Browser::new();
     let landed = b
-        .follow(&format!(
-            "{url}/.guichet/login?login_hint=elodie&return_to=/whoami"
-        ))
+        .follow_as(&format!("{url}/.guichet/login?return_to=/whoami"), "elodie")
         .await;
     assert_eq!(landed.status, 200, "{}", landed.body);
     assert!(echo.last_request().unwrap().header("x-pivot-sub").is_some());
