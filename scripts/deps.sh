@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing guichet needs on a Debian machine, only when missing.
 #   scripts/deps.sh            build + test dependencies
-#   scripts/deps.sh bench      also nginx and wrk (load benchmarks)
+#   scripts/deps.sh bench      also nginx, wrk, Apache 2.4 + mod_auth_openidc and perf (load
+#                              benchmarks: Apache + mod_auth_openidc is one of the targets)
 #   scripts/deps.sh e2e        also chromium and chromium-driver (the real-browser test)
 # Needs root or sudo for apt-get; runs `apt-get update` at most once.
 set -euo pipefail
@@ -26,6 +27,9 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || want+=(python3-venv)  # ... f
 if [ "${1:-}" = "bench" ]; then
   need nginx nginx-light
   need wrk wrk
+  need apache2 apache2
+  need_file /usr/lib/apache2/modules/mod_auth_openidc.so libapache2-mod-auth-openidc
+  need perf linux-perf                 # profiles of guichet under load (benches/README.md)
 fi
 if [ "${1:-}" = "e2e" ]; then
   need chromium chromium
