@@ -11,6 +11,7 @@ pub mod demo;
 pub mod gateway;
 pub mod hygiene;
 pub mod identity;
+pub mod jose;
 pub mod keys;
 pub mod limits;
 pub mod listeners;
