@@ -22,7 +22,6 @@
 use crate::config::Config;
 use crate::identity::headers::HeaderBlock;
 use crate::session::cookies::CookieNames;
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use pingora::http::RequestHeader;
@@ -64,6 +63,20 @@ fn starts_with_folded(name: &[u8], prefix: &[u8]) -> bool {
 
 fn eq_folded(name: &[u8], other: &[u8]) -> bool {
     name.len() == other.len() && starts_with_folded(name, other)
+}
+
+/// A configured header name, for the life of the process: each distinct name is kept once
+/// (however many gateways a process builds, as tests do).
+fn leak(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = names.get(name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(n);
+    n
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) as plain IPv4.
@@ -124,16 +137,18 @@ pub struct Hygiene {
     prefix: Vec<u8>,
     /// Exact names to remove (assertion header, renamed claims, `[headers] strip`), folded.
     names: Vec<Vec<u8>>,
-    own_cookies: [&'static str; 2],
+    own_cookies: [&'static str; 3],
     trusted: Vec<IpNet>,
-    proto: &'static str,
-    host: String,
     proto_value: HeaderValue,
     host_value: HeaderValue,
-    assertion: Bytes,
+    /// `;proto=...;host="..."`: the part of `Forwarded` that is the same on every request.
+    forwarded_tail: String,
+    assertion: &'static str,
     /// Configured identity header names (case kept), indexed like
-    /// [`crate::identity::headers::header_claims`]; shared by every session's block.
-    claim_names: Vec<Bytes>,
+    /// [`crate::identity::headers::header_claims`]; shared by every session's block. Static
+    /// ([`leak`]: each distinct name once per process), because pingora takes a `&'static str`
+    /// name without copying it or counting references (`benches/README.md`, profile).
+    claim_names: Vec<&'static str>,
 }
 
 impl Hygiene {
@@ -147,20 +162,17 @@ impl Hygiene {
         Hygiene {
             prefix: folded(&cfg.headers.prefix),
             names: cfg.headers.strip.iter().map(|n| folded(n)).collect(),
-            own_cookies: [cookies.session, cookies.login],
+            own_cookies: [cookies.session, cookies.login, cookies.logout],
             trusted: cfg.server.trusted_proxies.clone(),
-            proto: if cfg.server.https { "https" } else { "http" },
             proto_value: HeaderValue::from_static(if cfg.server.https { "https" } else { "http" }),
             // The public URL's host was validated as a URL host: always a valid value.
             host_value: HeaderValue::from_str(&host).unwrap_or(HeaderValue::from_static("")),
-            host,
-            assertion: Bytes::from(cfg.headers.assertion.header.clone()),
-            claim_names: cfg
-                .headers
-                .claims
-                .iter()
-                .map(|c| Bytes::from(c.header.clone()))
-                .collect(),
+            forwarded_tail: format!(
+                ";proto={};host=\"{host}\"",
+                if cfg.server.https { "https" } else { "http" }
+            ),
+            assertion: leak(&cfg.headers.assertion.header),
+            claim_names: cfg.headers.claims.iter().map(|c| leak(&c.header)).collect(),
         }
     }
 
@@ -258,11 +270,11 @@ impl Hygiene {
     ) -> pingora::Result<()> {
         for (claim, value) in block.values() {
             if let Some(name) = self.claim_names.get(claim) {
-                req.append_header(name.clone(), value)?;
+                req.append_header(*name, value)?;
             }
         }
         if let Some(a) = assertion {
-            req.append_header(self.assertion.clone(), a.clone())?;
+            req.append_header(self.assertion, a.clone())?;
         }
         Ok(())
     }
@@ -274,25 +286,30 @@ impl Hygiene {
         req: &mut RequestHeader,
         client_ip: Option<IpAddr>,
     ) -> pingora::Result<()> {
-        let node = match client_ip {
+        use std::fmt::Write;
+        // The only per-request part is the address: `Forwarded` is that and a fixed tail.
+        let mut forwarded = String::with_capacity(56 + self.forwarded_tail.len());
+        match client_ip {
             Some(ip) => {
-                let value = HeaderValue::try_from(ip.to_string())
+                let mut text = String::with_capacity(46);
+                let _ = write!(text, "{ip}");
+                let value = HeaderValue::from_str(&text)
                     .or_err(ErrorType::InvalidHTTPHeader, "client address")?;
                 req.insert_header(X_FORWARDED_FOR_CASE, value.clone())?;
-                let node = match ip {
-                    IpAddr::V4(_) => format!("for={ip}"),
-                    IpAddr::V6(_) => format!("for=\"[{ip}]\""),
-                };
                 req.insert_header(X_REAL_IP_CASE, value)?;
-                node
+                let _ = match ip {
+                    IpAddr::V4(_) => write!(forwarded, "for={text}"),
+                    IpAddr::V6(_) => write!(forwarded, "for=\"[{text}]\""),
+                };
             }
-            None => "for=unknown".to_string(),
-        };
+            None => forwarded.push_str("for=unknown"),
+        }
+        forwarded.push_str(&self.forwarded_tail);
         req.insert_header(X_FORWARDED_PROTO_CASE, self.proto_value.clone())?;
         req.insert_header(X_FORWARDED_HOST_CASE, self.host_value.clone())?;
         req.insert_header(
             FORWARDED_CASE,
-            format!("{node};proto={};host=\"{}\"", self.proto, self.host),
+            HeaderValue::try_from(forwarded).or_err(ErrorType::InvalidHTTPHeader, "Forwarded")?,
         )?;
         Ok(())
     }
