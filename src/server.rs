@@ -129,6 +129,19 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
     Ok(Built { gateway, audit })
 }
 
+/// The store's housekeeping, once a second, off the request path (the memory store sweeps
+/// one shard of expired sessions each time).
+async fn maintain_store(gateway: Arc<Gateway>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let store = gateway.store.clone();
+        // A sweep takes a shard's lock for a moment: off the async workers.
+        let _ = tokio::task::spawn_blocking(move || store.maintain(crate::session::now())).await;
+    }
+}
+
 /// rustls needs one process-wide crypto provider; pingora and reqwest both use *ring*.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -158,6 +171,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
     for provider in &gateway.providers {
         background.spawn(keep_provider_loaded(provider.clone(), gateway.clone()));
     }
+    background.spawn(maintain_store(gateway.clone()));
 
     let opt = Opt {
         upgrade: opts.upgrade,

@@ -312,6 +312,9 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn ready(&self) -> Result<(), StoreError>;
     /// Sessions currently held, when the store can tell cheaply.
     fn active_sessions(&self) -> Option<u64>;
+    /// Housekeeping (the memory store sweeps expired sessions a shard at a time). Called
+    /// about once a second by the server's background task, never from a request.
+    fn maintain(&self, _now: u64) {}
 }
 
 #[cfg(test)]

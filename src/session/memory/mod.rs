@@ -130,6 +130,10 @@ impl SessionStore for MemoryStore {
     fn active_sessions(&self) -> Option<u64> {
         Some(self.sessions.len())
     }
+
+    fn maintain(&self, now: u64) {
+        self.sessions.maintain(now);
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 //!   an expired one if the sample has one, else the least recently active of a sample
 //!   (`tests::bounded_store_evicts_instead_of_growing`); never the session being inserted.
 //! - Expired sessions (idle or absolute limit, [`Session::expired`]) are removed by a sweep of
-//!   one shard per second, run by whichever call finds it due, so memory is reclaimed even for
-//!   sessions nobody asks for again; the same pass drops cached assertions that can no longer
+//!   one shard per second ([`Sessions::maintain`], called by the server's background task, never
+//!   by a request), so memory is reclaimed even for sessions nobody asks for again; the same pass drops cached assertions that can no longer
 //!   be sent ([`crate::identity::headers::SessionHeaders::clear_stale`]). Lookups return
 //!   what is held: the caller decides expiry (the gateway removes and counts).
 //! - The index maps a 64-bit prefix of each [`Match::index_key`] to the session's store key.
@@ -121,13 +121,11 @@ impl Sessions {
     }
 
     pub(super) fn get(&self, key: &SessionKey) -> Option<Arc<Session>> {
-        self.maintain(now());
         read(self.shard(key)).get(key).map(|e| e.0.clone())
     }
 
     /// Holds `session` (under its own key), replacing a session with the same key.
     pub(super) fn insert(&self, session: Arc<Session>) {
-        self.maintain(now());
         let key = *session.key();
         let entry = Entry(session);
         let keys = Match::keys_of(&entry.0.record);
@@ -202,7 +200,7 @@ impl Sessions {
     }
 
     /// Sweeps the next shard when one is due (at most one shard per second, by one caller).
-    fn maintain(&self, now: u64) {
+    pub(super) fn maintain(&self, now: u64) {
         let due = self.next_sweep.load(Ordering::Relaxed);
         if now < due
             || self
@@ -349,6 +347,36 @@ mod tests {
         assert!(s.get(&key(2)).is_some());
         assert_eq!((s.len(), s.index_len()), (1, 2));
         assert_eq!(s.remove_matching("p", Match::Sub("idle")), 0);
+    }
+
+    #[test]
+    fn lookups_never_sweep() {
+        let s = Sessions::new(&cfg(1000));
+        let long_ago = 1_000_000;
+        for i in 0..200 {
+            s.insert(session(i, &format!("s{i}"), &format!("sid{i}"), long_ago));
+        }
+        // Every session is expired: lookups and inserts return and keep them (the gateway
+        // decides expiry); only the background maintenance removes them.
+        for i in 0..200 {
+            assert!(s.get(&key(i)).is_some(), "{i}");
+        }
+        s.insert(session(1000, "new", "sidnew", now()));
+        assert_eq!(s.len(), 201);
+        // One shard per call (the first one first), at most once per second.
+        let t = now();
+        let in_first = read(&s.shards[0])
+            .iter()
+            .filter(|e| e.0.expired(t, s.idle, s.absolute).is_some())
+            .count() as u64;
+        s.maintain(t);
+        s.maintain(t);
+        assert_eq!(s.len(), 201 - in_first);
+        for i in 1..=SHARDS as u64 {
+            s.maintain(t + i);
+        }
+        assert_eq!(s.len(), 1, "only the live session is left");
+        assert_eq!(s.index_len(), 2);
     }
 
     #[test]
