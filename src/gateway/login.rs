@@ -22,7 +22,7 @@ use crate::oidc::{acr, jwe, OidcError, Provider};
 use crate::pages::{from_provider_error, ChooserEntry, Failure};
 use crate::policy::{safe_return_to, Level};
 use crate::session::cookies;
-use crate::session::{now, LoginState, SessionKey, SessionRecord};
+use crate::session::{now, IdToken, LoginState, SessionKey, SessionRecord};
 use crate::throttle::Kind;
 use crate::web::{Reply, Request};
 use serde_json::{Map, Value};
@@ -405,12 +405,24 @@ impl Gateway {
                 .await;
         };
         let t = now();
+        // Memory store: the id_token goes to the browser, sealed, scoped to the logout path.
+        let hint = match &self.hints {
+            // Past what a browser keeps in one cookie (4 KiB), it stays in memory.
+            Some(sealer) => sealer
+                .seal(&key, &v.id_token)
+                .filter(|s| s.len() <= cookies::MAX_VALUE),
+            None => None,
+        };
         let record = SessionRecord {
             provider: provider.name().to_string(),
             identity: v.identity,
             level: v.level,
             created_at: t,
-            id_token: v.id_token.into(),
+            id_token: if hint.is_some() {
+                IdToken::default()
+            } else {
+                v.id_token.into()
+            },
             sid: v.sid,
         };
         let session = Arc::new(self.sessions.build(&key, record, t));
@@ -447,7 +459,16 @@ impl Gateway {
             e.required_level = login.level.map(|l| l.eidas());
         }
         self.audit.record(&e);
-        Reply::redirect(&login.return_to).set_cookie(cookies::set(self.cookies.session, &token))
+        let reply = Reply::redirect(&login.return_to)
+            .set_cookie(cookies::set(self.cookies.session, &token));
+        match hint {
+            Some(sealed) => reply.set_cookie(cookies::set_at(
+                self.cookies.logout,
+                &sealed,
+                &self.logout_path(),
+            )),
+            None => reply,
+        }
     }
 
     async fn login_failed(&self, req: &Request<'_>, at: Attempt<'_>, failure: Failure) -> Reply {

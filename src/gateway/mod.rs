@@ -25,7 +25,9 @@ use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::pages::{Failure, Pages};
 use crate::policy::{normalize_path, Access, Policy};
+use crate::config::StoreKind;
 use crate::session::cookies::CookieNames;
+use crate::session::logout_hint::HintSealer;
 use crate::session::{now, touch_interval, Session, SessionBuilder, SessionKey, SessionStore};
 use crate::throttle::Throttle;
 use crate::web::{Body, Reply, Request};
@@ -78,6 +80,9 @@ pub struct Gateway {
     pub throttle: Throttle,
     /// `last_seen` is written back to the store at most this often.
     touch_interval: Duration,
+    /// With the memory store, the id_token for the logout hint is sealed in a cookie scoped
+    /// to the logout path instead of being kept in memory ([`HintSealer`]).
+    hints: Option<HintSealer>,
     /// Public keys served at `/.guichet/jwks.json`: keys the upstream uses to verify guichet's
     /// assertions (`use: sig`) and keys providers encrypt to (`use: enc`). Public parts only.
     jwks: Vec<serde_json::Value>,
@@ -94,7 +99,9 @@ impl Gateway {
         keys: Keys,
     ) -> Gateway {
         let touch_interval = touch_interval(cfg.session.idle_timeout);
+        let hints = matches!(cfg.session.store, StoreKind::Memory).then(HintSealer::new);
         Gateway {
+            hints,
             policy: Policy::new(&cfg.routes),
             cookies: CookieNames::new(cfg.server.https),
             pages: Pages::new(&cfg.pages, &cfg.server.prefix),
@@ -215,6 +222,11 @@ impl Gateway {
             profile,
             assertion,
         })
+    }
+
+    /// Path of the logout hint cookie: the logout endpoint.
+    fn logout_path(&self) -> String {
+        format!("{}/logout", self.cfg.server.prefix)
     }
 
     /// `401` for API routes: no redirect a script could not follow.

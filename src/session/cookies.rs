@@ -1,10 +1,13 @@
-//! Names and attributes of guichet's two cookies: the session cookie and the pre-auth
-//! "login binding" cookie that ties a `state` to the browser that started the login.
+//! Names and attributes of guichet's cookies: the session cookie, the pre-auth "login binding"
+//! cookie that ties a `state` to the browser that started the login, and (memory store) the
+//! sealed logout hint ([`super::logout_hint`]).
 //!
-//! Both are `HttpOnly`, `Secure`, `SameSite=Lax` and `Path=/`; with an https public URL they
-//! carry the `__Host-` prefix, which browsers only accept from a secure origin without a
-//! `Domain` attribute (no subdomain can plant or read them). Browsers and curl treat
-//! `http://127.0.0.1` and `http://localhost` as secure, so the demo works over plain http.
+//! All are `HttpOnly`, `Secure` and `SameSite=Lax`. The first two have `Path=/` and, with an
+//! https public URL, the `__Host-` prefix, which browsers only accept from a secure origin
+//! without a `Domain` attribute (no subdomain can plant or read them); the logout hint is sent
+//! only to the logout path, so it has `__Secure-` (`__Host-` requires `Path=/`). Browsers and
+//! curl treat `http://127.0.0.1` and `http://localhost` as secure, so the demo works over
+//! plain http.
 
 use std::time::Duration;
 
@@ -12,6 +15,8 @@ use std::time::Duration;
 pub struct CookieNames {
     pub session: &'static str,
     pub login: &'static str,
+    /// The sealed id_token for the logout hint (memory store), scoped to the logout path.
+    pub logout: &'static str,
 }
 
 impl CookieNames {
@@ -20,11 +25,13 @@ impl CookieNames {
             CookieNames {
                 session: "__Host-guichet",
                 login: "__Host-guichet-login",
+                logout: "__Secure-guichet-logout",
             }
         } else {
             CookieNames {
                 session: "guichet",
                 login: "guichet-login",
+                logout: "guichet-logout",
             }
         }
     }
@@ -47,6 +54,22 @@ pub fn clear(name: &str) -> String {
     format!("{name}=; Max-Age=0; {ATTRS}")
 }
 
+/// Longest cookie value guichet sets: browsers keep at least 4096 bytes per cookie, name
+/// and attributes included.
+pub const MAX_VALUE: usize = 3800;
+
+const SCOPED_ATTRS: &str = "HttpOnly; Secure; SameSite=Lax";
+
+/// A browser-session cookie sent only to `path` (and below).
+pub fn set_at(name: &str, value: &str, path: &str) -> String {
+    format!("{name}={value}; Path={path}; {SCOPED_ATTRS}")
+}
+
+/// Deletes a cookie set with [`set_at`].
+pub fn clear_at(name: &str, path: &str) -> String {
+    format!("{name}=; Max-Age=0; Path={path}; {SCOPED_ATTRS}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +84,13 @@ mod tests {
         assert!(!c.contains("Domain"));
         assert!(clear("x").contains("Max-Age=0"));
         assert!(set_for("x", "v", Duration::from_secs(600)).contains("Max-Age=600"));
+        let names = CookieNames::new(true);
+        assert!(names.logout.starts_with("__Secure-"));
+        let c = set_at(names.logout, "v", "/.guichet/logout");
+        for attr in ["Path=/.guichet/logout;", "HttpOnly", "Secure", "SameSite=Lax"] {
+            assert!(c.contains(attr), "{c}");
+        }
+        assert!(!c.contains("Path=/;") && !c.contains("Domain"));
+        assert!(clear_at("x", "/p").contains("Max-Age=0; Path=/p;"));
     }
 }
