@@ -18,13 +18,13 @@
 use crate::config::{AssertionConfig, HeaderConfig};
 use crate::identity::headers::ClaimSet;
 use crate::identity::CLAIMS;
+use crate::jose::Es256Key;
 use crate::keys::{self, KeyError};
 use crate::session::{SessionKey, SessionRecord};
 use arc_swap::ArcSwapOption;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use http::HeaderValue;
-use crate::jose::Es256Key;
 use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -188,7 +188,10 @@ impl Signer {
             .and_then(|j| j["kid"].as_str())
             .map(String::from);
         let header = match &kid {
-            Some(k) => format!(r#"{{"typ":"JWT","alg":"ES256","kid":{}}}"#, Value::from(k.as_str())),
+            Some(k) => format!(
+                r#"{{"typ":"JWT","alg":"ES256","kid":{}}}"#,
+                Value::from(k.as_str())
+            ),
             None => r#"{"typ":"JWT","alg":"ES256"}"#.to_string(),
         };
         Ok(Signer {

@@ -141,7 +141,10 @@ enum Signer {
 fn new_signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>, Error> {
     let hmac = |a| -> Result<Box<dyn JwtSigner>, Error> {
         let secret = key.try_get_hmac_secret()?;
-        Ok(Box::new(Signer::Hmac(ring::hmac::Key::new(a, secret), *alg)))
+        Ok(Box::new(Signer::Hmac(
+            ring::hmac::Key::new(a, secret),
+            *alg,
+        )))
     };
     match alg {
         Algorithm::HS256 => hmac(ring::hmac::HMAC_SHA256),
@@ -326,15 +329,14 @@ mod tests {
         let mut p = josekit::jwt::JwtPayload::new();
         p.set_subject("s");
         let token =
-            josekit::jwt::encode_with_signer(&p, &josekit::jws::JwsHeader::new(), &signer)
-                .unwrap();
+            josekit::jwt::encode_with_signer(&p, &josekit::jws::JwsHeader::new(), &signer).unwrap();
         let jwk = pair.to_jwk_public_key();
         let n = URL_SAFE_NO_PAD
             .decode(jwk.parameter("n").and_then(Value::as_str).unwrap())
             .unwrap();
         let e = jwk.parameter("e").and_then(Value::as_str).unwrap();
-        let short = DecodingKey::from_rsa_components(&URL_SAFE_NO_PAD.encode(&n[..128]), e)
-            .unwrap();
+        let short =
+            DecodingKey::from_rsa_components(&URL_SAFE_NO_PAD.encode(&n[..128]), e).unwrap();
         let full = DecodingKey::from_rsa_components(&URL_SAFE_NO_PAD.encode(&n), e).unwrap();
         let mut v = Validation::new(Algorithm::RS256);
         v.required_spec_claims.clear();

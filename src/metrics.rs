@@ -376,7 +376,10 @@ impl Metrics {
     pub fn observe_upstream(&self, class: &'static str, seconds: f64) {
         match route_index(class) {
             Some(r) => self.hot.upstream[r]
-                .get_or_init(|| self.upstream_duration.with_label_values(&[ROUTE_CLASSES[r]]))
+                .get_or_init(|| {
+                    self.upstream_duration
+                        .with_label_values(&[ROUTE_CLASSES[r]])
+                })
                 .observe(seconds),
             None => self
                 .upstream_duration
@@ -470,12 +473,17 @@ mod tests {
         m.observe_upstream("browser", 0.001);
         assert_eq!(m.requests.with_label_values(&["browser", "2xx"]).get(), 2);
         assert_eq!(m.requests.with_label_values(&["api", "401"]).get(), 1);
-        assert_eq!(m.requests.with_label_values(&["not-a-class", "4xx"]).get(), 1);
+        assert_eq!(
+            m.requests.with_label_values(&["not-a-class", "4xx"]).get(),
+            1
+        );
         let h = m.upstream_duration.with_label_values(&["browser"]);
         assert_eq!(h.get_sample_count(), 1);
         // Series not used yet are not exported.
         assert!(!m.render().contains("route=\"public\""));
-        for s in [100, 200, 302, 400, 401, 402, 403, 404, 429, 499, 500, 502, 503, 599, 700] {
+        for s in [
+            100, 200, 302, 400, 401, 402, 403, 404, 429, 499, 500, 502, 503, 599, 700,
+        ] {
             assert!(STATUS_LABELS.contains(&status_label(s)));
         }
     }

@@ -203,7 +203,12 @@ async fn the_logout_hint_lives_in_a_cookie_scoped_to_the_logout_path() {
         .iter()
         .find(|c| c.starts_with("guichet-logout="))
         .expect("the logout hint cookie");
-    for attr in ["Path=/.guichet/logout;", "HttpOnly", "Secure", "SameSite=Lax"] {
+    for attr in [
+        "Path=/.guichet/logout;",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+    ] {
         assert!(hint.contains(attr), "{hint}");
     }
     assert!(!hint.contains("eyJ"), "the id_token is sealed: {hint}");

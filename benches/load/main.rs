@@ -283,7 +283,10 @@ async fn bench(s: &Settings) -> Result<(), String> {
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
         println!(
             "load: logins, guichet / apache: {:.2}x the flows per second, {:.2}x the CPU per flow",
-            ratio(login.flows as f64 / login.seconds, al.flows as f64 / al.seconds),
+            ratio(
+                login.flows as f64 / login.seconds,
+                al.flows as f64 / al.seconds
+            ),
             ratio(login.cpu_ms_per_flow, al.cpu_ms_per_flow),
         );
     }
@@ -442,11 +445,7 @@ async fn login(url: &str, flow: Flow, who: &str) -> Option<String> {
         Flow::Guichet => format!("{url}/.guichet/login?login_hint={who}&return_to=%2F"),
         Flow::Apache => format!("{url}/"),
     };
-    let r = client
-        .get(start)
-        .send()
-        .await
-        .ok()?;
+    let r = client.get(start).send().await.ok()?;
     if r.status() != reqwest::StatusCode::OK || r.text().await.ok()? != "ok\n" {
         return None;
     }

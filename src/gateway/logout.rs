@@ -61,10 +61,7 @@ impl Gateway {
         let clear = cookies::clear(self.cookies.session);
         let clear_hint = cookies::clear_at(self.cookies.logout, &self.logout_path());
         let Some(session) = session else {
-            return self
-                .after_logout()
-                .set_cookie(clear)
-                .set_cookie(clear_hint);
+            return self.after_logout().set_cookie(clear).set_cookie(clear_hint);
         };
         let record = &session.record;
         self.metrics
@@ -95,10 +92,7 @@ impl Gateway {
         let (Some(end_session), Some(hint)) = (end_session, hint) else {
             // No end-session endpoint, or no id_token to name the session there (a browser
             // that lost the logout cookie): the local logout is all there is.
-            return self
-                .after_logout()
-                .set_cookie(clear)
-                .set_cookie(clear_hint);
+            return self.after_logout().set_cookie(clear).set_cookie(clear_hint);
         };
         let state = crypto::random_hex32();
         let pending = LoginState {
@@ -115,10 +109,7 @@ impl Gateway {
         if let Err(e) = self.store.put_login(&state, pending).await {
             // The local session is already gone; the provider's logout is best effort.
             tracing::warn!(error = %e, "cannot store the logout state; skipping provider logout");
-            return self
-                .after_logout()
-                .set_cookie(clear)
-                .set_cookie(clear_hint);
+            return self.after_logout().set_cookie(clear).set_cookie(clear_hint);
         }
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("id_token_hint", &hint)

@@ -87,7 +87,12 @@ mod tests {
         let names = CookieNames::new(true);
         assert!(names.logout.starts_with("__Secure-"));
         let c = set_at(names.logout, "v", "/.guichet/logout");
-        for attr in ["Path=/.guichet/logout;", "HttpOnly", "Secure", "SameSite=Lax"] {
+        for attr in [
+            "Path=/.guichet/logout;",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+        ] {
             assert!(c.contains(attr), "{c}");
         }
         assert!(!c.contains("Path=/;") && !c.contains("Domain"));

@@ -92,7 +92,10 @@ mod tests {
         let (a, b) = (SessionKey([1; 32]), SessionKey([2; 32]));
         let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzIn0.c2ln";
         let sealed = s.seal(&a, token).unwrap();
-        assert!(!sealed.contains("eyJ"), "the token is not readable in the cookie");
+        assert!(
+            !sealed.contains("eyJ"),
+            "the token is not readable in the cookie"
+        );
         assert_eq!(s.open(&a, &sealed).as_deref(), Some(token));
         assert_eq!(s.open(&b, &sealed), None, "another session");
         assert_eq!(HintSealer::new().open(&a, &sealed), None, "another process");
