@@ -22,6 +22,7 @@
 use crate::config::Config;
 use crate::identity::headers::HeaderBlock;
 use crate::session::cookies::CookieNames;
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use pingora::http::RequestHeader;
@@ -63,20 +64,6 @@ fn starts_with_folded(name: &[u8], prefix: &[u8]) -> bool {
 
 fn eq_folded(name: &[u8], other: &[u8]) -> bool {
     name.len() == other.len() && starts_with_folded(name, other)
-}
-
-/// A configured header name, for the life of the process: each distinct name is kept once
-/// (however many gateways a process builds, as tests do).
-fn leak(name: &str) -> &'static str {
-    static NAMES: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(n) = names.get(name) {
-        return n;
-    }
-    let n: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.insert(n);
-    n
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) as plain IPv4.
@@ -143,12 +130,10 @@ pub struct Hygiene {
     host_value: HeaderValue,
     /// `;proto=...;host="..."`: the part of `Forwarded` that is the same on every request.
     forwarded_tail: String,
-    assertion: &'static str,
+    assertion: Bytes,
     /// Configured identity header names (case kept), indexed like
-    /// [`crate::identity::headers::header_claims`]; shared by every session's block. Static
-    /// ([`leak`]: each distinct name once per process), because pingora takes a `&'static str`
-    /// name without copying it or counting references (`benches/README.md`, profile).
-    claim_names: Vec<&'static str>,
+    /// [`crate::identity::headers::header_claims`]; shared by every session's block.
+    claim_names: Vec<Bytes>,
 }
 
 impl Hygiene {
@@ -171,8 +156,13 @@ impl Hygiene {
                 ";proto={};host=\"{host}\"",
                 if cfg.server.https { "https" } else { "http" }
             ),
-            assertion: leak(&cfg.headers.assertion.header),
-            claim_names: cfg.headers.claims.iter().map(|c| leak(&c.header)).collect(),
+            assertion: Bytes::from(cfg.headers.assertion.header.clone()),
+            claim_names: cfg
+                .headers
+                .claims
+                .iter()
+                .map(|c| Bytes::from(c.header.clone()))
+                .collect(),
         }
     }
 
@@ -270,11 +260,11 @@ impl Hygiene {
     ) -> pingora::Result<()> {
         for (claim, value) in block.values() {
             if let Some(name) = self.claim_names.get(claim) {
-                req.append_header(*name, value)?;
+                req.append_header(name.clone(), value)?;
             }
         }
         if let Some(a) = assertion {
-            req.append_header(self.assertion, a.clone())?;
+            req.append_header(self.assertion.clone(), a.clone())?;
         }
         Ok(())
     }
