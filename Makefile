@@ -7,8 +7,9 @@
 #   make browser-test  the real-browser test alone (headless Chromium, axe-core); screenshots
 #                of every page land in e2e-screenshots/ (make e2e: the same)
 #   make fuzz    the property tests of tests/fuzz.rs with 200000 cases each (release)
-#   make bench   load benchmark against nginx and a bare pingora pass-through (installs nginx and
-#                wrk), micro-benchmarks, memory of BENCH_SESSIONS (1000000) sessions; figures only
+#   make bench   load benchmark against nginx, a bare pingora pass-through and Apache +
+#                mod_auth_openidc (installs them, wrk and perf), login flows, micro-benchmarks,
+#                memory of BENCH_SESSIONS (1000000) sessions; figures only
 #   make soak    5 minutes of logins, pages and logouts against a release build (SOAK_SECONDS=120)
 CARGO ?= cargo
 PORT ?= 8080

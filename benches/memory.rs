@@ -9,10 +9,13 @@
 //! before the first session).
 //!
 //! The id_tokens are RS256 (FranceConnect allows it; the largest tokens); `MEMORY_ALG=ES256`
-//! gives the smaller ES256 ones FranceConnect recommends.
+//! gives the smaller ES256 ones FranceConnect recommends. With the memory store the gateway
+//! seals the id_token into the browser's logout cookie (`session::logout_hint`) instead of
+//! keeping it: so does this bench (the token is made and sealed, the session keeps none).
+//! `MEMORY_ID_TOKEN=1` keeps it in the session as before (what a Redis replica caches).
 //!
 //! By default no assertion is signed (a session that logged in and has not been forwarded a
-//! request yet; signing costs ~0.4 ms each). `MEMORY_SIGN=1` also signs and caches each
+//! request yet; signing costs tens of microseconds each). `MEMORY_SIGN=1` also signs and caches each
 //! session's assertion (one request served), and the difference between the two runs is the
 //! cost of a cached assertion per active session.
 //!
@@ -28,7 +31,7 @@ use guichet::identity::headers::{ProfileId, SessionHeaders};
 use guichet::identity::Identity;
 use guichet::policy::Level;
 use guichet::session::memory::MemoryStore;
-use guichet::session::{Session, SessionKey, SessionRecord, SessionStore};
+use guichet::session::{IdToken, Session, SessionKey, SessionRecord, SessionStore};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,6 +80,9 @@ fn main() {
         .unwrap_or(100_000);
     let sign = std::env::var("MEMORY_SIGN").is_ok_and(|v| v == "1");
     let es256 = std::env::var("MEMORY_ALG").is_ok_and(|v| v == "ES256");
+    let keep_id_token = std::env::var("MEMORY_ID_TOKEN").is_ok_and(|v| v == "1");
+    let hints = guichet::session::logout_hint::HintSealer::new();
+    let mut cookie_bytes = 0;
     let cfg = config();
     let store_cfg = SessionConfig {
         store: StoreKind::Memory,
@@ -108,12 +114,19 @@ fn main() {
         let sid = format!("{i:08x}-6f3b-4b5e-9d1c-2a7e5c0f1b3d");
         let id_token = id_token_of(i, &sub, &sid, now, es256);
         token_bytes += id_token.len();
+        let id_token = if keep_id_token {
+            id_token.into()
+        } else {
+            // What the login does with the memory store: the browser gets it, sealed.
+            cookie_bytes += hints.seal(&key, &id_token).map_or(0, |c| c.len());
+            IdToken::default()
+        };
         let record = SessionRecord {
             provider: "franceconnect".into(),
             identity: identity_of(&base, &sub),
             level: Some(Level::Low),
             created_at: now,
-            id_token: id_token.into(),
+            id_token,
             sid: Some(sid),
             landing: None,
         };
@@ -130,10 +143,18 @@ fn main() {
     let after = rss_kib(std::process::id());
     let per = (after.saturating_sub(before)) as f64 * 1024.0 / n as f64;
     println!(
-        "memory: {n} sessions ({}, {} id_tokens of {} bytes on average) in {:.1} s; RSS {before} KiB before, {after} KiB after: {per:.0} bytes per session ({:.2} GiB per million)",
+        "memory: {n} sessions ({}, {} id_tokens of {} bytes on average, {}) in {:.1} s; RSS {before} KiB before, {after} KiB after: {per:.0} bytes per session ({:.2} GiB per million)",
         if sign { "each with a signed assertion cached" } else { "no assertion signed yet" },
         if es256 { "ES256" } else { "RS256" },
         token_bytes / n.max(1),
+        if keep_id_token {
+            "kept in the session".to_string()
+        } else {
+            format!(
+                "in the browser's logout cookie, {} bytes sealed",
+                cookie_bytes / n.max(1)
+            )
+        },
         started.elapsed().as_secs_f64(),
         per * 1e6 / (1u64 << 30) as f64
     );

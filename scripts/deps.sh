@@ -5,7 +5,8 @@
 #   scripts/deps.sh test     also what the tests run: redis-server, Chromium and chromedriver,
 #                            Node.js and the tests' pinned npm packages (tests/oidc-provider:
 #                            the certified OpenID provider; tests/browser: axe-core)
-#   scripts/deps.sh bench    the test set, plus nginx and wrk (load benchmarks)
+#   scripts/deps.sh bench    the test set, plus nginx, wrk, Apache 2.4 + mod_auth_openidc and
+#                            perf (load benchmarks: Apache + mod_auth_openidc is one of the targets)
 # Needs root or sudo for apt-get; runs `apt-get update` at most once.
 set -euo pipefail
 
@@ -43,6 +44,9 @@ fi
 if [ "$mode" = "bench" ]; then
   need nginx nginx-light
   need wrk wrk
+  need apache2 apache2
+  need_file /usr/lib/apache2/modules/mod_auth_openidc.so libapache2-mod-auth-openidc
+  need perf linux-perf                 # profiles of guichet under load (benches/README.md)
 fi
 
 if [ ${#want[@]} -gt 0 ]; then

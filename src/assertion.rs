@@ -18,6 +18,7 @@
 use crate::config::{AssertionConfig, HeaderConfig};
 use crate::identity::headers::ClaimSet;
 use crate::identity::CLAIMS;
+use crate::jose::Es256Key;
 use crate::keys::{self, KeyError};
 use crate::session::{SessionKey, SessionRecord};
 use arc_swap::ArcSwapOption;
@@ -25,7 +26,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use http::HeaderValue;
 use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -155,10 +155,13 @@ impl Issued {
     }
 }
 
-/// Signs assertions with the first configured key and publishes every key.
+/// Signs assertions with the first configured key and publishes every key (ring: see
+/// [`crate::jose`]).
 pub struct Signer {
-    header: Header,
-    key: EncodingKey,
+    /// The JWS header, base64url: `{"typ":"JWT","alg":"ES256","kid":...}`.
+    header_b64: String,
+    kid: Option<String>,
+    key: Es256Key,
     jwks: Vec<Value>,
     ttl: u64,
     generated: bool,
@@ -179,15 +182,21 @@ impl Signer {
                 (pem, vec![jwk], true)
             }
         };
-        let key =
-            EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|_| KeyError::Pem("EC P-256"))?;
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = jwks
+        let key = Es256Key::from_pkcs8_pem(&pem).map_err(|_| KeyError::Pem("EC P-256"))?;
+        let kid = jwks
             .first()
             .and_then(|j| j["kid"].as_str())
             .map(String::from);
+        let header = match &kid {
+            Some(k) => format!(
+                r#"{{"typ":"JWT","alg":"ES256","kid":{}}}"#,
+                Value::from(k.as_str())
+            ),
+            None => r#"{"typ":"JWT","alg":"ES256"}"#.to_string(),
+        };
         Ok(Signer {
-            header,
+            header_b64: URL_SAFE_NO_PAD.encode(header),
+            kid,
             key,
             jwks,
             ttl: cfg.ttl.as_secs(),
@@ -203,7 +212,7 @@ impl Signer {
 
     /// `kid` of the signing key.
     pub fn kid(&self) -> &str {
-        self.header.kid.as_deref().unwrap_or_default()
+        self.kid.as_deref().unwrap_or_default()
     }
 
     /// Was the key generated at start (nothing configured)?
@@ -226,16 +235,16 @@ impl Signer {
             rest: &'a Map<String, Value>,
         }
         let exp = now.saturating_add(self.ttl);
-        let token = jsonwebtoken::encode(
-            &self.header,
-            &Claims {
-                iat: now,
-                exp,
-                rest: payload,
-            },
-            &self.key,
-        )
+        let claims = serde_json::to_vec(&Claims {
+            iat: now,
+            exp,
+            rest: payload,
+        })
         .map_err(|e| AssertionError::Sign(e.to_string()))?;
+        let token = self
+            .key
+            .sign_compact(&self.header_b64, &claims)
+            .map_err(|e| AssertionError::Sign(e.to_string()))?;
         let value =
             HeaderValue::try_from(token).map_err(|e| AssertionError::Sign(e.to_string()))?;
         self.signatures.fetch_add(1, Ordering::Relaxed);

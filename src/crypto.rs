@@ -1,10 +1,9 @@
-//! Small cryptographic helpers: CSPRNG values, hashes, constant-time comparison, PKCE.
+//! Small cryptographic helpers: CSPRNG values, hashes (ring), constant-time comparison, PKCE.
 //! Everything random comes from the operating system's generator (`rand::rngs::OsRng`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::TryRngCore;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// `n` bytes from the operating system's CSPRNG.
@@ -32,7 +31,9 @@ pub fn random_token() -> String {
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, data).as_ref());
+    out
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {

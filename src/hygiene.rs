@@ -124,12 +124,12 @@ pub struct Hygiene {
     prefix: Vec<u8>,
     /// Exact names to remove (assertion header, renamed claims, `[headers] strip`), folded.
     names: Vec<Vec<u8>>,
-    own_cookies: [&'static str; 4],
+    own_cookies: [&'static str; 5],
     trusted: Vec<IpNet>,
-    proto: &'static str,
-    host: String,
     proto_value: HeaderValue,
     host_value: HeaderValue,
+    /// `;proto=...;host="..."`: the part of `Forwarded` that is the same on every request.
+    forwarded_tail: String,
     assertion: Bytes,
     /// Configured identity header names (case kept), indexed like
     /// [`crate::identity::headers::header_claims`]; shared by every session's block.
@@ -147,13 +147,21 @@ impl Hygiene {
         Hygiene {
             prefix: folded(&cfg.headers.prefix),
             names: cfg.headers.strip.iter().map(|n| folded(n)).collect(),
-            own_cookies: [cookies.session, cookies.login, cookies.lang, cookies.author],
+            own_cookies: [
+                cookies.session,
+                cookies.login,
+                cookies.lang,
+                cookies.author,
+                cookies.logout,
+            ],
             trusted: cfg.server.trusted_proxies.clone(),
-            proto: if cfg.server.https { "https" } else { "http" },
             proto_value: HeaderValue::from_static(if cfg.server.https { "https" } else { "http" }),
             // The public URL's host was validated as a URL host: always a valid value.
             host_value: HeaderValue::from_str(&host).unwrap_or(HeaderValue::from_static("")),
-            host,
+            forwarded_tail: format!(
+                ";proto={};host=\"{host}\"",
+                if cfg.server.https { "https" } else { "http" }
+            ),
             assertion: Bytes::from(cfg.headers.assertion.header.clone()),
             claim_names: cfg
                 .headers
@@ -274,25 +282,30 @@ impl Hygiene {
         req: &mut RequestHeader,
         client_ip: Option<IpAddr>,
     ) -> pingora::Result<()> {
-        let node = match client_ip {
+        use std::fmt::Write;
+        // The only per-request part is the address: `Forwarded` is that and a fixed tail.
+        let mut forwarded = String::with_capacity(56 + self.forwarded_tail.len());
+        match client_ip {
             Some(ip) => {
-                let value = HeaderValue::try_from(ip.to_string())
+                let mut text = String::with_capacity(46);
+                let _ = write!(text, "{ip}");
+                let value = HeaderValue::from_str(&text)
                     .or_err(ErrorType::InvalidHTTPHeader, "client address")?;
                 req.insert_header(X_FORWARDED_FOR_CASE, value.clone())?;
-                let node = match ip {
-                    IpAddr::V4(_) => format!("for={ip}"),
-                    IpAddr::V6(_) => format!("for=\"[{ip}]\""),
-                };
                 req.insert_header(X_REAL_IP_CASE, value)?;
-                node
+                let _ = match ip {
+                    IpAddr::V4(_) => write!(forwarded, "for={text}"),
+                    IpAddr::V6(_) => write!(forwarded, "for=\"[{text}]\""),
+                };
             }
-            None => "for=unknown".to_string(),
-        };
+            None => forwarded.push_str("for=unknown"),
+        }
+        forwarded.push_str(&self.forwarded_tail);
         req.insert_header(X_FORWARDED_PROTO_CASE, self.proto_value.clone())?;
         req.insert_header(X_FORWARDED_HOST_CASE, self.host_value.clone())?;
         req.insert_header(
             FORWARDED_CASE,
-            format!("{node};proto={};host=\"{}\"", self.proto, self.host),
+            HeaderValue::try_from(forwarded).or_err(ErrorType::InvalidHTTPHeader, "Forwarded")?,
         )?;
         Ok(())
     }

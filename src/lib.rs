@@ -13,6 +13,7 @@ pub mod forms;
 pub mod gateway;
 pub mod hygiene;
 pub mod identity;
+pub mod jose;
 pub mod keys;
 pub mod limits;
 pub mod listeners;

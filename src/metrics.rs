@@ -39,11 +39,11 @@
 //! (`tests::idp_labels_are_capped`, `tests/ops.rs::metrics_count_logins_by_provider_idp_and_level`).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// Distinct `idp` label values kept before new ones are reported as `other`.
 pub const MAX_IDP_LABELS: usize = 64;
@@ -94,6 +94,26 @@ pub struct Metrics {
     pub throttle_clients: IntGauge,
     pub kept_forms: IntCounterVec,
     idps: Mutex<HashSet<String>>,
+    /// Per-request series, resolved once per label pair on first use (not per request, and
+    /// not before: a series appears in `/metrics` once it has been used, as before).
+    hot: Hot,
+}
+
+/// The series every proxied request touches, indexed by ([`ROUTE_CLASSES`], [`STATUS_LABELS`]).
+struct Hot {
+    requests: Box<[OnceLock<(IntCounter, Histogram)>]>,
+    upstream: Box<[OnceLock<Histogram>]>,
+}
+
+impl Hot {
+    fn new() -> Hot {
+        Hot {
+            requests: (0..ROUTE_CLASSES.len() * STATUS_LABELS.len())
+                .map(|_| OnceLock::new())
+                .collect(),
+            upstream: (0..ROUTE_CLASSES.len()).map(|_| OnceLock::new()).collect(),
+        }
+    }
 }
 
 /// Registers a collector. Names, help texts and labels are constants, so a failure here is a
@@ -137,22 +157,41 @@ fn histogram(
     )
 }
 
+/// Every value the `status` label takes.
+pub const STATUS_LABELS: &[&str] = &[
+    "2xx", "3xx", "400", "401", "403", "404", "429", "4xx", "502", "503", "5xx", "other",
+];
+
+/// Index in [`STATUS_LABELS`] of a response status.
+fn status_index(status: u16) -> usize {
+    match status {
+        200..=299 => 0,
+        300..=399 => 1,
+        400 => 2,
+        401 => 3,
+        403 => 4,
+        404 => 5,
+        429 => 6,
+        402 | 405..=428 | 430..=499 => 7,
+        502 => 8,
+        503 => 9,
+        500 | 501 | 504..=599 => 10,
+        _ => 11,
+    }
+}
+
 /// The `status` label of a response: the codes guichet itself produces, classes otherwise.
 pub fn status_label(status: u16) -> &'static str {
-    match status {
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        429 => "429",
-        402 | 405..=428 | 430..=499 => "4xx",
-        502 => "502",
-        503 => "503",
-        500 | 501 | 504..=599 => "5xx",
-        _ => "other",
-    }
+    STATUS_LABELS[status_index(status)]
+}
+
+/// Index in [`ROUTE_CLASSES`] of a route class (the same `&'static str` in practice, so the
+/// pointer comparison usually answers).
+fn route_index(class: &str) -> Option<usize> {
+    ROUTE_CLASSES
+        .iter()
+        .position(|c| std::ptr::eq(*c, class))
+        .or_else(|| ROUTE_CLASSES.iter().position(|c| *c == class))
 }
 
 /// The `route` label of one of guichet's own paths (the part after the prefix).
@@ -391,6 +430,48 @@ impl Metrics {
             ),
             registry: r,
             idps: Mutex::new(HashSet::new()),
+            hot: Hot::new(),
+        }
+    }
+
+    /// Counts one answered request and its duration, by route class and status
+    /// (`guichet_http_requests_total`, `guichet_http_request_duration_seconds`).
+    pub fn observe_request(&self, class: &'static str, status: u16, seconds: f64) {
+        let s = status_index(status);
+        let Some(r) = route_index(class) else {
+            // Not one of the fixed classes (a bug): counted the slow way, never lost.
+            let labels = [class, STATUS_LABELS[s]];
+            self.requests.with_label_values(&labels).inc();
+            self.request_duration
+                .with_label_values(&labels)
+                .observe(seconds);
+            return;
+        };
+        let (count, duration) = self.hot.requests[r * STATUS_LABELS.len() + s].get_or_init(|| {
+            let labels = [ROUTE_CLASSES[r], STATUS_LABELS[s]];
+            (
+                self.requests.with_label_values(&labels),
+                self.request_duration.with_label_values(&labels),
+            )
+        });
+        count.inc();
+        duration.observe(seconds);
+    }
+
+    /// The application's latency for one request, by route class
+    /// (`guichet_upstream_response_duration_seconds`).
+    pub fn observe_upstream(&self, class: &'static str, seconds: f64) {
+        match route_index(class) {
+            Some(r) => self.hot.upstream[r]
+                .get_or_init(|| {
+                    self.upstream_duration
+                        .with_label_values(&[ROUTE_CLASSES[r]])
+                })
+                .observe(seconds),
+            None => self
+                .upstream_duration
+                .with_label_values(&[class])
+                .observe(seconds),
         }
     }
 
@@ -466,6 +547,31 @@ mod tests {
                 "histogram" => assert!(name.ends_with("_seconds"), "{line}"),
                 _ => assert!(!name.ends_with("_total"), "{line}"),
             }
+        }
+    }
+
+    #[test]
+    fn resolved_series_are_the_labelled_ones() {
+        let m = Metrics::new();
+        m.observe_request("browser", 200, 0.001);
+        m.observe_request("browser", 204, 0.001);
+        m.observe_request("api", 401, 0.001);
+        m.observe_request("not-a-class", 418, 0.001);
+        m.observe_upstream("browser", 0.001);
+        assert_eq!(m.requests.with_label_values(&["browser", "2xx"]).get(), 2);
+        assert_eq!(m.requests.with_label_values(&["api", "401"]).get(), 1);
+        assert_eq!(
+            m.requests.with_label_values(&["not-a-class", "4xx"]).get(),
+            1
+        );
+        let h = m.upstream_duration.with_label_values(&["browser"]);
+        assert_eq!(h.get_sample_count(), 1);
+        // Series not used yet are not exported.
+        assert!(!m.render().contains("route=\"public\""));
+        for s in [
+            100, 200, 302, 400, 401, 402, 403, 404, 429, 499, 500, 502, 503, 599, 700,
+        ] {
+            assert!(STATUS_LABELS.contains(&status_label(s)));
         }
     }
 

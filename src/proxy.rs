@@ -36,7 +36,6 @@
 use crate::edge::{self, Edge, Stop};
 use crate::gateway::{Forward, Gateway, Outcome};
 use crate::hygiene::Hygiene;
-use crate::metrics::status_label;
 use crate::pages::Failure;
 use crate::request_id::{self, RequestId, RequestIds};
 use crate::upgraded::{Registration, Switch};
@@ -311,9 +310,7 @@ impl ProxyHttp for GuichetProxy {
         if let Some(sent) = ctx.upstream_sent.take() {
             self.gateway
                 .metrics
-                .upstream_duration
-                .with_label_values(&[ctx.class])
-                .observe(sent.elapsed().as_secs_f64());
+                .observe_upstream(ctx.class, sent.elapsed().as_secs_f64());
         }
         Ok(())
     }
@@ -369,16 +366,12 @@ impl ProxyHttp for GuichetProxy {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
-        let status = status_label(session.response_written().map_or(0, |r| r.status.as_u16()));
-        let metrics = &self.gateway.metrics;
-        metrics
-            .requests
-            .with_label_values(&[ctx.class, status])
-            .inc();
-        metrics
-            .request_duration
-            .with_label_values(&[ctx.class, status])
-            .observe(ctx.started.elapsed().as_secs_f64());
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        self.gateway.metrics.observe_request(
+            ctx.class,
+            status,
+            ctx.started.elapsed().as_secs_f64(),
+        );
     }
 
     /// Method and path only: query strings carry codes and states, which stay out of logs.

@@ -232,9 +232,12 @@ pub fn build(cfg: Config) -> Result<Built, StartError> {
     Ok(Built { gateway, audit })
 }
 
-/// rustls needs one process-wide crypto provider; pingora and reqwest both use *ring*.
+/// rustls needs one process-wide crypto provider; pingora and reqwest both use *ring*. So does
+/// jsonwebtoken, through guichet's backend ([`crate::jose`]; also installed by every path into
+/// jsonwebtoken, this is a second guard).
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::jose::install();
 }
 
 /// Runs until a shutdown signal. Returns after pingora has drained.

@@ -135,7 +135,7 @@ async fn host_header_games_never_shape_guichet_s_urls() {
 
     // Logout: the provider sends the citizen back to the public URL.
     let b = h.browser();
-    let cookie = b.login(&h, "elodie", "/").await.session_cookie();
+    let cookie = b.login(&h, "elodie", "/").await.logout_cookies();
     let (status, head) = raw_exchange(
         &h.url,
         &request(

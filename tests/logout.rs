@@ -376,3 +376,45 @@ async fn a_confirmed_logout_leaves_for_the_provider_without_a_form_redirect() {
     let r = b.get(&format!("{}/.guichet/logout", h.url)).await;
     assert_eq!(r.status(), StatusCode::FOUND);
 }
+
+/// With the memory store the id_token for `id_token_hint` is not kept in memory: the browser
+/// holds it, sealed, in a cookie sent only to the logout path. A browser without it (lost, or
+/// another session's) is logged out locally, never sent to the provider with a wrong hint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logout_hint_lives_in_a_cookie_scoped_to_the_logout_path() {
+    let h = Harness::start().await;
+    let b = h.browser();
+    let landed = b.login(&h, "elodie", "/").await;
+    let hint = landed
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("guichet-logout="))
+        .expect("the logout hint cookie");
+    for attr in [
+        "Path=/.guichet/logout;",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+    ] {
+        assert!(hint.contains(attr), "{hint}");
+    }
+    assert!(!hint.contains("eyJ"), "the id_token is sealed: {hint}");
+    // Without it: the session ends here, and the browser lands on guichet's own page.
+    let cookie = landed.session_cookie();
+    let r = get_with_cookie(&format!("{}/.guichet/logout", h.url), &cookie).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(location(&r), "/.guichet/logged-out");
+    assert_eq!(whoami_status(&h, &cookie).await, StatusCode::FOUND);
+    // The browser that has it goes to the provider with the token the provider issued
+    // (the mock refuses any other hint).
+    let other = h.browser();
+    other.login(&h, "angela", "/").await;
+    let landed = other.follow(&format!("{}/.guichet/logout", h.url)).await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    assert!(
+        landed.hops.iter().any(|u| u.contains("/session/end")),
+        "{:?}",
+        landed.hops
+    );
+    assert!(landed.url.contains("/.guichet/logged-out"));
+}

@@ -18,8 +18,14 @@
 //! - `LOAD_THREADS` (0 = one per CPU): worker threads of guichet and of the pass-through;
 //! - `LOAD_LOGIN_SECONDS` (10) and `LOAD_LOGIN_CONCURRENCY` (8): the login-flow run;
 //! - `LOAD_REDIS` (1): also measure the Redis store (0: skip);
+//! - `LOAD_APACHE` (1): also measure Apache 2.4 + mod_auth_openidc (0: skip);
 //! - `LOAD_TARGETS` (all): comma-separated targets to drive (`direct,nginx,pingora,guichet,
-//!   guichet redis`), e.g. `guichet` alone while profiling it with `perf record -p PID`.
+//!   guichet redis,apache`), e.g. `guichet` alone while profiling it with `perf record -p PID`.
+//!
+//! Apache + mod_auth_openidc (Debian's packages, `servers::apache`) does the same job as
+//! guichet: every request needs a valid session of its own (shared-memory cache), obtained by
+//! logging in through the same mock provider (as a generic OpenID provider: discovery, RS256
+//! id_token, JSON userinfo), and the claims go to the application as headers.
 //!
 //! Does nothing under a plain `cargo bench` unless `GUICHET_LOAD` is set.
 
@@ -30,6 +36,7 @@ mod servers;
 mod wrk;
 
 use common::Proc;
+use guichet::demo::provider::{Flavour, MockConfig, MockProvider};
 use guichet::demo::{free_port, Stack, StackOptions};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +58,7 @@ struct Settings {
     login_seconds: u64,
     login_concurrency: usize,
     redis: bool,
+    apache: bool,
 }
 
 /// Something wrk drives.
@@ -90,6 +98,7 @@ fn main() {
         login_seconds: env("LOAD_LOGIN_SECONDS", 10),
         login_concurrency: env("LOAD_LOGIN_CONCURRENCY", 8),
         redis: env("LOAD_REDIS", 1) != 0,
+        apache: env("LOAD_APACHE", 1) != 0,
     };
     guichet::server::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -133,6 +142,18 @@ async fn bench(s: &Settings) -> Result<(), String> {
         None
     };
 
+    let apache = if s.apache {
+        match start_apache(dir, up_port).await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                println!("load: apache skipped: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+
     let mut targets = vec![
         target("direct", &up_url, None, &upstream),
         target(
@@ -156,6 +177,9 @@ async fn bench(s: &Settings) -> Result<(), String> {
             Some(g.cookie.clone()),
             &g.proc,
         ));
+    }
+    if let Some(a) = &apache {
+        targets.push(target("apache", &a.url, Some(a.cookie.clone()), &a.proc));
     }
     if let Ok(only) = std::env::var("LOAD_TARGETS") {
         let only: Vec<&str> = only.split(',').map(str::trim).collect();
@@ -239,9 +263,9 @@ async fn bench(s: &Settings) -> Result<(), String> {
     }
     print_paced_table(&paced);
 
-    let login = logins(&mem, s).await?;
+    let login = logins(&mem.url, mem.proc.pid(), Flow::Guichet, s).await?;
     println!(
-        "\nload: logins: {} complete flows in {:.1} s = {:.0} flows/s ({} failed), {:.2} ms of guichet CPU per flow; \
+        "\nload: guichet logins: {} complete flows in {:.1} s = {:.0} flows/s ({} failed), {:.3} ms of guichet CPU per flow; \
          guichet RSS {} KiB -> {} KiB: {:.0} bytes per session",
         login.flows,
         login.seconds,
@@ -252,6 +276,27 @@ async fn bench(s: &Settings) -> Result<(), String> {
         login.rss_after,
         login.bytes_per_session
     );
+    if let Some(a) = &apache {
+        let al = logins(&a.url, a.proc.pid(), Flow::Apache, s).await?;
+        println!(
+            "load: apache logins: {} complete flows in {:.1} s = {:.0} flows/s ({} failed), {:.3} ms of Apache CPU per flow",
+            al.flows,
+            al.seconds,
+            al.flows as f64 / al.seconds,
+            al.failed,
+            al.cpu_ms_per_flow,
+        );
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        println!(
+            "load: logins, guichet / apache: {:.2}x the flows per second, {:.2}x the CPU per flow",
+            ratio(
+                login.flows as f64 / login.seconds,
+                al.flows as f64 / al.seconds
+            ),
+            ratio(login.cpu_ms_per_flow, al.cpu_ms_per_flow),
+        );
+    }
+    drop(apache);
     drop(red);
     drop(mem);
     drop(pass);
@@ -324,7 +369,7 @@ async fn start_guichet(
     if !common::wait_ready(&url).await {
         return Err(format!("{name} did not become ready"));
     }
-    let cookie = login(&url, "elodie")
+    let cookie = login(&url, Flow::Guichet, "elodie")
         .await
         .ok_or_else(|| format!("{name}: the login through the mock provider failed"))?;
     Ok(Gateway {
@@ -335,20 +380,78 @@ async fn start_guichet(
     })
 }
 
-/// One complete login flow (guichet -> mock provider -> callback -> application); the
+/// Apache + mod_auth_openidc with a logged-in session, and the mock provider it trusts.
+struct Apache {
+    url: String,
+    cookie: String,
+    proc: Proc,
+    _mock: MockProvider,
+}
+
+async fn start_apache(dir: &Path, upstream: u16) -> Result<Apache, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let config = MockConfig {
+        flavour: Flavour::Generic,
+        path_prefix: Flavour::Generic.default_prefix().to_owned(),
+        ..MockConfig::default()
+    };
+    let mock = MockProvider::serve(listener, config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let port = free_port().map_err(|e| e.to_string())?;
+    let issuer = mock.issuer();
+    let proc = servers::apache(
+        dir,
+        port,
+        upstream,
+        &servers::OidcClient {
+            issuer: &issuer,
+            client_id: mock.client_id(),
+            client_secret: mock.client_secret(),
+            login_hint: "elodie",
+        },
+    )?;
+    let url = format!("http://127.0.0.1:{port}");
+    let cookie = login(&url, Flow::Apache, "elodie").await.ok_or_else(|| {
+        format!(
+            "the login through the mock provider failed (see {})",
+            dir.join("apache/error.log").display()
+        )
+    })?;
+    Ok(Apache {
+        url,
+        cookie,
+        proc,
+        _mock: mock,
+    })
+}
+
+/// Where a login flow starts.
+#[derive(Clone, Copy)]
+enum Flow {
+    /// guichet's login URL, naming the citizen (the mock then asks nothing).
+    Guichet,
+    /// Any protected page: mod_auth_openidc redirects to the provider (its configuration
+    /// adds the `login_hint`).
+    Apache,
+}
+
+/// One complete login flow (gateway -> mock provider -> callback -> application); the
 /// session's cookie header on success.
-async fn login(url: &str, who: &str) -> Option<String> {
+async fn login(url: &str, flow: Flow, who: &str) -> Option<String> {
     let jar = Arc::new(reqwest::cookie::Jar::default());
     let client = reqwest::Client::builder()
         .cookie_provider(jar.clone())
         .timeout(Duration::from_secs(10))
         .build()
         .ok()?;
-    let r = client
-        .get(format!("{url}/.guichet/login?return_to=%2F"))
-        .send()
-        .await
-        .ok()?;
+    let start = match flow {
+        Flow::Guichet => format!("{url}/.guichet/login?return_to=%2F"),
+        Flow::Apache => format!("{url}/"),
+    };
+    let r = client.get(start).send().await.ok()?;
     // The mock provider's page: the citizen is picked there, as a browser would (the
     // authorization request never names the citizen: FranceConnect would refuse it).
     let page = r.url().clone();
@@ -379,10 +482,10 @@ struct Logins {
     bytes_per_session: f64,
 }
 
-/// Complete login flows, `login_concurrency` at a time, for `login_seconds`.
-async fn logins(g: &Gateway, s: &Settings) -> Result<Logins, String> {
+/// Complete login flows, `login_concurrency` at a time, for `login_seconds`; CPU and RSS of
+/// `pid` (and its children).
+async fn logins(url: &str, pid: u32, flow: Flow, s: &Settings) -> Result<Logins, String> {
     const CITIZENS: &[&str] = &["elodie", "jean-philippe", "ana", "angela"];
-    let pid = g.proc.pid();
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let rss_before = common::rss_kib(pid);
@@ -391,11 +494,11 @@ async fn logins(g: &Gateway, s: &Settings) -> Result<Logins, String> {
     let deadline = started + Duration::from_secs(s.login_seconds);
     let mut tasks = Vec::new();
     for w in 0..s.login_concurrency {
-        let (done, failed, url) = (done.clone(), failed.clone(), g.url.clone());
+        let (done, failed, url) = (done.clone(), failed.clone(), url.to_string());
         tasks.push(tokio::spawn(async move {
             let mut n = w;
             while Instant::now() < deadline {
-                match login(&url, CITIZENS[n % CITIZENS.len()]).await {
+                match login(&url, flow, CITIZENS[n % CITIZENS.len()]).await {
                     Some(_) => done.fetch_add(1, Ordering::Relaxed),
                     None => failed.fetch_add(1, Ordering::Relaxed),
                 };
@@ -456,33 +559,45 @@ fn summarize(targets: &[Target]) -> Vec<Peak> {
 }
 
 fn print_peak_table(peak: &[Peak]) {
-    let rps = |name: &str| peak.iter().find(|p| p.name == name).map_or(0.0, |p| p.rps);
+    let get = |name: &str| peak.iter().find(|p| p.name == name);
+    let rps = |name: &str| get(name).map_or(0.0, |p| p.rps);
+    let cpu = |name: &str| get(name).map_or(0.0, |p| p.cpu);
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    println!("\n| target | req/s | p50 ms | p99 ms | CPU us/req | errors | vs nginx | vs pingora | vs direct |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("\n| target | req/s | p50 ms | p99 ms | CPU us/req | CPU vs pingora | errors | vs nginx | vs pingora | vs apache | vs direct |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for p in peak {
         println!(
-            "| {} | {:.0} | {:.3} | {:.3} | {:.1} | {} | {:.2}x | {:.2}x | {:.2}x |",
+            "| {} | {:.0} | {:.3} | {:.3} | {:.1} | {:.2}x | {} | {:.2}x | {:.2}x | {:.2}x | {:.2}x |",
             p.name,
             p.rps,
             p.p50,
             p.p99,
             p.cpu,
+            ratio(p.cpu, cpu("pingora")),
             p.errors,
             ratio(p.rps, rps("nginx")),
             ratio(p.rps, rps("pingora")),
+            ratio(p.rps, rps("apache")),
             ratio(p.rps, rps("direct")),
         );
     }
-    for name in ["guichet", "guichet redis"] {
-        if peak.iter().any(|p| p.name == name) {
+    for name in ["guichet", "guichet redis", "apache"] {
+        if get(name).is_some() {
             println!(
-                "load: {name} / nginx = {:.2}x, {name} / pingora pass-through = {:.2}x, {name} / direct = {:.2}x",
-                ratio(rps(name), rps("nginx")),
+                "load: {name}: {:.2}x pingora's CPU per request; throughput {:.2}x pingora pass-through, {:.2}x nginx, {:.2}x apache, {:.2}x direct",
+                ratio(cpu(name), cpu("pingora")),
                 ratio(rps(name), rps("pingora")),
+                ratio(rps(name), rps("nginx")),
+                ratio(rps(name), rps("apache")),
                 ratio(rps(name), rps("direct")),
             );
         }
+    }
+    if get("guichet redis").is_some() {
+        println!(
+            "load: guichet redis / guichet memory = {:.2}x the throughput",
+            ratio(rps("guichet redis"), rps("guichet"))
+        );
     }
 }
 

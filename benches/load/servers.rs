@@ -120,3 +120,87 @@ pub fn guichet(dir: &Path, name: &'static str, config: &Path, port: u16) -> Resu
     wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(30))?;
     Ok(p)
 }
+
+/// What Apache + mod_auth_openidc needs to know of the provider it logs citizens in through.
+pub struct OidcClient<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+    /// `login_hint` sent with every authorization request (the mock then logs that citizen
+    /// in without a page).
+    pub login_hint: &'a str,
+}
+
+/// Apache 2.4 with mod_auth_openidc (Debian's packages) in front of the application: what a
+/// service provider would otherwise install. Every request needs a valid mod_auth_openidc
+/// session (`AuthType openid-connect`, `Require valid-user`), whose claims are passed to the
+/// application as headers; sessions in the shared-memory cache (its default), keepalive on
+/// both sides. Configured from `dir` on a loopback port, never from the system's config;
+/// event MPM, workers as `www-data` when started as root.
+pub fn apache(dir: &Path, port: u16, upstream: u16, oidc: &OidcClient) -> Result<Proc, String> {
+    const MODULES: &str = "/usr/lib/apache2/modules";
+    let dir = dir.join("apache");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let d = dir.display();
+    let user = if is_root() {
+        "User www-data\nGroup www-data\n"
+    } else {
+        ""
+    };
+    let modules: String = [
+        ("mpm_event", "mod_mpm_event"),
+        ("authn_core", "mod_authn_core"),
+        ("authz_core", "mod_authz_core"),
+        ("authz_user", "mod_authz_user"),
+        ("proxy", "mod_proxy"),
+        ("proxy_http", "mod_proxy_http"),
+        ("auth_openidc", "mod_auth_openidc"),
+    ]
+    .iter()
+    .map(|(name, file)| format!("LoadModule {name}_module {MODULES}/{file}.so\n"))
+    .collect();
+    let conf = format!(
+        "ServerRoot \"{d}\"\nServerName 127.0.0.1\nListen 127.0.0.1:{port}\n\
+         PidFile \"{d}/httpd.pid\"\nDefaultRuntimeDir \"{d}\"\nErrorLog \"{d}/error.log\"\n\
+         LogLevel warn\n{modules}{user}Mutex pthread default\n\
+         KeepAlive On\nMaxKeepAliveRequests 0\nKeepAliveTimeout 30\n\
+         StartServers 2\nServerLimit 4\nThreadsPerChild 64\nMaxRequestWorkers 256\n\
+         OIDCProviderMetadataURL {issuer}/.well-known/openid-configuration\n\
+         OIDCClientID {client_id}\nOIDCClientSecret {client_secret}\n\
+         OIDCRedirectURI http://127.0.0.1:{port}/redirect_uri\n\
+         OIDCCryptoPassphrase {passphrase}\nOIDCScope \"openid profile email\"\n\
+         OIDCAuthRequestParams login_hint={hint}\nOIDCPassClaimsAs headers\n\
+         OIDCCacheShmMax 50000\nOIDCSessionInactivityTimeout 1800\n\
+         <Location />\n  AuthType openid-connect\n  Require valid-user\n\
+         ProxyPass http://127.0.0.1:{upstream}/ keepalive=On\n</Location>\n",
+        issuer = oidc.issuer.trim_end_matches('/'),
+        client_id = oidc.client_id,
+        client_secret = oidc.client_secret,
+        passphrase = hex::encode(guichet::crypto::random_bytes::<16>()),
+        hint = oidc.login_hint,
+    );
+    let path = dir.join("httpd.conf");
+    std::fs::write(&path, conf).map_err(|e| e.to_string())?;
+    let p = spawn(
+        "apache2",
+        Command::new("apache2")
+            .arg("-f")
+            .arg(&path)
+            .arg("-DFOREGROUND"),
+        &dir.join("stderr.log"),
+    )?;
+    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10))?;
+    Ok(p)
+}
+
+/// Is this process root (Apache then needs a `User` for its workers)?
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}

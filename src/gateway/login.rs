@@ -25,7 +25,7 @@ use crate::oidc::{acr, jwe, response, OidcError, Provider};
 use crate::pages::{from_provider_error, ChooserEntry, Failure, Journey};
 use crate::policy::{safe_return_to, Level};
 use crate::session::cookies;
-use crate::session::{now, FormLink, LoginState, SessionKey, SessionRecord};
+use crate::session::{now, FormLink, IdToken, LoginState, SessionKey, SessionRecord};
 use crate::throttle::Kind;
 use crate::web::{Reply, Request};
 use serde_json::{Map, Value};
@@ -520,12 +520,24 @@ impl Gateway {
         };
         let t = now();
         let v_dropped = v.dropped;
+        // Memory store: the id_token goes to the browser, sealed, scoped to the logout path.
+        let hint = match &self.hints {
+            // Past what a browser keeps in one cookie (4 KiB), it stays in memory.
+            Some(sealer) => sealer
+                .seal(&key, &v.id_token)
+                .filter(|s| s.len() <= cookies::MAX_VALUE),
+            None => None,
+        };
         let record = SessionRecord {
             provider: provider.name().to_string(),
             identity: v.identity,
             level: v.level,
             created_at: t,
-            id_token: v.id_token.into(),
+            id_token: if hint.is_some() {
+                IdToken::default()
+            } else {
+                v.id_token.into()
+            },
             sid: v.sid,
             landing: (login.return_to != "/").then(|| login.return_to.as_str().into()),
         };
@@ -581,9 +593,17 @@ impl Gateway {
             _ => login.return_to.clone(),
         };
         let author = self.author_cookie(provider.name(), identity.sub());
-        Reply::redirect(&next)
+        let reply = Reply::redirect(&next)
             .set_cookie(cookies::set(self.cookies.session, &token))
-            .set_cookie(author)
+            .set_cookie(author);
+        match hint {
+            Some(sealed) => reply.set_cookie(cookies::set_at(
+                self.cookies.logout,
+                &sealed,
+                &self.logout_path(),
+            )),
+            None => reply,
+        }
     }
 
     /// A claim dropped at login: counted (`guichet_claims_dropped_total`), an evidence line

@@ -76,8 +76,12 @@ impl Gateway {
             }
         }
         let clear = cookies::clear(self.cookies.session);
+        let clear_hint = cookies::clear_at(self.cookies.logout, &self.logout_path());
         let Some(session) = session else {
-            return self.after_logout(req).set_cookie(clear);
+            return self
+                .after_logout(req)
+                .set_cookie(clear)
+                .set_cookie(clear_hint);
         };
         let record = &session.record;
         self.metrics
@@ -109,8 +113,23 @@ impl Gateway {
             .provider(&record.provider)
             .and_then(|p| p.endpoints())
             .and_then(|e| e.end_session.clone());
-        let Some(end_session) = end_session else {
-            return self.after_logout(req).set_cookie(clear);
+        // The id_token for the hint: in the record (Redis), or sealed in the logout cookie
+        // (memory store), which only opens for this session.
+        let hint = if record.id_token.is_empty() {
+            match (&self.hints, &key, req.cookie(self.cookies.logout)) {
+                (Some(sealer), Some(k), Some(c)) => sealer.open(k, c),
+                _ => None,
+            }
+        } else {
+            Some(record.id_token.expose().into_owned())
+        };
+        let (Some(end_session), Some(hint)) = (end_session, hint) else {
+            // No end-session endpoint, or no id_token to name the session there (a browser
+            // that lost the logout cookie): the local logout is all there is.
+            return self
+                .after_logout(req)
+                .set_cookie(clear)
+                .set_cookie(clear_hint);
         };
         let state = crypto::random_hex32();
         let pending = LoginState {
@@ -128,10 +147,13 @@ impl Gateway {
         if let Err(e) = self.store.put_login(&state, pending).await {
             // The local session is already gone; the provider's logout is best effort.
             tracing::warn!(error = %e, "cannot store the logout state; skipping provider logout");
-            return self.after_logout(req).set_cookie(clear);
+            return self
+                .after_logout(req)
+                .set_cookie(clear)
+                .set_cookie(clear_hint);
         }
         let query = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("id_token_hint", &record.id_token.expose())
+            .append_pair("id_token_hint", &hint)
             .append_pair("state", &state)
             .append_pair(
                 "post_logout_redirect_uri",
@@ -143,7 +165,9 @@ impl Gateway {
         let provider = self
             .provider(&record.provider)
             .map(|p| p.cfg.display_name.as_str());
-        self.leave(req, &to, provider).set_cookie(clear)
+        self.leave(req, &to, provider)
+            .set_cookie(clear)
+            .set_cookie(clear_hint)
     }
 
     /// Why this logout request may not be the citizen's own action on this site, if so.

@@ -23,12 +23,14 @@ pub use forms::FormPlan;
 use crate::assertion::Signer;
 use crate::audit::{Audit, Event};
 use crate::config::Config;
+use crate::config::StoreKind;
 use crate::identity::headers::ProfileId;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::pages::{Failure, Journey, Pages};
 use crate::policy::{normalize_path, safe_return_to, Access, Level, Policy};
 use crate::session::cookies::{self, CookieNames};
+use crate::session::logout_hint::HintSealer;
 use crate::session::{
     now, touch_interval, EndReason, Notice, Notices, Session, SessionBuilder, SessionKey,
     SessionRecord, SessionStore,
@@ -95,6 +97,9 @@ pub struct Gateway {
     pub upgraded: Arc<Upgraded>,
     /// `last_seen` is written back to the store at most this often.
     touch_interval: Duration,
+    /// With the memory store, the id_token for the logout hint is sealed in a cookie scoped
+    /// to the logout path instead of being kept in memory ([`HintSealer`]).
+    hints: Option<HintSealer>,
     /// Public keys served at `/.guichet/jwks.json`: keys the upstream uses to verify guichet's
     /// assertions (`use: sig`) and keys providers encrypt to (`use: enc`). Public parts only.
     jwks: Vec<serde_json::Value>,
@@ -113,7 +118,9 @@ impl Gateway {
         let touch_interval = touch_interval(cfg.session.idle_timeout);
         let policy = Policy::new(&cfg.routes);
         let home_needs_login = policy.route_for("/").access != Access::Public;
+        let hints = matches!(cfg.session.store, StoreKind::Memory).then(HintSealer::new);
         Gateway {
+            hints,
             pages: Pages::new(&cfg.pages, &cfg.server.prefix, home_needs_login),
             policy,
             cookies: CookieNames::new(cfg.server.https),
@@ -252,6 +259,11 @@ impl Gateway {
             profile,
             assertion,
         })
+    }
+
+    /// Path of the logout hint cookie: the logout endpoint.
+    fn logout_path(&self) -> String {
+        format!("{}/logout", self.cfg.server.prefix)
     }
 
     /// `401` for API routes: no redirect a script could not follow.

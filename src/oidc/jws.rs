@@ -2,6 +2,7 @@
 //! pinned per provider, key from the provider's JWKS (or, for FranceConnect v1 only, the
 //! client secret), then every claim check of OpenID Connect Core 3.1.3.7 that applies.
 //! Encrypted tokens are opened first by [`super::jwe`]; the JWS inside is verified here.
+//! Signatures are checked by ring ([`crate::jose`]).
 //!
 //! Invariants (each guarded by a test in `tests/login_security.rs`):
 //! - The header's `alg` must be in the provider's pinned list *before* any key is chosen:
@@ -131,6 +132,7 @@ pub async fn verify(
     token: &str,
     expect: &Expect<'_>,
 ) -> Result<Map<String, Value>, TokenError> {
+    crate::jose::install();
     let cfg = &provider.cfg;
     let header = pinned_header(token, &cfg.id_token_algs)?;
     check_typ(header.typ.as_deref(), expect.logout)?;

@@ -1,13 +1,16 @@
 //! Names and attributes of guichet's cookies: the session cookie, the pre-auth "login
 //! binding" cookie that ties a `state` (and a kept form) to the browser that started the
-//! login, the language the citizen chose on guichet's pages (`fr` or `en`, nothing else), and
-//! the author mark ([`crate::forms::author`]: who was logged in on this browser last, so a
-//! form kept across a login is only sent for the same citizen).
+//! login, the language the citizen chose on guichet's pages (`fr` or `en`, nothing else), the
+//! author mark ([`crate::forms::author`]: who was logged in on this browser last, so a form
+//! kept across a login is only sent for the same citizen), and (memory store) the sealed
+//! logout hint ([`super::logout_hint`]).
 //!
-//! All are `HttpOnly`, `Secure`, `SameSite=Lax` and `Path=/`; with an https public URL they
-//! carry the `__Host-` prefix, which browsers only accept from a secure origin without a
-//! `Domain` attribute (no subdomain can plant or read them). Browsers and curl treat
-//! `http://127.0.0.1` and `http://localhost` as secure, so the demo works over plain http.
+//! All are `HttpOnly`, `Secure` and `SameSite=Lax`. All but the logout hint have `Path=/`
+//! and, with an https public URL, the `__Host-` prefix, which browsers only accept from a
+//! secure origin without a `Domain` attribute (no subdomain can plant or read them); the
+//! logout hint is sent only to the logout path, so it has `__Secure-` (`__Host-` requires
+//! `Path=/`). Browsers and curl treat `http://127.0.0.1` and `http://localhost` as secure, so
+//! the demo works over plain http.
 
 use std::time::Duration;
 
@@ -17,6 +20,8 @@ pub struct CookieNames {
     pub login: &'static str,
     pub lang: &'static str,
     pub author: &'static str,
+    /// The sealed id_token for the logout hint (memory store), scoped to the logout path.
+    pub logout: &'static str,
 }
 
 impl CookieNames {
@@ -27,6 +32,7 @@ impl CookieNames {
                 login: "__Host-guichet-login",
                 lang: LANG_HTTPS,
                 author: "__Host-guichet-author",
+                logout: "__Secure-guichet-logout",
             }
         } else {
             CookieNames {
@@ -34,6 +40,7 @@ impl CookieNames {
                 login: "guichet-login",
                 lang: LANG_HTTP,
                 author: "guichet-author",
+                logout: "guichet-logout",
             }
         }
     }
@@ -64,6 +71,22 @@ pub fn clear(name: &str) -> String {
     format!("{name}=; Max-Age=0; {ATTRS}")
 }
 
+/// Longest cookie value guichet sets: browsers keep at least 4096 bytes per cookie, name
+/// and attributes included.
+pub const MAX_VALUE: usize = 3800;
+
+const SCOPED_ATTRS: &str = "HttpOnly; Secure; SameSite=Lax";
+
+/// A browser-session cookie sent only to `path` (and below).
+pub fn set_at(name: &str, value: &str, path: &str) -> String {
+    format!("{name}={value}; Path={path}; {SCOPED_ATTRS}")
+}
+
+/// Deletes a cookie set with [`set_at`].
+pub fn clear_at(name: &str, path: &str) -> String {
+    format!("{name}=; Max-Age=0; Path={path}; {SCOPED_ATTRS}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +101,18 @@ mod tests {
         assert!(!c.contains("Domain"));
         assert!(clear("x").contains("Max-Age=0"));
         assert!(set_for("x", "v", Duration::from_secs(600)).contains("Max-Age=600"));
+        let names = CookieNames::new(true);
+        assert!(names.logout.starts_with("__Secure-"));
+        let c = set_at(names.logout, "v", "/.guichet/logout");
+        for attr in [
+            "Path=/.guichet/logout;",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+        ] {
+            assert!(c.contains(attr), "{c}");
+        }
+        assert!(!c.contains("Path=/;") && !c.contains("Domain"));
+        assert!(clear_at("x", "/p").contains("Max-Age=0; Path=/p;"));
     }
 }

@@ -67,6 +67,11 @@ impl IdToken {
         (IdToken(repr.clone()).expose() == token).then_some(repr)
     }
 
+    /// No token held ([`IdToken::default`]).
+    pub fn is_empty(&self) -> bool {
+        matches!(&self.0, Repr::Raw(s) if s.is_empty())
+    }
+
     /// The token, exactly as received (for `id_token_hint`).
     pub fn expose(&self) -> Cow<'_, str> {
         match &self.0 {
@@ -165,6 +170,13 @@ fn unpack_hex(packed: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// No token (the memory store keeps it in the browser: [`super::logout_hint`]).
+impl Default for IdToken {
+    fn default() -> Self {
+        IdToken(Repr::Raw(Box::from("")))
+    }
 }
 
 impl From<String> for IdToken {

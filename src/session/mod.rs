@@ -22,6 +22,7 @@
 
 pub mod cookies;
 pub mod id_token;
+pub mod logout_hint;
 pub mod memory;
 pub mod redis;
 pub mod seal;

@@ -597,6 +597,21 @@ impl Landed {
             .map(|c| c.split(';').next().unwrap_or_default().to_string())
             .expect("no session cookie was set")
     }
+
+    /// The `Cookie` value a browser sends to `/.guichet/logout`: the session cookie and, with
+    /// the memory store, the sealed logout hint (`session::logout_hint`).
+    pub fn logout_cookies(&self) -> String {
+        let mut cookie = self.session_cookie();
+        if let Some(hint) = self
+            .set_cookies
+            .iter()
+            .find(|c| c.starts_with("guichet-logout=") || c.starts_with("__Secure-guichet-logout="))
+        {
+            cookie.push_str("; ");
+            cookie.push_str(hint.split(';').next().unwrap_or_default());
+        }
+        cookie
+    }
 }
 
 /// GETs `url` with exactly this `Cookie` header, from a fresh client (a replayed cookie).

@@ -230,7 +230,8 @@ fn a_logout_token_may_carry_no_sub() {
 
 fn es256_key() -> (EncodingKey, DecodingKey) {
     let (pem, jwk) = crate::keys::generate("ES256", Some("k")).unwrap();
-    let enc = EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+    let der = crate::jose::pem_der(&pem, "PRIVATE KEY").unwrap();
+    let enc = EncodingKey::from_ec_der(&der);
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk).unwrap();
     (enc, DecodingKey::from_jwk(&jwk).unwrap())
 }

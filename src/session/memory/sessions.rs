@@ -12,9 +12,9 @@
 //! - Every session removed by the store itself (sweep, eviction, cap) is reported to the
 //!   [`Notices`] with its reason, once, after the locks are released.
 //! - Expired sessions (idle or absolute limit, [`Session::expired`]) are removed by a sweep of
-//!   one shard per second, run by whichever call finds it due, so memory is reclaimed even for
-//!   sessions nobody asks for again; the same pass drops cached assertions that can no longer
-//!   be sent ([`crate::identity::headers::SessionHeaders::clear_stale`]). Lookups return
+//!   a few shards per second ([`Sessions::sweep_step`], called by the server's background task,
+//!   never by a request), so memory is reclaimed even for sessions nobody asks for again; the
+//!   same pass drops cached assertions that can no longer be sent ([`crate::identity::headers::SessionHeaders::clear_stale`]). Lookups return
 //!   what is held: the caller decides expiry (the gateway removes and counts).
 //! - The index maps a 64-bit prefix of each [`Match::index_key`] to the session's store key.
 //!   An entry is added before the session is inserted and removed after the session is,
@@ -79,9 +79,6 @@ pub(super) struct Sessions {
     notices: Notices,
     idle: Duration,
     absolute: Duration,
-    /// Unix second at which the next shard is due for its sweep.
-    next_sweep: AtomicU64,
-    sweep_cursor: AtomicUsize,
     /// Where the background sweep ([`Sessions::sweep_step`]) continues.
     step_cursor: AtomicUsize,
 }
@@ -116,8 +113,6 @@ impl Sessions {
             notices,
             idle: cfg.idle_timeout,
             absolute: cfg.absolute_timeout,
-            next_sweep: AtomicU64::new(0),
-            sweep_cursor: AtomicUsize::new(0),
             step_cursor: AtomicUsize::new(0),
         }
     }
@@ -131,14 +126,12 @@ impl Sessions {
     }
 
     pub(super) fn get(&self, key: &SessionKey) -> Option<Arc<Session>> {
-        self.maintain(now());
         read(self.shard(key)).get(key).map(|e| e.0.clone())
     }
 
     /// Holds `session` (under its own key), replacing a session with the same key; ends the
     /// citizen's oldest sessions past the per-citizen cap.
     pub(super) fn insert(&self, session: Arc<Session>) {
-        self.maintain(now());
         let key = *session.key();
         for old in self.over_cap(&session) {
             let gone = write(self.shard(old.key())).take(old.key());
@@ -244,28 +237,12 @@ impl Sessions {
 
     /// Sweeps the next `shards` shards (the server's background sweep, once a second: a whole
     /// pass every few seconds, so an expiry reaches the evidence log soon after it happens);
-    /// returns how many sessions it removed.
+    /// returns how many sessions it removed. Never called from a request.
     pub(super) fn sweep_step(&self, now: u64, shards: usize) -> usize {
         (0..shards)
             .map(|_| self.step_cursor.fetch_add(1, Ordering::Relaxed) % SHARDS)
             .map(|shard| self.sweep(shard, now))
             .sum()
-    }
-
-    /// Sweeps the next shard when one is due (at most one shard per second, by one caller);
-    /// returns how many sessions it removed.
-    pub(super) fn maintain(&self, now: u64) -> usize {
-        let due = self.next_sweep.load(Ordering::Relaxed);
-        if now < due
-            || self
-                .next_sweep
-                .compare_exchange(due, now + 1, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            return 0;
-        }
-        let shard = self.sweep_cursor.fetch_add(1, Ordering::Relaxed) % SHARDS;
-        self.sweep(shard, now)
     }
 
     /// Removes the expired sessions of one shard and drops the cached assertions that can no
@@ -545,6 +522,35 @@ mod tests {
         assert!(s.get(&key(2)).is_some());
         assert_eq!((s.len(), s.index_len()), (1, 2));
         assert_eq!(s.remove_matching("p", Match::Sub("idle")), 0);
+    }
+
+    #[test]
+    fn lookups_never_sweep() {
+        let s = Sessions::new(&cfg(1000), Notices::none());
+        let long_ago = 1_000_000;
+        for i in 0..200 {
+            s.insert(session(i, &format!("s{i}"), &format!("sid{i}"), long_ago));
+        }
+        // Every session is expired: lookups and inserts return and keep them (the gateway
+        // decides expiry); only the background maintenance removes them.
+        for i in 0..200 {
+            assert!(s.get(&key(i)).is_some(), "{i}");
+        }
+        s.insert(session(1000, "new", "sidnew", now()));
+        assert_eq!(s.len(), 201);
+        // One shard per step (the first one first).
+        let t = now();
+        let in_first = read(&s.shards[0])
+            .iter()
+            .filter(|e| e.0.expired(t, s.idle, s.absolute).is_some())
+            .count();
+        assert_eq!(s.sweep_step(t, 1), in_first);
+        assert_eq!(s.len(), 201 - in_first as u64);
+        for _ in 1..SHARDS {
+            s.sweep_step(t, 1);
+        }
+        assert_eq!(s.len(), 1, "only the live session is left");
+        assert_eq!(s.index_len(), 2);
     }
 
     #[test]
