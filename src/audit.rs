@@ -101,16 +101,9 @@ impl<'a> Event<'a> {
         reason: &'a str,
     ) -> Event<'a> {
         Event {
-            event,
-            outcome,
-            reason,
-            provider: None,
-            sub: None,
-            idp_id: None,
-            level: None,
             client_ip: req.client_ip,
             request_id: req.request_id,
-            required_level: None,
+            ..Event::none(event, outcome, reason)
         }
     }
 }

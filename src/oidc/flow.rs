@@ -84,33 +84,9 @@ impl Provider {
         if let Some(v) = code_verifier {
             form.push(("code_verifier", v));
         }
-        let secret = self.cfg.client_secret.expose();
-        let mut req = self.http().post(&endpoints.token);
-        match endpoints.token_auth {
-            TokenAuth::ClientSecretBasic => {
-                // RFC 6749 2.3.1: both parts are form-urlencoded before base64.
-                let enc = |s: &str| {
-                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
-                };
-                let creds =
-                    STANDARD.encode(format!("{}:{}", enc(&self.cfg.client_id), enc(secret)));
-                req = req.header(reqwest::header::AUTHORIZATION, format!("Basic {creds}"));
-            }
-            TokenAuth::ClientSecretPost | TokenAuth::Auto => {
-                form.push(("client_id", &self.cfg.client_id));
-                form.push(("client_secret", secret));
-            }
-        }
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let req = req
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(body);
+        let req = self
+            .client_post(&endpoints.token, endpoints.token_auth, form)
+            .header(reqwest::header::ACCEPT, "application/json");
         let resp = http::send(req, "token").await?;
         if resp.status >= 500 {
             return Err(OidcError::Unavailable(format!(
@@ -149,22 +125,19 @@ impl Provider {
         Ok((access.to_string(), id_token.to_string()))
     }
 
-    /// Revokes an access token guichet no longer needs (RFC 7009), authenticating as at the
-    /// token endpoint. The form is exactly `token`, `client_id`, `client_secret` with
-    /// `client_secret_post`: FranceConnect's revocation endpoint refuses any other field
-    /// (`token_type_hint` included: `back/libs/oidc-provider/src/dto/revocation-token-params.dto.ts`
-    /// in `github.com/france-connect/sources`).
-    pub async fn revoke(&self, endpoints: &Endpoints, access_token: &str) -> Result<(), OidcError> {
-        let Some(url) = &endpoints.revocation else {
-            return Err(OidcError::BadResponse(
-                "revocation",
-                "no revocation_endpoint",
-            ));
-        };
+    /// A form POST to one of the provider's endpoints that authenticate the client (token,
+    /// revocation): with `client_secret_basic`, the credentials in `Authorization` (RFC 6749
+    /// 2.3.1: both parts form-urlencoded before base64); otherwise (`client_secret_post`)
+    /// `client_id` and `client_secret` appended to `form`.
+    fn client_post<'a>(
+        &'a self,
+        url: &str,
+        auth: TokenAuth,
+        mut form: Vec<(&'a str, &'a str)>,
+    ) -> reqwest::RequestBuilder {
         let secret = self.cfg.client_secret.expose();
-        let mut form: Vec<(&str, &str)> = vec![("token", access_token)];
         let mut req = self.http().post(url);
-        match endpoints.token_auth {
+        match auth {
             TokenAuth::ClientSecretBasic => {
                 let enc = |s: &str| {
                     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
@@ -181,12 +154,27 @@ impl Provider {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let req = req
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body);
+        req.header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(body)
+    }
+
+    /// Revokes an access token guichet no longer needs (RFC 7009), authenticating as at the
+    /// token endpoint. The form is exactly `token`, `client_id`, `client_secret` with
+    /// `client_secret_post`: FranceConnect's revocation endpoint refuses any other field
+    /// (`token_type_hint` included: `back/libs/oidc-provider/src/dto/revocation-token-params.dto.ts`
+    /// in `github.com/france-connect/sources`).
+    pub async fn revoke(&self, endpoints: &Endpoints, access_token: &str) -> Result<(), OidcError> {
+        let Some(url) = &endpoints.revocation else {
+            return Err(OidcError::BadResponse(
+                "revocation",
+                "no revocation_endpoint",
+            ));
+        };
+        let form: Vec<(&str, &str)> = vec![("token", access_token)];
+        let req = self.client_post(url, endpoints.token_auth, form);
         let resp = http::send(req, "revocation").await?;
         match resp.status {
             200 => Ok(()),

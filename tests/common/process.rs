@@ -147,18 +147,7 @@ pub(crate) async fn spawn_gateway_alive(
     metrics_port: u16,
     url: &str,
 ) -> GatewayProcess {
-    let sock = dir.join(format!("{name}.upgrade.sock"));
-    let mut gateway = spawn_process(
-        config_path,
-        dir,
-        name,
-        audit_path,
-        metrics_port,
-        &sock,
-        false,
-    );
-    wait_for(url, &mut gateway, None, "healthz").await;
-    gateway
+    spawn_gateway_wrapped(&[], config_path, dir, name, audit_path, metrics_port, url).await
 }
 
 /// Sets `GUICHET_LOG` for every gateway started in `dir` (kept in a file there, so restarts
