@@ -123,8 +123,10 @@ adv(8)
 red = {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}]}
 stat("Fournisseurs prêts", 'sum(guichet_providers_ready{J})', 0)
 stat("Erreurs du magasin de sessions (période)", 'sum(increase(guichet_session_store_errors_total{J}[$__range]))', 6, thresholds=red)
-stat("Lignes du journal de preuve perdues (période)", 'sum(increase(guichet_audit_write_errors_total{J}[$__range]))', 12, thresholds=red,
-     desc="Doit rester à 0 : une ligne non écrite est une preuve perdue.")
+stat("Lignes du journal de preuve perdues (période)",
+     '(sum(increase(guichet_audit_write_errors_total{J}[$__range])) or vector(0))'
+     ' + (sum(increase(guichet_audit_dropped_total{J}[$__range])) or vector(0))', 12, thresholds=red,
+     desc="Doit rester à 0 : une ligne non écrite (erreur d'écriture, ou file d'attente restée pleine) est une preuve perdue.")
 stat("Versions en service", 'count by (version) (guichet_build_info{J})', 18)
 adv(4)
 

@@ -442,6 +442,7 @@ fn the_dashboard_plots_only_metrics_that_exist() {
         &m.jwks_refreshes,
         &m.throttled,
         &m.throttle_blocks,
+        &m.audit_dropped,
     ] {
         let n = v.desc()[0].variable_labels.len();
         v.with_label_values(&one[..n]).inc();
