@@ -24,6 +24,7 @@ need_file() { # need_file PATH PACKAGE
 need cmake cmake                       # libz-ng-sys (pulled by pingora) builds zlib-ng with cmake
 need pkg-config pkg-config             # openssl-sys (josekit) finds OpenSSL with it
 need cc gcc
+need_file /usr/include/stdio.h libc6-dev  # gcc only recommends it; linking needs it (crt1.o, libc)
 need_file /usr/include/openssl/ssl.h libssl-dev
 if [ "$mode" = "test" ] || [ "$mode" = "bench" ]; then
   need curl curl

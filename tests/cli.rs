@@ -321,7 +321,8 @@ async fn demo_runs_with_no_setup_and_a_script_can_log_in() {
         }
     }
     let stdout = child.stdout.take().unwrap();
-    let _guard = Kill(child);
+    let pid = child.id();
+    let mut guard = Kill(child);
     let url = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
@@ -380,6 +381,21 @@ async fn demo_runs_with_no_setup_and_a_script_can_log_in() {
         .await
         .unwrap();
     assert_eq!(r.status(), 421);
+    // Stopped as with Ctrl-C: it exits, and its directory (configuration, generated client
+    // secret) goes with it.
+    let dir = std::env::temp_dir().join(format!("guichet-demo-{pid}"));
+    assert!(dir.join("guichet.toml").exists());
+    let sent = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::task::spawn_blocking(move || guard.0.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "demo exited with {status}");
+    assert!(!dir.exists(), "{} left behind", dir.display());
 }
 
 #[test]

@@ -485,7 +485,7 @@ pub fn run(port: u16, provider: &str) -> Result<(), StartError> {
     StdListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).map_err(|e| {
         StartError::Setup(format!("demo: port {port} is not free ({e}); try --port"))
     })?;
-    let dir = std::env::temp_dir().join(format!("guichet-demo-{}", std::process::id()));
+    let dir = DemoDir(std::env::temp_dir().join(format!("guichet-demo-{}", std::process::id())));
     let mut opts = StackOptions::new(port);
     opts.metrics_port = Some(free_port().map_err(setup)?);
     opts.flavour = flavour;
@@ -498,7 +498,9 @@ pub fn run(port: u16, provider: &str) -> Result<(), StartError> {
     // The same demo at http://localhost:PORT: redirected to the public URL (127.0.0.1), where
     // the login's cookies are set; any other host name gets 421.
     opts.server_toml = "host_aliases = [\"localhost\"]".into();
-    let stack = runtime.block_on(Stack::start(&dir, &opts)).map_err(setup)?;
+    let stack = runtime
+        .block_on(Stack::start(&dir.0, &opts))
+        .map_err(setup)?;
     let cfg =
         Config::from_file(&stack.config_path).map_err(|e| StartError::Setup(e.to_string()))?;
     runtime.spawn(announce_when_ready(
@@ -508,4 +510,14 @@ pub fn run(port: u16, provider: &str) -> Result<(), StartError> {
     let result = server::run(cfg, RunOptions::default());
     runtime.shutdown_background();
     result
+}
+
+/// The demo's directory (its configuration and generated secrets): it lives as long as the
+/// demo (the banner offers `guichet check` on it), and is removed however the demo ends.
+struct DemoDir(std::path::PathBuf);
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
