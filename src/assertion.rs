@@ -16,11 +16,10 @@
 //!   others keep sending the current (still valid) one. No lock is held while signing.
 
 use crate::config::{AssertionConfig, HeaderConfig};
-use crate::identity::headers::ClaimSet;
-use crate::identity::CLAIMS;
 use crate::jose::Es256Key;
 use crate::keys::{self, KeyError};
 use crate::session::{SessionKey, SessionRecord};
+use crate::vocab::{ClaimSet, CLAIMS};
 use arc_swap::ArcSwapOption;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -29,4 +29,5 @@ pub mod throttle;
 pub mod tls;
 pub mod upgraded;
 pub mod upstream;
+pub mod vocab;
 pub mod web;

@@ -41,7 +41,7 @@ pub use chooser::ChooserEntry;
 pub use failure::{from_provider_error, is_reference, Failure};
 
 use crate::config::{Compliance, PageTexts, PagesConfig};
-use crate::policy::Level;
+use crate::vocab::Level;
 use crate::web::{Lang, Reply};
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};

@@ -9,50 +9,8 @@
 //!   stricter of the case-sensitive and case-insensitive matches wins ([`Policy::route_for`]).
 //! - `return_to` is a same-origin path or it is replaced by `/` ([`safe_return_to`]).
 
-use crate::identity::headers::ProfileId;
-use serde::{Deserialize, Serialize};
-
-/// eIDAS assurance level (FranceConnect `eidas1..3`, MConnect `substantial`/`high`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Low = 1,
-    Substantial = 2,
-    High = 3,
-}
-
-impl Level {
-    /// Accepts the eIDAS names (`eidas1`) and the plain ones (`low`, `substantial`, `high`).
-    pub fn parse(s: &str) -> Option<Level> {
-        match s {
-            "eidas1" | "low" => Some(Level::Low),
-            "eidas2" | "substantial" => Some(Level::Substantial),
-            "eidas3" | "high" => Some(Level::High),
-            _ => None,
-        }
-    }
-
-    /// FranceConnect's `acr` value for this level.
-    pub fn eidas(self) -> &'static str {
-        match self {
-            Level::Low => "eidas1",
-            Level::Substantial => "eidas2",
-            Level::High => "eidas3",
-        }
-    }
-}
-
-/// What a route demands of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Access {
-    /// A session is required; without one the browser is sent to login.
-    Browser,
-    /// A session is required; without one the answer is `401` (for XHR/fetch clients).
-    Api,
-    /// No session required (identity is still forwarded when a session exists).
-    Public,
-}
+use crate::vocab::{Access, Level, ProfileId};
+use serde::Serialize;
 
 /// One configured path prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -259,12 +217,5 @@ mod tests {
             assert_eq!(safe_return_to(Some(evil), pre), "/", "{evil:?}");
         }
         assert_eq!(safe_return_to(None, pre), "/");
-    }
-
-    #[test]
-    fn levels_parse_and_order() {
-        assert!(Level::parse("eidas3").unwrap() > Level::parse("substantial").unwrap());
-        assert_eq!(Level::parse("eidas2"), Some(Level::Substantial));
-        assert_eq!(Level::parse("EIDAS2"), None);
     }
 }

@@ -12,13 +12,14 @@
 mod common;
 
 use common::lenient::{self, LenientUpstream, Seen};
-use guichet::config::{Config, HeaderEncoding};
+use guichet::config::Config;
 use guichet::gateway::{Gateway, Outcome};
 use guichet::hygiene::{client_ip_from_chain, Hygiene};
 use guichet::identity::headers::{decode, encode};
 use guichet::identity::Identity;
 use guichet::limits::is_authority;
 use guichet::policy::{normalize_path, safe_return_to};
+use guichet::vocab::HeaderEncoding;
 use guichet::web::{cookie_value, Body, Request};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use ipnet::IpNet;
@@ -429,7 +430,7 @@ proptest! {
         sub in ".{0,80}",
     ) {
         let claims = serde_json::json!({"sub": sub, "given_name": given, "birthdate": birthdate});
-        for flavour in [guichet::config::Flavour::FranceConnectV2, guichet::config::Flavour::MConnect, guichet::config::Flavour::Generic] {
+        for flavour in [guichet::vocab::Flavour::FranceConnectV2, guichet::vocab::Flavour::MConnect, guichet::vocab::Flavour::Generic] {
             if let Ok(identity) = Identity::from_provider(flavour, &[claims.as_object().unwrap()]) {
                 for (spec, value) in identity.iter() {
                     prop_assert!(!value.chars().any(char::is_control), "{}: {:?}", spec.name, value);

@@ -1,8 +1,9 @@
 use super::*;
 use crate::config::{HeaderConfig, Secret, SigningKeyConfig};
-use crate::identity::headers::{ProfileId, SessionHeaders};
+use crate::identity::headers::SessionHeaders;
 use crate::identity::Identity;
-use crate::policy::Level;
+use crate::vocab::Level;
+use crate::vocab::ProfileId;
 use josekit::jwk::Jwk;
 use josekit::jws::ES256;
 use serde_json::json;
@@ -84,7 +85,7 @@ fn assertion_is_es256_with_kid_and_the_documented_claims() {
 #[test]
 fn dropped_and_unlisted_claims_stay_out_of_the_assertion() {
     let mut c = cfg(vec![]);
-    let family = crate::identity::headers::header_claim_index("family_name").unwrap();
+    let family = crate::vocab::header_claim_index("family_name").unwrap();
     c.claims[family].dropped = true;
     c.profiles[0].remove(family);
     let mut only_sub = ClaimSet::default();

@@ -6,9 +6,9 @@
 
 use super::file;
 use super::presets::Preset;
-use super::provider::{Flavour, ProviderConfig};
+use super::provider::ProviderConfig;
 use super::{ConfigError, Validator};
-use crate::policy::Level;
+use crate::vocab::{Flavour, Level};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

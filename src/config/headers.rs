@@ -9,38 +9,13 @@
 
 use super::{file, ConfigError, Secret, Validator};
 use crate::assertion;
-use crate::identity::headers::{header_claim_index, header_claims, ClaimSet, ProfileId, SUB_INDEX};
+use crate::vocab::{
+    header_claim_index, header_claims, ClaimSet, HeaderEncoding, ProfileId, SUB_INDEX,
+};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::IpAddr;
 use std::time::Duration;
-
-/// How a claim's value is written in its header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HeaderEncoding {
-    /// UTF-8, then `%XX` for every byte outside printable ASCII and for `%` and `+`.
-    Percent,
-    /// The UTF-8 bytes as they are (non-ASCII bytes in the header value).
-    Utf8,
-    /// base64url (RFC 4648 section 5, with `=` padding) of the UTF-8 bytes.
-    Base64url,
-    /// ISO-8859-1 bytes for characters up to U+00FF; other characters, `%` and `+`
-    /// percent-encoded as UTF-8 (`Łukasz` -> `%C5%81ukasz`).
-    Latin1,
-}
-
-impl HeaderEncoding {
-    fn parse(s: &str) -> Option<HeaderEncoding> {
-        Some(match s {
-            "percent" => HeaderEncoding::Percent,
-            "utf8" => HeaderEncoding::Utf8,
-            "base64url" => HeaderEncoding::Base64url,
-            "latin1" => HeaderEncoding::Latin1,
-            _ => return None,
-        })
-    }
-}
 
 /// One claim's header: its name (case kept), its encoding, or dropped.
 #[derive(Debug, Clone, Serialize)]

@@ -19,14 +19,15 @@ pub mod secret;
 mod session;
 mod transport;
 
-use crate::policy::{Access, Level, Route};
+use crate::policy::Route;
+use crate::vocab::{Access, Level};
 pub use assurance::IdentityStatus;
 use file::FileConfig;
-pub use headers::{AssertionConfig, ClaimHeader, HeaderConfig, HeaderEncoding, SigningKeyConfig};
+pub use headers::{AssertionConfig, ClaimHeader, HeaderConfig, SigningKeyConfig};
 use ipnet::IpNet;
 pub use pages::{Colors, Compliance, Logo, PageTexts, PagesConfig, Rgb, Texts};
 pub use provider::{
-    DecryptionKey, EndpointOverrides, Flavour, Pkce, ProviderConfig, TokenAuth, UserinfoFormat,
+    DecryptionKey, EndpointOverrides, Pkce, ProviderConfig, TokenAuth, UserinfoFormat,
 };
 pub use rate_limit::{Limits, RateLimitConfig};
 pub use secret::Secret;

@@ -7,8 +7,9 @@
 
 use super::file::{self, DecryptionKeySection};
 use super::presets::Preset;
-use super::provider::{DecryptionKey, EndpointOverrides, Flavour, ProviderConfig};
+use super::provider::{DecryptionKey, EndpointOverrides, ProviderConfig};
 use super::{ConfigError, Secret, Validator};
+use crate::vocab::Flavour;
 use jsonwebtoken::Algorithm;
 use std::collections::BTreeMap;
 

@@ -12,7 +12,7 @@ use super::file;
 use super::pins::is_hmac;
 use super::presets::{self, Preset};
 use super::{duration_str, ConfigError, Secret, Validator};
-use crate::policy::Level;
+use crate::vocab::{Flavour, Level};
 use jsonwebtoken::Algorithm;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -24,33 +24,6 @@ pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Least age of the cached JWKS before a token naming an unknown key downloads it again.
 pub const DEFAULT_JWKS_REFRESH_FLOOR: Duration = Duration::from_secs(5);
-
-/// Which federation a provider belongs to; decides quirks the presets cannot express as data
-/// (claim rules, the chooser's button).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Flavour {
-    #[serde(rename = "franceconnect-v1")]
-    FranceConnectV1,
-    #[serde(rename = "franceconnect-v2")]
-    FranceConnectV2,
-    #[serde(rename = "franceconnect-plus")]
-    FranceConnectPlus,
-    #[serde(rename = "mconnect")]
-    MConnect,
-    #[serde(rename = "generic")]
-    Generic,
-}
-
-impl Flavour {
-    /// FranceConnect v1, v2 or FranceConnect+: FranceConnect's rules apply
-    /// ([`super::franceconnect`]).
-    pub fn is_franceconnect(self) -> bool {
-        matches!(
-            self,
-            Flavour::FranceConnectV1 | Flavour::FranceConnectV2 | Flavour::FranceConnectPlus
-        )
-    }
-}
 
 /// How the client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

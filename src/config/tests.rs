@@ -1,4 +1,5 @@
 use super::*;
+use crate::vocab::Flavour;
 use jsonwebtoken::Algorithm;
 use std::io::Write;
 

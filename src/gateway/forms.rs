@@ -29,9 +29,10 @@ use super::{Gateway, Outcome};
 use crate::crypto;
 use crate::forms::{self, author, KeptForm};
 use crate::pages::Failure;
-use crate::policy::{safe_return_to, Level, Route};
+use crate::policy::{safe_return_to, Route};
 use crate::session::{cookies, form_key, now, FormLink, LoginState};
 use crate::throttle::Kind;
+use crate::vocab::Level;
 use crate::web::{Body, Reply, Request};
 use http::{Method, StatusCode};
 

@@ -24,11 +24,10 @@ use crate::assertion::Signer;
 use crate::audit::{Audit, Event};
 use crate::config::Config;
 use crate::config::StoreKind;
-use crate::identity::headers::ProfileId;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::pages::{Failure, Journey, Pages};
-use crate::policy::{normalize_path, safe_return_to, Access, Level, Policy};
+use crate::policy::{normalize_path, safe_return_to, Policy};
 use crate::session::cookies::{self, CookieNames};
 use crate::session::logout_hint::HintSealer;
 use crate::session::{
@@ -38,6 +37,7 @@ use crate::session::{
 use crate::throttle::Throttle;
 use crate::upgraded::Upgraded;
 use crate::upstream::Upstream;
+use crate::vocab::{Access, Level, ProfileId};
 use crate::web::{Body, Reply, Request};
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
@@ -361,7 +361,7 @@ impl Gateway {
 
     /// A session below the level a page asks for is sent to log in again (step-up): an
     /// evidence line and a metric say so.
-    async fn step_up_required(&self, req: &Request<'_>, s: &Session, min: crate::policy::Level) {
+    async fn step_up_required(&self, req: &Request<'_>, s: &Session, min: Level) {
         let mut e = session_event(req, s, "step_up", "required", "level_too_low");
         e.required_level = Some(min.eidas());
         let _ = self.audit.record(&e).await;

@@ -14,17 +14,17 @@
 //!   with a smaller limit refuses its requests (no assertion, 503) rather than send them.
 //! - `Debug` of anything here prints no claim value.
 
-use super::{Identity, CLAIMS};
+use super::Identity;
 use crate::assertion::{self, AssertionError, Cache, Signer};
-use crate::config::{HeaderConfig, HeaderEncoding};
+use crate::config::HeaderConfig;
 use crate::session::{SessionKey, SessionRecord};
+use crate::vocab::{header_claims, ClaimSet, HeaderEncoding, ProfileId, CLAIMS};
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use bytes::Bytes;
 use http::HeaderValue;
 use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, CONTROLS};
-use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -99,79 +99,6 @@ pub fn decode(raw: &[u8], encoding: HeaderEncoding) -> Option<String> {
     }
 }
 
-/// Claims that can become headers: every entry of [`CLAIMS`], then the provider's name.
-/// Their index is their position here.
-pub fn header_claims() -> impl Iterator<Item = (&'static str, &'static str)> {
-    CLAIMS
-        .iter()
-        .map(|c| (c.name, c.header))
-        .chain([(PROVIDER, "Provider")])
-}
-
-/// Name of the pseudo-claim carrying the provider's configured name.
-pub const PROVIDER: &str = "provider";
-/// Index of [`PROVIDER`] in [`header_claims`].
-pub const PROVIDER_INDEX: usize = CLAIMS.len();
-/// Index of `sub` in [`header_claims`] (always sent).
-pub const SUB_INDEX: usize = 0;
-const _: () = assert!(CLAIMS.len() < 64, "ClaimSet is a 64-bit mask");
-
-/// Position of a claim in [`header_claims`].
-pub fn header_claim_index(name: &str) -> Option<usize> {
-    header_claims().position(|(n, _)| n == name)
-}
-
-/// A set of claims (indexes into [`header_claims`]): what one route profile receives.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub struct ClaimSet(u64);
-
-impl ClaimSet {
-    pub fn all() -> ClaimSet {
-        ClaimSet((1u64 << (PROVIDER_INDEX + 1)) - 1)
-    }
-
-    pub fn contains(self, index: usize) -> bool {
-        index < 64 && self.0 & (1 << index) != 0
-    }
-
-    pub fn insert(&mut self, index: usize) {
-        if index < 64 {
-            self.0 |= 1 << index;
-        }
-    }
-
-    pub fn remove(&mut self, index: usize) {
-        if index < 64 {
-            self.0 &= !(1 << index);
-        }
-    }
-
-    pub fn names(self) -> Vec<&'static str> {
-        header_claims()
-            .enumerate()
-            .filter(|(i, _)| self.contains(*i))
-            .map(|(_, (n, _))| n)
-            .collect()
-    }
-}
-
-impl fmt::Debug for ClaimSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.names()).finish()
-    }
-}
-
-impl Serialize for ClaimSet {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.names().serialize(s)
-    }
-}
-
-/// Which claim set a route receives: an index into `HeaderConfig::profiles` (0: every claim
-/// that is not dropped). Carried by the route decision so the proxy copies the right block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct ProfileId(pub usize);
-
 /// The encoded identity header values of one session, for every claim it can send (present,
 /// not dropped; the provider's name included): one buffer holding the end offset of each
 /// value (little-endian `u16`) then the values, so that a header value is a slice of it (a
@@ -223,8 +150,8 @@ impl Encoded {
 
     /// (claim index, value) of each header whose claim is in `claims`, in header order.
     fn iter(&self, claims: ClaimSet) -> impl Iterator<Item = (usize, Bytes)> + '_ {
-        let base = 2 * self.present.0.count_ones() as usize;
-        let mut bits = self.present.0;
+        let base = 2 * self.present.bits().count_ones() as usize;
+        let mut bits = self.present.bits();
         let mut k = 0;
         let mut start = 0;
         std::iter::from_fn(move || loop {
@@ -269,7 +196,7 @@ impl fmt::Debug for HeaderBlock<'_> {
 }
 
 static EMPTY: Encoded = Encoded {
-    present: ClaimSet(0),
+    present: ClaimSet::empty(),
     buf: Bytes::new(),
 };
 

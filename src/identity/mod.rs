@@ -23,115 +23,14 @@ pub mod headers;
 mod rules;
 pub mod status;
 
-use crate::config::Flavour;
-pub use rules::Rule;
+use crate::vocab::{ClaimSpec, Flavour, Rule, CLAIMS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// A claim guichet knows: the name it is kept under, its header suffix, its rule, and the
-/// flavours it is accepted from.
-#[derive(Debug, Clone, Copy)]
-pub struct ClaimSpec {
-    pub name: &'static str,
-    /// Appended to the header prefix: `Given-Name` -> `X-Pivot-Given-Name`.
-    pub header: &'static str,
-    pub rule: Rule,
-    pub from: &'static [Flavour],
-}
-
-const fn spec(
-    name: &'static str,
-    header: &'static str,
-    rule: Rule,
-    from: &'static [Flavour],
-) -> ClaimSpec {
-    ClaimSpec {
-        name,
-        header,
-        rule,
-        from,
-    }
-}
-
 use Flavour::{FranceConnectPlus as PLUS, FranceConnectV1 as V1, FranceConnectV2 as V2};
 use Flavour::{Generic as GEN, MConnect as MC};
-
-const EVERY: &[Flavour] = &[V1, V2, PLUS, MC, GEN];
-/// FranceConnect's identité pivot and the generic OpenID claims.
-const FC: &[Flavour] = &[V1, V2, PLUS, GEN];
-/// FranceConnect v2 (eIDAS low) only sends these.
-const FC_LOW: &[Flavour] = &[V2, GEN];
-const FC_PLUS: &[Flavour] = &[PLUS];
-const MCONNECT: &[Flavour] = &[MC];
-
-/// Every claim guichet accepts, in header order.
-pub const CLAIMS: &[ClaimSpec] = &[
-    spec("sub", "Sub", Rule::Subject, EVERY),
-    spec("given_name", "Given-Name", Rule::Name, EVERY),
-    spec(
-        "given_name_array",
-        "Given-Name-Array",
-        Rule::NameList,
-        FC_LOW,
-    ),
-    spec("family_name", "Family-Name", Rule::Name, EVERY),
-    spec("preferred_username", "Preferred-Username", Rule::Name, FC),
-    spec("birth_name", "Birth-Name", Rule::Name, MCONNECT),
-    spec("name", "Name", Rule::Name, MCONNECT),
-    // MConnect's `preferred_username` is the user's unique key, not a usage name: it is
-    // kept under its own name so an application never shows it as a name.
-    spec("user_key", "User-Key", Rule::Subject, MCONNECT),
-    spec("birthdate", "Birthdate", Rule::Date, FC),
-    spec("idp_birthdate", "Idp-Birthdate", Rule::PartialDate, FC_LOW),
-    spec("birth_datetime", "Birth-Datetime", Rule::DateTime, MCONNECT),
-    spec("gender", "Gender", Rule::Gender, EVERY),
-    spec("birthplace", "Birthplace", Rule::InseeCommune, FC),
-    spec("birth_place", "Birth-Place", Rule::Text, MCONNECT),
-    spec("birthcountry", "Birthcountry", Rule::InseeCountry, FC),
-    spec("email", "Email", Rule::Email, FC),
-    spec("rnipp_given_name", "Rnipp-Given-Name", Rule::Name, FC_PLUS),
-    spec(
-        "rnipp_given_name_array",
-        "Rnipp-Given-Name-Array",
-        Rule::NameList,
-        FC_PLUS,
-    ),
-    spec(
-        "rnipp_family_name",
-        "Rnipp-Family-Name",
-        Rule::Name,
-        FC_PLUS,
-    ),
-    spec("rnipp_birthdate", "Rnipp-Birthdate", Rule::Date, FC_PLUS),
-    spec("rnipp_gender", "Rnipp-Gender", Rule::Gender, FC_PLUS),
-    spec(
-        "rnipp_birthplace",
-        "Rnipp-Birthplace",
-        Rule::InseeCommune,
-        FC_PLUS,
-    ),
-    spec(
-        "rnipp_birthcountry",
-        "Rnipp-Birthcountry",
-        Rule::InseeCountry,
-        FC_PLUS,
-    ),
-    spec(
-        "registration_authority",
-        "Registration-Authority",
-        Rule::Text,
-        MCONNECT,
-    ),
-    spec("idp_id", "Idp-Id", Rule::Token, FC),
-    spec("acr", "Acr", Rule::Token, EVERY),
-    spec("amr", "Amr", Rule::TokenList, EVERY),
-];
-
-pub fn claim_spec(name: &str) -> Option<&'static ClaimSpec> {
-    CLAIMS.iter().find(|c| c.name == name)
-}
 
 /// Where a claim comes from for a provider of this flavour (its name in the provider's JSON)
 /// and which rule checks it; `None` when this flavour's claims never include it. `eidas`: the

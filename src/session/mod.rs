@@ -30,7 +30,7 @@ pub mod seal;
 use crate::forms::KeptForm;
 use crate::identity::headers::SessionHeaders;
 use crate::identity::Identity;
-use crate::policy::Level;
+use crate::vocab::Level;
 use async_trait::async_trait;
 pub use id_token::IdToken;
 use serde::{Deserialize, Serialize};
@@ -243,7 +243,7 @@ impl Session {
     /// one while fresh, its claims made from this session's record when it must be signed.
     pub fn assertion(
         &self,
-        profile: crate::identity::headers::ProfileId,
+        profile: crate::vocab::ProfileId,
         signer: &crate::assertion::Signer,
         cfg: &crate::config::HeaderConfig,
         now: u64,

@@ -1,6 +1,6 @@
 use super::*;
-use crate::config::HeaderEncoding::*;
-use crate::policy::Level;
+use crate::vocab::HeaderEncoding::*;
+use crate::vocab::{header_claim_index, Level, PROVIDER_INDEX, SUB_INDEX};
 use serde_json::json;
 
 const ALL: [HeaderEncoding; 4] = [Percent, Utf8, Base64url, Latin1];

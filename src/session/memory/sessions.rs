@@ -337,9 +337,10 @@ mod tests {
     use super::*;
     use crate::assertion::Signer;
     use crate::config::{HeaderConfig, StoreKind};
-    use crate::identity::headers::{ProfileId, SessionHeaders};
+    use crate::identity::headers::SessionHeaders;
     use crate::identity::Identity;
     use crate::session::{Expiry, Notice, SessionRecord};
+    use crate::vocab::ProfileId;
     use serde_json::json;
     use std::sync::Mutex as StdMutex;
 
