@@ -2,35 +2,20 @@
 //! which `return_to` targets are safe.
 //!
 //! Invariants:
-//! - Routes are matched on the canonical path ([`normalize_path`], from [`crate::edge::path`]),
-//!   which is also what the upstream receives; a path whose meaning could differ between
+//! - Routes are matched on the canonical path (`edge::path::normalize_path`, checked by the
+//!   gateway before it asks), which is also what the upstream receives; a path whose meaning could differ between
 //!   guichet and the upstream is refused, never guessed.
 //! - Route matching never makes a path *less* protected because of letter case: the
 //!   stricter of the case-sensitive and case-insensitive matches wins ([`Policy::route_for`]).
 //! - `return_to` is a same-origin path or it is replaced by `/` ([`safe_return_to`]).
 
+use crate::config::Route;
 use crate::vocab::{Access, Level, ProfileId};
-use serde::Serialize;
 
-/// One configured path prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Route {
-    /// Matched on whole segments: `/api` matches `/api` and `/api/x`, not `/apix`.
-    pub prefix: String,
-    pub access: Access,
-    pub min_level: Option<Level>,
-    /// Which claims this route's requests receive (`[[routes]] claims`).
-    pub profile: ProfileId,
-    /// A form posted here without a session is kept across the login (browser routes,
-    /// `[[routes]] preserve_post`, default true; see [`crate::forms`]).
-    pub preserve_post: bool,
-}
-
-impl Route {
-    fn strictness(&self) -> (u8, Option<Level>) {
-        let needs_session = u8::from(self.access != Access::Public);
-        (needs_session, self.min_level)
-    }
+/// How much a route demands: a session or not, then its level.
+fn strictness(route: &Route) -> (u8, Option<Level>) {
+    let needs_session = u8::from(route.access != Access::Public);
+    (needs_session, route.min_level)
 }
 
 /// The routing table, longest prefix first.
@@ -58,11 +43,11 @@ impl Policy {
         Policy { routes, default }
     }
 
-    /// The route for a normalized path (see [`normalize_path`]).
+    /// The route for a canonical path (`edge::path::normalize_path`).
     pub fn route_for(&self, path: &str) -> &Route {
         let exact = self.find(path, false);
         let folded = self.find(path, true);
-        if folded.strictness() > exact.strictness() {
+        if strictness(folded) > strictness(exact) {
             folded
         } else {
             exact
@@ -90,8 +75,6 @@ fn prefix_matches(prefix: &str, path: &str, fold_case: bool) -> bool {
     };
     same && (s.len() == p.len() || s[p.len()] == b'/')
 }
-
-pub use crate::edge::path::{normalize_path, PathError};
 
 /// `return_to` if it is a same-origin path outside guichet's own prefix, else `/`.
 ///

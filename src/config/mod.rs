@@ -15,12 +15,11 @@ mod pins;
 pub mod presets;
 mod provider;
 mod rate_limit;
+mod routes;
 pub mod secret;
 mod session;
 mod transport;
 
-use crate::policy::Route;
-use crate::vocab::{Access, Level};
 pub use assurance::IdentityStatus;
 use file::FileConfig;
 pub use headers::{AssertionConfig, ClaimHeader, HeaderConfig, SigningKeyConfig};
@@ -30,6 +29,7 @@ pub use provider::{
     DecryptionKey, EndpointOverrides, Pkce, ProviderConfig, TokenAuth, UserinfoFormat,
 };
 pub use rate_limit::{Limits, RateLimitConfig};
+pub use routes::Route;
 pub use secret::Secret;
 use serde::Serialize;
 pub use session::{RedisConfig, SessionConfig, StoreKind};
@@ -450,86 +450,9 @@ impl Validator {
             verify_tls: u.verify_tls,
         })
     }
-
-    fn routes(
-        &self,
-        routes: &[file::RouteSection],
-        prefix: &str,
-        headers: &mut HeaderConfig,
-    ) -> Result<Vec<Route>, ConfigError> {
-        let mut out: Vec<Route> = Vec::new();
-        for (i, r) in routes.iter().enumerate() {
-            let key = |k: &str| format!("routes[{i}].{k}");
-            let path = if r.path.len() > 1 {
-                r.path.trim_end_matches('/')
-            } else {
-                &r.path
-            };
-            let plain = path.starts_with('/')
-                && path.bytes().all(is_path_byte)
-                && !path.contains("//")
-                && !path.split('/').any(|s| s == "." || s == "..");
-            if !plain {
-                return Err(self.err(
-                    key("path"),
-                    format!("{:?} is not a plain path prefix like \"/public\"", r.path),
-                ));
-            }
-            if path.starts_with(prefix) {
-                return Err(self.err(
-                    key("path"),
-                    format!("{prefix} is reserved for guichet's own pages"),
-                ));
-            }
-            if out.iter().any(|o| o.prefix == path) {
-                return Err(self.err(key("path"), format!("{path:?} appears twice")));
-            }
-            let access = match r.access.as_str() {
-                "browser" => Access::Browser,
-                "api" => Access::Api,
-                "public" => Access::Public,
-                o => {
-                    return Err(self.err(
-                        key("access"),
-                        format!("{o:?}: expected browser, api or public"),
-                    ))
-                }
-            };
-            let min_level = r
-                .min_level
-                .as_deref()
-                .map(|l| {
-                    Level::parse(l).ok_or_else(|| {
-                        self.err(
-                            key("min_level"),
-                            format!("{l:?}: expected eidas1, eidas2 or eidas3"),
-                        )
-                    })
-                })
-                .transpose()?;
-            if access == Access::Public && min_level.is_some() {
-                return Err(self.err(key("min_level"), "a public route cannot require a level"));
-            }
-            if access != Access::Browser && r.preserve_post.is_some() {
-                return Err(self.err(
-                    key("preserve_post"),
-                    "only browser routes keep forms across a login",
-                ));
-            }
-            let profile = self.route_profile(&key("claims"), r.claims.as_deref(), headers)?;
-            out.push(Route {
-                prefix: path.to_string(),
-                access,
-                min_level,
-                profile,
-                preserve_post: access == Access::Browser && r.preserve_post.unwrap_or(true),
-            });
-        }
-        Ok(out)
-    }
 }
 
-fn is_path_byte(b: u8) -> bool {
+pub(super) fn is_path_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"/-._~".contains(&b)
 }
 

@@ -26,10 +26,11 @@
 //!   forwarded, half or whole.
 
 use super::{Gateway, Outcome};
+use crate::config::Route;
 use crate::crypto;
 use crate::forms::{self, author, KeptForm};
 use crate::pages::Failure;
-use crate::policy::{safe_return_to, Route};
+use crate::policy::safe_return_to;
 use crate::session::{cookies, form_key, now, FormLink, LoginState};
 use crate::throttle::Kind;
 use crate::vocab::Level;

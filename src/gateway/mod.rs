@@ -24,10 +24,11 @@ use crate::assertion::Signer;
 use crate::audit::{Audit, Event};
 use crate::config::Config;
 use crate::config::StoreKind;
+use crate::edge::path::normalize_path;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::pages::{Failure, Journey, Pages};
-use crate::policy::{normalize_path, safe_return_to, Policy};
+use crate::policy::{safe_return_to, Policy};
 use crate::session::cookies::{self, CookieNames};
 use crate::session::logout_hint::HintSealer;
 use crate::session::{
