@@ -24,7 +24,6 @@ use arc_swap::ArcSwapOption;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use http::HeaderValue;
-use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -101,31 +100,6 @@ pub fn wire_len_estimate(payload: &Map<String, Value>, cfg: &HeaderConfig) -> us
     let json = serde_json::to_vec(payload).map_or(usize::MAX / 2, |v| v.len());
     let jwt = b64_len(HEADER_JSON_MAX) + 1 + b64_len(json + TIMES_JSON_MAX) + 1 + SIGNATURE_B64;
     cfg.assertion.header.len() + 4 + jwt
-}
-
-/// The first PEM block of `text` (so the output of `guichet keygen`, a PEM block followed by
-/// its public JWK, can be saved to a file and used as is).
-fn first_pem_block(text: &str) -> &str {
-    let Some(start) = text.find("-----BEGIN ") else {
-        return text;
-    };
-    let block = &text[start..];
-    let end = block
-        .find("-----END ")
-        .and_then(|e| block[e + 9..].find("-----").map(|f| e + 9 + f + 5));
-    end.map_or(block, |e| &block[..e])
-}
-
-/// Reads an EC P-256 private key (PKCS#8 `PRIVATE KEY` or SEC1 `EC PRIVATE KEY` PEM) and
-/// returns it as PKCS#8 PEM with its public JWK (`use: sig`, `alg: ES256`, thumbprint `kid`).
-pub fn load_key(pem: &str) -> Result<(String, Value), KeyError> {
-    let pem = first_pem_block(pem);
-    let pair = EcKeyPair::from_pem(pem.as_bytes(), Some(EcCurve::P256))
-        .map_err(|_| KeyError::Pem("EC P-256"))?;
-    let pkcs8 = String::from_utf8(pair.to_pem_private_key())
-        .map_err(|e| KeyError::Generate(e.to_string()))?;
-    let jwk = keys::public_jwk(&pkcs8, "ES256", None)?;
-    Ok((pkcs8, jwk))
 }
 
 /// One signed assertion and its validity.

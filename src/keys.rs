@@ -100,6 +100,19 @@ pub fn public_jwk(private_pem: &str, alg: &str, kid: Option<&str>) -> Result<Val
     Ok(strip_private(value))
 }
 
+/// The assertion's signing key: an EC P-256 private key (PKCS#8 `PRIVATE KEY` or SEC1 `EC
+/// PRIVATE KEY` PEM, alone or followed by `guichet keygen`'s public JWK) as PKCS#8 PEM, with
+/// its public JWK (`use: sig`, `alg: ES256`, thumbprint `kid`).
+pub fn load_signing_key(pem: &str) -> Result<(String, Value), KeyError> {
+    let pem = pem_block(pem);
+    let pair = EcKeyPair::from_pem(pem.as_bytes(), Some(EcCurve::P256))
+        .map_err(|_| KeyError::Pem("EC P-256"))?;
+    let pkcs8 = String::from_utf8(pair.to_pem_private_key())
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let jwk = public_jwk(&pkcs8, "ES256", None)?;
+    Ok((pkcs8, jwk))
+}
+
 /// A JWE decrypter for one of guichet's encryption keys (FranceConnect+): `alg` is pinned in
 /// the decrypter, so a JWE naming another algorithm is refused by it.
 pub fn decrypter(private_pem: &str, alg: &str) -> Result<Box<dyn JweDecrypter>, KeyError> {
@@ -182,6 +195,25 @@ fn strip_private(mut v: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_load_from_pkcs8_or_sec1_and_nothing_else() {
+        let (pem, jwk) = generate("ES256", None).unwrap();
+        let pair = EcKeyPair::from_pem(pem.as_bytes(), Some(EcCurve::P256)).unwrap();
+        let sec1 = String::from_utf8(pair.to_traditional_pem_private_key()).unwrap();
+        assert!(sec1.contains("EC PRIVATE KEY"));
+        assert_eq!(load_signing_key(&pem).unwrap().1["kid"], jwk["kid"]);
+        assert_eq!(load_signing_key(&sec1).unwrap().1["kid"], jwk["kid"]);
+        // `guichet keygen > key.pem` writes the PEM then the public JWK: accepted as is.
+        let keygen_output = format!("{pem}{jwk}\n");
+        assert_eq!(
+            load_signing_key(&keygen_output).unwrap().1["kid"],
+            jwk["kid"]
+        );
+        let (rsa, _) = generate("RSA-OAEP", None).unwrap();
+        assert!(load_signing_key(&rsa).is_err());
+        assert!(load_signing_key("not a key").is_err());
+    }
 
     #[test]
     fn generated_keys_publish_only_public_members() {

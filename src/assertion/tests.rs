@@ -12,7 +12,7 @@ use std::time::Duration;
 
 fn key_config() -> SigningKeyConfig {
     let (pem, _) = keys::generate("ES256", None).unwrap();
-    let (pem, public_jwk) = load_key(&pem).unwrap();
+    let (pem, public_jwk) = keys::load_signing_key(&pem).unwrap();
     SigningKeyConfig {
         pem: Secret::inline(pem, "test"),
         kid: public_jwk["kid"].as_str().unwrap().to_string(),
@@ -124,22 +124,6 @@ fn without_configured_keys_one_is_generated() {
     assert_eq!(signer.jwks().len(), 1);
     let issued = signer.sign(&Map::new(), 5).unwrap();
     verify(issued.value.to_str().unwrap(), &signer.jwks()[0]);
-}
-
-#[test]
-fn keys_load_from_pkcs8_or_sec1_and_nothing_else() {
-    let (pem, jwk) = keys::generate("ES256", None).unwrap();
-    let pair = EcKeyPair::from_pem(pem.as_bytes(), Some(EcCurve::P256)).unwrap();
-    let sec1 = String::from_utf8(pair.to_traditional_pem_private_key()).unwrap();
-    assert!(sec1.contains("EC PRIVATE KEY"));
-    assert_eq!(load_key(&pem).unwrap().1["kid"], jwk["kid"]);
-    assert_eq!(load_key(&sec1).unwrap().1["kid"], jwk["kid"]);
-    // `guichet keygen > key.pem` writes the PEM then the public JWK: accepted as is.
-    let keygen_output = format!("{pem}{jwk}\n");
-    assert_eq!(load_key(&keygen_output).unwrap().1["kid"], jwk["kid"]);
-    let (rsa, _) = keys::generate("RSA-OAEP", None).unwrap();
-    assert!(load_key(&rsa).is_err());
-    assert!(load_key("not a key").is_err());
 }
 
 #[test]

@@ -8,7 +8,6 @@
 //! `file:`/`env:` and never printed.
 
 use super::{file, ConfigError, Secret, Validator};
-use crate::assertion;
 use crate::vocab::{
     header_claim_index, header_claims, ClaimSet, HeaderEncoding, ProfileId, SUB_INDEX,
 };
@@ -216,12 +215,13 @@ impl Validator {
         for (i, reference) in h.signing_keys.iter().enumerate() {
             let key = format!("headers.signing_keys[{i}]");
             let secret = Secret::load(reference).map_err(|e| self.err(&key, e.to_string()))?;
-            let (pem, public_jwk) = assertion::load_key(secret.expose()).map_err(|e| {
-                self.err(
-                    &key,
-                    format!("{}: {e} (guichet keygen --alg ES256)", secret.source()),
-                )
-            })?;
+            let (pem, public_jwk) =
+                crate::keys::load_signing_key(secret.expose()).map_err(|e| {
+                    self.err(
+                        &key,
+                        format!("{}: {e} (guichet keygen --alg ES256)", secret.source()),
+                    )
+                })?;
             let kid = public_jwk["kid"].as_str().unwrap_or_default().to_string();
             if keys.iter().any(|k| k.kid == kid) {
                 return Err(self.err(&key, "the same key appears twice"));
