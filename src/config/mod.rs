@@ -32,7 +32,7 @@ pub use rate_limit::{Limits, RateLimitConfig};
 pub use routes::Route;
 pub use secret::Secret;
 use serde::Serialize;
-pub use session::{RedisConfig, SessionConfig, StoreKind};
+pub use session::{seal_key, seal_keys, RedisConfig, SealKeyError, SessionConfig, StoreKind};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
