@@ -5,6 +5,7 @@
 
 pub mod assertion;
 pub mod audit;
+pub mod authority;
 pub mod config;
 pub mod crypto;
 pub mod demo;

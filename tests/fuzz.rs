@@ -12,13 +12,13 @@
 mod common;
 
 use common::lenient::{self, LenientUpstream, Seen};
+use guichet::authority::is_authority;
 use guichet::config::Config;
 use guichet::edge::path::normalize_path;
 use guichet::gateway::{Gateway, Outcome};
 use guichet::hygiene::{client_ip_from_chain, Hygiene};
 use guichet::identity::headers::{decode, encode};
 use guichet::identity::Identity;
-use guichet::limits::is_authority;
 use guichet::policy::safe_return_to;
 use guichet::vocab::HeaderEncoding;
 use guichet::web::{cookie_value, Body, Request};

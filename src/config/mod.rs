@@ -362,8 +362,8 @@ impl Validator {
         let mut out = Vec::new();
         for (i, a) in aliases.iter().enumerate() {
             let key = format!("server.host_aliases[{i}]");
-            let host = crate::edge::host::host_part(a.as_bytes());
-            if !crate::limits::is_authority(a.as_bytes()) || host.len() != a.len() {
+            let host = crate::authority::host_part(a.as_bytes());
+            if !crate::authority::is_authority(a.as_bytes()) || host.len() != a.len() {
                 return Err(self.err(
                     key,
                     format!(
@@ -423,7 +423,7 @@ impl Validator {
             return Err(self.err("upstream.resolve_interval", "must be at least 1s"));
         }
         if let Some(h) = &u.host_header {
-            if !crate::limits::is_authority(h.as_bytes()) {
+            if !crate::authority::is_authority(h.as_bytes()) {
                 return Err(self.err("upstream.host_header", format!("{h:?} is not host[:port]")));
             }
         }
