@@ -16,10 +16,10 @@
 //!   others keep sending the current (still valid) one. No lock is held while signing.
 
 use crate::config::{AssertionConfig, HeaderConfig};
+use crate::identity::Identity;
 use crate::jose::Es256Key;
 use crate::keys::{self, KeyError};
-use crate::session::{SessionKey, SessionRecord};
-use crate::vocab::{ClaimSet, CLAIMS};
+use crate::vocab::{ClaimSet, Level, CLAIMS};
 use arc_swap::ArcSwapOption;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -41,22 +41,25 @@ pub enum AssertionError {
 /// Claims the assertion always carries, outside the route profile's choice.
 const PROTOCOL_CLAIMS: &[&str] = &["sub", "acr", "idp_id"];
 
-/// `sid`: base64url SHA-256 of a fixed label and the store key. One-way, so it cannot be
-/// turned back into the store key (let alone the cookie), yet stable for the session.
-pub fn session_id_hash(key: &SessionKey) -> String {
+/// `sid`: base64url SHA-256 of a fixed label and the session's store key (the bytes of a
+/// [`crate::session::SessionKey`]). One-way, so it cannot be turned back into the store key
+/// (let alone the cookie), yet stable for the session.
+pub fn session_id_hash(store_key: &[u8; 32]) -> String {
     let mut input = b"guichet assertion sid\0".to_vec();
-    input.extend_from_slice(&key.0);
+    input.extend_from_slice(store_key);
     URL_SAFE_NO_PAD.encode(crate::crypto::sha256(&input))
 }
 
-/// The assertion's claims for one session and profile, without `iat` and `exp`.
+/// The assertion's claims for one session (its identity, provider and proven level) and
+/// profile, without `iat` and `exp`.
 pub fn payload(
-    record: &SessionRecord,
+    id: &Identity,
+    provider: &str,
+    level: Option<Level>,
     sid: &str,
     claims: ClaimSet,
     cfg: &HeaderConfig,
 ) -> Map<String, Value> {
-    let id = &record.identity;
     let mut m = Map::new();
     let mut put = |k: &str, v: &str| {
         m.insert(k.to_string(), Value::String(v.to_string()));
@@ -65,8 +68,8 @@ pub fn payload(
     put("aud", &cfg.assertion.audience);
     put("sub", id.sub());
     put("sid", sid);
-    put("provider", &record.provider);
-    if let Some(acr) = id.get("acr").or(record.level.map(|l| l.eidas())) {
+    put("provider", provider);
+    if let Some(acr) = id.get("acr").or(level.map(|l| l.eidas())) {
         put("acr", acr);
     }
     if let Some(idp) = id.get("idp_id") {
@@ -318,4 +321,4 @@ impl Cache {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

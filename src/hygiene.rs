@@ -20,8 +20,8 @@
 //! - guichet's cookies never reach the upstream, whatever bytes the `Cookie` header holds.
 
 use crate::config::Config;
-use crate::identity::headers::HeaderBlock;
 use crate::session::cookies::CookieNames;
+use crate::session::headers::HeaderBlock;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
@@ -132,7 +132,7 @@ pub struct Hygiene {
     forwarded_tail: String,
     assertion: Bytes,
     /// Configured identity header names (case kept), indexed like
-    /// [`crate::identity::headers::header_claims`]; shared by every session's block.
+    /// [`crate::vocab::header_claims`]; shared by every session's block.
     claim_names: Vec<Bytes>,
 }
 

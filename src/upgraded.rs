@@ -252,8 +252,8 @@ pub async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::headers::SessionHeaders;
     use crate::identity::Identity;
+    use crate::session::headers::SessionHeaders;
     use crate::session::memory::MemoryStore;
     use crate::session::{Session, SessionRecord};
     use std::future::poll_fn;

@@ -21,6 +21,7 @@
 //! - `Debug` of a session shows no token and no personal data.
 
 pub mod cookies;
+pub mod headers;
 pub mod id_token;
 pub mod logout_hint;
 pub mod memory;
@@ -28,10 +29,10 @@ pub mod redis;
 pub mod seal;
 
 use crate::forms::KeptForm;
-use crate::identity::headers::SessionHeaders;
 use crate::identity::Identity;
 use crate::vocab::Level;
 use async_trait::async_trait;
+use headers::SessionHeaders;
 pub use id_token::IdToken;
 use serde::{Deserialize, Serialize};
 use std::fmt;

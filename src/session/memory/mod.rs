@@ -154,7 +154,8 @@ impl SessionStore for MemoryStore {
 mod tests {
     use super::*;
     use crate::config::StoreKind;
-    use crate::identity::{headers::SessionHeaders, Identity};
+    use crate::identity::Identity;
+    use crate::session::headers::SessionHeaders;
     use crate::session::SessionRecord;
     use serde_json::json;
 
