@@ -28,7 +28,6 @@
 use crate::config::{Config, ListenerOptions, TlsConfig};
 use crate::gateway::Gateway;
 use crate::proxy::GuichetProxy;
-use crate::server::StartError;
 use crate::tls::{Reload, ReloadingCert};
 use async_trait::async_trait;
 use pingora::apps::http_app::ServeHttp;
@@ -42,6 +41,15 @@ use pingora::services::listening::Service;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A problem that prevents start-up (reported with exit code 2, like a config error). Raised
+/// here first (a taken port, a certificate that does not load), and by [`crate::server`],
+/// which re-exports it.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Setup(String),
+}
 
 /// Idle HTTP/2 connections from browsers are closed after this long (HTTP/1.1 keep-alive
 /// connections after pingora's 60 s as well).

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::config::StoreKind;
 use crate::gateway::{Gateway, Keys};
 use crate::listeners;
+pub use crate::listeners::StartError;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::session::memory::MemoryStore;
@@ -120,13 +121,6 @@ pub fn upgrade_socket(opts: &RunOptions) -> Result<String, StartError> {
             Ok(path)
         }
     }
-}
-
-/// A problem that prevents start-up (reported with exit code 2, like a config error).
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("{0}")]
-    Setup(String),
 }
 
 /// Everything built from the configuration, before any listener opens.
