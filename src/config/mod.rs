@@ -25,9 +25,8 @@ use file::FileConfig;
 pub use headers::{AssertionConfig, ClaimHeader, HeaderConfig, SigningKeyConfig};
 use ipnet::IpNet;
 pub use pages::{Colors, Compliance, Logo, PageTexts, PagesConfig, Rgb, Texts};
-pub use provider::{
-    DecryptionKey, EndpointOverrides, Pkce, ProviderConfig, TokenAuth, UserinfoFormat,
-};
+pub use pins::DecryptionKey;
+pub use provider::{EndpointOverrides, Pkce, ProviderConfig, TokenAuth, UserinfoFormat};
 pub use rate_limit::{Limits, RateLimitConfig};
 pub use routes::Route;
 pub use secret::Secret;
