@@ -8,6 +8,7 @@
 pub mod certs;
 pub mod citizens;
 pub mod echo;
+pub mod flavour;
 pub mod provider;
 
 use crate::config::Config;
