@@ -14,6 +14,25 @@
 //! - A session signs once per profile per validity window: [`Cache::get`] hands out the cached
 //!   value while it is fresh, and when it is due for renewal exactly one caller signs while the
 //!   others keep sending the current (still valid) one. No lock is held while signing.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/assertion.rs`
+//! The signed identity assertion: claims ([`payload`], with `sid` a one-way hash of the store key),
+//! ES256 signing with the first configured key ([`Signer`]; all keys published at
+//! `/.guichet/jwks.json`, a generated key with a loud warning when none is configured), and the
+//! per-session [`Cache`] (lock-free: `ArcSwap` plus a renewal flag).
+//!
+//! **Invariants.** The assertion verifies with another library against the published keys
+//! (`session::headers::tests::assertion_is_es256_with_kid_and_the_documented_claims`, and the echo
+//! upstream verifies every assertion in the end-to-end tests:
+//! `tests/upstream_identity.rs::the_app_verifies_the_assertion_against_the_published_keys`). One
+//! signature per session and profile per validity window; at renewal one caller signs and the
+//! others keep the current one (`assertion::tests::the_cache_signs_once_per_window_and_renews_before_expiry`,
+//! `concurrent_requests_at_renewal_sign_once`,
+//! `tests/upstream_identity.rs::the_assertion_is_signed_once_then_reused`). Rotating the key order
+//! never fails a verification (`signing_keys_rotate_without_a_failed_verification`).
+//! **Never**: hold a lock while signing; sign per request; put the store key or cookie in a claim.
 
 use crate::config::{AssertionConfig, HeaderConfig};
 use crate::identity::Identity;

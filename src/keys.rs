@@ -3,6 +3,18 @@
 //! receiving tokens encrypted by FranceConnect+ (`enc`, RSA-OAEP / RSA-OAEP-256 / ECDH-ES).
 //!
 //! Invariant: a public JWK built here never carries private members (`d`, `p`, `q`, ...).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/keys.rs`
+//! guichet's own key pairs: `guichet keygen --alg ES256|RSA-OAEP|RSA-OAEP-256|ECDH-ES` and the
+//! public JWK of a private key (with `kid`, `use`, `alg`) for `/.guichet/jwks.json`, which the
+//! gateway serves from the list `server::build` assembles (assertion keys from the [`Signer`]
+//! first, `use: sig`; FranceConnect+ decryption keys, `use: enc`; also on the metrics listener with
+//! `[headers] jwks_on_metrics`); the JWE decrypter of an encryption key (RSA 2048+ or EC P-256). A
+//! key file may hold `keygen`'s whole output (`keys::tests::keygen_output_loads_as_it_is`).
+//! **Invariant.** Published JWKs carry no private member
+//! (`keys::tests::generated_keys_publish_only_public_members`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -1,6 +1,7 @@
 //! guichet: an authenticating reverse proxy for FranceConnect, FranceConnect+ and MConnect.
 //!
-//! See `ARCHITECTURE.md` for the map of modules and the life of a request.
+//! See `ARCHITECTURE.md` for the layers and the map of modules; the life of a request is in
+//! the docs of `proxy` and `gateway`.
 #![forbid(unsafe_code)]
 
 pub mod assertion;

@@ -14,6 +14,20 @@
 //!   (`tests/hostile_client.rs::huge_cookies_and_many_headers_get_a_431_page`).
 //! - Nothing here allocates or depends on header contents beyond their length: the check is
 //!   one pass over the header map.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/limits.rs`
+//! What a request head must be before anything reads it: at most `[server] max_request_headers`
+//! lines (100) and `max_request_header_bytes` (32 KiB, cookies included), exactly one `Host` that
+//! is `host[:port]` on HTTP/1.1. `Edge::admit` checks it first; a refusal is
+//! a 431 (or 400) page and a log line.
+//!
+//! **Invariants.** Oversized heads never reach the gateway or the upstream and leave nothing stuck
+//! (`tests/hostile_client.rs::huge_cookies_and_many_headers_get_a_431_page`); guichet never builds a
+//! URL from `Host`: redirects are relative or under `server.public_url`, forwarding headers name
+//! the public host (`tests/hostile_client.rs::host_header_games_never_shape_guichet_s_urls`,
+//! `limits::tests::*`, `fuzz::host_values_are_authorities_only`).
 
 use crate::authority::is_authority;
 use crate::config::ServerConfig;

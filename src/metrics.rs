@@ -37,6 +37,34 @@
 //! providers, then `other`; provider error codes folded by `Failure::metric_reason`), so a
 //! hostile provider or client cannot blow up the number of series
 //! (`tests::idp_labels_are_capped`, `tests/ops.rs::metrics_count_logins_by_provider_idp_and_level`).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/metrics.rs`, `src/audit.rs`, `src/request_id.rs`
+//! Prometheus registry of guichet's own, conventional names (the table at the top of
+//! `metrics.rs`); the evidence log (one JSON line per event: login, step-up,
+//! logout, session expiry, throttling block; time, client IP, provider, `sub`, `idp_id`, level,
+//! outcome, reason, request id); request ids. The Grafana dashboard
+//! (`dashboards/guichet.json`, made by `dashboards/generate.py`)
+//! plots only exported metrics (`metrics::tests::the_dashboard_plots_only_metrics_that_exist`).
+//! **Invariants.** Label values are bounded: `idp` capped, provider error codes folded, route
+//! classes a fixed set (`metrics::tests::*`); counts by provider, identity provider and level are
+//! right after logins and failures (`tests/ops.rs::metrics_count_logins_by_provider_idp_and_level`);
+//! no token, secret, name, birth data or e-mail in stderr (even at `debug`: pingora's logging is
+//! capped at `info` in `main.rs`) or in the evidence log, and `sub` only in the evidence log
+//! (`tests/ops.rs::no_personal_data_or_token_in_any_log`); every event has its line with the
+//! request id (same test, `request_ids_reach_the_upstream_and_the_evidence_log`); a dedicated thread
+//! writes the lines, in order, each whole and flushed, from a bounded queue; `close` waits for
+//! every queued line and syncs the file after the listeners drained
+//! (`audit::tests::{lines_keep_their_order_and_close_waits_for_them,
+//! a_file_output_is_appended_and_synced_on_close}`,
+//! `tests/ops.rs::evidence_lines_survive_a_clean_shutdown`); a stuck output never blocks a
+//! request beyond 1 s, refuses logins once the queue is full, and every line not written is
+//! counted and reported (`audit::tests::a_stuck_output_drops_and_counts_after_the_wait`,
+//! `tests/evidence_log.rs::a_stuck_evidence_log_refuses_logins_and_counts_lost_lines`; policy
+//! in docs/operations.md); a client's `X-Request-Id` is only
+//! believed from a trusted proxy (`request_id::tests`, `tests/ops.rs::a_trusted_proxy_sets_the_request_id`).
+//! **Never**: put a value that comes from a request or a provider into a label without a bound.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,

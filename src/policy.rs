@@ -8,6 +8,24 @@
 //! - Route matching never makes a path *less* protected because of letter case: the
 //!   stricter of the case-sensitive and case-insensitive matches wins ([`Policy::route_for`]).
 //! - `return_to` is a same-origin path or it is replaced by `/` ([`safe_return_to`]).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/policy.rs`
+//! Levels, routes, `return_to` (the canonical path is `edge::path`'s).
+//!
+//! **Invariants.** Paths an upstream could read differently are refused, including dots and
+//! separators encoded twice
+//! (`edge::path::tests::ambiguous_paths_are_refused`,
+//! `tests/login_security.rs::hostile_paths_never_reach_a_protected_route_unauthenticated`,
+//! `tests/hostile_client.rs::letter_case_and_encoded_separators_never_open_a_public_door`); a
+//! request let through without a session is on a public route however an upstream reads its
+//! path (decoding once or twice, backslashes, `;params`, any case: `fuzz::the_gateway_fails_closed_on_any_request`);
+//! letter case never lowers protection (`case_games_never_lower_protection`); `return_to` is a
+//! same-origin path with no dot segment, outside guichet's own paths, as a browser resolves it
+//! (`return_to_only_accepts_same_origin_paths`, `tests/login_flow.rs::return_to_never_leaves_the_origin`,
+//! `tests/hostile_client.rs::every_return_to_trick_lands_on_the_home_page`,
+//! `fuzz::return_to_stays_on_the_origin`).
 
 use crate::config::Route;
 use crate::vocab::{Access, Level, ProfileId};

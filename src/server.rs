@@ -8,6 +8,15 @@
 //! (zero-downtime restart), SIGINT exits at once. SIGHUP reloads the TLS certificate
 //! ([`crate::listeners`], which also owns the listeners themselves). The evidence log is
 //! written out after pingora has drained, whatever the signal.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/server.rs`, `src/main.rs`
+//! Start-up (build the gateway, background work: discovery with backoff, the upstream's name
+//! resolution, the watcher of upgraded connections; pingora's settings and services, the
+//! metrics listener), shut-down (the evidence log closed after pingora has drained: `Audit::close` waits for a
+//! line being written, then syncs the file) and the CLI (`run`, `check`, `demo`, `keygen`).
+//! Config errors exit 2. Logging (`main.rs`) caps pingora at `info`.
 
 use crate::assertion::Signer;
 use crate::audit::{Audit, AuditCounters};

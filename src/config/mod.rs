@@ -5,6 +5,48 @@
 //! - A `Config` value is always valid: every check happens in [`Config::from_file`] /
 //!   [`Config::from_toml`], and a failure names the file and the key ([`ConfigError`]).
 //! - Secrets are [`Secret`]s: printing a `Config` (Debug or `guichet check`) never shows them.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/config/`
+//! Loads the TOML (`file.rs`: serde structs, `deny_unknown_fields`, one doc
+//! comment per key), applies provider presets (`presets.rs`: one per
+//! federation, with the sources of each value), validates `[[providers]]`
+//! (`provider.rs`: endpoints, formats, the rest;
+//! `pins.rs`: signature algorithms, JWE pins and decryption keys;
+//! `assurance.rs`: `acr` levels and the identity status check),
+//! resolves secrets (`secret.rs`) and validates everything into the
+//! internal `Config` the rest of the code reads; `[session]` and its Redis
+//! settings are validated in `session.rs`; `[headers]`, route claim lists and
+//! `[server] trusted_proxies` are validated in `headers.rs`
+//! (`config::headers::tests::bad_header_settings_name_the_key`).
+//!
+//! **Invariants.** The issuer is kept as configured, trailing `/` included, and compared as a
+//! string everywhere (`config::tests::the_issuer_is_kept_exactly_as_configured`,
+//! `tests/certified_provider.rs::an_issuer_ending_in_a_slash_is_used_exactly_as_configured`);
+//! with several providers each has its own redirect URI
+//! (`config::tests::one_redirect_uri_per_provider_when_there_are_several`). A `Config` is always valid; every error names the file and the key
+//! (`config::tests::*`, `tests/cli.rs::bad_configs_exit_2_naming_the_file_and_the_key`). Secrets
+//! come only from `env:`/`file:` and never print (`secret::tests`,
+//! `tests/cli.rs::check_prints_the_effective_config_with_secrets_redacted`). An `http://` issuer is
+//! refused unless loopback (`config::tests::http_issuer_must_be_loopback`). HMAC id_tokens only
+//! with the FranceConnect v1 presets, alone, without a `jwks_uri`, with a 256-bit secret
+//! (`config::tests::franceconnect_v1_signs_with_the_secret_and_has_no_discovery`); a provider
+//! pinned to JWE has keys that load, each `alg` pinned
+//! (`config::tests::franceconnect_plus_needs_a_decryption_key_that_loads`,
+//! `tests/cli.rs::bad_configs_exit_2_naming_the_file_and_the_key`); one `kid` never names two
+//! keys (`one_kid_never_names_two_keys`); the MConnect status check cannot be turned off
+//! (`mconnect_checks_the_identity_status_and_reads_its_levels`). A FranceConnect preset
+//! (v1, v2, FranceConnect+) is never configured into something FranceConnect refuses
+//! (`franceconnect.rs`, each rule citing FranceConnect's source):
+//! PKCE, `authorize_params` outside `claims`/`idp_hint`/`ui_locales`/`prompt`, a `prompt` other
+//! than `login`/`consent`, a malformed `claims`, no `acr_values` (v2, +) or a level the platform
+//! does not serve (also through a step-up's `acr_levels`), `client_secret_basic` (or `auto`
+//! without discovery) (`config::franceconnect_tests::overrides_franceconnect_refuses_are_refused_naming_the_key`,
+//! `tests/cli.rs::bad_configs_exit_2_naming_the_file_and_the_key`); the presets ask for the
+//! identité pivot only (`the_presets_ask_only_for_what_every_service_may_have`,
+//! `tests/franceconnect_rules.rs::every_franceconnect_preset_passes_with_the_authorisation_every_service_has`).
+//! **Never**: read the file again after start-up, or accept a literal secret.
 
 mod assurance;
 pub mod file;

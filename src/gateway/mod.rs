@@ -11,6 +11,45 @@
 //! - A request forwarded with a session always carries that session's signed assertion for the
 //!   route's claim profile; if none can be made, the request is refused (503), or on a public
 //!   route forwarded without any identity.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/gateway/`
+//! The decisions: `mod.rs` (dispatch, session lookup, route decision),
+//! `login.rs`, `logout.rs` (logout, logged-out,
+//! session JSON), `backchannel.rs` (back-channel logout).
+//!
+//! **Invariants.** Only a live session from the store makes a request authenticated; store errors
+//! fail closed (503) where a session is needed
+//! (`tests/redis_sessions.rs::redis_outage_fails_closed_then_service_resumes_with_the_same_sessions`);
+//! expired sessions are deleted when seen and get a 401 on API routes
+//! (`tests/session_expiry.rs`); logout deletes the local session before redirecting
+//! (`tests/login_flow.rs::logout_deletes_the_session_then_logs_out_of_the_provider`), and a store
+//! that cannot delete gives an error page, not a false logout
+//! (`tests/redis_sessions.rs::a_store_that_cannot_delete_gives_an_error_not_a_false_logout`);
+//! logout ends only its cookie's session (`tests/logout.rs::logout_ends_only_the_session_of_its_cookie`),
+//! is never an open redirect (`logout_is_never_an_open_redirect`), needs a click when it comes
+//! from another site (`cross_site_logout_asks_for_confirmation`), takes `Origin: null` as this
+//! site only with the browser's `Sec-Fetch-Site: same-origin` or the session's token
+//! (`an_opaque_origin_needs_the_browser_s_word_or_the_token`), leaves a confirmed form for the
+//! provider without a form redirect (`a_confirmed_logout_leaves_for_the_provider_without_a_form_redirect`);
+//! `logged-out` trusts a state once (`logged_out_checks_the_state_once`) and never says "logged
+//! out" to a live session (`the_logged_out_page_never_lies_about_a_live_session`); a stale
+//! callback with a live session goes back to its page and makes nothing
+//! (`tests/login_security.rs::replayed_state_is_refused`); the browser's `/favicon.ico` starts
+//! no login (`tests/journeys.rs::the_browser_s_icon_request_starts_no_login`); every logout-token rule refuses with its reason
+//! and deletes nothing (`tests/backchannel_logout.rs::each_logout_token_check_refuses_and_keeps_the_session`,
+//! `backchannel::tests::each_logout_claim_rule_refuses_what_it_should`: `typ`, `exp` required),
+//! a token's `sid` ends that provider session only, never every session of its `sub`
+//! (`tests/certified_provider.rs::back_channel_logout_ends_only_the_provider_session_it_names`), only providers with
+//! `backchannel_logout = true` are heard (`providers_without_back_channel_logout_are_not_heard`),
+//! and a back-channel logout on one replica holds on the others within 1 s
+//! (`tests/redis_sessions.rs::back_channel_logout_received_by_one_replica_ends_the_session_on_the_other`).
+//! A session below a route's level is sent to step up, never let through, and a login asking a
+//! level goes only to providers that can prove it
+//! (`tests/providers.rs::step_up_*`, `chooser_offers_only_providers_that_reach_the_level`,
+//! `a_level_no_provider_reaches_gets_a_clear_page`).
+//! **Never**: talk to pingora (it gets a `web::Request`, returns an `Outcome`).
 
 mod backchannel;
 mod forms;
