@@ -77,6 +77,7 @@
 //!   directory guichet creates 0700, refused if another user owns it or may write to it
 //!   (`server::tests::the_upgrade_socket_lives_in_a_private_directory`): a socket planted there
 //!   would receive the listening sockets.
+//!
 //! **Never**: read the key file anywhere else; print a PEM; let the redirect listener use the
 //! `Host` header.
 

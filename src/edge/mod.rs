@@ -52,6 +52,7 @@
 //!   URL, the probes any host (`edge::tests::*`, `edge::host::tests::*`,
 //!   `tests/hostile_client.rs::host_header_games_never_shape_guichet_s_urls`,
 //!   `tests/cli.rs::demo_runs_with_no_setup_and_a_script_can_log_in` for `localhost`).
+//!
 //! **Never**: read `session.req_header().uri` for a decision; forward a target the gateway did
 //! not see.
 

@@ -113,6 +113,7 @@
 //! - The Redis password never prints (`config::tests::redis_store_settings_are_checked_and_its_password_never_prints`,
 //!   `redis::tests::passwords_are_scrubbed_from_messages`,
 //!   `tests/redis_sessions.rs::rediss_with_a_private_ca_and_a_password_kept_out_of_logs_and_check`).
+//!
 //! **Never**: print a token in `Debug`; store derived data (header block, assertion) in Redis;
 //! delete a session because the store failed or a record did not open; write anything to Redis
 //! unsealed but numbers and hashes; generate a sealing key per process.
