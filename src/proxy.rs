@@ -110,6 +110,7 @@
 use crate::edge::{self, Edge, Stop};
 use crate::gateway::{Forward, Gateway, Outcome};
 use crate::hygiene::Hygiene;
+use crate::metrics::RouteClass;
 use crate::pages::Failure;
 use crate::request_id::{self, RequestId, RequestIds};
 use crate::upgraded::{Registration, Switch};
@@ -128,7 +129,7 @@ use std::time::{Duration, Instant};
 /// Per-request state.
 pub struct Ctx {
     forward: Option<Forward>,
-    class: &'static str,
+    class: RouteClass,
     started: Instant,
     client_ip: Option<std::net::IpAddr>,
     request_id: RequestId,
@@ -199,7 +200,7 @@ impl ProxyHttp for GuichetProxy {
     fn new_ctx(&self) -> Ctx {
         Ctx {
             forward: None,
-            class: "own",
+            class: RouteClass::Own,
             started: Instant::now(),
             client_ip: None,
             request_id: self.ids.next(),
@@ -299,7 +300,7 @@ impl ProxyHttp for GuichetProxy {
             }
             // A form posted without a session: read it whole (bounded), keep it, reply.
             Outcome::KeepForm(plan) => {
-                ctx.class = "browser";
+                ctx.class = RouteClass::Browser;
                 let body = read_body(session, plan.limit, FORM_BODY_TIMEOUT).await?;
                 let request = request_of(session.req_header(), ctx, &rid, body.as_body());
                 let reply = self.gateway.keep_form(&request, plan).await;

@@ -64,7 +64,7 @@ use crate::audit::{Audit, Event};
 use crate::config::Config;
 use crate::config::StoreKind;
 use crate::edge::path::normalize_path;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteClass};
 use crate::oidc::Provider;
 use crate::pages::{Failure, Journey, Pages};
 use crate::policy::{safe_return_to, Policy};
@@ -100,7 +100,7 @@ pub enum Outcome {
 pub struct Forward {
     pub session: Option<Arc<Session>>,
     /// Route class, for metrics: `browser`, `api`, `public`.
-    pub class: &'static str,
+    pub class: RouteClass,
     /// The route's claim profile: which of the session's header blocks to send.
     pub profile: ProfileId,
     /// The session's signed assertion for that profile (`None` without a session).
@@ -214,11 +214,7 @@ impl Gateway {
             }
         }
         let route = self.policy.route_for(req.path);
-        let class = match route.access {
-            Access::Browser => "browser",
-            Access::Api => "api",
-            Access::Public => "public",
-        };
+        let class = RouteClass::from(route.access);
         let session = match self.current_session(req).await {
             Ok(s) => s,
             // A public page needs no session: it passes without an identity.
@@ -270,7 +266,7 @@ impl Gateway {
         &self,
         req: &Request<'_>,
         session: Option<Arc<Session>>,
-        class: &'static str,
+        class: RouteClass,
         profile: ProfileId,
     ) -> Outcome {
         let assertion = match &session {
@@ -278,7 +274,7 @@ impl Gateway {
             Some(s) => match s.assertion(profile, &self.signer, &self.cfg.headers, now()) {
                 Ok(v) => Some(v),
                 // A public page needs no identity: it passes without one.
-                Err(e) if class == "public" => {
+                Err(e) if class == RouteClass::Public => {
                     tracing::error!(error = %e, "no identity assertion; public page sent without identity");
                     return Outcome::Forward(Forward {
                         session: None,
@@ -412,15 +408,11 @@ impl Gateway {
     }
 
     /// The `route` metrics label of a request guichet answered itself.
-    pub fn route_class(&self, path: &str) -> &'static str {
+    pub fn route_class(&self, path: &str) -> RouteClass {
         crate::metrics::route_class(&self.cfg.server.prefix, path, || {
             match normalize_path(path) {
-                Ok(p) => match self.policy.route_for(&p).access {
-                    Access::Browser => "browser",
-                    Access::Api => "api",
-                    Access::Public => "public",
-                },
-                Err(_) => "browser",
+                Ok(p) => self.policy.route_for(&p).access.into(),
+                Err(_) => RouteClass::Browser,
             }
         })
     }
