@@ -66,11 +66,11 @@
 //! believed from a trusted proxy (`request_id::tests`, `tests/ops.rs::a_trusted_proxy_sets_the_request_id`).
 //! **Never**: put a value that comes from a request or a provider into a label without a bound.
 
+use crate::vocab::Access;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
 };
-use crate::vocab::Access;
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 
@@ -624,10 +624,7 @@ mod tests {
         m.observe_upstream(RouteClass::Browser, 0.001);
         assert_eq!(m.requests.with_label_values(&["browser", "2xx"]).get(), 2);
         assert_eq!(m.requests.with_label_values(&["api", "401"]).get(), 1);
-        assert_eq!(
-            m.requests.with_label_values(&["own", "4xx"]).get(),
-            1
-        );
+        assert_eq!(m.requests.with_label_values(&["own", "4xx"]).get(), 1);
         let h = m.upstream_duration.with_label_values(&["browser"]);
         assert_eq!(h.get_sample_count(), 1);
         // Series not used yet are not exported.

@@ -505,10 +505,26 @@ impl Match<'_> {
     }
 }
 
-/// A store that cannot answer. Requests that need it fail closed.
+/// A store that cannot answer, and why. Requests that need it fail closed. Messages name no
+/// password (the Redis store scrubs them before it builds one).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("session store unavailable: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The store's settings cannot be used (at start: the Redis URLs, the sealing keys).
+    #[error("session store unavailable: {0}")]
+    Setup(String),
+    /// Redis answered with an error, or the connection failed.
+    #[error("session store unavailable: redis: {0}")]
+    Redis(String),
+    /// Redis did not answer within the store's time bound.
+    #[error("session store unavailable: redis: timed out")]
+    TimedOut,
+    /// A record could not be encoded for the store (`what`: the session, the login state).
+    #[error("session store unavailable: cannot encode the {what}: {reason}")]
+    Encode { what: &'static str, reason: String },
+    /// A session was handed to the store under a key it was not built for (a caller's bug).
+    #[error("session store unavailable: session built for another key")]
+    WrongKey,
+}
 
 /// Where sessions and login states live.
 #[async_trait]

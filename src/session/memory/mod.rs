@@ -131,7 +131,7 @@ impl SessionStore for MemoryStore {
     async fn insert(&self, key: SessionKey, session: Arc<Session>) -> Result<(), StoreError> {
         if *session.key() != key {
             // A session built for another key: a bug, never stored under the wrong key.
-            return Err(StoreError("session built for another key".into()));
+            return Err(StoreError::WrongKey);
         }
         self.sessions.insert(session);
         Ok(())
