@@ -141,7 +141,7 @@ pub struct Listening {
 /// Adds the proxy service on `[server] listen` (TLS when configured) and the redirect
 /// listener.
 pub fn add_services(server: &mut Server, gateway: &Arc<Gateway>) -> Result<Listening, StartError> {
-    let cfg = &gateway.cfg;
+    let cfg = &gateway.cfg();
     let listen = cfg.server.listen.to_string();
     let app = GuichetProxy::new(gateway.clone());
     let draining = app.draining();

@@ -165,7 +165,7 @@ pub struct GuichetProxy {
 
 impl GuichetProxy {
     pub fn new(gateway: Arc<Gateway>) -> GuichetProxy {
-        let cfg = &gateway.cfg;
+        let cfg = &gateway.cfg();
         let public_host = cfg
             .server
             .public_url
@@ -173,7 +173,7 @@ impl GuichetProxy {
             .map_or("", |(_, host)| host);
         let host = cfg.upstream.host_header.as_deref().unwrap_or(public_host);
         GuichetProxy {
-            hygiene: Hygiene::new(cfg, &gateway.cookies),
+            hygiene: Hygiene::new(cfg, gateway.cookies()),
             edge: Edge::new(&cfg.server),
             peers: Peers::new(&cfg.upstream),
             // Both were validated as host[:port]: always a valid value.
@@ -232,7 +232,7 @@ impl ProxyHttp for GuichetProxy {
                     let reply = match stop {
                         Stop::Refused(refusal) => {
                             tracing::info!(reason = %refusal, "request refused before reading it");
-                            self.gateway.pages.failure(
+                            self.gateway.pages().failure(
                                 &refusal.failure(),
                                 lang_of(head),
                                 Some(rid.as_str()),
@@ -311,7 +311,7 @@ impl ProxyHttp for GuichetProxy {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let upstream = &self.gateway.upstream;
+        let upstream = &self.gateway.upstream();
         let start = *ctx.upstream_start.get_or_insert_with(|| upstream.start());
         match upstream.pick(start, ctx.connect_failures) {
             Some(addr) => Ok(Box::new(self.peers.peer(addr, ctx.switch.as_ref()))),
@@ -329,7 +329,7 @@ impl ProxyHttp for GuichetProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.connect_failures += 1;
-        e.set_retry(ctx.connect_failures < self.gateway.upstream.addresses().len());
+        e.set_retry(ctx.connect_failures < self.gateway.upstream().addresses().len());
         e
     }
 
@@ -374,8 +374,8 @@ impl ProxyHttp for GuichetProxy {
                 let ends_at = s
                     .record
                     .created_at
-                    .saturating_add(self.gateway.cfg.session.absolute_timeout.as_secs());
-                ctx.upgraded = Some(self.gateway.upgraded.register(
+                    .saturating_add(self.gateway.cfg().session.absolute_timeout.as_secs());
+                ctx.upgraded = Some(self.gateway.upgraded().register(
                     *s.key(),
                     switch.clone(),
                     ends_at,
@@ -384,7 +384,7 @@ impl ProxyHttp for GuichetProxy {
         }
         if let Some(sent) = ctx.upstream_sent.take() {
             self.gateway
-                .metrics
+                .metrics()
                 .observe_upstream(ctx.class, sent.elapsed().as_secs_f64());
         }
         Ok(())
@@ -405,7 +405,7 @@ impl ProxyHttp for GuichetProxy {
                     _ => "other",
                 };
                 self.gateway
-                    .metrics
+                    .metrics()
                     .upstream_errors
                     .with_label_values(&[kind])
                     .inc();
@@ -428,7 +428,7 @@ impl ProxyHttp for GuichetProxy {
             let rid = ctx.request_id;
             let reply = self
                 .gateway
-                .pages
+                .pages()
                 .failure(&failure, lang, Some(rid.as_str()), None);
             if let Err(err) = write_reply(session, reply, &rid, self.https).await {
                 tracing::debug!(error = %err, "could not send the error page");
@@ -442,7 +442,7 @@ impl ProxyHttp for GuichetProxy {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        self.gateway.metrics.observe_request(
+        self.gateway.metrics().observe_request(
             ctx.class,
             status,
             ctx.started.elapsed().as_secs_f64(),

@@ -83,7 +83,7 @@ output = "{audit}"
         );
         let cfg = Config::from_toml(&text, std::path::Path::new("fuzz.toml")).expect("config");
         let built = guichet::server::build(cfg).expect("gateway");
-        let hygiene = Hygiene::new(&built.gateway.cfg, &built.gateway.cookies);
+        let hygiene = Hygiene::new(built.gateway.cfg(), built.gateway.cookies());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -353,7 +353,7 @@ proptest! {
             headers.append(http::header::COOKIE, v.clone());
             head.append_header("Cookie", v).unwrap();
         }
-        if let Some(v) = cookie_value(&headers, w.gateway.cookies.session) {
+        if let Some(v) = cookie_value(&headers, w.gateway.cookies().session) {
             prop_assert!(!v.contains(';'));
         }
         w.hygiene.strip_own_cookies(&mut head);
@@ -364,7 +364,7 @@ proptest! {
                 .filter(|p| !p.is_empty())
                 .collect()
         };
-        let own = [w.gateway.cookies.session, w.gateway.cookies.login];
+        let own = [w.gateway.cookies().session, w.gateway.cookies().login];
         let is_own = |p: &String| own.contains(&p.split('=').next().unwrap_or(p).trim());
         let after = pairs(&head.headers);
         prop_assert!(!after.iter().any(is_own), "{:?}", after);

@@ -116,25 +116,25 @@ pub struct Keys {
 
 /// Everything the request path needs, built once at start-up.
 pub struct Gateway {
-    pub cfg: Arc<Config>,
-    pub providers: Vec<Arc<Provider>>,
-    pub store: Arc<dyn SessionStore>,
+    cfg: Arc<Config>,
+    providers: Vec<Arc<Provider>>,
+    store: Arc<dyn SessionStore>,
     /// Makes a live session (with its derived data) from a record.
-    pub sessions: SessionBuilder,
-    pub policy: Policy,
-    pub cookies: CookieNames,
-    pub pages: Pages,
-    pub metrics: Arc<Metrics>,
-    pub audit: Arc<Audit>,
+    sessions: SessionBuilder,
+    policy: Policy,
+    cookies: CookieNames,
+    pages: Pages,
+    metrics: Arc<Metrics>,
+    audit: Arc<Audit>,
     /// Signs the identity assertions.
-    pub signer: Arc<Signer>,
+    signer: Arc<Signer>,
     /// Login starts and failed callbacks per client address (`[rate_limit]`).
-    pub throttle: Throttle,
+    throttle: Throttle,
     /// The application's addresses, resolved in the background ([`crate::upstream`]).
-    pub upstream: Arc<Upstream>,
+    upstream: Arc<Upstream>,
     /// Open upgraded connections by session, closed when their session ends
     /// ([`crate::upgraded`]).
-    pub upgraded: Arc<Upgraded>,
+    upgraded: Arc<Upgraded>,
     /// `last_seen` is written back to the store at most this often.
     touch_interval: Duration,
     /// With the memory store, the id_token for the logout hint is sealed in a cookie scoped
@@ -177,6 +177,55 @@ impl Gateway {
             touch_interval,
             jwks: keys.jwks,
         }
+    }
+
+    /// The validated configuration.
+    pub fn cfg(&self) -> &Arc<Config> {
+        &self.cfg
+    }
+
+    /// The providers, in configuration order (discovery runs in the background).
+    pub fn providers(&self) -> &[Arc<Provider>] {
+        &self.providers
+    }
+
+    /// Where sessions and login states live.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// The names of guichet's cookies (hygiene strips them before the upstream).
+    pub fn cookies(&self) -> &CookieNames {
+        &self.cookies
+    }
+
+    /// The pages citizens see (the proxy shows one when a body cannot be read).
+    pub fn pages(&self) -> &Pages {
+        &self.pages
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The evidence log.
+    pub fn audit(&self) -> &Arc<Audit> {
+        &self.audit
+    }
+
+    /// Client addresses the login throttle tracks now (a gauge).
+    pub fn throttled_addresses(&self) -> u64 {
+        self.throttle.tracked()
+    }
+
+    /// The application's addresses.
+    pub fn upstream(&self) -> &Arc<Upstream> {
+        &self.upstream
+    }
+
+    /// Open upgraded connections by session.
+    pub fn upgraded(&self) -> &Arc<Upgraded> {
+        &self.upgraded
     }
 
     /// The JWK set guichet publishes.
