@@ -201,6 +201,7 @@ struct AccessGrant {
 
 mod authorize;
 mod discovery;
+pub mod driver;
 mod encryption;
 mod faults;
 #[cfg(test)]
