@@ -1,6 +1,7 @@
-//! The modules of `src/` form layers: no import cycle between top-level modules (ARCHITECTURE.md,
-//! "Layers"). Read from the source as text: every `crate::NAME` outside comments and unit-test
-//! code is an edge from the file's top-level module to `NAME`.
+//! The modules of `src/` form layers: no import cycle between top-level modules, and each
+//! imports only from those listed before it in ARCHITECTURE.md's "Layers". Read from the source
+//! as text: every `crate::NAME` outside comments and unit-test code is an edge from the file's
+//! top-level module to `NAME`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -165,4 +166,54 @@ fn the_cycle_finder_finds_a_cycle() {
         references("use crate::{x::Y, z, w::{p, q}};"),
         ["x", "z", "w"]
     );
+}
+
+/// The order of ARCHITECTURE.md's "Layers", from the ground up.
+const LAYERS: &[&str] = &[
+    "vocab",
+    "authority",
+    "crypto",
+    "jose",
+    "tls",
+    "metrics",
+    "keys",
+    "forms",
+    "request_id",
+    "config",
+    "identity",
+    "policy",
+    "throttle",
+    "assertion",
+    "oidc",
+    "session",
+    "web",
+    "hygiene",
+    "upgraded",
+    "audit",
+    "pages",
+    "upstream",
+    "limits",
+    "edge",
+    "gateway",
+    "proxy",
+    "listeners",
+    "server",
+    "demo",
+];
+
+#[test]
+fn modules_import_only_from_those_listed_before_them() {
+    let graph = module_graph();
+    for (module, imports) in &graph {
+        let Some(floor) = LAYERS.iter().position(|m| m == module) else {
+            panic!("module {module} is not in LAYERS (and ARCHITECTURE.md's Layers): place it");
+        };
+        for i in imports.iter().filter(|i| graph.contains_key(*i)) {
+            let below = LAYERS
+                .iter()
+                .position(|m| m == i)
+                .is_some_and(|f| f < floor);
+            assert!(below, "{module} imports {i}, listed after it in the layers");
+        }
+    }
 }
