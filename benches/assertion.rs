@@ -8,10 +8,11 @@ use common::{browser_request, config, identity};
 use criterion::{criterion_group, criterion_main, Criterion};
 use guichet::assertion::Signer;
 use guichet::hygiene::Hygiene;
-use guichet::identity::headers::{ProfileId, SessionHeaders};
-use guichet::policy::Level;
 use guichet::session::cookies::CookieNames;
+use guichet::session::headers::SessionHeaders;
 use guichet::session::{SessionKey, SessionRecord};
+use guichet::vocab::Level;
+use guichet::vocab::ProfileId;
 use std::hint::black_box;
 
 fn benches(c: &mut Criterion) {

@@ -27,11 +27,12 @@ mod common;
 use common::{config, rss_kib};
 use guichet::assertion::Signer;
 use guichet::config::{SessionConfig, StoreKind};
-use guichet::identity::headers::{ProfileId, SessionHeaders};
 use guichet::identity::Identity;
-use guichet::policy::Level;
+use guichet::session::headers::SessionHeaders;
 use guichet::session::memory::MemoryStore;
 use guichet::session::{IdToken, Session, SessionKey, SessionRecord, SessionStore};
+use guichet::vocab::Level;
+use guichet::vocab::ProfileId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -14,18 +14,35 @@
 //! - A session signs once per profile per validity window: [`Cache::get`] hands out the cached
 //!   value while it is fresh, and when it is due for renewal exactly one caller signs while the
 //!   others keep sending the current (still valid) one. No lock is held while signing.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/assertion.rs`
+//! The signed identity assertion: claims ([`payload`], with `sid` a one-way hash of the store key),
+//! ES256 signing with the first configured key ([`Signer`]; all keys published at
+//! `/.guichet/jwks.json`, a generated key with a loud warning when none is configured), and the
+//! per-session [`Cache`] (lock-free: `ArcSwap` plus a renewal flag).
+//!
+//! **Invariants.** The assertion verifies with another library against the published keys
+//! (`session::headers::tests::assertion_is_es256_with_kid_and_the_documented_claims`, and the echo
+//! upstream verifies every assertion in the end-to-end tests:
+//! `tests/upstream_identity.rs::the_app_verifies_the_assertion_against_the_published_keys`). One
+//! signature per session and profile per validity window; at renewal one caller signs and the
+//! others keep the current one (`assertion::tests::the_cache_signs_once_per_window_and_renews_before_expiry`,
+//! `concurrent_requests_at_renewal_sign_once`,
+//! `tests/upstream_identity.rs::the_assertion_is_signed_once_then_reused`). Rotating the key order
+//! never fails a verification (`signing_keys_rotate_without_a_failed_verification`).
+//! **Never**: hold a lock while signing; sign per request; put the store key or cookie in a claim.
 
 use crate::config::{AssertionConfig, HeaderConfig};
-use crate::identity::headers::ClaimSet;
-use crate::identity::CLAIMS;
+use crate::identity::Identity;
 use crate::jose::Es256Key;
 use crate::keys::{self, KeyError};
-use crate::session::{SessionKey, SessionRecord};
+use crate::vocab::{ClaimSet, Level, CLAIMS};
 use arc_swap::ArcSwapOption;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use http::HeaderValue;
-use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,22 +60,25 @@ pub enum AssertionError {
 /// Claims the assertion always carries, outside the route profile's choice.
 const PROTOCOL_CLAIMS: &[&str] = &["sub", "acr", "idp_id"];
 
-/// `sid`: base64url SHA-256 of a fixed label and the store key. One-way, so it cannot be
-/// turned back into the store key (let alone the cookie), yet stable for the session.
-pub fn session_id_hash(key: &SessionKey) -> String {
+/// `sid`: base64url SHA-256 of a fixed label and the session's store key (the bytes of a
+/// [`crate::session::SessionKey`]). One-way, so it cannot be turned back into the store key
+/// (let alone the cookie), yet stable for the session.
+pub fn session_id_hash(store_key: &[u8; 32]) -> String {
     let mut input = b"guichet assertion sid\0".to_vec();
-    input.extend_from_slice(&key.0);
+    input.extend_from_slice(store_key);
     URL_SAFE_NO_PAD.encode(crate::crypto::sha256(&input))
 }
 
-/// The assertion's claims for one session and profile, without `iat` and `exp`.
+/// The assertion's claims for one session (its identity, provider and proven level) and
+/// profile, without `iat` and `exp`.
 pub fn payload(
-    record: &SessionRecord,
+    id: &Identity,
+    provider: &str,
+    level: Option<Level>,
     sid: &str,
     claims: ClaimSet,
     cfg: &HeaderConfig,
 ) -> Map<String, Value> {
-    let id = &record.identity;
     let mut m = Map::new();
     let mut put = |k: &str, v: &str| {
         m.insert(k.to_string(), Value::String(v.to_string()));
@@ -67,8 +87,8 @@ pub fn payload(
     put("aud", &cfg.assertion.audience);
     put("sub", id.sub());
     put("sid", sid);
-    put("provider", &record.provider);
-    if let Some(acr) = id.get("acr").or(record.level.map(|l| l.eidas())) {
+    put("provider", provider);
+    if let Some(acr) = id.get("acr").or(level.map(|l| l.eidas())) {
         put("acr", acr);
     }
     if let Some(idp) = id.get("idp_id") {
@@ -102,31 +122,6 @@ pub fn wire_len_estimate(payload: &Map<String, Value>, cfg: &HeaderConfig) -> us
     let json = serde_json::to_vec(payload).map_or(usize::MAX / 2, |v| v.len());
     let jwt = b64_len(HEADER_JSON_MAX) + 1 + b64_len(json + TIMES_JSON_MAX) + 1 + SIGNATURE_B64;
     cfg.assertion.header.len() + 4 + jwt
-}
-
-/// The first PEM block of `text` (so the output of `guichet keygen`, a PEM block followed by
-/// its public JWK, can be saved to a file and used as is).
-fn first_pem_block(text: &str) -> &str {
-    let Some(start) = text.find("-----BEGIN ") else {
-        return text;
-    };
-    let block = &text[start..];
-    let end = block
-        .find("-----END ")
-        .and_then(|e| block[e + 9..].find("-----").map(|f| e + 9 + f + 5));
-    end.map_or(block, |e| &block[..e])
-}
-
-/// Reads an EC P-256 private key (PKCS#8 `PRIVATE KEY` or SEC1 `EC PRIVATE KEY` PEM) and
-/// returns it as PKCS#8 PEM with its public JWK (`use: sig`, `alg: ES256`, thumbprint `kid`).
-pub fn load_key(pem: &str) -> Result<(String, Value), KeyError> {
-    let pem = first_pem_block(pem);
-    let pair = EcKeyPair::from_pem(pem.as_bytes(), Some(EcCurve::P256))
-        .map_err(|_| KeyError::Pem("EC P-256"))?;
-    let pkcs8 = String::from_utf8(pair.to_pem_private_key())
-        .map_err(|e| KeyError::Generate(e.to_string()))?;
-    let jwk = keys::public_jwk(&pkcs8, "ES256", None)?;
-    Ok((pkcs8, jwk))
 }
 
 /// One signed assertion and its validity.
@@ -345,4 +340,4 @@ impl Cache {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

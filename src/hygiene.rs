@@ -18,10 +18,29 @@
 //!   right-most address of `X-Forwarded-For` that is not a trusted proxy
 //!   ([`client_ip_from_chain`]). The evidence log and throttling use this same value.
 //! - guichet's cookies never reach the upstream, whatever bytes the `Cookie` header holds.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/hygiene.rs`
+//! Header hygiene: the client address behind trusted proxies ([`client_ip_from_chain`]), removal
+//! of client headers guichet owns, removal of guichet's cookies, identity injection, forwarding
+//! headers.
+//!
+//! **Invariants.** No client copy of an identity header, the assertion header, a renamed claim or
+//! a `strip` name reaches the upstream, in any case, with `_` for `-`, duplicated or not
+//! (`hygiene::tests::spoofed_headers_are_removed_in_every_form`,
+//! `tests/upstream_identity.rs::spoofed_identity_and_assertion_headers_never_arrive`). The client
+//! address is the peer unless the peer is trusted; then the right-most untrusted
+//! `X-Forwarded-For` entry (`hygiene::tests::chain_gives_the_rightmost_untrusted_address`,
+//! `malformed_or_endless_chains_stop_at_the_last_trusted_hop`,
+//! `tests/upstream_identity.rs::{an_untrusted_peer_cannot_choose_its_address,
+//! behind_a_trusted_proxy_the_client_is_the_rightmost_untrusted_address}`); the evidence log uses
+//! the same address. guichet's cookies never reach the upstream, whatever bytes surround them
+//! (`hygiene::tests::own_cookies_never_reach_the_upstream`).
 
 use crate::config::Config;
-use crate::identity::headers::HeaderBlock;
 use crate::session::cookies::CookieNames;
+use crate::session::headers::HeaderBlock;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
@@ -132,7 +151,7 @@ pub struct Hygiene {
     forwarded_tail: String,
     assertion: Bytes,
     /// Configured identity header names (case kept), indexed like
-    /// [`crate::identity::headers::header_claims`]; shared by every session's block.
+    /// [`crate::vocab::header_claims`]; shared by every session's block.
     claim_names: Vec<Bytes>,
 }
 

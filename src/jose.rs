@@ -15,6 +15,24 @@
 //!   backend.
 //! - RSA keys under 2048 bits are refused (ring's floor), as are algorithms without a ring
 //!   implementation here: an error, never a pass (`tests::*`).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! **Crypto stacks** (`src/jose.rs`). Every JWS signature and verification runs on
+//! *ring*, the library rustls (pingora's TLS, reqwest) already links: jsonwebtoken keeps the
+//! token parsing and claim checks, with guichet's ring backend installed as its `CryptoProvider`
+//! (`jose::install`, called on every path into jsonwebtoken), and the identity assertion is
+//! signed directly with a ring `EcdsaKeyPair` loaded once ([`jose::Es256Key`]). SHA-256 (store
+//! keys, PKCE, thumbprints) and the sealed logout hint (AES-256-GCM) are ring too. OpenSSL,
+//! through josekit, is kept only where ring has nothing: opening FranceConnect+'s JWE (RSA-OAEP,
+//! ECDH-ES, A256GCM key unwrapping) and reading or generating key files at start-up (PEM in its
+//! PKCS#8, SEC1 and PKCS#1 forms, `guichet keygen`). The pure-Rust RustCrypto backend is gone: it
+//! took 0.4 ms per ES256 signature and 0.26 ms per RS256 verification, ring tens of microseconds
+//! (figures in `benches/README.md`). aws-lc-rs (jsonwebtoken's other
+//! backend) would have been a fourth native stack next to ring and OpenSSL. The runtime image
+//! needs nothing new: ring is statically linked (`deploy::binary_needs_only_what_the_runtime_image_has`).
+//! Invariants: ring verifies what another library signed and the reverse, a flipped bit or the
+//! wrong key family fails, RSA keys under 2048 bits are refused (`jose::tests::*`).
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;

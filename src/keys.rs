@@ -3,6 +3,18 @@
 //! receiving tokens encrypted by FranceConnect+ (`enc`, RSA-OAEP / RSA-OAEP-256 / ECDH-ES).
 //!
 //! Invariant: a public JWK built here never carries private members (`d`, `p`, `q`, ...).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/keys.rs`
+//! guichet's own key pairs: `guichet keygen --alg ES256|RSA-OAEP|RSA-OAEP-256|ECDH-ES` and the
+//! public JWK of a private key (with `kid`, `use`, `alg`) for `/.guichet/jwks.json`, which the
+//! gateway serves from the list `server::build` assembles (assertion keys from the [`Signer`]
+//! first, `use: sig`; FranceConnect+ decryption keys, `use: enc`; also on the metrics listener with
+//! `[headers] jwks_on_metrics`); the JWE decrypter of an encryption key (RSA 2048+ or EC P-256). A
+//! key file may hold `keygen`'s whole output (`keys::tests::keygen_output_loads_as_it_is`).
+//! **Invariant.** Published JWKs carry no private member
+//! (`keys::tests::generated_keys_publish_only_public_members`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -100,6 +112,19 @@ pub fn public_jwk(private_pem: &str, alg: &str, kid: Option<&str>) -> Result<Val
     Ok(strip_private(value))
 }
 
+/// The assertion's signing key: an EC P-256 private key (PKCS#8 `PRIVATE KEY` or SEC1 `EC
+/// PRIVATE KEY` PEM, alone or followed by `guichet keygen`'s public JWK) as PKCS#8 PEM, with
+/// its public JWK (`use: sig`, `alg: ES256`, thumbprint `kid`).
+pub fn load_signing_key(pem: &str) -> Result<(String, Value), KeyError> {
+    let pem = pem_block(pem);
+    let pair = EcKeyPair::from_pem(pem.as_bytes(), Some(EcCurve::P256))
+        .map_err(|_| KeyError::Pem("EC P-256"))?;
+    let pkcs8 = String::from_utf8(pair.to_pem_private_key())
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let jwk = public_jwk(&pkcs8, "ES256", None)?;
+    Ok((pkcs8, jwk))
+}
+
 /// A JWE decrypter for one of guichet's encryption keys (FranceConnect+): `alg` is pinned in
 /// the decrypter, so a JWE naming another algorithm is refused by it.
 pub fn decrypter(private_pem: &str, alg: &str) -> Result<Box<dyn JweDecrypter>, KeyError> {
@@ -182,6 +207,25 @@ fn strip_private(mut v: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_load_from_pkcs8_or_sec1_and_nothing_else() {
+        let (pem, jwk) = generate("ES256", None).unwrap();
+        let pair = EcKeyPair::from_pem(pem.as_bytes(), Some(EcCurve::P256)).unwrap();
+        let sec1 = String::from_utf8(pair.to_traditional_pem_private_key()).unwrap();
+        assert!(sec1.contains("EC PRIVATE KEY"));
+        assert_eq!(load_signing_key(&pem).unwrap().1["kid"], jwk["kid"]);
+        assert_eq!(load_signing_key(&sec1).unwrap().1["kid"], jwk["kid"]);
+        // `guichet keygen > key.pem` writes the PEM then the public JWK: accepted as is.
+        let keygen_output = format!("{pem}{jwk}\n");
+        assert_eq!(
+            load_signing_key(&keygen_output).unwrap().1["kid"],
+            jwk["kid"]
+        );
+        let (rsa, _) = generate("RSA-OAEP", None).unwrap();
+        assert!(load_signing_key(&rsa).is_err());
+        assert!(load_signing_key("not a key").is_err());
+    }
 
     #[test]
     fn generated_keys_publish_only_public_members() {

@@ -1,10 +1,12 @@
 //! guichet: an authenticating reverse proxy for FranceConnect, FranceConnect+ and MConnect.
 //!
-//! See `ARCHITECTURE.md` for the map of modules and the life of a request.
+//! See `ARCHITECTURE.md` for the layers and the map of modules; the life of a request is in
+//! the docs of `proxy` and `gateway`.
 #![forbid(unsafe_code)]
 
 pub mod assertion;
 pub mod audit;
+pub mod authority;
 pub mod config;
 pub mod crypto;
 pub mod demo;
@@ -29,4 +31,5 @@ pub mod throttle;
 pub mod tls;
 pub mod upgraded;
 pub mod upstream;
+pub mod vocab;
 pub mod web;

@@ -14,7 +14,22 @@
 //!   (`tests/hostile_client.rs::huge_cookies_and_many_headers_get_a_431_page`).
 //! - Nothing here allocates or depends on header contents beyond their length: the check is
 //!   one pass over the header map.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/limits.rs`
+//! What a request head must be before anything reads it: at most `[server] max_request_headers`
+//! lines (100) and `max_request_header_bytes` (32 KiB, cookies included), exactly one `Host` that
+//! is `host[:port]` on HTTP/1.1. `Edge::admit` checks it first; a refusal is
+//! a 431 (or 400) page and a log line.
+//!
+//! **Invariants.** Oversized heads never reach the gateway or the upstream and leave nothing stuck
+//! (`tests/hostile_client.rs::huge_cookies_and_many_headers_get_a_431_page`); guichet never builds a
+//! URL from `Host`: redirects are relative or under `server.public_url`, forwarding headers name
+//! the public host (`tests/hostile_client.rs::host_header_games_never_shape_guichet_s_urls`,
+//! `limits::tests::*`, `fuzz::host_values_are_authorities_only`).
 
+use crate::authority::is_authority;
 use crate::config::ServerConfig;
 use crate::pages::Failure;
 use http::{HeaderMap, Version};
@@ -81,42 +96,6 @@ impl RequestLimits {
     }
 }
 
-/// `host[:port]`: a DNS name or an IPv4 address (letters, digits, `-`, `.`, `_`: the subset
-/// of RFC 3986's reg-name that names real hosts), or an IPv6 literal in brackets, then an
-/// optional port of 1 to 5 digits. No userinfo, path, percent sign or space.
-pub fn is_authority(v: &[u8]) -> bool {
-    let port = if v.first() == Some(&b'[') {
-        let Some(end) = v.iter().position(|b| *b == b']') else {
-            return false;
-        };
-        let literal = &v[1..end];
-        let ok = !literal.is_empty()
-            && literal
-                .iter()
-                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
-        if !ok {
-            return false;
-        }
-        &v[end + 1..]
-    } else {
-        let split = v.iter().rposition(|b| *b == b':').unwrap_or(v.len());
-        let host = &v[..split];
-        let ok = !host.is_empty()
-            && host.len() <= 253
-            && host
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-        if !ok {
-            return false;
-        }
-        &v[split..]
-    };
-    match port.strip_prefix(b":") {
-        None => port.is_empty(),
-        Some(digits) => (1..=5).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,42 +117,6 @@ mod tests {
             );
         }
         h
-    }
-
-    #[test]
-    fn host_is_host_and_port_only() {
-        for good in [
-            "demarches.example.fr",
-            "demarches.example.fr:8443",
-            "127.0.0.1:8080",
-            "[::1]:8080",
-            "[2001:db8::1]",
-            "localhost",
-            "xn--dmarches-b1a.example",
-        ] {
-            assert!(is_authority(good.as_bytes()), "{good}");
-        }
-        for bad in [
-            "",
-            ":80",
-            "a b",
-            "evil.example/x",
-            "evil.example@demarches.example.fr",
-            "evil.example:",
-            "evil.example:123456",
-            "evil.example:8o",
-            "[::1",
-            "[]:80",
-            "[::1]x",
-            "[::1]:",
-            "evil\\x",
-            "évil.example",
-            "%",
-            "a%2fb",
-            "a,b",
-        ] {
-            assert!(!is_authority(bad.as_bytes()), "{bad}");
-        }
     }
 
     #[test]

@@ -24,11 +24,66 @@
 //! - Every listener address is free before anything starts, except during an upgrade, when
 //!   the sockets come from the running process (a taken port is a start-up error naming
 //!   the key, exit 2: `tests/tls.rs::bad_certificates_and_taken_ports_exit_2_naming_the_key`).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/listeners.rs`, `src/tls.rs`
+//! `listeners.rs`: the pingora services browsers reach: the proxy on
+//! `[server] listen`, plain or TLS (rustls; HTTP/2 and HTTP/1.1 by ALPN; pingora asks the
+//! certificate of [`tls::ReloadingCert`] at every handshake), the plain-HTTP redirect listener
+//! (`redirect_http`), the certificate reloads (SIGHUP and every `reload_interval`, on the
+//! background runtime), the check that every listener address is free before start (skipped
+//! with `--upgrade`, whose sockets come from the running process), and the switch that makes
+//! responses close their connections once the process leaves (pingora's execution phases:
+//! SIGQUIT, SIGTERM; [`GuichetProxy::draining`]). `tls.rs`: loading and checking
+//! a certificate chain and key, and the resolver that swaps them. `[server.tls]`,
+//! `redirect_http` and the main listener's connection options (`keepalive_requests`,
+//! `tcp_keepalive`, `tcp_fastopen`, [`config::ListenerOptions`], mapped to pingora's
+//! `HttpServerOptions` and `TcpSocketOptions` in `listeners.rs`) are validated in
+//! `config/transport.rs`.
+//!
+//! **Invariants.**
+//! - A certificate is served only with its own key; a bad chain or key is a config error
+//!   naming `server.tls.cert_file`/`key_file`, exit 2, and a taken port one naming the
+//!   listener's key (`tls::tests::a_key_that_does_not_match_is_refused`,
+//!   `tests/tls.rs::bad_certificates_and_taken_ports_exit_2_naming_the_key`).
+//! - A reload replaces the certificate for new handshakes only and drops no open connection; a
+//!   reload that fails changes nothing (`tls::tests::a_failed_reload_keeps_the_current_certificate`,
+//!   `tests/tls.rs::sighup_reloads_the_certificate_without_dropping_connections`,
+//!   `changed_files_are_picked_up_by_the_periodic_check`).
+//! - Neither the key nor the certificate's contents appear in a message, a log or `Debug`
+//!   (`tls::tests::errors_never_print_the_key`, and the end of
+//!   `sighup_reloads_the_certificate_without_dropping_connections`).
+//! - Browsers get HTTP/2 and the whole login works over it
+//!   (`tests/tls.rs::a_full_login_over_https_and_http2`).
+//! - The redirect listener redirects to the public URL with the request's path and query only,
+//!   whatever `Host` or an absolute-form target say, and serves nothing else
+//!   (`listeners::tests::redirects_keep_path_and_query_and_never_the_host`,
+//!   `tests/tls.rs::http_redirects_to_the_public_url_and_nothing_else`).
+//! - An HTTP/1.1 connection serves at most `keepalive_requests` requests, the last one answered
+//!   with `Connection: close`, then closes; 0 means no limit (pingora counts reuses, so N
+//!   requests are N - 1 reuses: `listeners::tests::connection_options_map_to_pingora`,
+//!   `tests/connections.rs::keepalive_requests_closes_the_connection_after_the_limit`,
+//!   `without_a_limit_a_connection_serves_many_requests`).
+//! - `tcp_keepalive` is off or whole seconds Linux accepts (a value the kernel refuses would
+//!   fail every accepted connection): `config::transport::tests::listener_options_defaults_and_checks`.
+//! - SIGTERM: no new connection, requests in flight finish within `grace_period` (longer ones
+//!   are cut), the evidence log is complete, exit 0
+//!   (`tests/shutdown.rs::sigterm_drains_in_flight_requests_flushes_the_evidence_log_and_exits_0`,
+//!   `sigterm_right_after_a_login_keeps_its_evidence_line`).
+//! - Upgrade (`--upgrade`, SIGQUIT to the old process): no request fails, the Redis session
+//!   carries over (`tests/shutdown.rs::zero_downtime_upgrade_under_load_drops_no_request`). The
+//!   upgrade socket (default `/run/guichet/upgrade.sock`, [`server::upgrade_socket`]) is in a
+//!   directory guichet creates 0700, refused if another user owns it or may write to it
+//!   (`server::tests::the_upgrade_socket_lives_in_a_private_directory`): a socket planted there
+//!   would receive the listening sockets.
+//!
+//! **Never**: read the key file anywhere else; print a PEM; let the redirect listener use the
+//! `Host` header.
 
 use crate::config::{Config, ListenerOptions, TlsConfig};
 use crate::gateway::Gateway;
 use crate::proxy::GuichetProxy;
-use crate::server::StartError;
 use crate::tls::{Reload, ReloadingCert};
 use async_trait::async_trait;
 use pingora::apps::http_app::ServeHttp;
@@ -42,6 +97,15 @@ use pingora::services::listening::Service;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A problem that prevents start-up (reported with exit code 2, like a config error). Raised
+/// here first (a taken port, a certificate that does not load), and by [`crate::server`],
+/// which re-exports it.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Setup(String),
+}
 
 /// Idle HTTP/2 connections from browsers are closed after this long (HTTP/1.1 keep-alive
 /// connections after pingora's 60 s as well).
@@ -77,7 +141,7 @@ pub struct Listening {
 /// Adds the proxy service on `[server] listen` (TLS when configured) and the redirect
 /// listener.
 pub fn add_services(server: &mut Server, gateway: &Arc<Gateway>) -> Result<Listening, StartError> {
-    let cfg = &gateway.cfg;
+    let cfg = &gateway.cfg();
     let listen = cfg.server.listen.to_string();
     let app = GuichetProxy::new(gateway.clone());
     let draining = app.draining();

@@ -37,7 +37,36 @@
 //! providers, then `other`; provider error codes folded by `Failure::metric_reason`), so a
 //! hostile provider or client cannot blow up the number of series
 //! (`tests::idp_labels_are_capped`, `tests/ops.rs::metrics_count_logins_by_provider_idp_and_level`).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/metrics.rs`, `src/audit.rs`, `src/request_id.rs`
+//! Prometheus registry of guichet's own, conventional names (the table at the top of
+//! `metrics.rs`); the evidence log (one JSON line per event: login, step-up,
+//! logout, session expiry, throttling block; time, client IP, provider, `sub`, `idp_id`, level,
+//! outcome, reason, request id); request ids. The Grafana dashboard
+//! (`dashboards/guichet.json`, made by `dashboards/generate.py`)
+//! plots only exported metrics (`metrics::tests::the_dashboard_plots_only_metrics_that_exist`).
+//! **Invariants.** Label values are bounded: `idp` capped, provider error codes folded, route
+//! classes a fixed set (`metrics::tests::*`); counts by provider, identity provider and level are
+//! right after logins and failures (`tests/ops.rs::metrics_count_logins_by_provider_idp_and_level`);
+//! no token, secret, name, birth data or e-mail in stderr (even at `debug`: pingora's logging is
+//! capped at `info` in `main.rs`) or in the evidence log, and `sub` only in the evidence log
+//! (`tests/ops.rs::no_personal_data_or_token_in_any_log`); every event has its line with the
+//! request id (same test, `request_ids_reach_the_upstream_and_the_evidence_log`); a dedicated thread
+//! writes the lines, in order, each whole and flushed, from a bounded queue; `close` waits for
+//! every queued line and syncs the file after the listeners drained
+//! (`audit::tests::{lines_keep_their_order_and_close_waits_for_them,
+//! a_file_output_is_appended_and_synced_on_close}`,
+//! `tests/ops.rs::evidence_lines_survive_a_clean_shutdown`); a stuck output never blocks a
+//! request beyond 1 s, refuses logins once the queue is full, and every line not written is
+//! counted and reported (`audit::tests::a_stuck_output_drops_and_counts_after_the_wait`,
+//! `tests/evidence_log.rs::a_stuck_evidence_log_refuses_logins_and_counts_lost_lines`; policy
+//! in docs/operations.md); a client's `X-Request-Id` is only
+//! believed from a trusted proxy (`request_id::tests`, `tests/ops.rs::a_trusted_proxy_sets_the_request_id`).
+//! **Never**: put a value that comes from a request or a provider into a label without a bound.
 
+use crate::vocab::Access;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
@@ -185,31 +214,82 @@ pub fn status_label(status: u16) -> &'static str {
     STATUS_LABELS[status_index(status)]
 }
 
-/// Index in [`ROUTE_CLASSES`] of a route class (the same `&'static str` in practice, so the
-/// pointer comparison usually answers).
-fn route_index(class: &str) -> Option<usize> {
-    ROUTE_CLASSES
-        .iter()
-        .position(|c| std::ptr::eq(*c, class))
-        .or_else(|| ROUTE_CLASSES.iter().position(|c| *c == class))
+/// The `route` label of a request: the class of the route it went to (`browser`, `api`,
+/// `public`), or which of guichet's own paths answered it. A fixed set, so the label is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteClass {
+    Browser,
+    Api,
+    Public,
+    Health,
+    Login,
+    Callback,
+    Logout,
+    LoggedOut,
+    BackchannelLogout,
+    Session,
+    Jwks,
+    OwnOther,
+    /// A request refused before the gateway saw it (the HTTP edge).
+    Own,
 }
 
-/// The `route` label of one of guichet's own paths (the part after the prefix).
-pub fn own_route_label(leaf: &str) -> &'static str {
-    match leaf {
-        "login" => "login",
-        "callback" => "callback",
-        l if l.starts_with("callback/") => "callback",
-        "logout" => "logout",
-        "logged-out" => "logged_out",
-        "backchannel-logout" => "backchannel_logout",
-        "session" => "session",
-        "jwks.json" => "jwks",
-        _ => "own_other",
+impl RouteClass {
+    /// Every class, in the order of [`ROUTE_CLASSES`].
+    pub const ALL: [RouteClass; 13] = [
+        RouteClass::Browser,
+        RouteClass::Api,
+        RouteClass::Public,
+        RouteClass::Health,
+        RouteClass::Login,
+        RouteClass::Callback,
+        RouteClass::Logout,
+        RouteClass::LoggedOut,
+        RouteClass::BackchannelLogout,
+        RouteClass::Session,
+        RouteClass::Jwks,
+        RouteClass::OwnOther,
+        RouteClass::Own,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        ROUTE_CLASSES[self as usize]
     }
 }
 
-/// Every value the `route` label takes.
+impl From<Access> for RouteClass {
+    fn from(access: Access) -> RouteClass {
+        match access {
+            Access::Browser => RouteClass::Browser,
+            Access::Api => RouteClass::Api,
+            Access::Public => RouteClass::Public,
+        }
+    }
+}
+
+impl PartialEq<&str> for RouteClass {
+    fn eq(&self, other: &&str) -> bool {
+        self.label() == *other
+    }
+}
+
+/// The `route` label of one of guichet's own paths (the part after the prefix).
+pub fn own_route_label(leaf: &str) -> RouteClass {
+    match leaf {
+        "login" => RouteClass::Login,
+        "callback" => RouteClass::Callback,
+        l if l.starts_with("callback/") => RouteClass::Callback,
+        "logout" => RouteClass::Logout,
+        "logged-out" => RouteClass::LoggedOut,
+        "backchannel-logout" => RouteClass::BackchannelLogout,
+        "session" => RouteClass::Session,
+        "jwks.json" => RouteClass::Jwks,
+        _ => RouteClass::OwnOther,
+    }
+}
+
+/// Every value the `route` label takes, indexed by [`RouteClass`].
 pub const ROUTE_CLASSES: &[&str] = &[
     "browser",
     "api",
@@ -223,21 +303,22 @@ pub const ROUTE_CLASSES: &[&str] = &[
     "session",
     "jwks",
     "own_other",
+    "own",
 ];
 
 /// `route` label of a request path, for the requests guichet answers itself.
 pub fn route_class(
     prefix: &str,
     path: &str,
-    policy_class: impl FnOnce() -> &'static str,
-) -> &'static str {
+    policy_class: impl FnOnce() -> RouteClass,
+) -> RouteClass {
     if let Some(leaf) = path.strip_prefix(prefix) {
         if leaf.is_empty() || leaf.starts_with('/') {
             return own_route_label(leaf.trim_start_matches('/'));
         }
     }
     match path {
-        "/healthz" | "/readyz" => "health",
+        "/healthz" | "/readyz" => RouteClass::Health,
         _ => policy_class(),
     }
 }
@@ -436,19 +517,11 @@ impl Metrics {
 
     /// Counts one answered request and its duration, by route class and status
     /// (`guichet_http_requests_total`, `guichet_http_request_duration_seconds`).
-    pub fn observe_request(&self, class: &'static str, status: u16, seconds: f64) {
+    pub fn observe_request(&self, class: RouteClass, status: u16, seconds: f64) {
         let s = status_index(status);
-        let Some(r) = route_index(class) else {
-            // Not one of the fixed classes (a bug): counted the slow way, never lost.
-            let labels = [class, STATUS_LABELS[s]];
-            self.requests.with_label_values(&labels).inc();
-            self.request_duration
-                .with_label_values(&labels)
-                .observe(seconds);
-            return;
-        };
+        let r = class as usize;
         let (count, duration) = self.hot.requests[r * STATUS_LABELS.len() + s].get_or_init(|| {
-            let labels = [ROUTE_CLASSES[r], STATUS_LABELS[s]];
+            let labels = [class.label(), STATUS_LABELS[s]];
             (
                 self.requests.with_label_values(&labels),
                 self.request_duration.with_label_values(&labels),
@@ -460,19 +533,10 @@ impl Metrics {
 
     /// The application's latency for one request, by route class
     /// (`guichet_upstream_response_duration_seconds`).
-    pub fn observe_upstream(&self, class: &'static str, seconds: f64) {
-        match route_index(class) {
-            Some(r) => self.hot.upstream[r]
-                .get_or_init(|| {
-                    self.upstream_duration
-                        .with_label_values(&[ROUTE_CLASSES[r]])
-                })
-                .observe(seconds),
-            None => self
-                .upstream_duration
-                .with_label_values(&[class])
-                .observe(seconds),
-        }
+    pub fn observe_upstream(&self, class: RouteClass, seconds: f64) {
+        self.hot.upstream[class as usize]
+            .get_or_init(|| self.upstream_duration.with_label_values(&[class.label()]))
+            .observe(seconds)
     }
 
     /// The `idp` label for an identity provider id: itself while fewer than
@@ -553,17 +617,14 @@ mod tests {
     #[test]
     fn resolved_series_are_the_labelled_ones() {
         let m = Metrics::new();
-        m.observe_request("browser", 200, 0.001);
-        m.observe_request("browser", 204, 0.001);
-        m.observe_request("api", 401, 0.001);
-        m.observe_request("not-a-class", 418, 0.001);
-        m.observe_upstream("browser", 0.001);
+        m.observe_request(RouteClass::Browser, 200, 0.001);
+        m.observe_request(RouteClass::Browser, 204, 0.001);
+        m.observe_request(RouteClass::Api, 401, 0.001);
+        m.observe_request(RouteClass::Own, 418, 0.001);
+        m.observe_upstream(RouteClass::Browser, 0.001);
         assert_eq!(m.requests.with_label_values(&["browser", "2xx"]).get(), 2);
         assert_eq!(m.requests.with_label_values(&["api", "401"]).get(), 1);
-        assert_eq!(
-            m.requests.with_label_values(&["not-a-class", "4xx"]).get(),
-            1
-        );
+        assert_eq!(m.requests.with_label_values(&["own", "4xx"]).get(), 1);
         let h = m.upstream_duration.with_label_values(&["browser"]);
         assert_eq!(h.get_sample_count(), 1);
         // Series not used yet are not exported.
@@ -577,7 +638,7 @@ mod tests {
 
     #[test]
     fn route_labels_are_a_fixed_set() {
-        let public = || "public";
+        let public = || RouteClass::Public;
         assert_eq!(route_class("/.guichet", "/.guichet/login", public), "login");
         assert_eq!(
             route_class("/.guichet", "/.guichet/x%00y", public),
@@ -595,7 +656,11 @@ mod tests {
             "jwks.json",
             "zzz",
         ] {
-            assert!(ROUTE_CLASSES.contains(&own_route_label(leaf)));
+            assert!(ROUTE_CLASSES.contains(&own_route_label(leaf).label()));
         }
+        for (i, c) in RouteClass::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i);
+        }
+        assert_eq!(RouteClass::ALL.len(), ROUTE_CLASSES.len());
     }
 }

@@ -27,6 +27,53 @@
 //!   (`tests::the_language_switch_never_replays_an_action`).
 //! - French pages follow French typography (non-breaking space before `?`, `!`, `;`, `:`)
 //!   and both languages use one apostrophe, `’` (`tests::french_typography_on_every_page`).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/pages.rs`, `src/pages/`
+//! The one place where a [`Failure`] (`pages/failure.rs`: status, reason
+//! code, bounded metric reason, whether it counts against the client, its page and the page key
+//! `/.guichet/error` shows it again by) becomes a status and an HTML page; the words
+//! (`pages/texts.rs`, French and English, set in type: `’`, and in
+//! French no-break spaces before `: ? ! ;`); the chooser
+//! (`pages/chooser.rs`: the design system's FranceConnect button with
+//! its logo, FranceConnect+ with its sentence, English from the design system's i18n, the
+//! step-up wording); the logout pages (`pages/logout.rs`: confirmation
+//! with the logout token, logged out, still logged in, the page that leaves for the provider);
+//! the style sheet and policy (`pages/theme.rs`); vendored images
+//! (`pages/assets.rs`, from `@gouvfr/dsfr` 1.15.3, provenance in
+//! `pages/assets/README.md`, served under `/.guichet/assets/`).
+//! Every page has a skip link, the language switch (which the gateway remembers in the
+//! `guichet-lang` cookie) and the footer links. The service fills fixed slots from `[pages]`
+//! (`config/pages.rs`: logo as a `data:` URL checked to be an image,
+//! `#rrggbb` colours checked for 4.5:1 contrast, plain one-line texts, footer links and the
+//! accessibility compliance, `state_branding`). Full user documentation:
+//! `docs/pages.md`.
+//! **Invariants.** Dynamic and configured text is escaped (`pages::tests::pages_are_escaped_and_locked_down`,
+//! `overrides_are_escaped`); one inline style allowed by its hash, no script (except the form replay page's own, by a
+//! fresh nonce, and without `form-action`: `pages::replay::tests`), `default-src 'none'`,
+//! `img-src 'self' data:`, `frame-ancestors 'none'` whatever the configuration
+//! (`overrides_keep_the_policy_strict`), assets are plain SVG served with a `sandbox` policy
+//! (`assets::tests::assets_are_plain_svg_served_locked_down`); every failure has both
+//! languages, one `h1`, landmarks, and no 500 (`every_failure_has_both_languages_and_no_500`);
+//! every page has the skip link, the other language marked, the footer links and no icon
+//! request (`every_page_has_the_basics`); the language switch never replays an action (a
+//! failure page switches through `/.guichet/error`, the confirmation through `?confirm=1`:
+//! `the_language_switch_never_replays_an_action`, `tests/logout.rs::the_confirmation_in_the_other_language_never_logs_out`);
+//! retry links carry the journey and references are the id's last 8 characters
+//! (`retry_links_carry_the_journey_and_references_are_short`,
+//! `tests/journeys.rs::a_cancelled_step_up_retries_to_the_same_page_and_level`); French
+//! typography and one apostrophe on every page (`french_typography_on_every_page`); English is
+//! complete and French words in it are marked (`english_is_complete_and_marked`); the step-up
+//! says the citizen is logged in, why, and how back
+//! (`chooser::tests::a_step_up_says_the_citizen_is_logged_in_why_and_how_back`); the 429 page
+//! offers no button back to itself (`throttled_pages_say_when_to_retry`); provider errors get
+//! their own words and a way forward (`provider_errors_get_plain_words_and_a_way_forward`);
+//! colours that would break contrast, logos that are not images or too large, unknown text
+//! keys and bad footer links are refused at start (`config::ops_tests::*`); in a real browser
+//! every journey works and every page passes axe-core (WCAG 2.1 A/AA), with focus order,
+//! visible focus, 375 px without scrolling and forced colours checked
+//! (`tests/browser.rs::citizen_journeys_in_a_real_browser`, `make test`).
 
 mod assets;
 mod chooser;
@@ -41,7 +88,7 @@ pub use chooser::ChooserEntry;
 pub use failure::{from_provider_error, is_reference, Failure};
 
 use crate::config::{Compliance, PageTexts, PagesConfig};
-use crate::policy::Level;
+use crate::vocab::Level;
 use crate::web::{Lang, Reply};
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};

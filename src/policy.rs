@@ -2,77 +2,38 @@
 //! which `return_to` targets are safe.
 //!
 //! Invariants:
-//! - Routes are matched on the canonical path ([`normalize_path`], from [`crate::edge::path`]),
-//!   which is also what the upstream receives; a path whose meaning could differ between
+//! - Routes are matched on the canonical path (`edge::path::normalize_path`, checked by the
+//!   gateway before it asks), which is also what the upstream receives; a path whose meaning could differ between
 //!   guichet and the upstream is refused, never guessed.
 //! - Route matching never makes a path *less* protected because of letter case: the
 //!   stricter of the case-sensitive and case-insensitive matches wins ([`Policy::route_for`]).
 //! - `return_to` is a same-origin path or it is replaced by `/` ([`safe_return_to`]).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/policy.rs`
+//! Levels, routes, `return_to` (the canonical path is `edge::path`'s).
+//!
+//! **Invariants.** Paths an upstream could read differently are refused, including dots and
+//! separators encoded twice
+//! (`edge::path::tests::ambiguous_paths_are_refused`,
+//! `tests/login_security.rs::hostile_paths_never_reach_a_protected_route_unauthenticated`,
+//! `tests/hostile_client.rs::letter_case_and_encoded_separators_never_open_a_public_door`); a
+//! request let through without a session is on a public route however an upstream reads its
+//! path (decoding once or twice, backslashes, `;params`, any case: `fuzz::the_gateway_fails_closed_on_any_request`);
+//! letter case never lowers protection (`case_games_never_lower_protection`); `return_to` is a
+//! same-origin path with no dot segment, outside guichet's own paths, as a browser resolves it
+//! (`return_to_only_accepts_same_origin_paths`, `tests/login_flow.rs::return_to_never_leaves_the_origin`,
+//! `tests/hostile_client.rs::every_return_to_trick_lands_on_the_home_page`,
+//! `fuzz::return_to_stays_on_the_origin`).
 
-use crate::identity::headers::ProfileId;
-use serde::{Deserialize, Serialize};
+use crate::config::Route;
+use crate::vocab::{Access, Level, ProfileId};
 
-/// eIDAS assurance level (FranceConnect `eidas1..3`, MConnect `substantial`/`high`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Low = 1,
-    Substantial = 2,
-    High = 3,
-}
-
-impl Level {
-    /// Accepts the eIDAS names (`eidas1`) and the plain ones (`low`, `substantial`, `high`).
-    pub fn parse(s: &str) -> Option<Level> {
-        match s {
-            "eidas1" | "low" => Some(Level::Low),
-            "eidas2" | "substantial" => Some(Level::Substantial),
-            "eidas3" | "high" => Some(Level::High),
-            _ => None,
-        }
-    }
-
-    /// FranceConnect's `acr` value for this level.
-    pub fn eidas(self) -> &'static str {
-        match self {
-            Level::Low => "eidas1",
-            Level::Substantial => "eidas2",
-            Level::High => "eidas3",
-        }
-    }
-}
-
-/// What a route demands of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Access {
-    /// A session is required; without one the browser is sent to login.
-    Browser,
-    /// A session is required; without one the answer is `401` (for XHR/fetch clients).
-    Api,
-    /// No session required (identity is still forwarded when a session exists).
-    Public,
-}
-
-/// One configured path prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Route {
-    /// Matched on whole segments: `/api` matches `/api` and `/api/x`, not `/apix`.
-    pub prefix: String,
-    pub access: Access,
-    pub min_level: Option<Level>,
-    /// Which claims this route's requests receive (`[[routes]] claims`).
-    pub profile: ProfileId,
-    /// A form posted here without a session is kept across the login (browser routes,
-    /// `[[routes]] preserve_post`, default true; see [`crate::forms`]).
-    pub preserve_post: bool,
-}
-
-impl Route {
-    fn strictness(&self) -> (u8, Option<Level>) {
-        let needs_session = u8::from(self.access != Access::Public);
-        (needs_session, self.min_level)
-    }
+/// How much a route demands: a session or not, then its level.
+fn strictness(route: &Route) -> (u8, Option<Level>) {
+    let needs_session = u8::from(route.access != Access::Public);
+    (needs_session, route.min_level)
 }
 
 /// The routing table, longest prefix first.
@@ -100,11 +61,11 @@ impl Policy {
         Policy { routes, default }
     }
 
-    /// The route for a normalized path (see [`normalize_path`]).
+    /// The route for a canonical path (`edge::path::normalize_path`).
     pub fn route_for(&self, path: &str) -> &Route {
         let exact = self.find(path, false);
         let folded = self.find(path, true);
-        if folded.strictness() > exact.strictness() {
+        if strictness(folded) > strictness(exact) {
             folded
         } else {
             exact
@@ -132,8 +93,6 @@ fn prefix_matches(prefix: &str, path: &str, fold_case: bool) -> bool {
     };
     same && (s.len() == p.len() || s[p.len()] == b'/')
 }
-
-pub use crate::edge::path::{normalize_path, PathError};
 
 /// `return_to` if it is a same-origin path outside guichet's own prefix, else `/`.
 ///
@@ -259,12 +218,5 @@ mod tests {
             assert_eq!(safe_return_to(Some(evil), pre), "/", "{evil:?}");
         }
         assert_eq!(safe_return_to(None, pre), "/");
-    }
-
-    #[test]
-    fn levels_parse_and_order() {
-        assert!(Level::parse("eidas3").unwrap() > Level::parse("substantial").unwrap());
-        assert_eq!(Level::parse("eidas2"), Some(Level::Substantial));
-        assert_eq!(Level::parse("EIDAS2"), None);
     }
 }

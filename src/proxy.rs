@@ -32,10 +32,85 @@
 //! Invariant: identity and assertion headers (any case, any number of copies) and guichet's
 //! own cookies never reach the upstream from the client; only the session's block is added
 //! ([`crate::hygiene`], tested in `tests/upstream_identity.rs`).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## Life of an authenticated request
+//!
+//! 1. `proxy::request_filter`: the head is admitted by the `Edge`: bounds
+//!    (`RequestLimits`: header count and size, `Host`; 431 or 400 page), the
+//!    raw request-target (origin-form with a canonical path, absolute-form rewritten,
+//!    `OPTIONS *` answered, anything else a 400 page), the host it names (the public host;
+//!    an alias is redirected, any other a 421 page; the probes answer any host); when the
+//!    target must change, the request's target is replaced with the canonical origin-form, so
+//!    that the path judged below is a slice of the very bytes forwarded; the client address
+//!    (`Hygiene::client_ip`: the
+//!    peer, or behind `[server] trusted_proxies` the right-most untrusted `X-Forwarded-For`
+//!    entry) and the request id (`request_id`: a counter after a random
+//!    prefix, or a trusted proxy's well-formed `X-Request-Id`), then every client header guichet owns or that describes the connection is removed
+//!    ([`Hygiene::strip_incoming`]), then `Gateway::handle`.
+//! 2. Own paths (`/.guichet/*`, `/healthz`, `/readyz`) are answered directly.
+//! 3. The path must already be canonical ([`policy::normalize_path`], from
+//!    `edge::path`); a path that is not is refused (400), never judged in
+//!    one spelling and forwarded in another.
+//! 4. The route is chosen ([`Policy::route_for`]); the session is looked up
+//!    ([`Gateway::current_session`]): expired sessions are deleted and counted; activity is
+//!    written back at most once per interval. With Redis the lookup is one `HMGET` (does the
+//!    session exist, at which version, last activity); the record is decoded and the header
+//!    block built only the first time a replica sees that version. A store error is a 503,
+//!    except on public routes, which pass without identity.
+//! 5. Public route, or a session at the required level: `Forward`, carrying the route's claim
+//!    profile and the session's assertion for it (`assertion::Cache`: the
+//!    cached JWT while fresh, a new signature when a third of its life remains). Otherwise:
+//!    browser routes get a redirect to login (with `level=` for step-up), API routes a 401.
+//! 6. `proxy::upstream_peer`: one of the application's addresses, resolved in the background
+//!    ([`crate::upstream`]; a connection that fails moves the request to the next address); an
+//!    upgrade request gets a connection of its own that a `Switch` closes.
+//!    `proxy::upstream_request_filter`: guichet's cookies are removed, the profile's pre-built
+//!    header block and the assertion are copied in, and guichet's own `X-Forwarded-For`/`-Proto`/
+//!    `-Host`, `X-Real-IP` and `Forwarded` are set ([`crate::hygiene`]), `X-Request-Id`, and
+//!    `Host` (the public host, or `[upstream] host_header`).
+//! 7. `proxy::upstream_response_filter`: the application's latency; a `101` with a session
+//!    registers the upgraded connection under its session until it ends ([`crate::upgraded`]);
+//!    `proxy::logging`: request count and latency by route class and status.
+//!
+//! ## `src/proxy.rs`
+//! The pingora `ProxyHttp` implementation: calls [`crate::hygiene`] first, then the gateway, then
+//! copies what the decision says.
+//!
+//! It reads a request body only for `POST`s to guichet's own paths (the gateway says which,
+//! [`Gateway::wants_body`]), at most 64 KiB within 10 s (larger: 413,
+//! `tests/backchannel_logout.rs`), and for a form the gateway keeps across a login
+//! (`Outcome::KeepForm`: at most `preserve_post_max_bytes` within 30 s); every other body
+//! streams to the upstream untouched. A body over its limit is read on and dropped (at most
+//! 16 MiB, within the same time) so the client sees the page, or the connection is closed.
+//!
+//! Websocket handshakes (`Upgrade: websocket`) go through the same path as any request (the
+//! gateway decides, hygiene strips and injects); pingora then relays the upgraded bytes over a
+//! connection of their own (`upstream::peer`: closable, one pool group
+//! per request). Once the process leaves (SIGQUIT, SIGTERM), responses carry `Connection:
+//! close`. pingora-proxy is patched (`vendor/pingora-proxy`, `PATCHED.md` there: pingora issue
+//! #946) so that an application answering its `101` at once does not get the tunnel closed
+//! right after it opened
+//! (`tests/websocket.rs::many_websockets_opened_at_once_all_get_their_first_message`).
+//!
+//! **Invariant.** No client-sent identity header, forwarding header or guichet cookie reaches the
+//! upstream (`tests/login_flow.rs::spoofed_identity_headers_never_reach_the_upstream`,
+//! `tests/upstream_identity.rs::spoofed_identity_and_assertion_headers_never_arrive`, and for
+//! websocket handshakes
+//! `tests/websocket.rs::an_authenticated_websocket_reaches_the_app_with_its_identity`). Without a
+//! live session a protected route is never upgraded and the application sees nothing
+//! (`tests/websocket.rs::without_a_live_session_a_protected_route_is_never_upgraded`). Many
+//! websockets opened at once all work (`many_websockets_opened_at_once_all_get_their_first_message`,
+//! which fails without the pingora 946 workaround). The upstream gets the public `Host`
+//! (`tests/hostile_client.rs::host_header_games_never_shape_guichet_s_urls`,
+//! `tests/request_target.rs`).
+//! **Never**: decide anything; query strings never appear in its log lines (`request_summary`).
 
 use crate::edge::{self, Edge, Stop};
 use crate::gateway::{Forward, Gateway, Outcome};
 use crate::hygiene::Hygiene;
+use crate::metrics::RouteClass;
 use crate::pages::Failure;
 use crate::request_id::{self, RequestId, RequestIds};
 use crate::upgraded::{Registration, Switch};
@@ -54,7 +129,7 @@ use std::time::{Duration, Instant};
 /// Per-request state.
 pub struct Ctx {
     forward: Option<Forward>,
-    class: &'static str,
+    class: RouteClass,
     started: Instant,
     client_ip: Option<std::net::IpAddr>,
     request_id: RequestId,
@@ -90,7 +165,7 @@ pub struct GuichetProxy {
 
 impl GuichetProxy {
     pub fn new(gateway: Arc<Gateway>) -> GuichetProxy {
-        let cfg = &gateway.cfg;
+        let cfg = &gateway.cfg();
         let public_host = cfg
             .server
             .public_url
@@ -98,7 +173,7 @@ impl GuichetProxy {
             .map_or("", |(_, host)| host);
         let host = cfg.upstream.host_header.as_deref().unwrap_or(public_host);
         GuichetProxy {
-            hygiene: Hygiene::new(cfg, &gateway.cookies),
+            hygiene: Hygiene::new(cfg, gateway.cookies()),
             edge: Edge::new(&cfg.server),
             peers: Peers::new(&cfg.upstream),
             // Both were validated as host[:port]: always a valid value.
@@ -125,7 +200,7 @@ impl ProxyHttp for GuichetProxy {
     fn new_ctx(&self) -> Ctx {
         Ctx {
             forward: None,
-            class: "own",
+            class: RouteClass::Own,
             started: Instant::now(),
             client_ip: None,
             request_id: self.ids.next(),
@@ -157,7 +232,7 @@ impl ProxyHttp for GuichetProxy {
                     let reply = match stop {
                         Stop::Refused(refusal) => {
                             tracing::info!(reason = %refusal, "request refused before reading it");
-                            self.gateway.pages.failure(
+                            self.gateway.pages().failure(
                                 &refusal.failure(),
                                 lang_of(head),
                                 Some(rid.as_str()),
@@ -225,7 +300,7 @@ impl ProxyHttp for GuichetProxy {
             }
             // A form posted without a session: read it whole (bounded), keep it, reply.
             Outcome::KeepForm(plan) => {
-                ctx.class = "browser";
+                ctx.class = RouteClass::Browser;
                 let body = read_body(session, plan.limit, FORM_BODY_TIMEOUT).await?;
                 let request = request_of(session.req_header(), ctx, &rid, body.as_body());
                 let reply = self.gateway.keep_form(&request, plan).await;
@@ -236,7 +311,7 @@ impl ProxyHttp for GuichetProxy {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let upstream = &self.gateway.upstream;
+        let upstream = &self.gateway.upstream();
         let start = *ctx.upstream_start.get_or_insert_with(|| upstream.start());
         match upstream.pick(start, ctx.connect_failures) {
             Some(addr) => Ok(Box::new(self.peers.peer(addr, ctx.switch.as_ref()))),
@@ -254,7 +329,7 @@ impl ProxyHttp for GuichetProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         ctx.connect_failures += 1;
-        e.set_retry(ctx.connect_failures < self.gateway.upstream.addresses().len());
+        e.set_retry(ctx.connect_failures < self.gateway.upstream().addresses().len());
         e
     }
 
@@ -299,8 +374,8 @@ impl ProxyHttp for GuichetProxy {
                 let ends_at = s
                     .record
                     .created_at
-                    .saturating_add(self.gateway.cfg.session.absolute_timeout.as_secs());
-                ctx.upgraded = Some(self.gateway.upgraded.register(
+                    .saturating_add(self.gateway.cfg().session.absolute_timeout.as_secs());
+                ctx.upgraded = Some(self.gateway.upgraded().register(
                     *s.key(),
                     switch.clone(),
                     ends_at,
@@ -309,7 +384,7 @@ impl ProxyHttp for GuichetProxy {
         }
         if let Some(sent) = ctx.upstream_sent.take() {
             self.gateway
-                .metrics
+                .metrics()
                 .observe_upstream(ctx.class, sent.elapsed().as_secs_f64());
         }
         Ok(())
@@ -330,7 +405,7 @@ impl ProxyHttp for GuichetProxy {
                     _ => "other",
                 };
                 self.gateway
-                    .metrics
+                    .metrics()
                     .upstream_errors
                     .with_label_values(&[kind])
                     .inc();
@@ -353,7 +428,7 @@ impl ProxyHttp for GuichetProxy {
             let rid = ctx.request_id;
             let reply = self
                 .gateway
-                .pages
+                .pages()
                 .failure(&failure, lang, Some(rid.as_str()), None);
             if let Err(err) = write_reply(session, reply, &rid, self.https).await {
                 tracing::debug!(error = %err, "could not send the error page");
@@ -367,7 +442,7 @@ impl ProxyHttp for GuichetProxy {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        self.gateway.metrics.observe_request(
+        self.gateway.metrics().observe_request(
             ctx.class,
             status,
             ctx.started.elapsed().as_secs_f64(),

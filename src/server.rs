@@ -8,6 +8,15 @@
 //! (zero-downtime restart), SIGINT exits at once. SIGHUP reloads the TLS certificate
 //! ([`crate::listeners`], which also owns the listeners themselves). The evidence log is
 //! written out after pingora has drained, whatever the signal.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/server.rs`, `src/main.rs`
+//! Start-up (build the gateway, background work: discovery with backoff, the upstream's name
+//! resolution, the watcher of upgraded connections; pingora's settings and services, the
+//! metrics listener), shut-down (the evidence log closed after pingora has drained: `Audit::close` waits for a
+//! line being written, then syncs the file) and the CLI (`run`, `check`, `demo`, `keygen`).
+//! Config errors exit 2. Logging (`main.rs`) caps pingora at `info`.
 
 use crate::assertion::Signer;
 use crate::audit::{Audit, AuditCounters};
@@ -15,6 +24,7 @@ use crate::config::Config;
 use crate::config::StoreKind;
 use crate::gateway::{Gateway, Keys};
 use crate::listeners;
+pub use crate::listeners::StartError;
 use crate::metrics::Metrics;
 use crate::oidc::Provider;
 use crate::session::memory::MemoryStore;
@@ -120,13 +130,6 @@ pub fn upgrade_socket(opts: &RunOptions) -> Result<String, StartError> {
             Ok(path)
         }
     }
-}
-
-/// A problem that prevents start-up (reported with exit code 2, like a config error).
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("{0}")]
-    Setup(String),
 }
 
 /// Everything built from the configuration, before any listener opens.
@@ -262,30 +265,30 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
         .enable_all()
         .build()
         .map_err(|e| StartError::Setup(format!("cannot start the background runtime: {e}")))?;
-    for provider in &gateway.providers {
+    for provider in gateway.providers() {
         background.spawn(keep_provider_loaded(provider.clone(), gateway.clone()));
     }
-    background.spawn(sweep_sessions(gateway.store.clone()));
+    background.spawn(sweep_sessions(gateway.store().clone()));
     // A first resolution before serving (bounded), so that a name that resolves is ready at
     // once, also for the process taking over in a zero-downtime upgrade.
-    if gateway.upstream.name().is_some() {
-        let upstream = &gateway.upstream;
+    if gateway.upstream().name().is_some() {
+        let upstream = &gateway.upstream();
         let first = async { tokio::time::timeout(FIRST_RESOLUTION, upstream.resolve()).await };
         if let Ok(Ok(addrs)) = background.block_on(first) {
             tracing::info!(addresses = ?addrs, "upstream name resolved");
         }
     }
     background.spawn(crate::upstream::keep_resolved(
-        gateway.upstream.clone(),
-        gateway.cfg.upstream.resolve_interval,
-        gateway.metrics.clone(),
+        gateway.upstream().clone(),
+        gateway.cfg().upstream.resolve_interval,
+        gateway.metrics().clone(),
     ));
     background.spawn(crate::upgraded::watch(
-        gateway.upgraded.clone(),
-        gateway.store.clone(),
-        gateway.cfg.session.idle_timeout,
-        gateway.cfg.session.absolute_timeout,
-        gateway.metrics.clone(),
+        gateway.upgraded().clone(),
+        gateway.store().clone(),
+        gateway.cfg().session.idle_timeout,
+        gateway.cfg().session.absolute_timeout,
+        gateway.metrics().clone(),
     ));
 
     let opt = Opt {
@@ -315,7 +318,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), StartError> {
         server.add_service(metrics);
     }
 
-    tracing::info!(listen = %gateway.cfg.server.listen, "guichet listening");
+    tracing::info!(listen = %gateway.cfg().server.listen, "guichet listening");
     server.run(RunArgs::default());
     // Every listener has drained: no request can write to the evidence log any more.
     built.audit.close();
@@ -369,7 +372,7 @@ async fn keep_provider_loaded(provider: Arc<Provider>, gateway: Arc<Gateway>) {
         match provider.discover().await {
             Ok(()) => {
                 tracing::info!(provider = %name, "provider metadata and keys loaded");
-                gateway.metrics.providers_ready.inc();
+                gateway.metrics().providers_ready.inc();
                 break;
             }
             Err(e) => {
@@ -400,26 +403,26 @@ impl ServeHttp for MetricsApp {
         let (status, content_type, body) = match path.as_str() {
             "/metrics" => {
                 let gw = &self.gateway;
-                gw.metrics
+                gw.metrics()
                     .throttle_clients
-                    .set(i64::try_from(gw.throttle.tracked()).unwrap_or(i64::MAX));
-                gw.metrics
+                    .set(i64::try_from(gw.throttled_addresses()).unwrap_or(i64::MAX));
+                gw.metrics()
                     .audit_queue_depth
-                    .set(i64::try_from(gw.audit.queue_depth()).unwrap_or(i64::MAX));
-                gw.metrics
+                    .set(i64::try_from(gw.audit().queue_depth()).unwrap_or(i64::MAX));
+                gw.metrics()
                     .upgraded_connections
-                    .set(i64::try_from(gw.upgraded.connections()).unwrap_or(i64::MAX));
-                if let Some(n) = gw.store.active_sessions() {
-                    gw.metrics
+                    .set(i64::try_from(gw.upgraded().connections()).unwrap_or(i64::MAX));
+                if let Some(n) = gw.store().active_sessions() {
+                    gw.metrics()
                         .active_sessions
                         .set(i64::try_from(n).unwrap_or(i64::MAX));
                 }
-                for p in &gw.providers {
+                for p in gw.providers() {
                     let ok = p.jwks.fetches.load(Ordering::Relaxed);
                     let failed = p.jwks.failures.load(Ordering::Relaxed);
                     for (result, value) in [("success", ok), ("failure", failed)] {
                         let c = gw
-                            .metrics
+                            .metrics()
                             .jwks_refreshes
                             .with_label_values(&[p.name(), result]);
                         let delta = value.saturating_sub(c.get());
@@ -429,10 +432,10 @@ impl ServeHttp for MetricsApp {
                 (
                     200,
                     "text/plain; version=0.0.4",
-                    gw.metrics.render().into_bytes(),
+                    gw.metrics().render().into_bytes(),
                 )
             }
-            "/jwks.json" if self.gateway.cfg.headers.jwks_on_metrics => (
+            "/jwks.json" if self.gateway.cfg().headers.jwks_on_metrics => (
                 200,
                 "application/json",
                 self.gateway.jwks().to_string().into_bytes(),

@@ -16,6 +16,24 @@
 //!   (`tests::memory_is_bounded`).
 //! - Only guichet's own login starts and failed callbacks are counted or refused: proxied
 //!   requests never pass here (`tests/throttling.rs`).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/throttle.rs`
+//! Per client address (IPv6 per prefix), one leaky bucket for login starts and one for failed
+//! callbacks; over `delay_after` answers wait, over `block_after` the address is blocked
+//! (`429`, `Retry-After`) for `block_for`; a moka cache bounds the addresses tracked. The
+//! gateway's side (refuse, count, delay, record) is `gateway/throttling.rs`.
+//! **Invariants.** Delay then block, other addresses unaffected, a client under the rate never
+//! refused, memory bounded (`throttle::tests::*`); over HTTP: 429 with `Retry-After` after
+//! repeated bad callbacks, one evidence line and metrics
+//! (`tests/throttling.rs::repeated_bad_callbacks_are_delayed_then_refused_with_retry_after`),
+//! the trusted proxy's client address counts, a forged `X-Forwarded-For` does not
+//! (`behind_a_trusted_proxy_each_client_address_counts_alone`,
+//! `a_client_cannot_escape_by_forging_x_forwarded_for`), a citizen who cancels is not counted
+//! and proxied requests are never throttled
+//! (`login_starts_are_throttled_but_cancelling_is_not_a_failure`).
+//! **Never**: count or delay a proxied request.
 
 use crate::config::RateLimitConfig;
 use moka::sync::Cache;

@@ -24,6 +24,24 @@
 //! - Registrations leave the registry when the connection ends (`tests::registrations_end_with_their_guard`).
 //! - Logout, back-channel logout and expiry close a session's websockets within the bound, on
 //!   every replica with Redis (`tests/websocket.rs`).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/upgraded.rs`
+//! Upgraded connections by session, and the watcher that closes them when their session ends.
+//!
+//! **Invariants.**
+//! - A websocket of a session that logs out (RP-initiated: at once on that replica), is logged
+//!   out by the provider, or expires is closed within `CHECK_EVERY` (1 s) plus one store round
+//!   trip, on every replica with Redis; others stay
+//!   (`tests/websocket.rs::{a_websocket_closes_when_its_session_logs_out_and_others_stay,
+//!   a_websocket_closes_when_its_session_expires_even_while_it_talks,
+//!   redis_replicas::logout_or_back_channel_logout_on_one_replica_closes_websockets_on_the_other}`,
+//!   `upgraded::tests::*`).
+//! - A thrown switch ends reads and writes now and later
+//!   (`upstream::peer::tests::a_thrown_switch_ends_reads_and_writes`); registrations end with
+//!   their request (`upgraded::tests::registrations_end_with_their_guard`).
+//! - A store error closes nothing but sessions past their absolute limit.
 
 use crate::session::{now, SessionKey, SessionStore};
 use futures_util::task::AtomicWaker;
@@ -252,8 +270,8 @@ pub async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::headers::SessionHeaders;
     use crate::identity::Identity;
+    use crate::session::headers::SessionHeaders;
     use crate::session::memory::MemoryStore;
     use crate::session::{Session, SessionRecord};
     use std::future::poll_fn;

@@ -3,6 +3,47 @@
 //! values too), and the Docker build context holds everything the Dockerfile copies and the build
 //! reads, with an entrypoint that is the command the chart runs. The chart itself is checked with
 //! real Helm by `tests/chart/check_chart.py` (`make chart-test`).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## Deployment: `Dockerfile`, `helm/guichet/`
+//! The image (`Dockerfile`): the release binary built on Debian 12, run by
+//! `gcr.io/distroless/cc-debian12:nonroot` (glibc, libgcc, OpenSSL 3; no shell) as user 65532
+//! with `guichet run --config /etc/guichet/guichet.toml`; the build context is an allowlist
+//! (`.dockerignore`). The chart (`helm/guichet`): `values.yaml`
+//! documents every value; `config:` is guichet's configuration tree, rendered by
+//! `guichet.configToml` in `_helpers.tpl` with `toToml`
+//! (after turning Helm's whole floats back into integers), so a new guichet key needs no chart
+//! change; `guichet.validate` holds the refusals (`fail`), mirrored in `values.schema.json` where
+//! `helm lint` sees them (lint runs `fail` in a mode where it only logs); `guichet.container`
+//! is the same container in gateway and sidecar mode; the Secret is mounted in
+//! `/etc/guichet/secrets/` and the config points at its files.
+//!
+//! **Invariants**, each with its test (`make chart-test` runs
+//! `tests/chart/check_chart.py` with real Helm; `tests/deploy.rs`
+//! runs in `cargo test`):
+//! - The chart's default config is `config.example.toml`'s, secret references and
+//!   `metrics.listen` aside (`deploy::chart_config_agrees_with_config_example`): a key added to
+//!   one must be added to the other. It and each `ci/*-values.yaml` pass guichet's validator
+//!   (`deploy::chart_default_config_passes_the_validator`, `chart_mode_configs_pass_the_validator`),
+//!   and the rendered ConfigMap is exactly the values' tree and passes `guichet check` with the
+//!   rendered Secret (check_chart "render: ...").
+//! - More than one replica (or an HPA) needs the Redis store and a configured signing key: refused
+//!   by the schema (lint and install) and by the template (check_chart "lint refuses ...",
+//!   "install refuses ...").
+//! - Every `file:/etc/guichet/secrets/NAME` the config reads is a key of the chart's Secret
+//!   (check_chart "install refuses a config file missing from the chart's Secret").
+//! - The pod runs non-root, read-only root filesystem, no capabilities, no privilege escalation,
+//!   RuntimeDefault seccomp, no service account token; probes `/healthz` and `/readyz` on the
+//!   port of `config.server.listen`; Service, ServiceMonitor, HPA, PDB and NetworkPolicies select
+//!   its labels and name its ports; every manifest passes the Kubernetes 1.31 schemas, strict
+//!   (check_chart "render: ..."). A config change changes `checksum/config`
+//!   (check_chart "checksum/config ...").
+//! - The Docker context holds every file the build reads (COPY sources, bench targets,
+//!   `include_str!`/`include_bytes!` targets: `deploy::docker_build_context_is_complete`); the
+//!   image's command is the chart's (`deploy::image_runs_guichet_as_the_chart_expects`); the
+//!   binary links only libraries the runtime image has
+//!   (`deploy::binary_needs_only_what_the_runtime_image_has`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -12,13 +12,15 @@
 mod common;
 
 use common::lenient::{self, LenientUpstream, Seen};
-use guichet::config::{Config, HeaderEncoding};
+use guichet::authority::is_authority;
+use guichet::config::Config;
+use guichet::edge::path::normalize_path;
 use guichet::gateway::{Gateway, Outcome};
 use guichet::hygiene::{client_ip_from_chain, Hygiene};
 use guichet::identity::headers::{decode, encode};
 use guichet::identity::Identity;
-use guichet::limits::is_authority;
-use guichet::policy::{normalize_path, safe_return_to};
+use guichet::policy::safe_return_to;
+use guichet::vocab::HeaderEncoding;
 use guichet::web::{cookie_value, Body, Request};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use ipnet::IpNet;
@@ -81,7 +83,7 @@ output = "{audit}"
         );
         let cfg = Config::from_toml(&text, std::path::Path::new("fuzz.toml")).expect("config");
         let built = guichet::server::build(cfg).expect("gateway");
-        let hygiene = Hygiene::new(&built.gateway.cfg, &built.gateway.cookies);
+        let hygiene = Hygiene::new(built.gateway.cfg(), built.gateway.cookies());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -351,7 +353,7 @@ proptest! {
             headers.append(http::header::COOKIE, v.clone());
             head.append_header("Cookie", v).unwrap();
         }
-        if let Some(v) = cookie_value(&headers, w.gateway.cookies.session) {
+        if let Some(v) = cookie_value(&headers, w.gateway.cookies().session) {
             prop_assert!(!v.contains(';'));
         }
         w.hygiene.strip_own_cookies(&mut head);
@@ -362,7 +364,7 @@ proptest! {
                 .filter(|p| !p.is_empty())
                 .collect()
         };
-        let own = [w.gateway.cookies.session, w.gateway.cookies.login];
+        let own = [w.gateway.cookies().session, w.gateway.cookies().login];
         let is_own = |p: &String| own.contains(&p.split('=').next().unwrap_or(p).trim());
         let after = pairs(&head.headers);
         prop_assert!(!after.iter().any(is_own), "{:?}", after);
@@ -429,7 +431,7 @@ proptest! {
         sub in ".{0,80}",
     ) {
         let claims = serde_json::json!({"sub": sub, "given_name": given, "birthdate": birthdate});
-        for flavour in [guichet::config::Flavour::FranceConnectV2, guichet::config::Flavour::MConnect, guichet::config::Flavour::Generic] {
+        for flavour in [guichet::vocab::Flavour::FranceConnectV2, guichet::vocab::Flavour::MConnect, guichet::vocab::Flavour::Generic] {
             if let Ok(identity) = Identity::from_provider(flavour, &[claims.as_object().unwrap()]) {
                 for (spec, value) in identity.iter() {
                     prop_assert!(!value.chars().any(char::is_control), "{}: {:?}", spec.name, value);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use guichet::demo::citizens;
-use guichet::demo::provider::{Faults, Flavour, MockConfig, MockProvider};
+use guichet::demo::provider::{driver, Faults, Flavour, MockProvider};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -16,20 +16,9 @@ use url::Url;
 
 const CALLBACK: &str = "http://127.0.0.1:9/.guichet/callback";
 
+/// A mock on an ephemeral port, authorised for everything (the mock's shared fixture).
 async fn start(flavour: Flavour) -> MockProvider {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    MockProvider::serve(
-        listener,
-        MockConfig {
-            flavour,
-            ..MockConfig::default()
-        }
-        .authorised_for_everything(),
-    )
-    .await
-    .expect("serve mock provider")
+    driver::start(flavour).await.mp
 }
 
 fn client() -> reqwest::Client {

@@ -10,8 +10,8 @@ mod common;
 
 use common::redis::RedisServer;
 use guichet::config::{RedisConfig, Secret, SessionConfig, StoreKind};
-use guichet::identity::headers::SessionHeaders;
 use guichet::identity::Identity;
+use guichet::session::headers::SessionHeaders;
 use guichet::session::redis::RedisStore;
 use guichet::session::{
     now, LoginState, Match, Notice, Notices, Session, SessionBuilder, SessionKey, SessionRecord,

@@ -179,7 +179,10 @@ async fn matrix(
                         // Exactly what guichet judged: origin-form, canonical.
                         let (path, _) = seen.target.split_once('?').unwrap_or((&seen.target, ""));
                         assert!(
-                            matches!(guichet::policy::normalize_path(path), Ok(Cow::Borrowed(_))),
+                            matches!(
+                                guichet::edge::path::normalize_path(path),
+                                Ok(Cow::Borrowed(_))
+                            ),
                             "{what}: the upstream received {:?}",
                             seen.target
                         );

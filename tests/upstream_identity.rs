@@ -6,10 +6,10 @@
 mod common;
 
 use common::*;
-use guichet::config::HeaderEncoding;
 use guichet::demo::citizens;
 use guichet::demo::provider::Faults;
 use guichet::identity::headers::decode;
+use guichet::vocab::HeaderEncoding;
 use reqwest::StatusCode;
 use serde_json::{Map, Value};
 

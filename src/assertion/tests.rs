@@ -1,17 +1,16 @@
 use super::*;
 use crate::config::{HeaderConfig, Secret, SigningKeyConfig};
-use crate::identity::headers::{ProfileId, SessionHeaders};
 use crate::identity::Identity;
-use crate::policy::Level;
+use crate::vocab::Level;
 use josekit::jwk::Jwk;
 use josekit::jws::ES256;
 use serde_json::json;
 use std::sync::Barrier;
 use std::time::Duration;
 
-fn key_config() -> SigningKeyConfig {
+pub(crate) fn key_config() -> SigningKeyConfig {
     let (pem, _) = keys::generate("ES256", None).unwrap();
-    let (pem, public_jwk) = load_key(&pem).unwrap();
+    let (pem, public_jwk) = keys::load_signing_key(&pem).unwrap();
     SigningKeyConfig {
         pem: Secret::inline(pem, "test"),
         kid: public_jwk["kid"].as_str().unwrap().to_string(),
@@ -19,29 +18,26 @@ fn key_config() -> SigningKeyConfig {
     }
 }
 
-fn cfg(keys: Vec<SigningKeyConfig>) -> HeaderConfig {
+pub(crate) fn cfg(keys: Vec<SigningKeyConfig>) -> HeaderConfig {
     let mut c = HeaderConfig::defaults("https://demarches.example.fr");
     c.assertion.audience = "urn:app".into();
     c.assertion.keys = keys;
     c
 }
 
-fn record() -> SessionRecord {
+pub(crate) fn identity() -> Identity {
     let claims = json!({"sub": "s1", "given_name": "Élodie", "family_name": "Lefèvre-D’Arc",
         "acr": "eidas1", "idp_id": "fia1v2", "birthdate": "1990-03-12"});
-    SessionRecord {
-        provider: "fc".into(),
-        identity: Identity::from_claims(&[claims.as_object().unwrap()]).unwrap(),
-        level: Some(Level::Low),
-        created_at: 1,
-        id_token: "secret.token.value".into(),
-        sid: None,
-        landing: None,
-    }
+    Identity::from_claims(&[claims.as_object().unwrap()]).unwrap()
+}
+
+/// The claims of [`identity`] logged in with provider `fc` at level low.
+fn claims_of(sid: &str, claims: ClaimSet, c: &HeaderConfig) -> Map<String, Value> {
+    payload(&identity(), "fc", Some(Level::Low), sid, claims, c)
 }
 
 /// Verifies with josekit (not the library that signed) against a published JWK.
-fn verify(token: &str, jwk: &Value) -> Map<String, Value> {
+pub(crate) fn verify(token: &str, jwk: &Value) -> Map<String, Value> {
     let jwk = Jwk::from_bytes(jwk.to_string()).unwrap();
     let verifier = ES256.verifier_from_jwk(&jwk).unwrap();
     let (payload, header) = josekit::jwt::decode_with_verifier(token, &verifier).unwrap();
@@ -51,49 +47,17 @@ fn verify(token: &str, jwk: &Value) -> Map<String, Value> {
 }
 
 #[test]
-fn assertion_is_es256_with_kid_and_the_documented_claims() {
-    let k = key_config();
-    let c = cfg(vec![k.clone()]);
-    let signer = Signer::new(&c.assertion).unwrap();
-    assert!(!signer.generated());
-    let key = SessionKey([9u8; 32]);
-    let h = SessionHeaders::build(&record(), &key, &c);
-    let v = h
-        .assertion(&key, &record(), ProfileId(0), &signer, &c, 1_000_000)
-        .unwrap();
-    let claims = verify(v.to_str().unwrap(), &k.public_jwk);
-    assert_eq!(claims["iss"], "https://demarches.example.fr");
-    assert_eq!(claims["aud"], "urn:app");
-    assert_eq!(claims["sub"], "s1");
-    assert_eq!(claims["iat"], 1_000_000);
-    assert_eq!(claims["exp"], 1_000_060);
-    assert_eq!(claims["acr"], "eidas1");
-    assert_eq!(claims["idp_id"], "fia1v2");
-    assert_eq!(claims["provider"], "fc");
-    // Plain UTF-8, no header encoding inside the JWT.
-    assert_eq!(claims["given_name"], "Élodie");
-    assert_eq!(claims["family_name"], "Lefèvre-D’Arc");
-    // The session hash reveals neither the store key nor anything derived the usual way.
-    let sid = claims["sid"].as_str().unwrap();
-    assert_eq!(sid.len(), 43);
-    assert_eq!(sid, session_id_hash(&key));
-    assert!(!sid.contains(&key.hex()) && sid != URL_SAFE_NO_PAD.encode(key.0));
-    assert_ne!(sid, session_id_hash(&SessionKey([8u8; 32])));
-}
-
-#[test]
 fn dropped_and_unlisted_claims_stay_out_of_the_assertion() {
     let mut c = cfg(vec![]);
-    let family = crate::identity::headers::header_claim_index("family_name").unwrap();
+    let family = crate::vocab::header_claim_index("family_name").unwrap();
     c.claims[family].dropped = true;
     c.profiles[0].remove(family);
     let mut only_sub = ClaimSet::default();
     only_sub.insert(0);
-    let r = record();
-    let all = payload(&r, "sid", c.profiles[0], &c);
+    let all = claims_of("sid", c.profiles[0], &c);
     assert!(all.get("family_name").is_none());
     assert_eq!(all["given_name"], "Élodie");
-    let minimal = payload(&r, "sid", only_sub, &c);
+    let minimal = claims_of("sid", only_sub, &c);
     assert!(minimal.get("given_name").is_none() && minimal.get("birthdate").is_none());
     // Protocol claims are always there.
     for k in ["iss", "aud", "sub", "sid", "provider", "acr", "idp_id"] {
@@ -126,26 +90,10 @@ fn without_configured_keys_one_is_generated() {
 }
 
 #[test]
-fn keys_load_from_pkcs8_or_sec1_and_nothing_else() {
-    let (pem, jwk) = keys::generate("ES256", None).unwrap();
-    let pair = EcKeyPair::from_pem(pem.as_bytes(), Some(EcCurve::P256)).unwrap();
-    let sec1 = String::from_utf8(pair.to_traditional_pem_private_key()).unwrap();
-    assert!(sec1.contains("EC PRIVATE KEY"));
-    assert_eq!(load_key(&pem).unwrap().1["kid"], jwk["kid"]);
-    assert_eq!(load_key(&sec1).unwrap().1["kid"], jwk["kid"]);
-    // `guichet keygen > key.pem` writes the PEM then the public JWK: accepted as is.
-    let keygen_output = format!("{pem}{jwk}\n");
-    assert_eq!(load_key(&keygen_output).unwrap().1["kid"], jwk["kid"]);
-    let (rsa, _) = keys::generate("RSA-OAEP", None).unwrap();
-    assert!(load_key(&rsa).is_err());
-    assert!(load_key("not a key").is_err());
-}
-
-#[test]
 fn the_size_estimate_is_an_upper_bound() {
     let c = cfg(vec![key_config()]);
     let signer = Signer::new(&c.assertion).unwrap();
-    let p = payload(&record(), &"x".repeat(43), c.profiles[0], &c);
+    let p = claims_of(&"x".repeat(43), c.profiles[0], &c);
     let real =
         signer.sign(&p, u64::from(u32::MAX)).unwrap().value.len() + c.assertion.header.len() + 4;
     let estimate = wire_len_estimate(&p, &c);

@@ -6,9 +6,8 @@
 
 use super::file;
 use super::presets::Preset;
-use super::provider::{Flavour, ProviderConfig};
 use super::{ConfigError, Validator};
-use crate::policy::Level;
+use crate::vocab::{Flavour, Level};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -20,40 +19,6 @@ pub struct IdentityStatus {
     pub active: String,
     /// Dot-separated path to the registration authority, if the application should get it.
     pub authority_path: Option<String>,
-}
-
-impl ProviderConfig {
-    /// The highest level this provider can prove, if it speaks levels at all.
-    pub fn max_level(&self) -> Option<Level> {
-        self.acr_levels.values().copied().max()
-    }
-
-    /// The level the configured `acr_values` asks for (the lowest of its known values).
-    pub fn default_level(&self) -> Option<Level> {
-        self.acr_values
-            .as_deref()?
-            .split(' ')
-            .filter_map(|a| self.acr_levels.get(a).copied())
-            .min()
-    }
-
-    /// The `acr_values` that ask for at least `level`: every value of the lowest level at or
-    /// above it. `None` when the provider cannot reach `level`.
-    pub fn acr_for(&self, level: Level) -> Option<String> {
-        let target = self
-            .acr_levels
-            .values()
-            .copied()
-            .filter(|l| *l >= level)
-            .min()?;
-        let values: Vec<&str> = self
-            .acr_levels
-            .iter()
-            .filter(|(_, l)| **l == target)
-            .map(|(a, _)| a.as_str())
-            .collect();
-        Some(values.join(" "))
-    }
 }
 
 /// An `acr` value: 1-128 characters among `A-Za-z0-9._:/-` (the identity claim rule).

@@ -23,9 +23,9 @@
 //!   (`tokenEndpointAuthMethods` in the same configuration files). guichet implements
 //!   `client_secret_post`; `auto` resolves to it through discovery only.
 
-use super::provider::{Flavour, Pkce, ProviderConfig, TokenAuth};
+use super::provider::{Pkce, ProviderConfig, TokenAuth};
 use super::{ConfigError, Validator};
-use crate::policy::Level;
+use crate::vocab::{Flavour, Level};
 
 /// `authorize_params` a FranceConnect preset may carry.
 pub const AUTHORIZE_PARAMS: &[&str] = &["claims", "idp_hint", "ui_locales", "prompt"];

@@ -8,39 +8,13 @@
 //! `file:`/`env:` and never printed.
 
 use super::{file, ConfigError, Secret, Validator};
-use crate::assertion;
-use crate::identity::headers::{header_claim_index, header_claims, ClaimSet, ProfileId, SUB_INDEX};
+use crate::vocab::{
+    header_claim_index, header_claims, ClaimSet, HeaderEncoding, ProfileId, SUB_INDEX,
+};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::IpAddr;
 use std::time::Duration;
-
-/// How a claim's value is written in its header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HeaderEncoding {
-    /// UTF-8, then `%XX` for every byte outside printable ASCII and for `%` and `+`.
-    Percent,
-    /// The UTF-8 bytes as they are (non-ASCII bytes in the header value).
-    Utf8,
-    /// base64url (RFC 4648 section 5, with `=` padding) of the UTF-8 bytes.
-    Base64url,
-    /// ISO-8859-1 bytes for characters up to U+00FF; other characters, `%` and `+`
-    /// percent-encoded as UTF-8 (`Łukasz` -> `%C5%81ukasz`).
-    Latin1,
-}
-
-impl HeaderEncoding {
-    fn parse(s: &str) -> Option<HeaderEncoding> {
-        Some(match s {
-            "percent" => HeaderEncoding::Percent,
-            "utf8" => HeaderEncoding::Utf8,
-            "base64url" => HeaderEncoding::Base64url,
-            "latin1" => HeaderEncoding::Latin1,
-            _ => return None,
-        })
-    }
-}
 
 /// One claim's header: its name (case kept), its encoding, or dropped.
 #[derive(Debug, Clone, Serialize)]
@@ -241,12 +215,13 @@ impl Validator {
         for (i, reference) in h.signing_keys.iter().enumerate() {
             let key = format!("headers.signing_keys[{i}]");
             let secret = Secret::load(reference).map_err(|e| self.err(&key, e.to_string()))?;
-            let (pem, public_jwk) = assertion::load_key(secret.expose()).map_err(|e| {
-                self.err(
-                    &key,
-                    format!("{}: {e} (guichet keygen --alg ES256)", secret.source()),
-                )
-            })?;
+            let (pem, public_jwk) =
+                crate::keys::load_signing_key(secret.expose()).map_err(|e| {
+                    self.err(
+                        &key,
+                        format!("{}: {e} (guichet keygen --alg ES256)", secret.source()),
+                    )
+                })?;
             let kid = public_jwk["kid"].as_str().unwrap_or_default().to_string();
             if keys.iter().any(|k| k.kid == kid) {
                 return Err(self.err(&key, "the same key appears twice"));

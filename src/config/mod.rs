@@ -5,6 +5,48 @@
 //! - A `Config` value is always valid: every check happens in [`Config::from_file`] /
 //!   [`Config::from_toml`], and a failure names the file and the key ([`ConfigError`]).
 //! - Secrets are [`Secret`]s: printing a `Config` (Debug or `guichet check`) never shows them.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/config/`
+//! Loads the TOML (`file.rs`: serde structs, `deny_unknown_fields`, one doc
+//! comment per key), applies provider presets (`presets.rs`: one per
+//! federation, with the sources of each value), validates `[[providers]]`
+//! (`provider.rs`: endpoints, formats, the rest;
+//! `pins.rs`: signature algorithms, JWE pins and decryption keys;
+//! `assurance.rs`: `acr` levels and the identity status check),
+//! resolves secrets (`secret.rs`) and validates everything into the
+//! internal `Config` the rest of the code reads; `[session]` and its Redis
+//! settings are validated in `session.rs`; `[headers]`, route claim lists and
+//! `[server] trusted_proxies` are validated in `headers.rs`
+//! (`config::headers::tests::bad_header_settings_name_the_key`).
+//!
+//! **Invariants.** The issuer is kept as configured, trailing `/` included, and compared as a
+//! string everywhere (`config::tests::the_issuer_is_kept_exactly_as_configured`,
+//! `tests/certified_provider.rs::an_issuer_ending_in_a_slash_is_used_exactly_as_configured`);
+//! with several providers each has its own redirect URI
+//! (`config::tests::one_redirect_uri_per_provider_when_there_are_several`). A `Config` is always valid; every error names the file and the key
+//! (`config::tests::*`, `tests/cli.rs::bad_configs_exit_2_naming_the_file_and_the_key`). Secrets
+//! come only from `env:`/`file:` and never print (`secret::tests`,
+//! `tests/cli.rs::check_prints_the_effective_config_with_secrets_redacted`). An `http://` issuer is
+//! refused unless loopback (`config::tests::http_issuer_must_be_loopback`). HMAC id_tokens only
+//! with the FranceConnect v1 presets, alone, without a `jwks_uri`, with a 256-bit secret
+//! (`config::tests::franceconnect_v1_signs_with_the_secret_and_has_no_discovery`); a provider
+//! pinned to JWE has keys that load, each `alg` pinned
+//! (`config::tests::franceconnect_plus_needs_a_decryption_key_that_loads`,
+//! `tests/cli.rs::bad_configs_exit_2_naming_the_file_and_the_key`); one `kid` never names two
+//! keys (`one_kid_never_names_two_keys`); the MConnect status check cannot be turned off
+//! (`mconnect_checks_the_identity_status_and_reads_its_levels`). A FranceConnect preset
+//! (v1, v2, FranceConnect+) is never configured into something FranceConnect refuses
+//! (`franceconnect.rs`, each rule citing FranceConnect's source):
+//! PKCE, `authorize_params` outside `claims`/`idp_hint`/`ui_locales`/`prompt`, a `prompt` other
+//! than `login`/`consent`, a malformed `claims`, no `acr_values` (v2, +) or a level the platform
+//! does not serve (also through a step-up's `acr_levels`), `client_secret_basic` (or `auto`
+//! without discovery) (`config::franceconnect_tests::overrides_franceconnect_refuses_are_refused_naming_the_key`,
+//! `tests/cli.rs::bad_configs_exit_2_naming_the_file_and_the_key`); the presets ask for the
+//! identité pivot only (`the_presets_ask_only_for_what_every_service_may_have`,
+//! `tests/franceconnect_rules.rs::every_franceconnect_preset_passes_with_the_authorisation_every_service_has`).
+//! **Never**: read the file again after start-up, or accept a literal secret.
 
 mod assurance;
 pub mod file;
@@ -15,23 +57,23 @@ mod pins;
 pub mod presets;
 mod provider;
 mod rate_limit;
+mod routes;
 pub mod secret;
 mod session;
 mod transport;
 
-use crate::policy::{Access, Level, Route};
 pub use assurance::IdentityStatus;
 use file::FileConfig;
-pub use headers::{AssertionConfig, ClaimHeader, HeaderConfig, HeaderEncoding, SigningKeyConfig};
+pub use headers::{AssertionConfig, ClaimHeader, HeaderConfig, SigningKeyConfig};
 use ipnet::IpNet;
 pub use pages::{Colors, Compliance, Logo, PageTexts, PagesConfig, Rgb, Texts};
-pub use provider::{
-    DecryptionKey, EndpointOverrides, Flavour, Pkce, ProviderConfig, TokenAuth, UserinfoFormat,
-};
+pub use pins::DecryptionKey;
+pub use provider::{EndpointOverrides, Pkce, ProviderConfig, TokenAuth, UserinfoFormat};
 pub use rate_limit::{Limits, RateLimitConfig};
+pub use routes::Route;
 pub use secret::Secret;
 use serde::Serialize;
-pub use session::{RedisConfig, SessionConfig, StoreKind};
+pub use session::{seal_key, seal_keys, RedisConfig, SealKeyError, SessionConfig, StoreKind};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -361,8 +403,8 @@ impl Validator {
         let mut out = Vec::new();
         for (i, a) in aliases.iter().enumerate() {
             let key = format!("server.host_aliases[{i}]");
-            let host = crate::edge::host::host_part(a.as_bytes());
-            if !crate::limits::is_authority(a.as_bytes()) || host.len() != a.len() {
+            let host = crate::authority::host_part(a.as_bytes());
+            if !crate::authority::is_authority(a.as_bytes()) || host.len() != a.len() {
                 return Err(self.err(
                     key,
                     format!(
@@ -422,7 +464,7 @@ impl Validator {
             return Err(self.err("upstream.resolve_interval", "must be at least 1s"));
         }
         if let Some(h) = &u.host_header {
-            if !crate::limits::is_authority(h.as_bytes()) {
+            if !crate::authority::is_authority(h.as_bytes()) {
                 return Err(self.err("upstream.host_header", format!("{h:?} is not host[:port]")));
             }
         }
@@ -449,86 +491,9 @@ impl Validator {
             verify_tls: u.verify_tls,
         })
     }
-
-    fn routes(
-        &self,
-        routes: &[file::RouteSection],
-        prefix: &str,
-        headers: &mut HeaderConfig,
-    ) -> Result<Vec<Route>, ConfigError> {
-        let mut out: Vec<Route> = Vec::new();
-        for (i, r) in routes.iter().enumerate() {
-            let key = |k: &str| format!("routes[{i}].{k}");
-            let path = if r.path.len() > 1 {
-                r.path.trim_end_matches('/')
-            } else {
-                &r.path
-            };
-            let plain = path.starts_with('/')
-                && path.bytes().all(is_path_byte)
-                && !path.contains("//")
-                && !path.split('/').any(|s| s == "." || s == "..");
-            if !plain {
-                return Err(self.err(
-                    key("path"),
-                    format!("{:?} is not a plain path prefix like \"/public\"", r.path),
-                ));
-            }
-            if path.starts_with(prefix) {
-                return Err(self.err(
-                    key("path"),
-                    format!("{prefix} is reserved for guichet's own pages"),
-                ));
-            }
-            if out.iter().any(|o| o.prefix == path) {
-                return Err(self.err(key("path"), format!("{path:?} appears twice")));
-            }
-            let access = match r.access.as_str() {
-                "browser" => Access::Browser,
-                "api" => Access::Api,
-                "public" => Access::Public,
-                o => {
-                    return Err(self.err(
-                        key("access"),
-                        format!("{o:?}: expected browser, api or public"),
-                    ))
-                }
-            };
-            let min_level = r
-                .min_level
-                .as_deref()
-                .map(|l| {
-                    Level::parse(l).ok_or_else(|| {
-                        self.err(
-                            key("min_level"),
-                            format!("{l:?}: expected eidas1, eidas2 or eidas3"),
-                        )
-                    })
-                })
-                .transpose()?;
-            if access == Access::Public && min_level.is_some() {
-                return Err(self.err(key("min_level"), "a public route cannot require a level"));
-            }
-            if access != Access::Browser && r.preserve_post.is_some() {
-                return Err(self.err(
-                    key("preserve_post"),
-                    "only browser routes keep forms across a login",
-                ));
-            }
-            let profile = self.route_profile(&key("claims"), r.claims.as_deref(), headers)?;
-            out.push(Route {
-                prefix: path.to_string(),
-                access,
-                min_level,
-                profile,
-                preserve_post: access == Access::Browser && r.preserve_post.unwrap_or(true),
-            });
-        }
-        Ok(out)
-    }
 }
 
-fn is_path_byte(b: u8) -> bool {
+pub(super) fn is_path_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"/-._~".contains(&b)
 }
 

@@ -3,14 +3,15 @@
 //!
 //! Invariants (tests in `config::tests`): HMAC only for FranceConnect v1, alone, without a
 //! `jwks_uri`, with a secret as long as the hash; JWE pins come with at least one key that
-//! loads, each key's `alg` pinned; one `kid` never names two different keys.
+//! loads, each key's `alg` pinned. The pins and the keys are parts [`super::provider`] assembles;
+//! nothing here knows a whole provider.
 
 use super::file::{self, DecryptionKeySection};
 use super::presets::Preset;
-use super::provider::{DecryptionKey, EndpointOverrides, Flavour, ProviderConfig};
 use super::{ConfigError, Secret, Validator};
+use crate::vocab::Flavour;
 use jsonwebtoken::Algorithm;
-use std::collections::BTreeMap;
+use serde::Serialize;
 
 /// JWE key management algorithms guichet can decrypt.
 pub const JWE_ALGS: &[&str] = &["RSA-OAEP", "RSA-OAEP-256", "ECDH-ES"];
@@ -23,6 +24,19 @@ pub const JWE_ENCS: &[&str] = &[
     "A192CBC-HS384",
     "A256CBC-HS512",
 ];
+
+/// A private key a provider encrypts tokens to (FranceConnect+).
+#[derive(Debug, Clone, Serialize)]
+pub struct DecryptionKey {
+    pub alg: String,
+    pub kid: String,
+    /// The PEM private key.
+    #[serde(rename = "key")]
+    pub pem: Secret,
+    /// The public JWK published at `/.guichet/jwks.json` (`use: enc`, `alg`, `kid`).
+    #[serde(skip)]
+    pub public_jwk: serde_json::Value,
+}
 
 /// `jwe_algs`, `jwe_encs`, `decryption_keys`, validated together.
 type Encryption = (Vec<String>, Vec<String>, Vec<DecryptionKey>);
@@ -48,7 +62,7 @@ impl Validator {
         p: &file::ProviderSection,
         preset: &Preset,
         secret: &Secret,
-        endpoints: &EndpointOverrides,
+        jwks_uri: Option<&str>,
     ) -> Result<Vec<Algorithm>, ConfigError> {
         let names: Vec<String> = match &p.id_token_algs {
             Some(a) => a.clone(),
@@ -90,7 +104,7 @@ impl Validator {
                  (algorithm confusion)",
             ));
         }
-        if endpoints.jwks_uri.is_some() {
+        if jwks_uri.is_some() {
             return Err(self.err(
                 key("jwks_uri"),
                 "a provider signing with the client secret has no keys to fetch",
@@ -187,27 +201,5 @@ impl Validator {
             });
         }
         Ok((algs, encs, keys))
-    }
-
-    /// Two providers may share a decryption key (same `kid`), never publish two different
-    /// keys under one `kid`: a provider could not tell which one to encrypt to.
-    pub(super) fn shared_kids(&self, providers: &[ProviderConfig]) -> Result<(), ConfigError> {
-        let mut seen: BTreeMap<&str, &serde_json::Value> = BTreeMap::new();
-        for (i, p) in providers.iter().enumerate() {
-            for (j, k) in p.decryption_keys.iter().enumerate() {
-                match seen.get(k.kid.as_str()) {
-                    Some(other) if **other != k.public_jwk => {
-                        return Err(self.err(
-                            format!("providers[{i}].decryption_keys[{j}].kid"),
-                            format!("{:?} already names another key", k.kid),
-                        ))
-                    }
-                    _ => {
-                        seen.insert(&k.kid, &k.public_jwk);
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 }

@@ -7,8 +7,8 @@
 //! spelling, the shape of its `Authority` claim), the preset holds an assumption that the
 //! README names and the operator can override.
 
-use super::{Flavour, Pkce, TokenAuth, UserinfoFormat};
-use crate::policy::Level;
+use super::{Pkce, TokenAuth, UserinfoFormat};
+use crate::vocab::{Flavour, Level};
 
 /// Endpoints of a provider without discovery (FranceConnect v1).
 #[derive(Debug, Clone, Copy)]

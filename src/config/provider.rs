@@ -3,16 +3,18 @@
 //!
 //! Invariants (each guarded by a test in `config::tests`):
 //! - Algorithms are pinned per provider ([`super::pins`]); levels and the identity status
-//!   check are in [`super::assurance`].
+//!   check are in [`super::assurance`]. Those are parts this file assembles: they never import
+//!   it.
+//! - One `kid` never names two different decryption keys across providers.
 //! - A provider without discovery has its authorization and token endpoints (and a JWKS URL
 //!   unless it signs with the client secret).
 
 use super::assurance::IdentityStatus;
 use super::file;
-use super::pins::is_hmac;
+use super::pins::{is_hmac, DecryptionKey};
 use super::presets::{self, Preset};
 use super::{duration_str, ConfigError, Secret, Validator};
-use crate::policy::Level;
+use crate::vocab::{Flavour, Level};
 use jsonwebtoken::Algorithm;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -24,33 +26,6 @@ pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Least age of the cached JWKS before a token naming an unknown key downloads it again.
 pub const DEFAULT_JWKS_REFRESH_FLOOR: Duration = Duration::from_secs(5);
-
-/// Which federation a provider belongs to; decides quirks the presets cannot express as data
-/// (claim rules, the chooser's button).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Flavour {
-    #[serde(rename = "franceconnect-v1")]
-    FranceConnectV1,
-    #[serde(rename = "franceconnect-v2")]
-    FranceConnectV2,
-    #[serde(rename = "franceconnect-plus")]
-    FranceConnectPlus,
-    #[serde(rename = "mconnect")]
-    MConnect,
-    #[serde(rename = "generic")]
-    Generic,
-}
-
-impl Flavour {
-    /// FranceConnect v1, v2 or FranceConnect+: FranceConnect's rules apply
-    /// ([`super::franceconnect`]).
-    pub fn is_franceconnect(self) -> bool {
-        matches!(
-            self,
-            Flavour::FranceConnectV1 | Flavour::FranceConnectV2 | Flavour::FranceConnectPlus
-        )
-    }
-}
 
 /// How the client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -140,19 +115,38 @@ impl ProviderConfig {
     pub fn expects_jwe(&self) -> bool {
         !self.jwe_algs.is_empty()
     }
-}
 
-/// A private key a provider encrypts tokens to (FranceConnect+).
-#[derive(Debug, Clone, Serialize)]
-pub struct DecryptionKey {
-    pub alg: String,
-    pub kid: String,
-    /// The PEM private key.
-    #[serde(rename = "key")]
-    pub pem: Secret,
-    /// The public JWK published at `/.guichet/jwks.json` (`use: enc`, `alg`, `kid`).
-    #[serde(skip)]
-    pub public_jwk: serde_json::Value,
+    /// The highest level this provider can prove, if it speaks levels at all.
+    pub fn max_level(&self) -> Option<Level> {
+        self.acr_levels.values().copied().max()
+    }
+
+    /// The level the configured `acr_values` asks for (the lowest of its known values).
+    pub fn default_level(&self) -> Option<Level> {
+        self.acr_values
+            .as_deref()?
+            .split(' ')
+            .filter_map(|a| self.acr_levels.get(a).copied())
+            .min()
+    }
+
+    /// The `acr_values` that ask for at least `level`: every value of the lowest level at or
+    /// above it. `None` when the provider cannot reach `level`.
+    pub fn acr_for(&self, level: Level) -> Option<String> {
+        let target = self
+            .acr_levels
+            .values()
+            .copied()
+            .filter(|l| *l >= level)
+            .min()?;
+        let values: Vec<&str> = self
+            .acr_levels
+            .iter()
+            .filter(|(_, l)| **l == target)
+            .map(|(a, _)| a.as_str())
+            .collect();
+        Some(values.join(" "))
+    }
 }
 
 /// Endpoints given in the configuration (or fixed by a preset without discovery); the rest
@@ -280,7 +274,13 @@ impl Validator {
         let (acr_values, acr_levels) = self.levels(&key, p, &preset)?;
         let endpoints = self.endpoints(&key, p, &preset)?;
         let discovery = p.discovery.unwrap_or(preset.discovery);
-        let id_token_algs = self.signature_algs(&key, p, &preset, &client_secret, &endpoints)?;
+        let id_token_algs = self.signature_algs(
+            &key,
+            p,
+            &preset,
+            &client_secret,
+            endpoints.jwks_uri.as_deref(),
+        )?;
         let (jwe_algs, jwe_encs, decryption_keys) = self.encryption(&key, p, &preset)?;
         let token_auth = match p.token_auth.as_deref() {
             None => preset.token_auth,
@@ -483,5 +483,27 @@ impl Validator {
             ));
         }
         Ok(params)
+    }
+
+    /// Two providers may share a decryption key (same `kid`), never publish two different
+    /// keys under one `kid`: a provider could not tell which one to encrypt to.
+    pub(super) fn shared_kids(&self, providers: &[ProviderConfig]) -> Result<(), ConfigError> {
+        let mut seen: BTreeMap<&str, &serde_json::Value> = BTreeMap::new();
+        for (i, p) in providers.iter().enumerate() {
+            for (j, k) in p.decryption_keys.iter().enumerate() {
+                match seen.get(k.kid.as_str()) {
+                    Some(other) if **other != k.public_jwk => {
+                        return Err(self.err(
+                            format!("providers[{i}].decryption_keys[{j}].kid"),
+                            format!("{:?} already names another key", k.kid),
+                        ))
+                    }
+                    _ => {
+                        seen.insert(&k.kid, &k.public_jwk);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }

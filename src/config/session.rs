@@ -10,6 +10,8 @@
 //! `sentinels_plaintext_and_sealing_keys_are_checked`).
 
 use super::{duration_str, file, ConfigError, Secret, Validator};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -64,6 +66,61 @@ pub struct RedisConfig {
     #[serde(with = "duration_str")]
     pub command_timeout: Duration,
     pub ca_file: Option<PathBuf>,
+}
+
+/// Why a configured sealing key cannot be used (the message never contains the key).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealKeyError {
+    #[error(
+        "{0}: must be 32 random bytes in base64 (44 characters) or hex (64), e.g. from \
+         `guichet keygen --alg A256GCM` or `openssl rand -base64 32`"
+    )]
+    Format(String),
+    #[error("{0}: is not random (all its bytes are equal)")]
+    Weak(String),
+    #[error("{0} and {1} are the same key")]
+    Duplicate(String, String),
+    #[error("at least one key is required")]
+    Empty,
+}
+
+/// A 32-byte sealing key from its configured text: base64 (standard or URL-safe, with or
+/// without padding) or hex.
+pub fn seal_key(secret: &Secret) -> Result<[u8; 32], SealKeyError> {
+    let text = secret.expose().trim();
+    let decoded = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode(text).ok()
+    } else {
+        [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|e| e.decode(text).ok())
+    };
+    let bytes: [u8; 32] = decoded
+        .and_then(|d| d.try_into().ok())
+        .ok_or_else(|| SealKeyError::Format(secret.source().to_string()))?;
+    if bytes.iter().all(|b| *b == bytes[0]) {
+        return Err(SealKeyError::Weak(secret.source().to_string()));
+    }
+    Ok(bytes)
+}
+
+/// The keys of `[session] seal_keys`, in order: at least one, each a key, no key twice.
+pub fn seal_keys(secrets: &[Secret]) -> Result<Vec<[u8; 32]>, SealKeyError> {
+    if secrets.is_empty() {
+        return Err(SealKeyError::Empty);
+    }
+    let mut raw: Vec<([u8; 32], &str)> = Vec::new();
+    for s in secrets {
+        let k = seal_key(s)?;
+        if let Some((_, first)) = raw.iter().find(|(r, _)| *r == k) {
+            return Err(SealKeyError::Duplicate(
+                first.to_string(),
+                s.source().to_string(),
+            ));
+        }
+        raw.push((k, s.source()));
+    }
+    Ok(raw.into_iter().map(|(k, _)| k).collect())
 }
 
 /// Source label of a URL written in the TOML itself (it has no password).
@@ -354,7 +411,7 @@ impl Validator {
             let secret = Secret::load(r).map_err(|e| self.err(&key, e.to_string()))?;
             keys.push(secret);
         }
-        crate::session::seal::Sealer::new(&keys).map_err(|e| self.err(KEY, e.to_string()))?;
+        seal_keys(&keys).map_err(|e| self.err(KEY, e.to_string()))?;
         Ok(keys)
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::vocab::{Access, Flavour, Level};
 use jsonwebtoken::Algorithm;
 use std::io::Write;
 

@@ -8,7 +8,7 @@
 //! bridge: `amr` `eidas`, gender `unspecified`, birthplace as free text, no birth country); and
 //! a suspended MConnect identity (MConnect only).
 
-use super::provider::Flavour;
+use super::flavour::{Flavour, IDP_ID};
 use sha2::{Digest, Sha256};
 
 /// One test identity, as the provider's userinfo endpoint describes it.
@@ -264,7 +264,7 @@ impl Citizen {
         if self.eidas {
             "eidas-bridge"
         } else {
-            super::provider::IDP_ID
+            IDP_ID
         }
     }
 

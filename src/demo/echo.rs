@@ -8,7 +8,7 @@
 //! (a slow request, for the shutdown tests). `GET /formulaire` is an HTML page with two forms
 //! posting back to it ([`FORM_PAGE`], for forms kept across a login).
 //!
-//! Given an [`AssertionCheck`], it also does what `docs/upstream.md` tells applications to do
+//! Given an [`AssertionCheck`], it also does what `docs/headers.md` tells applications to do
 //! with guichet's signed assertion, using josekit (not the library guichet signs with): fetch
 //! the JWK set over HTTP, pin ES256, verify the signature, `iss`, `aud`, `exp` and `iat`. The
 //! outcome is in each [`EchoedRequest::assertion`] and in the JSON it answers.
@@ -389,7 +389,7 @@ async fn echo_socket(mut socket: WebSocket, handshake: Vec<u8>) {
     }
 }
 
-/// Verifies an assertion the way `docs/upstream.md` describes, with josekit.
+/// Verifies an assertion the way `docs/headers.md` describes, with josekit.
 async fn verify(
     inner: &Inner,
     check: &AssertionCheck,

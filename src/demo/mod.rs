@@ -4,10 +4,40 @@
 //!
 //! The integration tests (`tests/common`) start the same [`Stack`] and run the real binary
 //! against it, so the demo a newcomer runs is the setup the tests check.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/demo/`
+//! The mock provider (`provider/`: one `Flavour` per federation:
+//! FranceConnect v1 (HS256 with the client secret), v2, FranceConnect+ (encrypts to the key it
+//! reads at guichet's `/.guichet/jwks.json`, `encryption.rs`),
+//! MConnect (`Authority` with a status), generic; real keys, signed userinfo, PKCE, fault switches
+//! for the security tests; one file per endpoint). Its FranceConnect flavours refuse what
+//! FranceConnect's published code refuses, the same way
+//! (`platform.rs`, each rule citing its source: the parameter
+//! whitelist and its error page `Y030007`, required `acr_values` and each platform's levels
+//! (`invalid_acr`), per-client scope authorisation (`MockConfig::authorized_scopes`,
+//! `invalid_scope`), `amr` only through `claims` for an authorised client (`Y100009`),
+//! `idp_id`/`idp_birthdate` only with their scopes, nonces of 22 characters, `client_secret_post`
+//! only, the revocation endpoint's exact form: `provider::strictness_tests::*`,
+//! `provider::platform::tests::*`). A valid request leads to an interaction page where the
+//! citizen is picked (`GET`/`POST {prefix}/interaction/{uid}/login?citizen=ID`,
+//! `interaction.rs`); its cancel link answers
+//! `access_denied`. The echo upstream
+//! (`echo.rs`: it verifies every identity assertion with josekit against the
+//! gateway's JWKS, as `docs/headers.md` tells applications to; it accepts websockets and
+//! answers slowly on `?sleep_ms=`), test certificates from a private CA made with the `openssl`
+//! command (`certs.rs`), test citizens (`citizens.rs`) and the
+//! `Stack` that wires them (one or several mocks, an encryption key for
+//! FranceConnect+) with a generated configuration. `guichet demo` and
+//! the integration tests use the same `Stack`; by default its FranceConnect mocks authorise the
+//! identité pivot only and guichet runs the presets' defaults, and `rich_identity` (what `guichet
+//! demo` runs) authorises everything and makes guichet ask for it.
 
 pub mod certs;
 pub mod citizens;
 pub mod echo;
+pub mod flavour;
 pub mod provider;
 
 use crate::config::Config;

@@ -7,6 +7,8 @@
 //! guichet serves one origin, and an application that builds URLs from `Host` must only ever
 //! see that one (the upstream receives the public host as `Host` anyway).
 
+use crate::authority::host_part;
+
 /// How a request's host relates to this deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostMatch {
@@ -61,20 +63,6 @@ impl Hosts {
 
 fn lower(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_ascii_lowercase()
-}
-
-/// The host of `host[:port]` or `[v6]:port`.
-pub fn host_part(authority: &[u8]) -> &[u8] {
-    if authority.first() == Some(&b'[') {
-        return match authority.iter().position(|b| *b == b']') {
-            Some(end) => &authority[..=end],
-            None => authority,
-        };
-    }
-    match authority.iter().rposition(|b| *b == b':') {
-        Some(colon) => &authority[..colon],
-        None => authority,
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,40 @@
 //! Invariants (tests in each submodule, `tests/request_target.rs`, `tests/fuzz.rs`):
 //! - Nothing that is not origin-form with a canonical path reaches the gateway.
 //! - A refusal here never reaches the gateway or the upstream, and is a page, not a reset.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/edge/`
+//! The HTTP edge (`mod.rs`: `Edge::admit`, run first on pingora's raw head):
+//! `target.rs` (the raw request-target's form),
+//! `path.rs` (the canonical path, `normalize_path`),
+//! `host.rs` (public host, `[server] host_aliases`, 421). The decisions, form
+//! by form, are in docs/security.md.
+//!
+//! **Invariants** (issue 14).
+//! - The path routed, judged and logged is byte for byte the path the upstream receives:
+//!   only origin-form targets with a canonical path reach the gateway, the proxy replaces the
+//!   target with its canonical form before anything reads it, and the gateway refuses a path
+//!   that is not canonical (`edge::tests::*`, `edge::target::tests::*`,
+//!   `tests/request_target.rs::raw_request_lines_of_every_form_never_bypass_a_route`, which
+//!   fails on the pre-issue-14 code with `GET renforce/`).
+//! - No route's `access`, `min_level` or claim profile can be bypassed by the spelling of a
+//!   target, under any reading by an upstream (decoded once or twice, `;` dropped, trailing dots
+//!   trimmed, backslashes, case folded, Werkzeug's `lstrip`), with or without a session, at
+//!   eIDAS 1 to 3 (`tests/request_target.rs::*`,
+//!   `fuzz::raw_request_lines_are_judged_as_they_are_forwarded`).
+//! - Forms some upstreams trim or fold are refused, equivalent spellings forwarded canonical
+//!   (`edge::path::tests::ambiguous_paths_are_refused`,
+//!   `equivalent_spellings_become_one_canonical_path`,
+//!   `the_canonical_form_is_its_own_canonical_form`); plain paths cost one scan and no
+//!   allocation (`plain_paths_are_borrowed_as_they_are`).
+//! - A host other than the public one or an alias gets 421, an alias a redirect to the public
+//!   URL, the probes any host (`edge::tests::*`, `edge::host::tests::*`,
+//!   `tests/hostile_client.rs::host_header_games_never_shape_guichet_s_urls`,
+//!   `tests/cli.rs::demo_runs_with_no_setup_and_a_script_can_log_in` for `localhost`).
+//!
+//! **Never**: read `session.req_header().uri` for a decision; forward a target the gateway did
+//! not see.
 
 pub mod host;
 pub mod path;

@@ -9,7 +9,7 @@
 //!   outside printable ASCII, a fragment): refused, 400.
 
 use super::path::{normalize_path, PathError};
-use crate::limits::is_authority;
+use crate::authority::is_authority;
 use http::Method;
 use std::borrow::Cow;
 

@@ -18,6 +18,37 @@
 //!   fields keep their order, names and values their bytes
 //!   (`tests::urlencoded_fields_keep_their_order_and_bytes`, `tests::multipart_text_and_file_parts`).
 //! - `Debug` of a kept form prints sizes only: a form is personal data and is never logged.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/forms/`
+//! Forms kept across a login: which posts are kept ([`same_origin`], [`Encoding::of`]), the body
+//! as ordered fields ([`parse`]; `multipart.rs`: browser-written
+//! multipart, names kept as written), [`KeptForm`] (its weight for the memory bound; `Debug`
+//! prints sizes only) and the author mark. The gateway side is
+//! `gateway/forms.rs`, the page `pages/replay.rs`;
+//! user documentation in `docs/pages.md`.
+//!
+//! **Invariants.** Only same-origin posts are kept
+//! (`forms::tests::only_same_origin_posts_are_kept`,
+//! `tests/preserve_post.rs::only_same_origin_forms_on_browser_routes_are_kept`, which also
+//! covers `api` routes (401), `preserve_post = false` and other content types); only bodies that
+//! can be sent back byte for byte (`what_cannot_be_replayed_exactly_is_refused`,
+//! `urlencoded_fields_keep_their_order_and_bytes`, `multipart_text_and_file_parts`); a body
+//! over the limit is answered with a page, never forwarded, and its rest never taken for a
+//! request (`tests/preserve_post.rs::forms_over_the_limit_or_not_replayable_get_a_page_and_nothing_is_forwarded`);
+//! replayed once (`a_form_posted_after_the_session_ended_reaches_the_app_once_after_the_new_login`),
+//! only with the session made by the login it started, in the browser that posted it
+//! (`a_replay_page_opens_only_in_the_browser_that_posted_and_only_once`,
+//! `a_kept_form_is_replayed_only_after_a_login_that_ended_after_it`,
+//! `a_login_from_another_browser_naming_the_form_does_not_get_it`), never to another citizen
+//! (`another_citizen_logging_in_does_not_get_the_form`, the mark:
+//! `the_author_mark_names_one_citizen_and_nobody_else`), never after `login_timeout`
+//! (`a_kept_form_is_never_replayed_after_login_timeout`), on Redis and across replicas
+//! (`with_redis_*`); none of it logged (first test above). The real browser posts it back with
+//! the same fields, files included (`tests/browser.rs::a_form_sent_after_the_session_ended_reaches_the_application_after_a_new_login`).
+//! **Never**: log a field; store a form anywhere but through `put_login` (one record path, sealed
+//! with the others); replay without taking.
 
 mod multipart;
 

@@ -24,14 +24,43 @@
 //!   from other sites, and `preserve_post_max_bytes = 0` behave as without this feature.
 //! - Nothing of a form reaches a log line or a metric label; a body over the limit is never
 //!   forwarded, half or whole.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## Life of a form kept across a login (issue 19)
+//!
+//! 1. A `POST` to a browser route finds no live session ([`Gateway::handle`]). If the route has
+//!    `preserve_post` (the default), `[session] preserve_post_max_bytes` is not 0, the body is
+//!    `application/x-www-form-urlencoded` or `multipart/form-data` and the request comes from
+//!    this site (`forms::same_origin`: `Sec-Fetch-Site: same-origin`, or
+//!    without it `Origin` = the public URL), the gateway answers `Outcome::KeepForm`; otherwise
+//!    the usual redirect (or 401 on `api` routes).
+//! 2. `proxy` reads the whole body, bounded in size and time, and calls
+//!    `Gateway::keep_form`: the fields are parsed in order
+//!    ([`forms::parse`]), refused with a page when they could not be sent back exactly or the
+//!    body is over the limit, else stored like a login state under `form:<random id>` with the
+//!    hash of the browser's pre-auth cookie and its author mark (cookie `guichet-author`,
+//!    [`forms::author`]: who logged in on this browser last); `303` to
+//!    `/.guichet/login?return_to=PATH&form=ID` (counted as a login start).
+//! 3. The login carries the id (`LoginState::form`, the chooser's links too). The callback, once
+//!    the session exists, takes the form, checks the pre-auth cookie, stores it again under a new
+//!    id bound to the hash of the new session cookie (`hand_form_to_session`), and sends the
+//!    browser to `/.guichet/replay?form=NEW` instead of `return_to`.
+//! 4. `/.guichet/replay` takes the form (once, any replica), checks the session cookie is the one
+//!    it was handed to, `login_timeout` from the post, and the author mark against the new
+//!    session's provider and `sub`; it serves `Pages::replay`: hidden
+//!    inputs in order, file inputs filled by the page's nonce script, which submits at once. The
+//!    browser's POST then goes through step 1 with a live session: an ordinary forward.
 
 use super::{Gateway, Outcome};
+use crate::config::Route;
 use crate::crypto;
 use crate::forms::{self, author, KeptForm};
 use crate::pages::Failure;
-use crate::policy::{safe_return_to, Level, Route};
+use crate::policy::safe_return_to;
 use crate::session::{cookies, form_key, now, FormLink, LoginState};
 use crate::throttle::Kind;
+use crate::vocab::Level;
 use crate::web::{Body, Reply, Request};
 use http::{Method, StatusCode};
 

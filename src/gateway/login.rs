@@ -13,20 +13,68 @@
 //!   the JWE, never the JWE itself.
 //! - A login that carries a kept form (`form=ID`, `gateway::forms`) ends on the form's replay
 //!   page instead of `return_to`; every login sets the author mark ([`crate::forms::author`]).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## Life of a login
+//!
+//! 1. `GET /.guichet/login?return_to=/page[&level=eidasN][&provider=NAME]`
+//!    (`gateway/login.rs`): `return_to` is reduced to a same-origin path
+//!    ([`policy::safe_return_to`]); the provider is the one named, or the only one whose
+//!    `acr_levels` reach the level asked for, or the citizen chooses among those (chooser); none:
+//!    a "level not available" page. `acr_values` is the provider's default, or its acr value for
+//!    the level asked when that is higher (step-up); `state`, `nonce`
+//!    (32 CSPRNG bytes, hex) and a PKCE verifier (when the provider supports it) are made; a
+//!    `LoginState` is stored under `state` with the SHA-256 of the
+//!    browser's pre-auth cookie (`guichet-login`, set on this response); 302 to the provider's
+//!    authorize URL (`oidc/flow.rs`).
+//! 2. The citizen authenticates at the provider, which redirects to the provider's redirect URI
+//!    (`/.guichet/callback` with one provider, `/.guichet/callback/NAME` with several:
+//!    `ProviderConfig::redirect_uri`) with `code`, `state` and (RFC 9207)
+//!    `iss`.
+//! 3. Callback: the login state is *taken* (deleted) from the store; the pre-auth cookie must match;
+//!    the response must have come to the redirect URI of the login's provider and carry that
+//!    provider's `iss` when it sends one (`Gateway::foreign_response`: success and error
+//!    responses alike); the code is exchanged ([`Provider::exchange_code`]); a FranceConnect+ id_token is decrypted
+//!    (`oidc/jwe.rs`: pinned `alg`/`enc`, configured `kid`); the id_token is
+//!    verified (`oidc/jws.rs`: pinned algorithm, JWKS key (FranceConnect v1:
+//!    the client secret), `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`) and its `acr`, read
+//!    through the provider's `acr_levels`, checked against the level asked; userinfo is fetched
+//!    (a signed JWT for FranceConnect v2, a JWE for FranceConnect+, opened and verified the same
+//!    way) and its `sub` compared; an MConnect identity's status must be `active`
+//!    (`identity/status.rs`); claims are whitelisted with the
+//!    provider flavour's rules (`Identity::intake`: a required, forwarded
+//!    claim outside its rule fails the login, any other is dropped, counted and logged as
+//!    `claim_dropped`); the session is created with a
+//!    new random id, its identity header blocks built once, one per route claim profile
+//!    (`SessionHeaders`; a login whose headers would exceed
+//!    `[headers] max_bytes` is refused here); the browser's previous session (if any) is deleted;
+//!    302 to `return_to`.
+//! 4. Any failure ends on a page from `pages.rs` with a status (400, 403, 429,
+//!    502, 503, never 500), an evidence-log line with a reason code and the request id, and a
+//!    metric; when the login state was known, the page's "log in again" resumes its journey
+//!    (`return_to`, and the level for a step-up: `Journey`). A callback whose
+//!    state is spent or unknown, from a browser with a live session (Back to the provider
+//!    after logging in, the callback reopened), goes to that session's landing page (the
+//!    `return_to` of its login, kept in the record) and makes nothing; without a live session
+//!    it is refused (`tests/login_security.rs::replayed_state_is_refused`,
+//!    `tests/journeys.rs::back_to_the_provider_after_logging_in_lands_on_the_citizen_s_page`). A failure the client controls (bad state, code, token) also counts against its
+//!    address (`throttle`); login starts count too, before the state is
+//!    stored.
 
 use super::Gateway;
 use crate::audit::Event;
 use crate::crypto;
-use crate::identity::headers::header_claim_index;
-use crate::identity::{status, ClaimError, ClaimSpec, Identity, Intake};
+use crate::identity::{status, ClaimError, Identity, Intake};
 use crate::oidc::flow::{sanitize_error_code, AuthorizeRequest};
 use crate::oidc::jws::{self, Expect, TokenError};
 use crate::oidc::{acr, jwe, response, OidcError, Provider};
 use crate::pages::{from_provider_error, ChooserEntry, Failure, Journey};
-use crate::policy::{safe_return_to, Level};
+use crate::policy::safe_return_to;
 use crate::session::cookies;
 use crate::session::{now, FormLink, IdToken, LoginState, SessionKey, SessionRecord};
 use crate::throttle::Kind;
+use crate::vocab::{header_claim_index, ClaimSpec, Level};
 use crate::web::{Reply, Request};
 use serde_json::{Map, Value};
 use std::sync::Arc;

@@ -29,6 +29,31 @@
 //!   and offers the logout button, never "you are logged out"
 //!   (`the_logged_out_page_never_lies_about_a_live_session`); when the store cannot tell,
 //!   the store-unavailable page, not "logged out" either.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## Life of a logout
+//!
+//! - RP-initiated (`gateway/logout.rs`): `GET`/`POST
+//!   /.guichet/logout`. A request not started on this site (fetch metadata, `Origin`, prefetch)
+//!   gets a confirmation page and nothing else; `Origin: null` (forms on no-referrer pages,
+//!   guichet's own) counts as this site only with `Sec-Fetch-Site: same-origin` or the
+//!   session's logout token (a hash of the cookie, in the confirmation form). Otherwise the
+//!   cookie's session is read, deleted
+//!   from the store, the cookie cleared, and the browser sent to the provider's end-session
+//!   endpoint with `id_token_hint`, a fresh `state` (stored like a login state, flagged
+//!   `logout`) and `post_logout_redirect_uri` = our `logged-out`: a redirect, or for a form
+//!   (`POST`) a page that moves on by itself (`meta refresh`), as browsers block a form's
+//!   redirects outside `form-action 'self'`. `logged-out` takes the state
+//!   once: valid, it lands on `[pages] logged_out_url`; missing or unknown, guichet's own page;
+//!   with a live session, a page saying so (never "logged out").
+//! - Back-channel (`gateway/backchannel.rs`): the provider POSTs
+//!   `logout_token`; `proxy` reads the (bounded) body of `POST`s to guichet's own paths into
+//!   [`web::Request::body`]. The provider is chosen by `iss` among those with
+//!   `backchannel_logout = true`, the token verified by [`jws::verify`] plus the logout-token
+//!   rules, its `jti` recorded in the store (`remember_once`), then the sessions found through
+//!   the store's index deleted: provider + `sid` when the token has a `sid` (none found: nothing
+//!   ends), provider + `sub` only when it has none (Back-Channel Logout 2.7).
 
 use super::Gateway;
 use crate::crypto;

@@ -11,6 +11,45 @@
 //! - A request forwarded with a session always carries that session's signed assertion for the
 //!   route's claim profile; if none can be made, the request is refused (503), or on a public
 //!   route forwarded without any identity.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/gateway/`
+//! The decisions: `mod.rs` (dispatch, session lookup, route decision),
+//! `login.rs`, `logout.rs` (logout, logged-out,
+//! session JSON), `backchannel.rs` (back-channel logout).
+//!
+//! **Invariants.** Only a live session from the store makes a request authenticated; store errors
+//! fail closed (503) where a session is needed
+//! (`tests/redis_sessions.rs::redis_outage_fails_closed_then_service_resumes_with_the_same_sessions`);
+//! expired sessions are deleted when seen and get a 401 on API routes
+//! (`tests/session_expiry.rs`); logout deletes the local session before redirecting
+//! (`tests/login_flow.rs::logout_deletes_the_session_then_logs_out_of_the_provider`), and a store
+//! that cannot delete gives an error page, not a false logout
+//! (`tests/redis_sessions.rs::a_store_that_cannot_delete_gives_an_error_not_a_false_logout`);
+//! logout ends only its cookie's session (`tests/logout.rs::logout_ends_only_the_session_of_its_cookie`),
+//! is never an open redirect (`logout_is_never_an_open_redirect`), needs a click when it comes
+//! from another site (`cross_site_logout_asks_for_confirmation`), takes `Origin: null` as this
+//! site only with the browser's `Sec-Fetch-Site: same-origin` or the session's token
+//! (`an_opaque_origin_needs_the_browser_s_word_or_the_token`), leaves a confirmed form for the
+//! provider without a form redirect (`a_confirmed_logout_leaves_for_the_provider_without_a_form_redirect`);
+//! `logged-out` trusts a state once (`logged_out_checks_the_state_once`) and never says "logged
+//! out" to a live session (`the_logged_out_page_never_lies_about_a_live_session`); a stale
+//! callback with a live session goes back to its page and makes nothing
+//! (`tests/login_security.rs::replayed_state_is_refused`); the browser's `/favicon.ico` starts
+//! no login (`tests/journeys.rs::the_browser_s_icon_request_starts_no_login`); every logout-token rule refuses with its reason
+//! and deletes nothing (`tests/backchannel_logout.rs::each_logout_token_check_refuses_and_keeps_the_session`,
+//! `backchannel::tests::each_logout_claim_rule_refuses_what_it_should`: `typ`, `exp` required),
+//! a token's `sid` ends that provider session only, never every session of its `sub`
+//! (`tests/certified_provider.rs::back_channel_logout_ends_only_the_provider_session_it_names`), only providers with
+//! `backchannel_logout = true` are heard (`providers_without_back_channel_logout_are_not_heard`),
+//! and a back-channel logout on one replica holds on the others within 1 s
+//! (`tests/redis_sessions.rs::back_channel_logout_received_by_one_replica_ends_the_session_on_the_other`).
+//! A session below a route's level is sent to step up, never let through, and a login asking a
+//! level goes only to providers that can prove it
+//! (`tests/providers.rs::step_up_*`, `chooser_offers_only_providers_that_reach_the_level`,
+//! `a_level_no_provider_reaches_gets_a_clear_page`).
+//! **Never**: talk to pingora (it gets a `web::Request`, returns an `Outcome`).
 
 mod backchannel;
 mod forms;
@@ -24,11 +63,11 @@ use crate::assertion::Signer;
 use crate::audit::{Audit, Event};
 use crate::config::Config;
 use crate::config::StoreKind;
-use crate::identity::headers::ProfileId;
-use crate::metrics::Metrics;
+use crate::edge::path::normalize_path;
+use crate::metrics::{Metrics, RouteClass};
 use crate::oidc::Provider;
 use crate::pages::{Failure, Journey, Pages};
-use crate::policy::{normalize_path, safe_return_to, Access, Level, Policy};
+use crate::policy::{safe_return_to, Policy};
 use crate::session::cookies::{self, CookieNames};
 use crate::session::logout_hint::HintSealer;
 use crate::session::{
@@ -38,6 +77,7 @@ use crate::session::{
 use crate::throttle::Throttle;
 use crate::upgraded::Upgraded;
 use crate::upstream::Upstream;
+use crate::vocab::{Access, Level, ProfileId};
 use crate::web::{Body, Reply, Request};
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
@@ -60,7 +100,7 @@ pub enum Outcome {
 pub struct Forward {
     pub session: Option<Arc<Session>>,
     /// Route class, for metrics: `browser`, `api`, `public`.
-    pub class: &'static str,
+    pub class: RouteClass,
     /// The route's claim profile: which of the session's header blocks to send.
     pub profile: ProfileId,
     /// The session's signed assertion for that profile (`None` without a session).
@@ -76,25 +116,25 @@ pub struct Keys {
 
 /// Everything the request path needs, built once at start-up.
 pub struct Gateway {
-    pub cfg: Arc<Config>,
-    pub providers: Vec<Arc<Provider>>,
-    pub store: Arc<dyn SessionStore>,
+    cfg: Arc<Config>,
+    providers: Vec<Arc<Provider>>,
+    store: Arc<dyn SessionStore>,
     /// Makes a live session (with its derived data) from a record.
-    pub sessions: SessionBuilder,
-    pub policy: Policy,
-    pub cookies: CookieNames,
-    pub pages: Pages,
-    pub metrics: Arc<Metrics>,
-    pub audit: Arc<Audit>,
+    sessions: SessionBuilder,
+    policy: Policy,
+    cookies: CookieNames,
+    pages: Pages,
+    metrics: Arc<Metrics>,
+    audit: Arc<Audit>,
     /// Signs the identity assertions.
-    pub signer: Arc<Signer>,
+    signer: Arc<Signer>,
     /// Login starts and failed callbacks per client address (`[rate_limit]`).
-    pub throttle: Throttle,
+    throttle: Throttle,
     /// The application's addresses, resolved in the background ([`crate::upstream`]).
-    pub upstream: Arc<Upstream>,
+    upstream: Arc<Upstream>,
     /// Open upgraded connections by session, closed when their session ends
     /// ([`crate::upgraded`]).
-    pub upgraded: Arc<Upgraded>,
+    upgraded: Arc<Upgraded>,
     /// `last_seen` is written back to the store at most this often.
     touch_interval: Duration,
     /// With the memory store, the id_token for the logout hint is sealed in a cookie scoped
@@ -139,6 +179,55 @@ impl Gateway {
         }
     }
 
+    /// The validated configuration.
+    pub fn cfg(&self) -> &Arc<Config> {
+        &self.cfg
+    }
+
+    /// The providers, in configuration order (discovery runs in the background).
+    pub fn providers(&self) -> &[Arc<Provider>] {
+        &self.providers
+    }
+
+    /// Where sessions and login states live.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// The names of guichet's cookies (hygiene strips them before the upstream).
+    pub fn cookies(&self) -> &CookieNames {
+        &self.cookies
+    }
+
+    /// The pages citizens see (the proxy shows one when a body cannot be read).
+    pub fn pages(&self) -> &Pages {
+        &self.pages
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The evidence log.
+    pub fn audit(&self) -> &Arc<Audit> {
+        &self.audit
+    }
+
+    /// Client addresses the login throttle tracks now (a gauge).
+    pub fn throttled_addresses(&self) -> u64 {
+        self.throttle.tracked()
+    }
+
+    /// The application's addresses.
+    pub fn upstream(&self) -> &Arc<Upstream> {
+        &self.upstream
+    }
+
+    /// Open upgraded connections by session.
+    pub fn upgraded(&self) -> &Arc<Upgraded> {
+        &self.upgraded
+    }
+
     /// The JWK set guichet publishes.
     pub fn jwks(&self) -> serde_json::Value {
         serde_json::json!({ "keys": self.jwks })
@@ -174,11 +263,7 @@ impl Gateway {
             }
         }
         let route = self.policy.route_for(req.path);
-        let class = match route.access {
-            Access::Browser => "browser",
-            Access::Api => "api",
-            Access::Public => "public",
-        };
+        let class = RouteClass::from(route.access);
         let session = match self.current_session(req).await {
             Ok(s) => s,
             // A public page needs no session: it passes without an identity.
@@ -230,7 +315,7 @@ impl Gateway {
         &self,
         req: &Request<'_>,
         session: Option<Arc<Session>>,
-        class: &'static str,
+        class: RouteClass,
         profile: ProfileId,
     ) -> Outcome {
         let assertion = match &session {
@@ -238,7 +323,7 @@ impl Gateway {
             Some(s) => match s.assertion(profile, &self.signer, &self.cfg.headers, now()) {
                 Ok(v) => Some(v),
                 // A public page needs no identity: it passes without one.
-                Err(e) if class == "public" => {
+                Err(e) if class == RouteClass::Public => {
                     tracing::error!(error = %e, "no identity assertion; public page sent without identity");
                     return Outcome::Forward(Forward {
                         session: None,
@@ -361,7 +446,7 @@ impl Gateway {
 
     /// A session below the level a page asks for is sent to log in again (step-up): an
     /// evidence line and a metric say so.
-    async fn step_up_required(&self, req: &Request<'_>, s: &Session, min: crate::policy::Level) {
+    async fn step_up_required(&self, req: &Request<'_>, s: &Session, min: Level) {
         let mut e = session_event(req, s, "step_up", "required", "level_too_low");
         e.required_level = Some(min.eidas());
         let _ = self.audit.record(&e).await;
@@ -372,15 +457,11 @@ impl Gateway {
     }
 
     /// The `route` metrics label of a request guichet answered itself.
-    pub fn route_class(&self, path: &str) -> &'static str {
+    pub fn route_class(&self, path: &str) -> RouteClass {
         crate::metrics::route_class(&self.cfg.server.prefix, path, || {
             match normalize_path(path) {
-                Ok(p) => match self.policy.route_for(&p).access {
-                    Access::Browser => "browser",
-                    Access::Api => "api",
-                    Access::Public => "public",
-                },
-                Err(_) => "browser",
+                Ok(p) => self.policy.route_for(&p).access.into(),
+                Err(_) => RouteClass::Browser,
             }
         })
     }

@@ -18,120 +18,63 @@
 //!   evidence line), so a claim guichet does not forward, or an optional one, never fails a
 //!   login.
 //! - `Debug` of an [`Identity`] prints claim *names* only: personal data never reaches a log.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/identity/`
+//! `mod.rs`: the claims guichet accepts ([`CLAIMS`]), from which flavours,
+//! and per-flavour exceptions ([`intake`]: FranceConnect+ eIDAS identities, MConnect's user key,
+//! FranceConnect v1's `idp`); `rules.rs`: the whitelist rules;
+//! `status.rs`: whether an MConnect identity is active;
+//! `headers.rs`: value encodings (`percent`, `utf8`, `base64url`, `latin1`). What a session
+//! sends upstream (one header block and one cached assertion per profile, built at login) is
+//! [`crate::session::headers::SessionHeaders`].
+//!
+//! **Invariants.** Unknown claims are dropped; rules belong to the federation: FranceConnect and
+//! MConnect keep their formats, a generic provider's claims follow OpenID Connect Core
+//! (`identity::tests::{each_rule_refuses_what_it_should, a_generic_provider_s_claims_follow_openid_connect_core}`,
+//! `tests/hostile_provider.rs::a_login_handle_is_a_generic_provider_s_preferred_username`). A
+//! required (`identity::required`) and forwarded claim outside its rule fails the login with a
+//! reason naming the claim (against a provider sending control characters, escaped NULs, bidi
+//! overrides, 100 KiB values or non-strings: `tests/hostile_provider.rs::json_userinfo_with_*`,
+//! `fuzz::claims_are_whitelisted_or_refused`); an optional or unforwarded one is dropped, counted
+//! and logged, never fatal
+//! (`identity::tests::at_login_only_required_forwarded_claims_fail_and_the_others_are_dropped`,
+//! `tests/hostile_provider.rs::{a_generic_provider_s_bad_claims_are_dropped_and_counted_not_fatal,
+//! a_claim_the_application_never_receives_never_fails_a_login}`); a rule
+//! is relaxed only for the flavour that needs it
+//! (`franceconnect_plus_accepts_eidas_identities_and_rnipp_claims`,
+//! `mconnect_claims_and_the_user_key`): FranceConnect's genders include `unspecified` (register
+//! sex I: `register_sex_i_is_unspecified_at_every_franceconnect`,
+//! `tests/franceconnect_rules.rs::register_sex_i_logs_in_as_unspecified`), and a birthplace in
+//! words passes only for an identity whose `amr` contains `eidas`
+//! (`eidas_formats_only_when_amr_says_eidas`,
+//! `tests/franceconnect_rules.rs::eidas_formats_only_for_identities_whose_amr_says_eidas`). The identity status fails closed
+//! (`status::tests::only_an_explicit_active_status_passes`,
+//! `tests/providers.rs::suspended_mconnect_identity_gets_the_refusal_page`). Every encoding round-trips and none can
+//! carry a control character (`identity::headers::tests::every_encoding_round_trips`,
+//! `control_characters_never_become_a_header_value`). Identity headers plus the assertion stay
+//! under `max_bytes` or the login is refused
+//! (`session::headers::tests::an_identity_too_large_for_the_headers_is_refused`,
+//! `tests/upstream_identity.rs::an_oversized_identity_is_refused_at_login`); a replica with a
+//! smaller cap refuses such a session's requests (503; public pages pass without identity:
+//! `a_replica_with_a_smaller_cap_never_forwards_an_oversized_identity`). A route receives only
+//! its profile's claims (`tests/upstream_identity.rs::a_route_receives_only_the_claims_it_lists`).
+//! `Debug` of an identity or a header block prints claim names only. **Never**: build headers per
+//! request.
 
 pub mod headers;
 mod rules;
 pub mod status;
 
-use crate::config::Flavour;
-pub use rules::Rule;
+use crate::vocab::{ClaimSpec, Flavour, Rule, CLAIMS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// A claim guichet knows: the name it is kept under, its header suffix, its rule, and the
-/// flavours it is accepted from.
-#[derive(Debug, Clone, Copy)]
-pub struct ClaimSpec {
-    pub name: &'static str,
-    /// Appended to the header prefix: `Given-Name` -> `X-Pivot-Given-Name`.
-    pub header: &'static str,
-    pub rule: Rule,
-    pub from: &'static [Flavour],
-}
-
-const fn spec(
-    name: &'static str,
-    header: &'static str,
-    rule: Rule,
-    from: &'static [Flavour],
-) -> ClaimSpec {
-    ClaimSpec {
-        name,
-        header,
-        rule,
-        from,
-    }
-}
-
 use Flavour::{FranceConnectPlus as PLUS, FranceConnectV1 as V1, FranceConnectV2 as V2};
 use Flavour::{Generic as GEN, MConnect as MC};
-
-const EVERY: &[Flavour] = &[V1, V2, PLUS, MC, GEN];
-/// FranceConnect's identité pivot and the generic OpenID claims.
-const FC: &[Flavour] = &[V1, V2, PLUS, GEN];
-/// FranceConnect v2 (eIDAS low) only sends these.
-const FC_LOW: &[Flavour] = &[V2, GEN];
-const FC_PLUS: &[Flavour] = &[PLUS];
-const MCONNECT: &[Flavour] = &[MC];
-
-/// Every claim guichet accepts, in header order.
-pub const CLAIMS: &[ClaimSpec] = &[
-    spec("sub", "Sub", Rule::Subject, EVERY),
-    spec("given_name", "Given-Name", Rule::Name, EVERY),
-    spec(
-        "given_name_array",
-        "Given-Name-Array",
-        Rule::NameList,
-        FC_LOW,
-    ),
-    spec("family_name", "Family-Name", Rule::Name, EVERY),
-    spec("preferred_username", "Preferred-Username", Rule::Name, FC),
-    spec("birth_name", "Birth-Name", Rule::Name, MCONNECT),
-    spec("name", "Name", Rule::Name, MCONNECT),
-    // MConnect's `preferred_username` is the user's unique key, not a usage name: it is
-    // kept under its own name so an application never shows it as a name.
-    spec("user_key", "User-Key", Rule::Subject, MCONNECT),
-    spec("birthdate", "Birthdate", Rule::Date, FC),
-    spec("idp_birthdate", "Idp-Birthdate", Rule::PartialDate, FC_LOW),
-    spec("birth_datetime", "Birth-Datetime", Rule::DateTime, MCONNECT),
-    spec("gender", "Gender", Rule::Gender, EVERY),
-    spec("birthplace", "Birthplace", Rule::InseeCommune, FC),
-    spec("birth_place", "Birth-Place", Rule::Text, MCONNECT),
-    spec("birthcountry", "Birthcountry", Rule::InseeCountry, FC),
-    spec("email", "Email", Rule::Email, FC),
-    spec("rnipp_given_name", "Rnipp-Given-Name", Rule::Name, FC_PLUS),
-    spec(
-        "rnipp_given_name_array",
-        "Rnipp-Given-Name-Array",
-        Rule::NameList,
-        FC_PLUS,
-    ),
-    spec(
-        "rnipp_family_name",
-        "Rnipp-Family-Name",
-        Rule::Name,
-        FC_PLUS,
-    ),
-    spec("rnipp_birthdate", "Rnipp-Birthdate", Rule::Date, FC_PLUS),
-    spec("rnipp_gender", "Rnipp-Gender", Rule::Gender, FC_PLUS),
-    spec(
-        "rnipp_birthplace",
-        "Rnipp-Birthplace",
-        Rule::InseeCommune,
-        FC_PLUS,
-    ),
-    spec(
-        "rnipp_birthcountry",
-        "Rnipp-Birthcountry",
-        Rule::InseeCountry,
-        FC_PLUS,
-    ),
-    spec(
-        "registration_authority",
-        "Registration-Authority",
-        Rule::Text,
-        MCONNECT,
-    ),
-    spec("idp_id", "Idp-Id", Rule::Token, FC),
-    spec("acr", "Acr", Rule::Token, EVERY),
-    spec("amr", "Amr", Rule::TokenList, EVERY),
-];
-
-pub fn claim_spec(name: &str) -> Option<&'static ClaimSpec> {
-    CLAIMS.iter().find(|c| c.name == name)
-}
 
 /// Where a claim comes from for a provider of this flavour (its name in the provider's JSON)
 /// and which rule checks it; `None` when this flavour's claims never include it. `eidas`: the

@@ -2,55 +2,8 @@
 //! kept. A value outside its rule is refused, never cleaned or truncated.
 
 use super::ClaimError;
+use crate::vocab::Rule;
 use serde_json::Value;
-
-/// How a claim's value is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    /// Opaque identifier: 1-255 printable ASCII characters, no spaces.
-    Subject,
-    /// A person's name: letters (any script), combining accents, space, `-`, `'`, `’`, `.`.
-    Name,
-    /// `YYYY-MM-DD`, a calendar date; `00` stands for an unknown month or day (`YYYY-MM-00`,
-    /// `YYYY-00-00`: people whose exact birth date is unknown, as FranceConnect sends them).
-    Date,
-    /// [`Rule::Date`], or the shorter `YYYY-MM` and `YYYY` forms (`idp_birthdate`).
-    PartialDate,
-    /// A date with an optional time (MConnect `birth_datetime`): `YYYY-MM-DD`, then optionally
-    /// `T` (or a space) `HH:MM[:SS[.fraction]]` and an optional `Z` or `±HH:MM` offset.
-    DateTime,
-    /// `male` or `female` (FranceConnect's values).
-    Gender,
-    /// `male`, `female` or `unspecified`: FranceConnect's genders, the national register's
-    /// sexes M, F and I (`back/libs/rnipp/src/mappers/oidc-to-rnipp.mappers.ts`,
-    /// `back/libs/rnipp/src/enums/genders.enum.ts`) and eIDAS identities'
-    /// (`back/libs/eidas-oidc-mapper/src/enums/eidas-gender.enum.ts`), in
-    /// `github.com/france-connect/sources`.
-    GenderFc,
-    /// INSEE commune code: 5 digits, or Corsica's `2A`/`2B` + 3 digits.
-    InseeCommune,
-    /// INSEE country code: 5 digits (`99100` is France).
-    InseeCountry,
-    /// Free text such as a place or an authority: 1-128 characters among letters (any script),
-    /// digits, combining accents, space and `- ' ’ . , ( ) /`.
-    Text,
-    Email,
-    /// A protocol token: 1-128 characters among `A-Za-z0-9._:/-`.
-    Token,
-    /// A JSON array of tokens, kept space-separated.
-    TokenList,
-    /// A JSON array of names, kept comma-separated.
-    NameList,
-    /// An OpenID Connect Core string (generic providers): 1-256 characters, no control
-    /// character, no bidi embedding/override/isolate, no line or paragraph separator, no
-    /// leading or trailing white space.
-    OidcString,
-    /// A JSON array of [`Rule::OidcString`], kept comma-separated.
-    OidcStringList,
-    /// OpenID Connect Core's `birthdate`: `YYYY-MM-DD` (year `0000` when omitted) or `YYYY`
-    /// (also the `00` forms of [`Rule::Date`]).
-    OidcDate,
-}
 
 const MAX_LEN: usize = 256;
 

@@ -7,7 +7,7 @@
 //! (`tests/federation_security.rs::acr_*`, `tests/providers.rs::step_up_*`).
 
 use super::jws::TokenError;
-use crate::policy::Level;
+use crate::vocab::Level;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 

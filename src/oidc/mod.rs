@@ -11,6 +11,70 @@
 //!   endpoints.
 //! - Errors carry no token and no personal data; [`OidcError::reason`] is a short code from a
 //!   fixed set, used as a metrics label and in the evidence log.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/oidc/`
+//! The relying party: `mod.rs` (provider at run time, discovery (or fixed
+//! endpoints: FranceConnect v1 is ready at once), errors), `jwks.rs` (keys,
+//! refresh on unknown `kid` with a floor), `jwe.rs` (FranceConnect+: opening
+//! the encrypted id_token and userinfo with guichet's keys), `jws.rs`
+//! (signed-token verification), `acr.rs` (the level an `acr` proves, through
+//! `acr_levels`), `flow.rs`
+//! (authorize URL, code exchange, userinfo), `response.rs` (is an
+//! authorization response the answer of the provider its login was sent to: its redirect URI,
+//! RFC 9207's `iss`), `http.rs` (client: bounded time
+//! and size, no redirects).
+//!
+//! We use `jsonwebtoken` for JWS and write the OpenID Connect checks ourselves rather than use the
+//! `openidconnect` crate's typed flow: FranceConnect+ sends JWE id_tokens and userinfo (which that
+//! crate cannot parse), FranceConnect v1 signs with the client secret, and every check must map to
+//! a named refusal reason for the evidence log.
+//!
+//! **Invariants.** The token's `alg` must be in the provider's pinned list before any key is looked
+//! at (`jws::tests::alg_none_and_hmac_are_refused_before_any_key_lookup`,
+//! `tests/login_security.rs::{alg_none, hs256_keyed_with_the_public_key}`); signature, `iss`,
+//! `aud`, `azp`, `exp`, `iat`, `nonce`, `acr`, userinfo `sub` each have an end-to-end test in
+//! `tests/login_security.rs` that fails if the check is removed. JWKS downloads triggered by unknown
+//! keys happen at most once per `jwks_refresh_interval`, a floor of 5 s by default
+//! (`a_flood_of_unknown_kids_does_not_hammer_the_jwks_endpoint`), and rotation is picked up without
+//! a restart, seconds after the last download
+//! (`a_key_rotated_seconds_after_the_last_download_is_picked_up_at_once`,
+//! `tests/certified_provider.rs::a_key_rotation_is_picked_up_seconds_after_the_last_download`,
+//! `provider_key_rotation_is_picked_up_after_an_unknown_kid`, and for the JWS inside
+//! FranceConnect+'s JWE `tests/providers.rs::franceconnect_plus_key_rotation_mid_run`). A provider
+//! pinned to JWE never gets a plain JWS accepted, a JWE is refused before decryption unless its
+//! `alg`/`enc` are pinned and its `kid` is a configured key, and every decryption failure gives
+//! one reason (`jwe::tests::*`, `tests/federation_security.rs::fcplus_*`); FranceConnect v1's
+//! HMAC is keyed with the client secret only (`tests/federation_security.rs::fcv1_*`). The session keeps the inner
+//! JWS for FranceConnect+ logout, never the JWE (`tests/providers.rs::franceconnect_plus_with_*`).
+//! Every call to a provider is bounded in time by the provider's `http_timeout` (default 5 s;
+//! `tests/hostile_provider.rs::a_token_endpoint_that_never_answers_is_cut_off_by_guichet_s_timeout`)
+//! and in size (256 KiB per answer, 16 KiB per token:
+//! `tests/hostile_provider.rs::{id_token_of_100_kib, token_response_larger_than_any_answer_guichet_reads,
+//! signed_userinfo_with_a_claim_of_100_kib, json_userinfo_larger_than_any_answer_guichet_reads}`);
+//! a provider's `error` text is reduced to a bounded charset before it reaches a page, a log or a
+//! metric label (`provider_errors_with_odd_characters_are_escaped_and_bounded`).
+//! `login_hint` never reaches a FranceConnect provider, which refuses it
+//! (`tests/login_flow.rs::authorization_request_carries_state_nonce_acr_and_never_login_hint`; other
+//! providers get it: `login_hint_goes_to_providers_that_accept_it`). With `revoke_access_token`
+//! (FranceConnect+), the access token is revoked once userinfo is read, whatever the login's
+//! outcome, in the background, with exactly the fields FranceConnect accepts
+//! (`tests/franceconnect_rules.rs::franceconnect_plus_access_tokens_are_revoked_once_userinfo_is_read`).
+//! Keys are chosen by type, curve and `kid` (kid-less keys after the named ones) and every
+//! candidate is tried (`jwks::tests::*`, `jws::tests::every_candidate_key_is_tried_until_one_verifies`).
+//! `iss` is one string equal to the issuer and `aud` a string or an array of strings naming the
+//! client, re-checked after jsonwebtoken (`jws::tests::the_issuer_is_one_string_compared_exactly`,
+//! `an_audience_of_the_wrong_type_is_refused_even_where_aud_is_optional`,
+//! `tests/login_security.rs::{issuer_given_as_an_array_with_one_matching_member,
+//! signed_userinfo_with_an_audience_that_is_not_a_string}`). An authorization response (success
+//! or error) is taken only at its provider's redirect URI and, when the provider sends RFC 9207's
+//! `iss` (discovery says so, or its preset), with that exact `iss`
+//! (`tests/login_security.rs::{rfc_9207_iss_is_required_and_exact_on_success_and_error_responses,
+//! with_several_providers_a_response_is_only_taken_at_its_own_redirect_uri}`,
+//! `tests/certified_provider.rs::rfc_9207_iss_present_absent_or_wrong`).
+//! **Never**: log a token or a code; follow a redirect from a provider endpoint; accept a plain-JSON
+//! userinfo from a provider pinned to signed userinfo.
 
 pub mod acr;
 pub mod flow;

@@ -14,8 +14,8 @@
 
 use super::texts::say;
 use super::{escape, Journey, Pages};
-use crate::config::Flavour;
-use crate::policy::Level;
+use crate::vocab::Flavour;
+use crate::vocab::Level;
 use crate::web::{Lang, Reply};
 use http::StatusCode;
 

@@ -289,7 +289,7 @@ fn logged_out_and_confirm_pages_in_both_languages() {
 fn journey() -> Journey {
     Journey {
         return_to: "/dossiers/42?onglet=pieces&x=1".into(),
-        level: Some(crate::policy::Level::Substantial),
+        level: Some(crate::vocab::Level::Substantial),
     }
 }
 
@@ -297,17 +297,17 @@ fn chooser(lang: Lang, logged_in: bool) -> Reply {
     let entries = [
         ChooserEntry {
             display_name: "FranceConnect",
-            flavour: crate::config::Flavour::FranceConnectV2,
+            flavour: crate::vocab::Flavour::FranceConnectV2,
             href: "/.guichet/login?provider=fc".into(),
         },
         ChooserEntry {
             display_name: "FranceConnect+",
-            flavour: crate::config::Flavour::FranceConnectPlus,
+            flavour: crate::vocab::Flavour::FranceConnectPlus,
             href: "/.guichet/login?provider=fcp".into(),
         },
         ChooserEntry {
             display_name: "S'identifier avec MConnect",
-            flavour: crate::config::Flavour::MConnect,
+            flavour: crate::vocab::Flavour::MConnect,
             href: "/.guichet/login?provider=mc".into(),
         },
     ];
@@ -596,7 +596,7 @@ fn english_is_complete_and_marked() {
     // A label the operator wrote is French: marked so on English pages.
     let entries = [ChooserEntry {
         display_name: "Compte MConnect de la Mairie",
-        flavour: crate::config::Flavour::MConnect,
+        flavour: crate::vocab::Flavour::MConnect,
         href: "/x".into(),
     }];
     let en = text(&pages().chooser(Lang::En, &entries, &journey(), false));

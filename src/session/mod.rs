@@ -19,8 +19,107 @@
 //!   is refused by every other at once. Back-channel logout finds sessions through an index
 //!   by provider + `sid` and provider + `sub` ([`Match`]).
 //! - `Debug` of a session shows no token and no personal data.
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/session/`
+//! `mod.rs`: session record, expiry, login state, the `SessionStore` trait,
+//! [`SessionBuilder`] (the one place derived data such as the header block is made, at login and
+//! when a replica first reads a record), [`Match`] (back-channel index keys);
+//! `memory/`: the memory store (live sessions in a sharded table
+//! with the back-channel index, `sessions.rs`; login states and
+//! logout token ids in moka caches); `id_token.rs`: the id_token kept
+//! for the logout hint, held compactly;
+//! `redis/`: the Redis store (key layout and what is sealed in its
+//! module doc; `link.rs`: one server, or the primary Sentinel
+//! names, followed across failovers; `scripts.rs`: the Lua that
+//! writes activity back and ends sessions);
+//! `seal.rs`: AES-256-GCM sealing of Redis records bound to where they
+//! are stored, keyed index names, key rotation;
+//! `cookies.rs`: cookie names and attributes. Stores report what they
+//! do by themselves ([`Notices`]: sessions ended by a sweep, the per-citizen cap, a full memory
+//! store; records refused) to the evidence log and metrics (`gateway::store_notices`).
+//! docs/replicas.md is the operator's side.
+//!
+//! **Invariants.**
+//! - Every Redis key is scoped to the deployment (a tag from its public URL after the prefix):
+//!   staging and production sharing one Redis and one prefix never open each other's sessions
+//!   (`tests/hostile_client.rs::a_session_cookie_from_another_deployment_opens_nothing`,
+//!   `redis::tests::each_deployment_gets_its_own_key_space`).
+//! - Store keys are SHA-256 of the cookie; cookies are 256 random bits; nothing in Redis names a
+//!   cookie, a state, a `sub` or a `sid` in clear
+//!   (`tests/redis_store.rs::back_channel_index_token_ids_and_login_states`,
+//!   `tests/redis_sessions.rs::login_on_one_replica_holds_on_the_other_and_logout_on_either_ends_it`).
+//! - Every record in Redis (session, login state, index entry) is sealed, bound to the
+//!   deployment, key and field; a dump shows no personal data and no token
+//!   (`tests/redis_sessions.rs::a_redis_dump_shows_no_personal_data_and_no_token`); a record
+//!   altered, moved or sealed with another key opens nothing, is reported and not deleted
+//!   (`seal::tests::altered_copied_or_foreign_records_do_not_open`,
+//!   `tests/redis_store.rs::{records_are_sealed_and_altered_moved_or_foreign_ones_are_refused,
+//!   login_states_and_index_entries_are_sealed_where_they_are_stored}`,
+//!   `tests/redis_sessions.rs::a_record_altered_or_copied_in_redis_opens_nothing_and_is_in_the_evidence_log`);
+//!   the first key seals, all open (`seal::tests::rotation_the_first_key_seals_every_key_opens`);
+//!   the Redis store does not start without keys
+//!   (`config::tests::sentinels_plaintext_and_sealing_keys_are_checked`).
+//! - With Sentinel, guichet writes only through a connection whose server answered `ROLE` as
+//!   primary, drops it when it breaks, times out or answers `READONLY`/`EXECABORT`, and fails
+//!   closed while no primary is known; sessions already replicated survive a SIGKILLed or
+//!   handed-over primary on every replica
+//!   (`tests/redis_failover.rs::{sessions_survive_a_killed_primary_and_the_old_primary_returns_as_a_replica,
+//!   a_graceful_failover_loses_no_session_and_writes_go_to_the_new_primary,
+//!   sentinels_and_primary_over_tls_with_passwords, every_write_a_replica_refuses_is_recognised}`). Plain `redis://` to a remote host needs
+//!   `redis_allow_plaintext` (`config::tests::sentinels_plaintext_and_sealing_keys_are_checked`).
+//! - One citizen holds at most `max_sessions_per_citizen` sessions, the oldest ended first with
+//!   an evidence line (`sessions::tests::one_citizen_cannot_crowd_out_the_others`,
+//!   `tests/redis_store.rs::one_citizen_is_capped_and_the_index_holds_only_live_sessions`,
+//!   `tests/session_expiry.rs::one_citizen_is_capped_*`); the Redis index loses an entry when
+//!   its session ends, whatever ends it (same tests,
+//!   `tests/redis_store.rs::every_replica_sweeps_and_each_expired_session_is_ended_once`).
+//! - Every session end is in the evidence log once with its reason, in both stores, idle
+//!   expiry nobody sees included (a sweep: `tests/session_expiry.rs::idle_expiry_nobody_sees_is_recorded_*`,
+//!   `sessions::tests::the_sweep_and_eviction_report_why_each_session_ended`).
+//! - A login state is taken once, on any replica (`memory::tests::login_state_is_single_use`,
+//!   `tests/login_security.rs::replayed_state_is_refused`,
+//!   `tests/redis_sessions.rs::login_started_on_one_replica_is_finished_by_the_other`).
+//! - The store is the authority on existence: a session deleted on one replica is refused by the
+//!   others at the next request, whatever they cached
+//!   (`tests/redis_store.rs::redis_is_the_authority_and_derived_data_is_cached_per_version`,
+//!   `tests/redis_sessions.rs::login_on_one_replica_holds_on_the_other_and_logout_on_either_ends_it`).
+//!   Derived data is reused only for the same version stamp (same test).
+//! - Idle and absolute limits hold on every request, activity slides only the idle one, expired
+//!   sessions are gone from the store (`tests/session_expiry.rs::*`, both stores;
+//!   `session::tests::idle_and_absolute_expiry`).
+//! - Activity is written back at most once per `touch_interval`
+//!   (`session::tests::touch_writes_back_at_most_once_per_interval`,
+//!   `tests/redis_sessions.rs::activity_is_written_back_at_most_once_per_interval_and_keys_expire`)
+//!   and a write-back never resurrects a deleted session
+//!   (`tests/redis_store.rs::a_late_write_back_never_resurrects_a_deleted_session`).
+//! - Store errors are bounded in time and delete nothing; Redis coming back needs no restart
+//!   (`tests/redis_store.rs::an_unreachable_or_untrusted_redis_is_an_error_within_the_time_bound`,
+//!   `tests/redis_sessions.rs::redis_outage_fails_closed_then_service_resumes_with_the_same_sessions`).
+//! - Login states in memory are bounded by their size ([`LoginState::weight`]: a kept form
+//!   counts its bytes), not their number
+//!   (`memory::tests::kept_forms_count_in_the_bound_of_login_states_by_their_size`).
+//! - The memory store and its index are bounded; an insert past `max_sessions` evicts an expired
+//!   or the least recently active session of a sample taken at a random place, never the one
+//!   inserted (`memory::tests::bounded_store_evicts_instead_of_growing`,
+//!   `sessions::tests::{bounded_store_evicts_instead_of_growing, eviction_samples_start_at_random}`); expired sessions leave the
+//!   store and the index by themselves
+//!   (`sessions::tests::expired_sessions_are_swept_with_their_index_entries`); back-channel matches stay within
+//!   one provider (`memory::tests::back_channel_matches_by_sid_or_by_sub_within_one_provider`,
+//!   `tests/redis_store.rs::back_channel_index_token_ids_and_login_states`).
+//! - A new session id at every login and the previous one deleted
+//!   (`tests/login_flow.rs::each_login_gets_a_new_session_id_and_the_old_one_dies`).
+//! - The Redis password never prints (`config::tests::redis_store_settings_are_checked_and_its_password_never_prints`,
+//!   `redis::tests::passwords_are_scrubbed_from_messages`,
+//!   `tests/redis_sessions.rs::rediss_with_a_private_ca_and_a_password_kept_out_of_logs_and_check`).
+//!
+//! **Never**: print a token in `Debug`; store derived data (header block, assertion) in Redis;
+//! delete a session because the store failed or a record did not open; write anything to Redis
+//! unsealed but numbers and hashes; generate a sealing key per process.
 
 pub mod cookies;
+pub mod headers;
 pub mod id_token;
 pub mod logout_hint;
 pub mod memory;
@@ -28,10 +127,10 @@ pub mod redis;
 pub mod seal;
 
 use crate::forms::KeptForm;
-use crate::identity::headers::SessionHeaders;
 use crate::identity::Identity;
-use crate::policy::Level;
+use crate::vocab::Level;
 use async_trait::async_trait;
+use headers::SessionHeaders;
 pub use id_token::IdToken;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -243,7 +342,7 @@ impl Session {
     /// one while fresh, its claims made from this session's record when it must be signed.
     pub fn assertion(
         &self,
-        profile: crate::identity::headers::ProfileId,
+        profile: crate::vocab::ProfileId,
         signer: &crate::assertion::Signer,
         cfg: &crate::config::HeaderConfig,
         now: u64,
@@ -406,10 +505,26 @@ impl Match<'_> {
     }
 }
 
-/// A store that cannot answer. Requests that need it fail closed.
+/// A store that cannot answer, and why. Requests that need it fail closed. Messages name no
+/// password (the Redis store scrubs them before it builds one).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("session store unavailable: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The store's settings cannot be used (at start: the Redis URLs, the sealing keys).
+    #[error("session store unavailable: {0}")]
+    Setup(String),
+    /// Redis answered with an error, or the connection failed.
+    #[error("session store unavailable: redis: {0}")]
+    Redis(String),
+    /// Redis did not answer within the store's time bound.
+    #[error("session store unavailable: redis: timed out")]
+    TimedOut,
+    /// A record could not be encoded for the store (`what`: the session, the login state).
+    #[error("session store unavailable: cannot encode the {what}: {reason}")]
+    Encode { what: &'static str, reason: String },
+    /// A session was handed to the store under a key it was not built for (a caller's bug).
+    #[error("session store unavailable: session built for another key")]
+    WrongKey,
+}
 
 /// Where sessions and login states live.
 #[async_trait]

@@ -21,8 +21,8 @@
 //! - Keys are 32 bytes from the configuration, never generated per process (replicas must
 //!   share them).
 
-use crate::config::Secret;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use crate::config::{self, SealKeyError, Secret};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::hmac;
@@ -34,22 +34,6 @@ const TAG_LEN: usize = 16;
 const HEADER_LEN: usize = 1 + KID_LEN + NONCE_LEN;
 /// Fixed context in every associated data: a record sealed by something else never opens.
 const CONTEXT: &[u8] = b"guichet sealed record v1\0";
-
-/// Why a configured key cannot be used (the message never contains the key).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum KeyError {
-    #[error(
-        "{0}: must be 32 random bytes in base64 (44 characters) or hex (64), e.g. from \
-         `guichet keygen --alg A256GCM` or `openssl rand -base64 32`"
-    )]
-    Format(String),
-    #[error("{0}: is not random (all its bytes are equal)")]
-    Weak(String),
-    #[error("{0} and {1} are the same key")]
-    Duplicate(String, String),
-    #[error("at least one key is required")]
-    Empty,
-}
 
 /// Why a sealed value does not open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -82,26 +66,6 @@ impl fmt::Debug for Sealer {
     }
 }
 
-/// A 32-byte key from its configured text: base64 (standard or URL-safe, with or without
-/// padding) or hex.
-pub fn parse_key(secret: &Secret) -> Result<[u8; 32], KeyError> {
-    let text = secret.expose().trim();
-    let decoded = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        hex::decode(text).ok()
-    } else {
-        [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
-            .iter()
-            .find_map(|e| e.decode(text).ok())
-    };
-    let bytes: [u8; 32] = decoded
-        .and_then(|d| d.try_into().ok())
-        .ok_or_else(|| KeyError::Format(secret.source().to_string()))?;
-    if bytes.iter().all(|b| *b == bytes[0]) {
-        return Err(KeyError::Weak(secret.source().to_string()));
-    }
-    Ok(bytes)
-}
-
 /// A new key for `seal_keys`, base64 (`guichet keygen --alg A256GCM`).
 pub fn generate_key() -> String {
     STANDARD.encode(crate::crypto::random_bytes::<32>())
@@ -115,23 +79,10 @@ fn derive(master: &[u8; 32], label: &[u8]) -> [u8; 32] {
 }
 
 impl Sealer {
-    /// The keys of `[session] seal_keys`, in order; checked for format and duplicates.
-    pub fn new(secrets: &[Secret]) -> Result<Sealer, KeyError> {
-        if secrets.is_empty() {
-            return Err(KeyError::Empty);
-        }
-        let mut raw: Vec<([u8; 32], &str)> = Vec::new();
-        for s in secrets {
-            let k = parse_key(s)?;
-            if let Some((_, first)) = raw.iter().find(|(r, _)| *r == k) {
-                return Err(KeyError::Duplicate(
-                    first.to_string(),
-                    s.source().to_string(),
-                ));
-            }
-            raw.push((k, s.source()));
-        }
-        Ok(Sealer::from_raw(raw.iter().map(|(k, _)| *k)))
+    /// The keys of `[session] seal_keys`, in order; checked for format and duplicates
+    /// ([`config::seal_keys`], which already checked them at start).
+    pub fn new(secrets: &[Secret]) -> Result<Sealer, SealKeyError> {
+        config::seal_keys(secrets).map(|keys| Sealer::from_raw(keys.into_iter()))
     }
 
     fn from_raw(keys: impl Iterator<Item = [u8; 32]>) -> Sealer {
@@ -237,6 +188,8 @@ impl Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::seal_key;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn secret(v: &str, src: &str) -> Secret {
         Secret::inline(v, src)
@@ -246,11 +199,11 @@ mod tests {
     fn keys_are_32_bytes_in_base64_or_hex_and_never_print() {
         let b64 = generate_key();
         assert_eq!(b64.len(), 44);
-        let raw = parse_key(&secret(&b64, "env:A")).unwrap();
+        let raw = seal_key(&secret(&b64, "env:A")).unwrap();
         let hexed = hex::encode(raw);
-        assert_eq!(parse_key(&secret(&hexed, "env:B")).unwrap(), raw);
+        assert_eq!(seal_key(&secret(&hexed, "env:B")).unwrap(), raw);
         let url = URL_SAFE_NO_PAD.encode(raw);
-        assert_eq!(parse_key(&secret(&url, "env:C")).unwrap(), raw);
+        assert_eq!(seal_key(&secret(&url, "env:C")).unwrap(), raw);
         for bad in [
             "",
             "short",
@@ -262,7 +215,7 @@ mod tests {
             assert!(e.to_string().contains("file:/k"), "{e}");
         }
         let e = Sealer::new(&[secret(&b64, "env:A"), secret(&hexed, "env:B")]).unwrap_err();
-        assert_eq!(e, KeyError::Duplicate("env:A".into(), "env:B".into()));
+        assert_eq!(e, SealKeyError::Duplicate("env:A".into(), "env:B".into()));
         let s = Sealer::new(&[secret(&b64, "env:A")]).unwrap();
         assert_eq!(format!("{s:?}"), "Sealer(1 keys)");
         assert!(!format!("{s:?}").contains(&b64));

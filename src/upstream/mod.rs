@@ -15,6 +15,26 @@
 //!   increment (`tests::addresses_are_taken_in_turn_and_failover_covers_them_all`).
 //! - A name that does not resolve never stops guichet, and requests pass as soon as it does,
 //!   without a restart (`tests/upstream_dns.rs`).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! ## `src/upstream/`
+//! The application's addresses (`mod.rs`: resolution in the background
+//! with the system resolver every `[upstream] resolve_interval`, requests taking the addresses
+//! in turn, `guichet check`'s warning) and pingora's peers (`peer.rs`:
+//! built from resolved addresses, never from a name; upgrade connections closable by a switch).
+//!
+//! **Invariants.**
+//! - An upstream name never panics: guichet starts while it does not resolve (`/readyz` 503,
+//!   the "service unavailable" page), then serves as soon as it resolves, without a restart;
+//!   every address is used and a dead one is skipped; a later failure keeps the last addresses
+//!   (`tests/upstream_dns.rs::an_upstream_name_that_resolves_later_serves_without_a_restart`,
+//!   under `unshare` with a bind-mounted hosts file; `upstream::tests::*`).
+//! - No lookup on the request path; picking an address is an atomic load
+//!   (`upstream::tests::addresses_are_taken_in_turn_and_failover_covers_them_all`).
+//! - A closable connection is never pooled for another request
+//!   (`upstream::peer::tests::peers_are_built_from_addresses_and_closable_ones_never_share_a_pool`).
+//! - `guichet check` warns, exits 0 (`tests/cli.rs::check_warns_about_an_upstream_name_that_does_not_resolve_now`).
 
 pub mod peer;
 

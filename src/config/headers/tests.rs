@@ -1,6 +1,6 @@
 use super::super::{Config, ConfigError};
 use super::*;
-use crate::identity::headers::header_claim_index;
+use crate::vocab::header_claim_index;
 use std::path::Path;
 
 struct Files {

@@ -8,6 +8,38 @@
 //! reclaimed even for sessions nobody asks for again; the index (provider + `sid`/`sub` ->
 //! sessions) is bounded by the sessions held and a live session is always reachable through
 //! it (see [`sessions`]).
+//!
+//! # Design notes, and the tests that guard each rule
+//!
+//! **Memory per session.** The memory store is sized for a million live sessions;
+//! `benches/memory.rs` measures the resident memory per session built the way a
+//! FranceConnect login builds it (`MEMORY_SESSIONS=1000000 cargo bench --bench memory`):
+//! about 950 bytes per session (0.88 GiB per million; it was 8 KB, then 1.65 KB with
+//! FranceConnect's largest id_tokens kept in the session, `MEMORY_ID_TOKEN=1`), plus about 0.95 KB per session that has
+//! a cached assertion (`MEMORY_SIGN=1`), dropped once it can no longer be sent. What keeps it there, each with the test that guards its correctness: the
+//! `Identity` is one string buffer with the end offset of each claim (not a
+//! map of strings), serialized as the same `{"claims": {...}}` map as before
+//! (`identity::tests::serialized_form_is_the_claim_map_of_earlier_versions`); the identity headers
+//! are one buffer of encoded values per session, each request's header values being slices of it
+//! (a reference count, no copy) and the names coming from the configuration, every profile's block
+//! a view of the same buffer (`session::headers::tests::every_claim_value_is_sliced_back_exactly`); the
+//! assertion's claims are not kept, they are made from the record when it is signed (once per
+//! validity window); the id_token is held as its decoded bytes when it re-encodes to the exact
+//! same string, as received otherwise (`id_token::tests::every_token_comes_back_exactly`); the
+//! session table is a set of sessions keyed by the key each session carries (one pointer per
+//! slot) and the back-channel index a B-tree of 64-bit prefixes of the index keys, checked against
+//! the record before any removal (`sessions::tests::index_prefix_collisions_remove_nothing_else`);
+//! the sweep that removes expired sessions (one shard per second, in the server's background
+//! task: no request ever pays for it, `sessions::tests::lookups_never_sweep`) also drops cached assertions
+//! that can no longer be sent, so an idle session does not keep its last assertion
+//! (`sessions::tests::the_sweep_drops_assertions_that_can_no_longer_be_sent`). The id_token kept
+//! for the logout hint, which was half of a session, is not in memory at all with the memory store:
+//! the browser holds it, sealed (AES-256-GCM under a key of the process, the store key as
+//! associated data) in a cookie sent only to `/.guichet/logout`
+//! (`session/logout_hint.rs`, `logout_hint::tests::a_hint_opens_only_for_its_session_and_its_process`,
+//! end to end `tests/login_flow.rs::logout_deletes_the_session_then_logs_out_of_the_provider`,
+//! `tests/providers.rs::franceconnect_plus_with_*`); a token too large for a cookie stays in the
+//! session; the Redis store keeps it in its record (another replica must be able to log out).
 
 mod sessions;
 
@@ -99,7 +131,7 @@ impl SessionStore for MemoryStore {
     async fn insert(&self, key: SessionKey, session: Arc<Session>) -> Result<(), StoreError> {
         if *session.key() != key {
             // A session built for another key: a bug, never stored under the wrong key.
-            return Err(StoreError("session built for another key".into()));
+            return Err(StoreError::WrongKey);
         }
         self.sessions.insert(session);
         Ok(())
@@ -154,7 +186,8 @@ impl SessionStore for MemoryStore {
 mod tests {
     use super::*;
     use crate::config::StoreKind;
-    use crate::identity::{headers::SessionHeaders, Identity};
+    use crate::identity::Identity;
+    use crate::session::headers::SessionHeaders;
     use crate::session::SessionRecord;
     use serde_json::json;
 

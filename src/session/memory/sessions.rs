@@ -14,7 +14,7 @@
 //! - Expired sessions (idle or absolute limit, [`Session::expired`]) are removed by a sweep of
 //!   a few shards per second ([`Sessions::sweep_step`], called by the server's background task,
 //!   never by a request), so memory is reclaimed even for sessions nobody asks for again; the
-//!   same pass drops cached assertions that can no longer be sent ([`crate::identity::headers::SessionHeaders::clear_stale`]). Lookups return
+//!   same pass drops cached assertions that can no longer be sent ([`crate::session::headers::SessionHeaders::clear_stale`]). Lookups return
 //!   what is held: the caller decides expiry (the gateway removes and counts).
 //! - The index maps a 64-bit prefix of each [`Match::index_key`] to the session's store key.
 //!   An entry is added before the session is inserted and removed after the session is,
@@ -337,9 +337,10 @@ mod tests {
     use super::*;
     use crate::assertion::Signer;
     use crate::config::{HeaderConfig, StoreKind};
-    use crate::identity::headers::{ProfileId, SessionHeaders};
     use crate::identity::Identity;
+    use crate::session::headers::SessionHeaders;
     use crate::session::{Expiry, Notice, SessionRecord};
+    use crate::vocab::ProfileId;
     use serde_json::json;
     use std::sync::Mutex as StdMutex;
 

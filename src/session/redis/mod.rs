@@ -133,9 +133,9 @@ impl RedisStore {
                 .iter()
                 .fold(e, |m, p| scrubbed(&m, Some(p.as_str())))
         };
-        let link = Link::new(redis).map_err(|e| StoreError(scrub(e)))?;
+        let link = Link::new(redis).map_err(|e| StoreError::Setup(scrub(e)))?;
         let sealer = Sealer::new(&redis.seal_keys)
-            .map_err(|e| StoreError(format!("session.seal_keys: {e}")))?;
+            .map_err(|e| StoreError::Setup(format!("session.seal_keys: {e}")))?;
         Ok(RedisStore {
             link,
             prefix: deployment_prefix(&redis.key_prefix, deployment),
@@ -167,7 +167,7 @@ impl RedisStore {
             .passwords
             .iter()
             .fold(e.to_string(), |m, p| scrubbed(&m, Some(p.as_str())));
-        StoreError(format!("redis: {message}"))
+        StoreError::Redis(message)
     }
 
     /// Runs one operation within the store's time bound. With Sentinel, an operation a
@@ -200,7 +200,7 @@ impl RedisStore {
             Ok(Err(e)) => Err(self.error(&e)),
             Err(_) => {
                 self.link.timed_out();
-                Err(StoreError("redis: timed out".into()))
+                Err(StoreError::TimedOut)
             }
         }
     }
@@ -419,8 +419,10 @@ impl SessionStore for RedisStore {
 
     async fn insert(&self, key: SessionKey, session: Arc<Session>) -> Result<(), StoreError> {
         let record = &session.record;
-        let json = serde_json::to_vec(record)
-            .map_err(|e| StoreError(format!("cannot encode the session: {e}")))?;
+        let json = serde_json::to_vec(record).map_err(|e| StoreError::Encode {
+            what: "session",
+            reason: e.to_string(),
+        })?;
         let version = u64::from_le_bytes(crate::crypto::random_bytes::<8>());
         let seen = session.last_seen();
         let skey = self.session_key(&key);
@@ -520,8 +522,10 @@ impl SessionStore for RedisStore {
     }
 
     async fn put_login(&self, state: &str, login: LoginState) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(&login)
-            .map_err(|e| StoreError(format!("cannot encode the login state: {e}")))?;
+        let json = serde_json::to_vec(&login).map_err(|e| StoreError::Encode {
+            what: "login state",
+            reason: e.to_string(),
+        })?;
         let lkey = self.login_key(state);
         let sealed = self.sealer.seal(&self.aad(&lkey, ""), &json);
         let ttl = u64::try_from(self.login_timeout.as_millis()).unwrap_or(u64::MAX);
@@ -600,7 +604,7 @@ impl SessionStore for RedisStore {
             Ok(Err(e)) => return Err(self.error(&e)),
             Err(_) => {
                 self.link.timed_out();
-                return Err(StoreError("redis: timed out".into()));
+                return Err(StoreError::TimedOut);
             }
         }
         let t = now();
@@ -651,7 +655,7 @@ impl SessionStore for RedisStore {
             Ok(Err(e)) => return Err(self.error(&e)),
             Err(_) => {
                 self.link.timed_out();
-                return Err(StoreError("redis: timed out".into()));
+                return Err(StoreError::TimedOut);
             }
         }
         self.run::<String>(Op::Cmd(&redis::cmd("PING")))
