@@ -203,7 +203,7 @@ impl Upgraded {
                 let store = store.clone();
                 pending.spawn(async move {
                     let t = now();
-                    let verdict = match store.get(&key).await {
+                    let verdict = match store.get_confirmed(&key).await {
                         Ok(None) => Some(Closed::Ended),
                         Ok(Some(s)) => s.expired(t, idle, absolute).map(|_| Closed::Expired),
                         // The store cannot say; only the absolute limit is certain.

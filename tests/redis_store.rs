@@ -51,6 +51,7 @@ fn redis_cfg_sealed(url: &str, ca: Option<std::path::PathBuf>, key: &str) -> Red
         connect_timeout: Duration::from_millis(300),
         command_timeout: Duration::from_millis(300),
         ca_file: ca,
+        local_cache: true,
     }
 }
 
@@ -645,4 +646,172 @@ async fn every_replica_sweeps_and_each_expired_session_is_ended_once() {
         "the index lost the ended sessions"
     );
     assert_eq!(a.sweep().await.unwrap(), 0);
+}
+
+/// A store that trusts what Redis confirmed for an hour, listening to the invalidation
+/// channel, once its subscription is known-good (at most 10 s): only the channel's messages
+/// can make it drop a cached session.
+async fn caching(url: &str, session: &SessionConfig) -> RedisStore {
+    let (s, _) = watched(url, session, common::redis::SEAL_KEY);
+    let s = s.with_cache_max_age(Duration::from_secs(3600));
+    s.listen();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.cache_active() {
+        assert!(
+            Instant::now() < deadline,
+            "no known-good subscription in 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s
+}
+
+/// Looks `k` up on `s` until it is gone (at most 10 s).
+async fn gone_from(s: &RedisStore, k: &SessionKey, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.get(k).await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "{what}: still served after 10 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_end_of_a_session_reaches_the_other_replica_s_cache() {
+    let redis = RedisServer::start();
+    let mut cfg = session_cfg();
+    cfg.max_sessions_per_citizen = 1;
+    let (a, _) = watched(&redis.url(), &cfg, common::redis::SEAL_KEY);
+    let b = caching(&redis.url(), &cfg).await;
+    let keys: Vec<SessionKey> = (0..5).map(|_| key()).collect();
+    for (i, k) in keys.iter().enumerate() {
+        a.insert(
+            *k,
+            live(*k, record("p", &format!("c{i}"), Some(&format!("s{i}")))),
+        )
+        .await
+        .unwrap();
+    }
+    // Cached on B: looking them up again asks Redis nothing.
+    for k in &keys {
+        assert!(b.get(k).await.unwrap().is_some());
+    }
+    let asked = redis.command_calls("hmget");
+    for _ in 0..20 {
+        for k in &keys {
+            assert!(b.get(k).await.unwrap().is_some());
+        }
+    }
+    assert!(
+        redis.command_calls("hmget") - asked <= 5,
+        "B asks Redis at every lookup"
+    );
+    // A logout, a back-channel logout by sid and by sub, each on A: gone from B's cache.
+    assert!(a.remove(&keys[0]).await.unwrap());
+    gone_from(&b, &keys[0], "logout").await;
+    assert_eq!(a.remove_matching("p", Match::Sid("s1")).await.unwrap(), 1);
+    gone_from(&b, &keys[1], "back-channel logout (sid)").await;
+    assert_eq!(a.remove_matching("p", Match::Sub("c2")).await.unwrap(), 1);
+    gone_from(&b, &keys[2], "back-channel logout (sub)").await;
+    // The citizen's cap (one session here): a new login of c3 ends the first.
+    let newer = key();
+    a.insert(newer, live(newer, record("p", "c3", None)))
+        .await
+        .unwrap();
+    gone_from(&b, &keys[3], "the per-citizen cap").await;
+    // Expiry found by a sweep: c4's session made idle in Redis, then swept by A.
+    let mut c = conn(&redis);
+    let skey = session_key_of(&redis, &keys[4]);
+    let _: () = redis::cmd("HSET")
+        .arg(&skey)
+        .arg("dl")
+        .arg(1)
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg(redis.keys("t:*:x:")[0].as_str())
+        .arg(1)
+        .arg(keys[4].hex())
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(a.sweep().await.unwrap(), 1);
+    gone_from(&b, &keys[4], "expiry").await;
+    assert!(b.get(&newer).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_known_good_subscription_every_lookup_asks_redis() {
+    let mut redis = RedisServer::start();
+    let (a, _) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    let b = caching(&redis.url(), &session_cfg()).await;
+    let (k, other) = (key(), key());
+    for s in [k, other] {
+        a.insert(s, live(s, record("p", "alice", None)))
+            .await
+            .unwrap();
+        assert!(b.get(&s).await.unwrap().is_some());
+    }
+
+    // Redis freezes (SIGSTOP: connections stay open, no heartbeat comes back): within the
+    // heartbeat window B stops trusting its cache, and lookups fail (closed) instead of
+    // answering from it.
+    redis.pause();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.cache_active() {
+        assert!(Instant::now() < deadline, "cache still trusted after 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(b.get(&k).await.is_err());
+    redis.resume();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.get(&k).await.is_err() {
+        assert!(Instant::now() < deadline, "Redis not back after 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let mut c = conn(&redis);
+    // This Redis user may no longer use the channel: the subscription is closed and cannot be
+    // made again, heartbeats cannot be published. A session deleted behind guichet's back (no
+    // message) is refused by B at its next lookup.
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("default")
+        .arg("resetchannels")
+        .query(&mut c)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.cache_active() {
+        assert!(Instant::now() < deadline, "cache still trusted after 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _: () = redis::cmd("DEL")
+        .arg(session_key_of(&redis, &k))
+        .query(&mut c)
+        .unwrap();
+    assert!(b.get(&k).await.unwrap().is_none());
+    // Ending sessions still works without the right to publish.
+    assert!(a.remove(&other).await.unwrap());
+    assert!(b.get(&other).await.unwrap().is_none());
+
+    // Allowed again: the subscription comes back by itself and the cache with it.
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("default")
+        .arg("allchannels")
+        .query(&mut c)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.cache_active() {
+        assert!(
+            Instant::now() < deadline,
+            "no subscription again after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let k = key();
+    a.insert(k, live(k, record("p", "bob", None)))
+        .await
+        .unwrap();
+    assert!(b.get(&k).await.unwrap().is_some());
+    a.remove(&k).await.unwrap();
+    gone_from(&b, &k, "logout after the subscription came back").await;
 }

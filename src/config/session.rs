@@ -64,6 +64,9 @@ pub struct RedisConfig {
     #[serde(with = "duration_str")]
     pub command_timeout: Duration,
     pub ca_file: Option<PathBuf>,
+    /// Serve sessions Redis confirmed less than a second ago from memory
+    /// (`session::redis`'s cache).
+    pub local_cache: bool,
 }
 
 /// Source label of a URL written in the TOML itself (it has no password).
@@ -333,6 +336,7 @@ impl Validator {
             connect_timeout,
             command_timeout,
             ca_file,
+            local_cache: s.redis_local_cache,
         })
     }
 
