@@ -184,8 +184,9 @@ impl Upgraded {
             .collect()
     }
 
-    /// Asks the store about every registered session once; closes the connections of those
-    /// that ended or expired. Returns the sessions closed, with why.
+    /// Asks the store about every registered session once ([`SessionStore::get_confirmed`]:
+    /// never a replica's cache, whose second would add to this bound); closes the connections
+    /// of those that ended or expired. Returns the sessions closed, with why.
     pub async fn check_once(
         &self,
         store: &Arc<dyn SessionStore>,

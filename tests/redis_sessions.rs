@@ -583,3 +583,49 @@ async fn a_record_altered_or_copied_in_redis_opens_nothing_and_is_in_the_evidenc
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(echoed_sub(&again.body), Some(sub_of(&h, "ana")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_up_on_one_replica_holds_on_the_other() {
+    let redis = RedisServer::start();
+    let a = Harness::with(Setup {
+        also: vec![guichet::demo::provider::Flavour::FranceConnectPlus],
+        extra_toml: format!(
+            "{}\n[[routes]]\npath = \"/dossiers\"\nmin_level = \"eidas2\"\n",
+            redis.session_toml("")
+        ),
+        ..Setup::default()
+    })
+    .await;
+    let b_replica = a.replica("b").await;
+    let browser = a.browser();
+    let low = browser
+        .login_at(&a, "demo", "elodie", "/")
+        .await
+        .session_cookie();
+    // B serves the low session from its cache, and asks for a step-up on the eidas2 pages.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lookups_for(&redis, &b_replica.url, &low, 10).await > 3 {
+        assert!(Instant::now() < deadline, "B asks Redis at every request");
+    }
+    let page = format!("{}/dossiers/7", b_replica.url);
+    let r = get_with_cookie(&page, &low).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert!(location(&r).contains("level=eidas2"), "{}", location(&r));
+
+    // The step-up happens on A (FranceConnect+): a new session at the higher level, and the
+    // low one ends.
+    let landed = browser
+        .follow_as(&format!("{}/dossiers/7", a.url), "elodie")
+        .await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    let ended = Instant::now();
+    let high = landed.session_cookie();
+    assert_ne!(high, low);
+    // B serves the eidas2 page with the new session at once, and refuses the old one within
+    // a second.
+    let r = get_with_cookie(&page, &high).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    ended_everywhere_within_a_second(&[&b_replica.url, &a.url], &low, ended).await;
+    let r = get_with_cookie(&page, &high).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -815,3 +815,110 @@ async fn without_a_known_good_subscription_every_lookup_asks_redis() {
     a.remove(&k).await.unwrap();
     gone_from(&b, &k, "logout after the subscription came back").await;
 }
+
+/// A store with the real cache settings (a second), once its subscription is known-good.
+async fn listening(url: &str) -> RedisStore {
+    let (s, _) = watched(url, &session_cfg(), common::redis::SEAL_KEY);
+    s.listen();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.cache_active() {
+        assert!(Instant::now() < deadline, "no known-good subscription");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_gone_without_a_message_is_refused_within_a_second() {
+    // Deleted by hand, evicted by maxmemory: nothing is published, the second bounds it.
+    let redis = RedisServer::start();
+    let (a, _) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    let b = listening(&redis.url()).await;
+    let k = key();
+    a.insert(k, live(k, record("p", "alice", None)))
+        .await
+        .unwrap();
+    assert!(b.get(&k).await.unwrap().is_some());
+    let asked = redis.command_calls("hmget");
+    assert!(b.get(&k).await.unwrap().is_some());
+    assert_eq!(
+        redis.command_calls("hmget"),
+        asked,
+        "not served from the cache"
+    );
+    // Websockets are checked against Redis itself, never the cache.
+    let _: () = redis::cmd("DEL")
+        .arg(session_key_of(&redis, &k))
+        .query(&mut conn(&redis))
+        .unwrap();
+    assert!(b.get_confirmed(&k).await.unwrap().is_none());
+    // Page requests: within a second.
+    let k2 = key();
+    a.insert(k2, live(k2, record("p", "bob", None)))
+        .await
+        .unwrap();
+    assert!(b.get(&k2).await.unwrap().is_some());
+    let _: () = redis::cmd("DEL")
+        .arg(session_key_of(&redis, &k2))
+        .query(&mut conn(&redis))
+        .unwrap();
+    let deleted2 = Instant::now();
+    loop {
+        let sent = Instant::now();
+        if b.get(&k2).await.unwrap().is_none() {
+            break;
+        }
+        assert!(
+            sent.saturating_duration_since(deleted2) < Duration::from_secs(1),
+            "served more than a second after it was deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_subscription_distrusts_every_entry_until_confirmed_again() {
+    let redis = RedisServer::start();
+    let (a, _) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    // Trusts what Redis confirmed for an hour: only the subscription's state protects it.
+    let b = caching(&redis.url(), &session_cfg()).await;
+    let k = key();
+    a.insert(k, live(k, record("p", "alice", None)))
+        .await
+        .unwrap();
+    assert!(b.get(&k).await.unwrap().is_some());
+    let asked = redis.command_calls("hmget");
+    assert!(b.get(&k).await.unwrap().is_some());
+    assert_eq!(
+        redis.command_calls("hmget"),
+        asked,
+        "not served from the cache"
+    );
+
+    // The subscription is killed: B distrusts its cache, then subscribes again by itself.
+    let reply = redis.command("CLIENT KILL TYPE pubsub");
+    assert!(
+        reply.as_deref().is_some_and(|r| r.starts_with(':')),
+        "{reply:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.cache_active() {
+        assert!(Instant::now() < deadline, "cache still trusted after 10 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.cache_active() {
+        assert!(
+            Instant::now() < deadline,
+            "no subscription again after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // What was confirmed before the break is not trusted on the new subscription: a session
+    // deleted without a message (here by hand) is refused at once.
+    let _: () = redis::cmd("DEL")
+        .arg(session_key_of(&redis, &k))
+        .query(&mut conn(&redis))
+        .unwrap();
+    assert!(b.get(&k).await.unwrap().is_none());
+}

@@ -12,15 +12,25 @@
 //!   connection guichet writes with, came back on it less than [`WINDOW`] after it was sent.
 //!
 //! Otherwise the lookup asks Redis, exactly as without a cache (fail closed: no known-good
-//! subscription, no cache). Why a session ended anywhere is refused here within a second:
-//! every end of a session (logout, back-channel logout, expiry, the per-citizen cap) is a
-//! script that deletes it and publishes its key in one step; Redis delivers a subscription's
-//! messages in the order it ran the commands that published them, so a heartbeat sent after
-//! an end comes back after that end's message. At any moment this replica trusts its entries
-//! only up to [`WINDOW`] after the sending of a heartbeat that came back, hence every end
-//! older than that has been applied; and an entry is never older than [`MAX_AGE`] anyway,
-//! which also bounds what no message announces (a key deleted by hand, a Redis eviction, an
-//! older guichet that does not publish).
+//! subscription, no cache).
+//!
+//! Why a session ended anywhere is refused here within a second, whatever happens to the
+//! subscription: an entry's confirmation time is when the lookup that confirmed it *began*,
+//! before Redis answered; a session that ended before that lookup reached Redis was not
+//! confirmed, and one that ended after it is served for less than [`MAX_AGE`] after its end.
+//! This alone covers what no message announces (a key deleted by hand, a `maxmemory`
+//! eviction, a failover that lost writes, ends published on a new primary before this replica
+//! follows it). The subscription makes it milliseconds: every end of a session (logout,
+//! back-channel logout, expiry, the per-citizen cap) is a script that deletes it and publishes
+//! its key in one step, and the message drops the entry on arrival. The heartbeat rule keeps
+//! the cache off whenever that channel is not known to work: Redis delivers a subscription's
+//! messages in the order it ran the commands that published them, so a heartbeat sent after an
+//! end comes back after that end's message, and while heartbeats come back within [`WINDOW`]
+//! (same server) ends are applied as fast as the network delivers them.
+//!
+//! A record never changes under its key (a step-up or a new login makes a new session and ends
+//! the old one; only the last activity moves, and a session that looks idle is asked of Redis:
+//! `RedisStore::lookup`), so a cached entry cannot carry another identity or level than Redis.
 //!
 //! A lookup that asked Redis while an invalidation arrived cannot tell whether Redis answered
 //! before or after that end: its entry is kept for the derived data but marked to be

@@ -40,9 +40,12 @@
 //!   known-good ([`cache`], [`invalidation`]); every end of a session (logout, back-channel
 //!   logout, expiry, the cap) publishes it in the same script, so an end on one replica holds
 //!   on every replica as soon as its message arrives, within a second in any case
-//!   (`tests/redis_sessions.rs::an_end_on_one_replica_holds_on_the_other_within_a_second`).
+//!   (`tests/redis_sessions.rs::login_on_one_replica_holds_on_the_other_and_logout_on_either_ends_it`,
+//!   `tests/redis_store.rs::a_session_gone_without_a_message_is_refused_within_a_second`).
 //!   Without a known-good subscription, every lookup asks Redis
-//!   (`tests/redis_store.rs::without_a_known_good_subscription_every_lookup_asks_redis`).
+//!   (`tests/redis_store.rs::without_a_known_good_subscription_every_lookup_asks_redis`,
+//!   `a_killed_subscription_distrusts_every_entry_until_confirmed_again`).
+//!   `session.redis_local_cache = false`: no cache, no subscription.
 //!   What is derived from a record (identity headers...) is cached in this process under the
 //!   session key *and* its version stamp, and only reused while Redis answers that version.
 //! - A request-path operation waits at most `connect_timeout + command_timeout` (twice that
