@@ -922,3 +922,23 @@ async fn a_killed_subscription_distrusts_every_entry_until_confirmed_again() {
         .unwrap();
     assert!(b.get(&k).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_looks_idle_on_a_replica_is_asked_of_redis() {
+    // B's copy says the session is about to go idle; A saw activity since. B must not decide
+    // from its copy (the gateway would end a session in use): it asks Redis.
+    let redis = RedisServer::start();
+    let (a, _) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    let b = caching(&redis.url(), &session_cfg()).await;
+    let k = key();
+    let mut r = record("p", "alice", None);
+    let created = now() - 599; // idle_timeout is 600 s
+    r.created_at = created;
+    let s = live(k, r);
+    a.insert(k, s.clone()).await.unwrap();
+    assert_eq!(b.get(&k).await.unwrap().unwrap().last_seen(), created);
+    let t = now();
+    assert!(s.touch(t, Duration::from_secs(1)));
+    a.touch(&k, &s).await.unwrap();
+    assert!(b.get(&k).await.unwrap().unwrap().last_seen() >= t);
+}
