@@ -40,7 +40,12 @@ pub struct Subscription {
     pub budget: Duration,
     /// Scrubbed from what is logged.
     pub passwords: Vec<String>,
+    /// Whether the cache being off from the start was logged as a warning (once).
+    pub warned: std::sync::atomic::AtomicBool,
 }
+
+/// How long a replica waits for its cache to come on before it warns that it is off.
+const WARN_AFTER: Duration = Duration::from_secs(10);
 
 /// The task; it runs until the store drops it ([`Running`]).
 pub fn spawn(sub: Subscription) -> Running {
@@ -109,10 +114,20 @@ impl Subscription {
                 was_good = false;
                 retry = RETRY_FIRST;
             } else {
-                tracing::debug!(reason = %why, "no invalidation subscription yet");
+                self.never_on(&why);
             }
             tokio::time::sleep(retry).await;
             retry = (retry * 2).min(RETRY_MAX);
+        }
+    }
+
+    /// The cache has not come on: said once as a warning (an ACL without channel rights, a
+    /// Redis that refuses `PUBLISH` or `SUBSCRIBE`), then at debug level.
+    fn never_on(&self, why: &str) {
+        if self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::debug!(reason = %why, "no invalidation subscription yet");
+        } else {
+            tracing::warn!(reason = %why, "session cache off (every request asks Redis): no working invalidation subscription; the Redis user needs SUBSCRIBE and PUBLISH on the deployment's channel");
         }
     }
 
@@ -140,6 +155,8 @@ impl Subscription {
             return why;
         }
         self.local.subscribed();
+        let subscribed = tokio::time::Instant::now();
+        let mut told = false;
         let (_sink, mut messages) = pubsub.split();
         let mut tick = tokio::time::interval(HEARTBEAT);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,6 +179,10 @@ impl Subscription {
                 _ = tick.tick() => {
                     if self.link.generation() != generation {
                         return "the primary changed".into();
+                    }
+                    if !*was_good && !told && subscribed.elapsed() > WARN_AFTER {
+                        told = true;
+                        self.never_on("subscribed, but no heartbeat came back (PUBLISH refused?)");
                     }
                     if in_flight.as_ref().is_none_or(|t| t.is_finished()) {
                         in_flight = Some(tokio::spawn(publish(

@@ -216,6 +216,7 @@ impl RedisStore {
             replica: u64::from_le_bytes(crate::crypto::random_bytes::<8>()),
             budget: self.link.budget(self.connect_timeout, self.command_timeout),
             passwords: self.passwords.clone(),
+            warned: std::sync::atomic::AtomicBool::new(false),
         }));
     }
 
