@@ -202,8 +202,9 @@ impl Upgraded {
             .collect()
     }
 
-    /// Asks the store about every registered session once; closes the connections of those
-    /// that ended or expired. Returns the sessions closed, with why.
+    /// Asks the store about every registered session once ([`SessionStore::get_confirmed`]:
+    /// never a replica's cache, whose second would add to this bound); closes the connections
+    /// of those that ended or expired. Returns the sessions closed, with why.
     pub async fn check_once(
         &self,
         store: &Arc<dyn SessionStore>,
@@ -221,7 +222,7 @@ impl Upgraded {
                 let store = store.clone();
                 pending.spawn(async move {
                     let t = now();
-                    let verdict = match store.get(&key).await {
+                    let verdict = match store.get_confirmed(&key).await {
                         Ok(None) => Some(Closed::Ended),
                         Ok(Some(s)) => s.expired(t, idle, absolute).map(|_| Closed::Expired),
                         // The store cannot say; only the absolute limit is certain.

@@ -1,11 +1,13 @@
-//! Several replicas sharing one real Redis: a login, a logout or a back-channel logout on one
-//! replica holds on the other at once; a Redis outage fails closed and loses nothing.
+//! Several replicas sharing one real Redis: a login on one replica holds on the other at
+//! once, a logout or a back-channel logout within a second (each replica serves a session
+//! Redis confirmed less than a second ago while its invalidation subscription is
+//! known-good); a Redis outage fails closed and loses nothing.
 //! The harness starts `redis-server` (installed by `make test`); these tests fail, with a
 //! message saying so, when it is missing.
 
 mod common;
 
-use common::redis::RedisServer;
+use common::redis::{ended_everywhere_within_a_second, lookups_for, RedisServer};
 use common::*;
 use guichet::demo::citizens;
 use reqwest::StatusCode;
@@ -55,18 +57,17 @@ async fn login_on_one_replica_holds_on_the_other_and_logout_on_either_ends_it() 
         Some(sub_of(&a, "elodie"))
     );
 
+    // Both replicas have it cached (A since the login).
+    let r = get_with_cookie(&format!("{}/whoami", a.url), &cookie).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
     // Logout on B...
     let r = b.get(&format!("{}/.guichet/logout", b_replica.url)).await;
     assert_eq!(r.status(), StatusCode::FOUND);
+    let ended = Instant::now();
     assert!(location(&r).starts_with(&h_issuer(&a)), "{}", location(&r));
     // ...and the cookie, replayed on A or on B, opens nothing any more.
-    for base in [&a.url, &b_replica.url] {
-        let r = get_with_cookie(&format!("{base}/whoami"), &cookie).await;
-        assert_eq!(r.status(), StatusCode::FOUND, "{base}");
-        assert!(location(&r).contains("/.guichet/login"));
-        let r = get_with_cookie(&format!("{base}/api/me"), &cookie).await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{base}");
-    }
+    ended_everywhere_within_a_second(&[&a.url, &b_replica.url], &cookie, ended).await;
     // Nothing in Redis names the cookie itself: keys are hashes.
     let value = cookie.split('=').nth(1).unwrap();
     assert!(!redis.keys("*").iter().any(|k| k.contains(value)));
@@ -75,6 +76,58 @@ async fn login_on_one_replica_holds_on_the_other_and_logout_on_either_ends_it() 
         .audit()
         .iter()
         .any(|e| e["event"] == "logout" && e["reason"] == "rp_initiated"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cache_drops_ended_sessions_and_fails_closed_without_its_channel() {
+    let redis = RedisServer::start();
+    let a = with_redis(&redis, "", "").await;
+    let b_replica = a.replica("b").await;
+    let cookie = a.browser().login(&a, "elodie", "/").await.session_cookie();
+    let other = a.browser().login(&a, "ana", "/").await.session_cookie();
+    // B serves repeated requests from its cache (once its subscription is known-good).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lookups_for(&redis, &b_replica.url, &cookie, 10).await > 3 {
+        assert!(Instant::now() < deadline, "B asks Redis at every request");
+    }
+
+    // The Redis user may no longer use the invalidation channel: B stops trusting its cache
+    // and asks Redis at every request...
+    let acl = |rule: &str| {
+        let reply = redis.command(&format!("ACL SETUSER default {rule}"));
+        assert_eq!(reply.as_deref(), Some("+OK\r\n"), "{rule}");
+    };
+    acl("resetchannels");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lookups_for(&redis, &b_replica.url, &other, 5).await < 5 {
+        assert!(Instant::now() < deadline, "B still answers from its cache");
+    }
+    // ...so a session deleted behind guichet's back (nothing announces it) is refused at once.
+    let hashed = guichet::crypto::sha256_hex(other.split('=').nth(1).unwrap().as_bytes());
+    let key = redis.keys(&format!("guichet:*:s:{hashed}"));
+    assert_eq!(
+        redis.command(&format!("DEL {}", key[0])).as_deref(),
+        Some(":1\r\n")
+    );
+    let r = get_with_cookie(&format!("{}/whoami", b_replica.url), &other).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    // Logouts still work without the right to publish.
+    let r = get_with_cookie(&format!("{}/.guichet/logout", a.url), &cookie).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let ended = Instant::now();
+    ended_everywhere_within_a_second(&[&b_replica.url, &a.url], &cookie, ended).await;
+
+    // Allowed again: the cache comes back by itself, and drops what ends.
+    acl("allchannels");
+    let fresh = a.browser().login(&a, "angela", "/").await.session_cookie();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lookups_for(&redis, &b_replica.url, &fresh, 10).await > 3 {
+        assert!(Instant::now() < deadline, "B's cache did not come back");
+    }
+    let r = get_with_cookie(&format!("{}/.guichet/logout", a.url), &fresh).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let ended = Instant::now();
+    ended_everywhere_within_a_second(&[&b_replica.url, &a.url], &fresh, ended).await;
 }
 
 fn h_issuer(h: &Harness) -> String {
@@ -127,7 +180,6 @@ async fn back_channel_logout_received_by_one_replica_ends_the_session_on_the_oth
             "events": { BACKCHANNEL: {} },
         }),
     );
-    let sent = Instant::now();
     let r = post_form(
         &format!("{}/.guichet/backchannel-logout", a.url),
         &[("logout_token", &token)],
@@ -135,11 +187,9 @@ async fn back_channel_logout_received_by_one_replica_ends_the_session_on_the_oth
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
+    let ended = Instant::now();
     assert_eq!(r.headers()["cache-control"], "no-store");
-    let r = get_with_cookie(&format!("{}/whoami", b_replica.url), &cookie).await;
-    let elapsed = sent.elapsed();
-    assert_eq!(r.status(), StatusCode::FOUND, "session still alive on B");
-    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    ended_everywhere_within_a_second(&[&b_replica.url, &a.url], &cookie, ended).await;
     // Another citizen's session is untouched.
     let r = get_with_cookie(&format!("{}/whoami", b_replica.url), &other_cookie).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -163,18 +213,19 @@ async fn redis_outage_fails_closed_then_service_resumes_with_the_same_sessions()
     let landed = b.login(&h, "angela", "/whoami").await;
     assert_eq!(landed.status, StatusCode::OK);
     let whoami = format!("{}/whoami", h.url);
-    let seen_before = h.stack.echo.requests().len();
 
-    // Redis hangs (frozen process): requests that need a session get 503, quickly.
+    // Redis hangs (frozen process): within a second (no heartbeat comes back on the
+    // invalidation subscription, the session cache is off) requests that need a session get
+    // 503, quickly.
     redis.pause();
-    let started = Instant::now();
-    let r = b.get(&whoami).await;
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let paused = Instant::now();
+    let r = fails_closed_within_a_second(&b, &whoami, paused).await;
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        paused.elapsed() < Duration::from_secs(6),
         "{:?}",
-        started.elapsed()
+        paused.elapsed()
     );
+    let seen_before = h.stack.echo.requests().len();
     assert!(r
         .text()
         .await
@@ -199,8 +250,7 @@ async fn redis_outage_fails_closed_then_service_resumes_with_the_same_sessions()
 
     // Redis stopped and restarted (with its data): 503 meanwhile, then the session is back.
     redis.stop();
-    let r = b.get(&whoami).await;
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    fails_closed_within_a_second(&b, &whoami, Instant::now()).await;
     redis.restart();
     let body = assert_eventually_ok(&b, &whoami).await;
     assert_eq!(echoed_sub(&body), Some(sub_of(&h, "angela")));
@@ -231,6 +281,26 @@ async fn a_store_that_cannot_delete_gives_an_error_not_a_false_logout() {
     assert_eq!(r.status(), StatusCode::FOUND);
     let r = get_with_cookie(&format!("{}/whoami", h.url), &cookie).await;
     assert_eq!(r.status(), StatusCode::FOUND);
+}
+
+/// GETs `url` until it answers 503 (Redis is down since `down`) and returns that answer; a
+/// page served from a request sent more than a second after `down` fails the test (the
+/// session cache is trusted for a second at most).
+async fn fails_closed_within_a_second(b: &Browser, url: &str, down: Instant) -> reqwest::Response {
+    loop {
+        let sent = Instant::now();
+        let r = b.get(url).await;
+        if r.status() != StatusCode::OK {
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            return r;
+        }
+        let late = sent.saturating_duration_since(down);
+        assert!(
+            late < Duration::from_secs(1),
+            "served {late:?} into the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// GETs `url` until it answers 200 (at most 15 s); returns the body.
@@ -427,6 +497,9 @@ async fn a_redis_dump_shows_no_personal_data_and_no_token() {
 async fn a_record_altered_or_copied_in_redis_opens_nothing_and_is_in_the_evidence_log() {
     let redis = RedisServer::start();
     let h = with_redis(&redis, "", "").await;
+    // The replica that reads the records: it never saw these sessions (the one they were
+    // made on keeps what Redis confirmed for up to a second).
+    let reader = h.replica("reader").await;
     let alice = h.browser().login(&h, "elodie", "/").await.session_cookie();
     let bob_browser = h.browser();
     let bob = bob_browser.login(&h, "ana", "/").await.session_cookie();
@@ -456,13 +529,13 @@ async fn a_record_altered_or_copied_in_redis_opens_nothing_and_is_in_the_evidenc
         .arg(1)
         .query(&mut c)
         .unwrap();
-    let r = get_with_cookie(&format!("{}/whoami", h.url), &bob).await;
+    let r = get_with_cookie(&format!("{}/whoami", reader.url), &bob).await;
     assert_eq!(
         r.status(),
         StatusCode::FOUND,
         "Bob's cookie opened something"
     );
-    let r = get_with_cookie(&format!("{}/api/me", h.url), &bob).await;
+    let r = get_with_cookie(&format!("{}/api/me", reader.url), &bob).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Alice's own record altered by one bit: refused too.
     let mut altered = sealed.clone();
@@ -476,7 +549,7 @@ async fn a_record_altered_or_copied_in_redis_opens_nothing_and_is_in_the_evidenc
         .arg(2)
         .query(&mut c)
         .unwrap();
-    let r = get_with_cookie(&format!("{}/whoami", h.url), &alice).await;
+    let r = get_with_cookie(&format!("{}/whoami", reader.url), &alice).await;
     assert_eq!(r.status(), StatusCode::FOUND);
     // Nobody's identity went upstream since; the refusals are evidence.
     assert!(!h
@@ -485,7 +558,8 @@ async fn a_record_altered_or_copied_in_redis_opens_nothing_and_is_in_the_evidenc
         .requests()
         .iter()
         .any(|r| r.path == "/whoami" && r.header_str("x-pivot-sub").is_some()));
-    let refused: Vec<_> = h
+    let refused: Vec<_> = reader
+        .gateway
         .audit()
         .into_iter()
         .filter(|e| e["event"] == "store_record_refused")
@@ -494,7 +568,12 @@ async fn a_record_altered_or_copied_in_redis_opens_nothing_and_is_in_the_evidenc
     assert!(refused
         .iter()
         .all(|e| e["outcome"] == "failure" && e["reason"] == "session_altered_or_moved"));
-    let m = h.metrics().await;
+    let m = reqwest::get(format!("{}/metrics", reader.gateway.metrics_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         m.contains("guichet_store_records_refused_total{kind=\"session\"}"),
         "{m}"
@@ -503,4 +582,50 @@ async fn a_record_altered_or_copied_in_redis_opens_nothing_and_is_in_the_evidenc
     let again = bob_browser.login(&h, "ana", "/whoami").await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(echoed_sub(&again.body), Some(sub_of(&h, "ana")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_up_on_one_replica_holds_on_the_other() {
+    let redis = RedisServer::start();
+    let a = Harness::with(Setup {
+        also: vec![guichet::demo::provider::Flavour::FranceConnectPlus],
+        extra_toml: format!(
+            "{}\n[[routes]]\npath = \"/dossiers\"\nmin_level = \"eidas2\"\n",
+            redis.session_toml("")
+        ),
+        ..Setup::default()
+    })
+    .await;
+    let b_replica = a.replica("b").await;
+    let browser = a.browser();
+    let low = browser
+        .login_at(&a, "demo", "elodie", "/")
+        .await
+        .session_cookie();
+    // B serves the low session from its cache, and asks for a step-up on the eidas2 pages.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lookups_for(&redis, &b_replica.url, &low, 10).await > 3 {
+        assert!(Instant::now() < deadline, "B asks Redis at every request");
+    }
+    let page = format!("{}/dossiers/7", b_replica.url);
+    let r = get_with_cookie(&page, &low).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert!(location(&r).contains("level=eidas2"), "{}", location(&r));
+
+    // The step-up happens on A (FranceConnect+): a new session at the higher level, and the
+    // low one ends.
+    let landed = browser
+        .follow_as(&format!("{}/dossiers/7", a.url), "elodie")
+        .await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    let ended = Instant::now();
+    let high = landed.session_cookie();
+    assert_ne!(high, low);
+    // B serves the eidas2 page with the new session at once, and refuses the old one within
+    // a second.
+    let r = get_with_cookie(&page, &high).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    ended_everywhere_within_a_second(&[&b_replica.url, &a.url], &low, ended).await;
+    let r = get_with_cookie(&page, &high).await;
+    assert_eq!(r.status(), StatusCode::OK);
 }

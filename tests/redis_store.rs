@@ -51,6 +51,7 @@ fn redis_cfg_sealed(url: &str, ca: Option<std::path::PathBuf>, key: &str) -> Red
         connect_timeout: Duration::from_millis(300),
         command_timeout: Duration::from_millis(300),
         ca_file: ca,
+        local_cache: true,
     }
 }
 
@@ -645,4 +646,299 @@ async fn every_replica_sweeps_and_each_expired_session_is_ended_once() {
         "the index lost the ended sessions"
     );
     assert_eq!(a.sweep().await.unwrap(), 0);
+}
+
+/// A store that trusts what Redis confirmed for an hour, listening to the invalidation
+/// channel, once its subscription is known-good (at most 10 s): only the channel's messages
+/// can make it drop a cached session.
+async fn caching(url: &str, session: &SessionConfig) -> RedisStore {
+    let (s, _) = watched(url, session, common::redis::SEAL_KEY);
+    let s = s.with_cache_max_age(Duration::from_secs(3600));
+    s.listen();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.cache_active() {
+        assert!(
+            Instant::now() < deadline,
+            "no known-good subscription in 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s
+}
+
+/// Looks `k` up on `s` until it is gone (at most 10 s).
+async fn gone_from(s: &RedisStore, k: &SessionKey, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.get(k).await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "{what}: still served after 10 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_end_of_a_session_reaches_the_other_replica_s_cache() {
+    let redis = RedisServer::start();
+    let mut cfg = session_cfg();
+    cfg.max_sessions_per_citizen = 1;
+    let (a, _) = watched(&redis.url(), &cfg, common::redis::SEAL_KEY);
+    let b = caching(&redis.url(), &cfg).await;
+    let keys: Vec<SessionKey> = (0..5).map(|_| key()).collect();
+    for (i, k) in keys.iter().enumerate() {
+        a.insert(
+            *k,
+            live(*k, record("p", &format!("c{i}"), Some(&format!("s{i}")))),
+        )
+        .await
+        .unwrap();
+    }
+    // Cached on B: looking them up again asks Redis nothing.
+    for k in &keys {
+        assert!(b.get(k).await.unwrap().is_some());
+    }
+    let asked = redis.command_calls("hmget");
+    for _ in 0..20 {
+        for k in &keys {
+            assert!(b.get(k).await.unwrap().is_some());
+        }
+    }
+    assert!(
+        redis.command_calls("hmget") - asked <= 5,
+        "B asks Redis at every lookup"
+    );
+    // A logout, a back-channel logout by sid and by sub, each on A: gone from B's cache.
+    assert!(a.remove(&keys[0]).await.unwrap());
+    gone_from(&b, &keys[0], "logout").await;
+    assert_eq!(a.remove_matching("p", Match::Sid("s1")).await.unwrap(), 1);
+    gone_from(&b, &keys[1], "back-channel logout (sid)").await;
+    assert_eq!(a.remove_matching("p", Match::Sub("c2")).await.unwrap(), 1);
+    gone_from(&b, &keys[2], "back-channel logout (sub)").await;
+    // The citizen's cap (one session here): a new login of c3 ends the first.
+    let newer = key();
+    a.insert(newer, live(newer, record("p", "c3", None)))
+        .await
+        .unwrap();
+    gone_from(&b, &keys[3], "the per-citizen cap").await;
+    // Expiry found by a sweep: c4's session made idle in Redis, then swept by A.
+    let mut c = conn(&redis);
+    let skey = session_key_of(&redis, &keys[4]);
+    let _: () = redis::cmd("HSET")
+        .arg(&skey)
+        .arg("dl")
+        .arg(1)
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg(redis.keys("t:*:x:")[0].as_str())
+        .arg(1)
+        .arg(keys[4].hex())
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(a.sweep().await.unwrap(), 1);
+    gone_from(&b, &keys[4], "expiry").await;
+    assert!(b.get(&newer).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_known_good_subscription_every_lookup_asks_redis() {
+    let mut redis = RedisServer::start();
+    let (a, _) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    let b = caching(&redis.url(), &session_cfg()).await;
+    let (k, other) = (key(), key());
+    for s in [k, other] {
+        a.insert(s, live(s, record("p", "alice", None)))
+            .await
+            .unwrap();
+        assert!(b.get(&s).await.unwrap().is_some());
+    }
+
+    // Redis freezes (SIGSTOP: connections stay open, no heartbeat comes back): within the
+    // heartbeat window B stops trusting its cache, and lookups fail (closed) instead of
+    // answering from it.
+    redis.pause();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.cache_active() {
+        assert!(Instant::now() < deadline, "cache still trusted after 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(b.get(&k).await.is_err());
+    redis.resume();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.get(&k).await.is_err() {
+        assert!(Instant::now() < deadline, "Redis not back after 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let mut c = conn(&redis);
+    // This Redis user may no longer use the channel: the subscription is closed and cannot be
+    // made again, heartbeats cannot be published. A session deleted behind guichet's back (no
+    // message) is refused by B at its next lookup.
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("default")
+        .arg("resetchannels")
+        .query(&mut c)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.cache_active() {
+        assert!(Instant::now() < deadline, "cache still trusted after 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _: () = redis::cmd("DEL")
+        .arg(session_key_of(&redis, &k))
+        .query(&mut c)
+        .unwrap();
+    assert!(b.get(&k).await.unwrap().is_none());
+    // Ending sessions still works without the right to publish.
+    assert!(a.remove(&other).await.unwrap());
+    assert!(b.get(&other).await.unwrap().is_none());
+
+    // Allowed again: the subscription comes back by itself and the cache with it.
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("default")
+        .arg("allchannels")
+        .query(&mut c)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.cache_active() {
+        assert!(
+            Instant::now() < deadline,
+            "no subscription again after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let k = key();
+    a.insert(k, live(k, record("p", "bob", None)))
+        .await
+        .unwrap();
+    assert!(b.get(&k).await.unwrap().is_some());
+    a.remove(&k).await.unwrap();
+    gone_from(&b, &k, "logout after the subscription came back").await;
+}
+
+/// A store with the real cache settings (a second), once its subscription is known-good.
+async fn listening(url: &str) -> RedisStore {
+    let (s, _) = watched(url, &session_cfg(), common::redis::SEAL_KEY);
+    s.listen();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.cache_active() {
+        assert!(Instant::now() < deadline, "no known-good subscription");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_gone_without_a_message_is_refused_within_a_second() {
+    // Deleted by hand, evicted by maxmemory: nothing is published, the second bounds it.
+    let redis = RedisServer::start();
+    let (a, _) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    let b = listening(&redis.url()).await;
+    let k = key();
+    a.insert(k, live(k, record("p", "alice", None)))
+        .await
+        .unwrap();
+    assert!(b.get(&k).await.unwrap().is_some());
+    let asked = redis.command_calls("hmget");
+    assert!(b.get(&k).await.unwrap().is_some());
+    assert_eq!(
+        redis.command_calls("hmget"),
+        asked,
+        "not served from the cache"
+    );
+    // Websockets are checked against Redis itself, never the cache.
+    let _: () = redis::cmd("DEL")
+        .arg(session_key_of(&redis, &k))
+        .query(&mut conn(&redis))
+        .unwrap();
+    assert!(b.get_confirmed(&k).await.unwrap().is_none());
+    // Page requests: within a second.
+    let k2 = key();
+    a.insert(k2, live(k2, record("p", "bob", None)))
+        .await
+        .unwrap();
+    assert!(b.get(&k2).await.unwrap().is_some());
+    let _: () = redis::cmd("DEL")
+        .arg(session_key_of(&redis, &k2))
+        .query(&mut conn(&redis))
+        .unwrap();
+    let deleted2 = Instant::now();
+    loop {
+        let sent = Instant::now();
+        if b.get(&k2).await.unwrap().is_none() {
+            break;
+        }
+        assert!(
+            sent.saturating_duration_since(deleted2) < Duration::from_secs(1),
+            "served more than a second after it was deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_subscription_distrusts_every_entry_until_confirmed_again() {
+    let redis = RedisServer::start();
+    let (a, _) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    // Trusts what Redis confirmed for an hour: only the subscription's state protects it.
+    let b = caching(&redis.url(), &session_cfg()).await;
+    let k = key();
+    a.insert(k, live(k, record("p", "alice", None)))
+        .await
+        .unwrap();
+    assert!(b.get(&k).await.unwrap().is_some());
+    let asked = redis.command_calls("hmget");
+    assert!(b.get(&k).await.unwrap().is_some());
+    assert_eq!(
+        redis.command_calls("hmget"),
+        asked,
+        "not served from the cache"
+    );
+
+    // The subscription is killed: B distrusts its cache, then subscribes again by itself.
+    let reply = redis.command("CLIENT KILL TYPE pubsub");
+    assert!(
+        reply.as_deref().is_some_and(|r| r.starts_with(':')),
+        "{reply:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.cache_active() {
+        assert!(Instant::now() < deadline, "cache still trusted after 10 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.cache_active() {
+        assert!(
+            Instant::now() < deadline,
+            "no subscription again after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // What was confirmed before the break is not trusted on the new subscription: a session
+    // deleted without a message (here by hand) is refused at once.
+    let _: () = redis::cmd("DEL")
+        .arg(session_key_of(&redis, &k))
+        .query(&mut conn(&redis))
+        .unwrap();
+    assert!(b.get(&k).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_looks_idle_on_a_replica_is_asked_of_redis() {
+    // B's copy says the session is about to go idle; A saw activity since. B must not decide
+    // from its copy (the gateway would end a session in use): it asks Redis.
+    let redis = RedisServer::start();
+    let (a, _) = watched(&redis.url(), &session_cfg(), common::redis::SEAL_KEY);
+    let b = caching(&redis.url(), &session_cfg()).await;
+    let k = key();
+    let mut r = record("p", "alice", None);
+    let created = now() - 599; // idle_timeout is 600 s
+    r.created_at = created;
+    let s = live(k, r);
+    a.insert(k, s.clone()).await.unwrap();
+    assert_eq!(b.get(&k).await.unwrap().unwrap().last_seen(), created);
+    let t = now();
+    assert!(s.touch(t, Duration::from_secs(1)));
+    a.touch(&k, &s).await.unwrap();
+    assert!(b.get(&k).await.unwrap().unwrap().last_seen() >= t);
 }

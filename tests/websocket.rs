@@ -297,10 +297,11 @@ async fn a_websocket_closes_when_its_session_logs_out_and_others_stay() {
     // Another citizen's websocket, and one without a session, carry on.
     round_trip(&mut kept).await;
     round_trip(&mut public).await;
-    assert!(h
-        .metrics()
-        .await
-        .contains("guichet_upgraded_closed_total{reason=\"session_ended\"} 1"));
+    metric_reaches(
+        &h.gateway.metrics_url,
+        "guichet_upgraded_closed_total{reason=\"session_ended\"} 1",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,10 +339,11 @@ async fn a_websocket_closes_when_its_session_expires_even_while_it_talks() {
         started.elapsed() >= std::time::Duration::from_secs(2),
         "closed before it expired"
     );
-    assert!(h
-        .metrics()
-        .await
-        .contains("guichet_upgraded_closed_total{reason=\"session_expired\"} 1"));
+    metric_reaches(
+        &h.gateway.metrics_url,
+        "guichet_upgraded_closed_total{reason=\"session_expired\"} 1",
+    )
+    .await;
 }
 
 mod redis_replicas {
@@ -415,16 +417,11 @@ mod redis_replicas {
         .await;
         assert_eq!(r.status(), StatusCode::OK);
         closed_within(&mut on_b, CLOSE_BOUND).await;
-        let m = reqwest::get(format!("{}/metrics", b.gateway.metrics_url))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            m.contains("guichet_upgraded_closed_total{reason=\"session_ended\"} 2"),
-            "{m}"
-        );
+        metric_reaches(
+            &b.gateway.metrics_url,
+            "guichet_upgraded_closed_total{reason=\"session_ended\"} 2",
+        )
+        .await;
     }
 }
 
@@ -475,5 +472,24 @@ async fn many_websockets_opened_at_once_all_get_their_first_message() {
     }
     for task in tasks {
         task.await.expect("every websocket worked");
+    }
+}
+
+/// Reads the metrics at `metrics_url` until they contain `line` (at most 10 s): the watcher
+/// counts a close after it has closed every connection of that check.
+async fn metric_reaches(metrics_url: &str, line: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let m = reqwest::get(format!("{metrics_url}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if m.contains(line) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no {line} in {m}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

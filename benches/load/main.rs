@@ -9,7 +9,8 @@
 //! its defaults (threads = one per CPU, upstream pool 128) in front of it, with a real session
 //! obtained by logging in through the mock FranceConnect provider: every measured request
 //! goes cookie -> session lookup -> policy -> identity headers + cached signed assertion ->
-//! upstream. The same with `store = "redis"` against a local redis-server.
+//! upstream. The same with `store = "redis"` against a local redis-server, with the replica's
+//! session cache (the default) and without it (`redis_local_cache = false`).
 //!
 //! Settings, from the environment:
 //! - `LOAD_SECONDS` (8): length of each wrk run;
@@ -20,7 +21,8 @@
 //! - `LOAD_REDIS` (1): also measure the Redis store (0: skip);
 //! - `LOAD_APACHE` (1): also measure Apache 2.4 + mod_auth_openidc (0: skip);
 //! - `LOAD_TARGETS` (all): comma-separated targets to drive (`direct,nginx,pingora,guichet,
-//!   guichet redis,apache`), e.g. `guichet` alone while profiling it with `perf record -p PID`.
+//!   guichet redis,guichet redis uncached,apache`; the last Redis one with
+//!   `redis_local_cache = false`), e.g. `guichet` alone while profiling it with `perf record -p PID`.
 //!
 //! Apache + mod_auth_openidc (Debian's packages, `servers::apache`) does the same job as
 //! guichet: every request needs a valid session of its own (shared-memory cache), obtained by
@@ -137,7 +139,10 @@ async fn bench(s: &Settings) -> Result<(), String> {
             seal.display()
         );
         let g = start_guichet(dir, "guichet redis", &up_url, &store, s.threads).await?;
-        Some((g, redis_proc))
+        // The same without the replica's session cache: one round trip per request.
+        let uncached = format!("{store}redis_local_cache = false\n");
+        let u = start_guichet(dir, "guichet redis uncached", &up_url, &uncached, s.threads).await?;
+        Some((g, u, redis_proc))
     } else {
         None
     };
@@ -170,12 +175,18 @@ async fn bench(s: &Settings) -> Result<(), String> {
         ),
         target("guichet", &mem.url, Some(mem.cookie.clone()), &mem.proc),
     ];
-    if let Some((g, _)) = &red {
+    if let Some((g, u, _)) = &red {
         targets.push(target(
             "guichet redis",
             &g.url,
             Some(g.cookie.clone()),
             &g.proc,
+        ));
+        targets.push(target(
+            "guichet redis uncached",
+            &u.url,
+            Some(u.cookie.clone()),
+            &u.proc,
         ));
     }
     if let Some(a) = &apache {
@@ -593,11 +604,14 @@ fn print_peak_table(peak: &[Peak]) {
             );
         }
     }
-    if get("guichet redis").is_some() {
-        println!(
-            "load: guichet redis / guichet memory = {:.2}x the throughput",
-            ratio(rps("guichet redis"), rps("guichet"))
-        );
+    for name in ["guichet redis", "guichet redis uncached"] {
+        if get(name).is_some() {
+            println!(
+                "load: {name} / guichet memory = {:.2}x the throughput, {:.2}x the CPU per request",
+                ratio(rps(name), rps("guichet")),
+                ratio(cpu(name), cpu("guichet"))
+            );
+        }
     }
 }
 

@@ -318,6 +318,11 @@ pub struct SessionSection {
     /// PEM file of the CA that signed the Redis server's certificate (`rediss://` with a
     /// private CA); default: the public web PKI roots.
     pub redis_ca_file: Option<String>,
+    /// Each replica serves a session Redis confirmed less than a second ago from memory,
+    /// while its subscription to the deployment's invalidation channel works (an end on any
+    /// replica reaches it in milliseconds, and in a second in any case). `false`: every
+    /// request asks Redis.
+    pub redis_local_cache: bool,
     /// A session unused for this long is deleted (FranceConnect: 30 minutes).
     pub idle_timeout: String,
     /// A session older than this is deleted whatever its activity.
@@ -346,6 +351,7 @@ impl Default for SessionSection {
             redis_connect_timeout: "2s".into(),
             redis_command_timeout: "1s".into(),
             redis_ca_file: None,
+            redis_local_cache: true,
             idle_timeout: "30m".into(),
             absolute_timeout: "12h".into(),
             login_timeout: "10m".into(),

@@ -66,6 +66,9 @@ pub struct RedisConfig {
     #[serde(with = "duration_str")]
     pub command_timeout: Duration,
     pub ca_file: Option<PathBuf>,
+    /// Serve sessions Redis confirmed less than a second ago from memory
+    /// (`session::redis`'s cache).
+    pub local_cache: bool,
 }
 
 /// Why a configured sealing key cannot be used (the message never contains the key).
@@ -390,6 +393,7 @@ impl Validator {
             connect_timeout,
             command_timeout,
             ca_file,
+            local_cache: s.redis_local_cache,
         })
     }
 

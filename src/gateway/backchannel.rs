@@ -1,6 +1,6 @@
 //! OpenID Connect Back-Channel Logout 1.0: a provider POSTs a signed `logout_token` to
 //! `/.guichet/backchannel-logout`, and every session it names is deleted from the store, so
-//! from every replica at once.
+//! refused by every replica (with Redis, within a second: `session::redis`'s cache).
 //!
 //! Invariants (each guarded by a test in `tests/backchannel_logout.rs` or
 //! `tests/certified_provider.rs`), following Back-Channel Logout 1.0 (with its errata):

@@ -16,8 +16,9 @@
 //! - Only the [`SessionRecord`] is stored; what is derived from it (the identity header
 //!   block...) is built by one [`SessionBuilder`], once per session and process.
 //! - The store is the authority on whether a session exists: a session deleted on one replica
-//!   is refused by every other at once. Back-channel logout finds sessions through an index
-//!   by provider + `sid` and provider + `sub` ([`Match`]).
+//!   is refused by every other within a second (Redis: [`redis`]'s cache and invalidation
+//!   channel). Back-channel logout finds sessions through an index by provider + `sid` and
+//!   provider + `sub` ([`Match`]).
 //! - `Debug` of a session shows no token and no personal data.
 //!
 //! # Design notes, and the tests that guard each rule
@@ -530,6 +531,11 @@ pub enum StoreError {
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     async fn get(&self, key: &SessionKey) -> Result<Option<Arc<Session>>, StoreError>;
+    /// [`SessionStore::get`] asking the authority itself, never a replica's cache (the
+    /// periodic check of upgraded connections: its bound must not add the cache's).
+    async fn get_confirmed(&self, key: &SessionKey) -> Result<Option<Arc<Session>>, StoreError> {
+        self.get(key).await
+    }
     async fn insert(&self, key: SessionKey, session: Arc<Session>) -> Result<(), StoreError>;
     /// Deletes a session; returns whether there was one to delete (so that an end is
     /// recorded once, whoever else ends it at the same moment).

@@ -245,6 +245,18 @@ impl RedisServer {
             .collect()
     }
 
+    /// How many times the server ran `command` (lowercase, `INFO commandstats`).
+    pub fn command_calls(&self, command: &str) -> u64 {
+        let stats = self.command("INFO commandstats").unwrap_or_default();
+        let prefix = format!("cmdstat_{command}:calls=");
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Freezes the process (SIGSTOP): connections stay open, nothing answers.
     pub fn pause(&mut self) {
         self.signal("STOP");
@@ -308,6 +320,50 @@ impl RedisServer {
                 .args([&format!("-{sig}"), &child.id().to_string()])
                 .status();
         }
+    }
+}
+
+/// Sends `n` requests with `cookie` to `base`'s `/whoami` (each must be served); returns how
+/// many of them asked `redis` (the `HMGET`s it ran meanwhile): few when the replica answers
+/// from its session cache.
+pub async fn lookups_for(redis: &RedisServer, base: &str, cookie: &str, n: u64) -> u64 {
+    let before = redis.command_calls("hmget");
+    for _ in 0..n {
+        let r = super::get_with_cookie(&format!("{base}/whoami"), cookie).await;
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "{base}");
+    }
+    redis.command_calls("hmget") - before
+}
+
+/// A session ended at `ended` (the end was answered then) must be refused by every replica
+/// in `bases` within a second: each replica is asked (`/whoami` with `cookie`) until it
+/// sends the browser to log in, and a page served from a request sent more than a second
+/// after the end fails the test (replicas serve a session Redis confirmed at most a second
+/// ago, and drop it as soon as the end's message arrives). Gives up after 10 s.
+pub async fn ended_everywhere_within_a_second(bases: &[&str], cookie: &str, ended: Instant) {
+    for base in bases {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let sent = Instant::now();
+            let r = super::get_with_cookie(&format!("{base}/whoami"), cookie).await;
+            if r.status() == reqwest::StatusCode::FOUND {
+                assert!(super::location(&r).contains("/.guichet/login"), "{base}");
+                break;
+            }
+            assert_eq!(r.status(), reqwest::StatusCode::OK, "{base}");
+            let late = sent.saturating_duration_since(ended);
+            assert!(
+                late < Duration::from_secs(1),
+                "{base} served a session {late:?} after its end"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "{base}: session alive after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let r = super::get_with_cookie(&format!("{base}/api/me"), cookie).await;
+        assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED, "{base}");
     }
 }
 

@@ -97,6 +97,8 @@ pub struct Sentinel {
 
 struct Primary {
     conn: MultiplexedConnection,
+    /// Where `conn` goes: the invalidation subscription connects there too.
+    client: Client,
     generation: u64,
 }
 
@@ -291,6 +293,31 @@ impl Link {
         }
     }
 
+    /// The server guichet writes to, for the invalidation subscription, and the generation
+    /// of that primary with Sentinel (always 0 with one server).
+    pub async fn subscriber(&self) -> Result<(Client, u64), RedisError> {
+        match self {
+            Link::Direct(d) => Ok((d.client.clone(), 0)),
+            Link::Sentinel(s) => {
+                s.conn().await?;
+                s.primary
+                    .load_full()
+                    .map(|p| (p.client.clone(), p.generation))
+                    .ok_or_else(|| {
+                        RedisError::from((redis::ErrorKind::Io, "the Redis primary was lost"))
+                    })
+            }
+        }
+    }
+
+    /// The generation of the primary guichet writes to now (0: none known, or one server).
+    pub fn generation(&self) -> u64 {
+        match self {
+            Link::Direct(_) => 0,
+            Link::Sentinel(s) => s.primary.load().as_ref().map_or(0, |p| p.generation),
+        }
+    }
+
     /// With Sentinel: is the server guichet writes to still primary? (`ROLE`; it is dropped
     /// otherwise.) Without: nothing to check.
     pub async fn verify(&self) -> Result<(), RedisError> {
@@ -372,10 +399,11 @@ impl Sentinel {
             )));
         }
         match self.discover(&mut sentinels).await {
-            Ok(conn) => {
+            Ok((conn, client)) => {
                 let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
                 self.primary.store(Some(Arc::new(Primary {
                     conn: conn.clone(),
+                    client,
                     generation,
                 })));
                 Ok(Conn::Primary(conn, generation))
@@ -391,7 +419,7 @@ impl Sentinel {
     async fn discover(
         &self,
         sentinels: &mut SentinelClient,
-    ) -> Result<MultiplexedConnection, RedisError> {
+    ) -> Result<(MultiplexedConnection, Client), RedisError> {
         let client = sentinels.async_get_client().await?;
         let address = client.get_connection_info().addr().to_string();
         let mut conn = client
@@ -406,7 +434,7 @@ impl Sentinel {
             )));
         }
         tracing::info!(master = %self.master, %address, "Redis primary found through the sentinels");
-        Ok(conn)
+        Ok((conn, client))
     }
 }
 
@@ -429,6 +457,7 @@ mod tests {
             connect_timeout: Duration::from_millis(100),
             command_timeout: Duration::from_millis(100),
             ca_file: ca,
+            local_cache: true,
         }
     }
 

@@ -17,6 +17,9 @@
 //!   (back-channel index, and the per-citizen cap). An entry leaves when its session ends.
 //! - `j:<sha256(provider, jti)>`: a logout token id already used (`SET NX`), TTL given by the
 //!   caller.
+//! - `invalidations`, a pub/sub channel (not a key): the store key (hex) of every session that
+//!   ends, published by the script that ends it, and each replica's heartbeats
+//!   ([`invalidation`]). Each replica subscribes to it to keep its session cache ([`cache`]).
 //!
 //! Sealing: the associated data of each record is the deployment's public URL, the Redis key
 //! and the field, so a record copied under another key, or into another deployment's keys,
@@ -32,8 +35,17 @@
 //!   and a prefix (staging and production) never see each other's sessions, login states or
 //!   index, so a cookie from one never opens a session on the other
 //!   (`tests/hostile_client.rs::a_session_cookie_from_another_deployment_opens_nothing`).
-//! - Redis is the authority: every lookup asks Redis whether the session still exists, so a
-//!   logout or back-channel logout on one replica holds on every replica at the next request.
+//! - Redis is the authority. A session is served without asking Redis only if Redis
+//!   confirmed it less than [`CACHE_MAX_AGE`] (1 s) ago and the invalidation subscription is
+//!   known-good ([`cache`], [`invalidation`]); every end of a session (logout, back-channel
+//!   logout, expiry, the cap) publishes it in the same script, so an end on one replica holds
+//!   on every replica as soon as its message arrives, within a second in any case
+//!   (`tests/redis_sessions.rs::login_on_one_replica_holds_on_the_other_and_logout_on_either_ends_it`,
+//!   `tests/redis_store.rs::a_session_gone_without_a_message_is_refused_within_a_second`).
+//!   Without a known-good subscription, every lookup asks Redis
+//!   (`tests/redis_store.rs::without_a_known_good_subscription_every_lookup_asks_redis`,
+//!   `a_killed_subscription_distrusts_every_entry_until_confirmed_again`).
+//!   `session.redis_local_cache = false`: no cache, no subscription.
 //!   What is derived from a record (identity headers...) is cached in this process under the
 //!   session key *and* its version stamp, and only reused while Redis answers that version.
 //! - A request-path operation waits at most `connect_timeout + command_timeout` (twice that
@@ -46,6 +58,8 @@
 //!   `max_sessions_per_citizen` per citizen after a login.
 //! - Error messages never carry the URL's password.
 
+mod cache;
+mod invalidation;
 pub mod link;
 mod scripts;
 
@@ -58,11 +72,13 @@ use crate::config::{RedisConfig, SessionConfig};
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use cache::Local;
 use link::Link;
-use moka::sync::Cache;
 use redis::{FromRedisValue, Script};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+pub use cache::MAX_AGE as CACHE_MAX_AGE;
 
 /// How long an ended session stays in Redis past its sweep deadline when no replica sweeps
 /// (all of them down): the sweep of any replica ends it with an evidence line within a
@@ -88,7 +104,7 @@ enum Op<'a> {
 }
 
 pub struct RedisStore {
-    link: Link,
+    link: Arc<Link>,
     prefix: String,
     /// The public URL: part of every record's associated data.
     deployment: String,
@@ -100,10 +116,20 @@ pub struct RedisStore {
     interval: Duration,
     login_timeout: Duration,
     per_citizen: u64,
+    /// Sessions this replica keeps derived data for, at most.
+    local_capacity: u64,
     builder: SessionBuilder,
     notices: Notices,
-    /// Derived data per session, keyed by session key, valid for one version stamp.
-    local: Cache<SessionKey, (u64, Arc<Session>)>,
+    /// Derived data per session, keyed by session key, valid for one version stamp, and
+    /// when Redis last confirmed it.
+    local: Arc<Local>,
+    /// Where session ends are published ([`invalidation`]).
+    channel: String,
+    /// `session.redis_local_cache`: false, nothing is served from `local` without Redis
+    /// and there is no subscription.
+    cache_on: bool,
+    /// The invalidation subscription, once started ([`RedisStore::listen`]).
+    subscription: Mutex<Option<invalidation::Running>>,
     touch: Script,
     end: Script,
     sweep: Script,
@@ -136,9 +162,13 @@ impl RedisStore {
         let link = Link::new(redis).map_err(|e| StoreError::Setup(scrub(e)))?;
         let sealer = Sealer::new(&redis.seal_keys)
             .map_err(|e| StoreError::Setup(format!("session.seal_keys: {e}")))?;
+        let prefix = deployment_prefix(&redis.key_prefix, deployment);
         Ok(RedisStore {
-            link,
-            prefix: deployment_prefix(&redis.key_prefix, deployment),
+            link: Arc::new(link),
+            channel: format!("{prefix}invalidations"),
+            subscription: Mutex::new(None),
+            cache_on: redis.local_cache,
+            prefix,
             deployment: deployment.to_string(),
             sealer,
             connect_timeout: redis.connect_timeout,
@@ -148,18 +178,66 @@ impl RedisStore {
             interval: touch_interval(session.idle_timeout),
             login_timeout: session.login_timeout,
             per_citizen: session.max_sessions_per_citizen,
+            local_capacity: session.max_sessions,
             builder,
             notices,
-            local: Cache::builder()
-                .max_capacity(session.max_sessions)
-                .time_to_idle(session.idle_timeout)
-                .time_to_live(session.absolute_timeout)
-                .build(),
+            local: Arc::new(Local::new(
+                session.max_sessions,
+                session.idle_timeout,
+                session.absolute_timeout,
+                if redis.local_cache {
+                    CACHE_MAX_AGE
+                } else {
+                    Duration::ZERO
+                },
+            )),
             touch: Script::new(scripts::TOUCH),
             end: Script::new(&scripts::end()),
             sweep: Script::new(&scripts::sweep()),
             passwords,
         })
+    }
+
+    /// Starts the invalidation subscription, if it is not running (the store's sweep calls
+    /// this: in guichet, it starts with the server's background task). Until a heartbeat
+    /// comes back on it, nothing is served from the cache. Needs a Tokio runtime.
+    pub fn listen(&self) {
+        if !self.cache_on || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let mut running = self.subscription.lock().unwrap_or_else(|p| p.into_inner());
+        if running.as_ref().is_some_and(|r| !r.finished()) {
+            return;
+        }
+        *running = Some(invalidation::spawn(invalidation::Subscription {
+            link: self.link.clone(),
+            local: self.local.clone(),
+            channel: self.channel.clone(),
+            replica: u64::from_le_bytes(crate::crypto::random_bytes::<8>()),
+            budget: self.link.budget(self.connect_timeout, self.command_timeout),
+            passwords: self.passwords.clone(),
+            warned: std::sync::atomic::AtomicBool::new(false),
+        }));
+    }
+
+    /// May a lookup be answered from this replica's cache right now (is the invalidation
+    /// subscription known-good)?
+    pub fn cache_active(&self) -> bool {
+        self.local.active()
+    }
+
+    /// The same store trusting what Redis confirmed for `max_age` instead of
+    /// [`CACHE_MAX_AGE`] (tests: a long one shows that the invalidation messages alone end
+    /// cached sessions). Before [`RedisStore::listen`].
+    #[doc(hidden)]
+    pub fn with_cache_max_age(mut self, max_age: Duration) -> RedisStore {
+        self.local = Arc::new(Local::new(
+            self.local_capacity,
+            self.idle,
+            self.absolute,
+            max_age,
+        ));
+        self
     }
 
     fn error(&self, e: &redis::RedisError) -> StoreError {
@@ -290,6 +368,7 @@ impl RedisStore {
         key: &SessionKey,
         version: u64,
         seen: Option<u64>,
+        ticket: cache::Ticket,
     ) -> Result<Option<Arc<Session>>, StoreError> {
         let skey = self.session_key(key);
         let raw: Option<Vec<u8>> = self
@@ -309,7 +388,7 @@ impl RedisStore {
         };
         let last_seen = seen.unwrap_or(record.created_at);
         let session = Arc::new(self.builder.build(key, record, last_seen));
-        self.local.insert(*key, (version, session.clone()));
+        self.local.confirm(*key, version, session.clone(), ticket);
         Ok(Some(session))
     }
 
@@ -323,7 +402,10 @@ impl RedisStore {
     ) -> Result<Option<Option<SessionRecord>>, StoreError> {
         let skey = self.session_key(key);
         let mut invocation = script.key(&skey);
-        invocation.key(self.sweep_set()).arg(key.hex());
+        invocation
+            .key(self.sweep_set())
+            .arg(key.hex())
+            .arg(&self.channel);
         if let Some(t) = at {
             invocation.arg(t);
         }
@@ -331,7 +413,7 @@ impl RedisStore {
         let Some(sealed) = sealed else {
             return Ok(None);
         };
-        self.local.invalidate(key);
+        self.local.forget(key);
         let record = self
             .open("session", &skey, "rec", &sealed)
             .and_then(|json| serde_json::from_slice(&json).ok());
@@ -391,9 +473,28 @@ fn scrubbed(message: &str, password: Option<&str>) -> String {
     }
 }
 
-#[async_trait]
-impl SessionStore for RedisStore {
-    async fn get(&self, key: &SessionKey) -> Result<Option<Arc<Session>>, StoreError> {
+impl RedisStore {
+    /// A session lookup; `serve_cached`: may it be answered from this replica's cache
+    /// (otherwise Redis is asked, and the cache only spares decoding the record).
+    async fn lookup(
+        &self,
+        key: &SessionKey,
+        serve_cached: bool,
+    ) -> Result<Option<Arc<Session>>, StoreError> {
+        let cached = self.local.get(key);
+        if let Some(entry) = cached.as_ref().filter(|_| serve_cached) {
+            // Served from the cache only while Redis confirmed it a moment ago and the
+            // invalidation subscription is known-good; and never when it looks idle here
+            // (another replica may have seen activity since: Redis decides).
+            let idle_end = entry
+                .session
+                .last_seen()
+                .saturating_add(self.idle.as_secs());
+            if self.local.fresh(entry) && now().saturating_add(1) < idle_end {
+                return Ok(Some(entry.session.clone()));
+            }
+        }
+        let ticket = self.local.ticket();
         let (version, seen): (Option<u64>, Option<u64>) = self
             .run(Op::Cmd(
                 redis::cmd("HMGET")
@@ -403,18 +504,31 @@ impl SessionStore for RedisStore {
             ))
             .await?;
         let Some(version) = version else {
-            self.local.invalidate(key);
+            self.local.forget(key);
             return Ok(None);
         };
-        if let Some((cached, session)) = self.local.get(key) {
-            if cached == version {
+        if let Some(entry) = cached {
+            if entry.version == version {
                 if let Some(seen) = seen {
-                    session.observe(seen);
+                    entry.session.observe(seen);
                 }
+                let session = entry.session;
+                self.local.confirm(*key, version, session.clone(), ticket);
                 return Ok(Some(session));
             }
         }
-        self.load(key, version, seen).await
+        self.load(key, version, seen, ticket).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn get(&self, key: &SessionKey) -> Result<Option<Arc<Session>>, StoreError> {
+        self.lookup(key, true).await
+    }
+
+    async fn get_confirmed(&self, key: &SessionKey) -> Result<Option<Arc<Session>>, StoreError> {
+        self.lookup(key, false).await
     }
 
     async fn insert(&self, key: SessionKey, session: Arc<Session>) -> Result<(), StoreError> {
@@ -493,8 +607,9 @@ impl SessionStore for RedisStore {
             .arg(0)
             .arg(-1)
             .arg("WITHSCORES");
+        let ticket = self.local.ticket();
         let (citizen,): (Vec<(String, f64)>,) = self.run(Op::Pipe(&pipe)).await?;
-        self.local.insert(key, (version, session.clone()));
+        self.local.confirm(key, version, session.clone(), ticket);
         // The session is stored: a failure to end older ones leaves the citizen over the cap
         // until their next login, it does not fail this one.
         if let Err(e) = self.enforce_cap(sub_index, citizen, &key).await {
@@ -504,7 +619,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn remove(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        self.local.invalidate(key);
+        self.local.forget(key);
         Ok(self.end_with(&self.end, key, None).await?.is_some())
     }
 
@@ -596,6 +711,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn sweep(&self) -> Result<usize, StoreError> {
+        self.listen();
         let budget = self.link.budget(self.connect_timeout, self.command_timeout);
         // With Sentinel, this is also where a primary that was demoted without guichet
         // noticing is dropped.

@@ -4,6 +4,11 @@
 //!
 //! A session hash holds `ix`: its index entries as `NAME MEMBER` lines (keyed index names,
 //! sealed members: nothing readable), so whatever ends the session removes them too.
+//!
+//! Whatever ends a session also publishes its key (hex) on the deployment's invalidation
+//! channel in the same step ([`super::invalidation`]): every replica's cache drops it. With
+//! `pcall`: a Redis user not allowed to publish still ends sessions (replicas then never get a
+//! heartbeat back either, so their caches stay off).
 
 /// Writes the last activity back, moves the sweep deadline and extends the TTL, only if the
 /// session still exists and the new value is later than the stored one (another replica may
@@ -20,8 +25,8 @@ end
 return 1
 ";
 
-/// Removes a session's index entries, the session and its sweep entry; returns its sealed
-/// record (nil if there was no session).
+/// Removes a session's index entries, the session and its sweep entry, and publishes its end;
+/// returns its sealed record (nil if there was no session).
 const END_BODY: &str = r"
 local ix = redis.call('HGET', KEYS[1], 'ix')
 if ix then
@@ -31,10 +36,11 @@ if ix then
 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.pcall('PUBLISH', ARGV[2], ARGV[1])
 return rec
 ";
 
-/// Ends a session now. KEYS: session, sweep set. ARGV: sweep member.
+/// Ends a session now. KEYS: session, sweep set. ARGV: sweep member, invalidation channel.
 pub fn end() -> String {
     format!(
         r"
@@ -48,7 +54,7 @@ end
 }
 
 /// Ends a session if its sweep deadline has passed; otherwise puts it back in the sweep set
-/// at its deadline. KEYS: session, sweep set. ARGV: sweep member, now.
+/// at its deadline. KEYS: session, sweep set. ARGV: sweep member, invalidation channel, now.
 pub fn sweep() -> String {
     format!(
         r"
@@ -59,7 +65,7 @@ if not rec then
   return false
 end
 local deadline = tonumber(f[2]) or 0
-if deadline > tonumber(ARGV[2]) then
+if deadline > tonumber(ARGV[3]) then
   redis.call('ZADD', KEYS[2], deadline, ARGV[1])
   return false
 end
