@@ -125,10 +125,9 @@ async fn bench(s: &Settings) -> Result<(), String> {
     let pass = servers::passthrough(dir, pass_port, up_port, s.threads)?;
     let up_url = format!("http://127.0.0.1:{up_port}");
 
-    // The login run logs the few test identities of the mock in hundreds of times a second:
-    // the per-citizen cap (10 by default, `tests::one_citizen_cannot_crowd_out_the_others`)
-    // would end sessions whose flow has not reached the application yet (its "oldest" is by
-    // creation second). At its highest, each identity stands for many citizens.
+    // The login run logs the mock's four test identities in hundreds of times a second, each
+    // standing for many citizens: at the default per-citizen cap (10) guichet would hold 40
+    // sessions and the RSS per session would mean nothing. At its highest (1000), 4000.
     let mem = start_guichet(
         dir,
         "guichet",
