@@ -198,6 +198,27 @@ async fn a_fourth_session_ends_the_first(h: &Harness) {
     assert_eq!(status(h, &other, "/whoami").await, StatusCode::OK);
 }
 
+/// A script logging one citizen in many times a second (cap 3): each login ends the oldest
+/// session, never one of the newer ones of the same second, whose flow may not have reached
+/// the application yet (creation times are seconds: the memory store broke ties at random).
+async fn logins_of_one_second_end_the_oldest(h: &Harness) {
+    let mut cookies = Vec::new();
+    for i in 0..12 {
+        cookies.push(h.browser().login(h, "elodie", "/").await.session_cookie());
+        for c in cookies.iter().rev().take(3) {
+            assert_eq!(status(h, c, "/whoami").await, StatusCode::OK, "login {i}");
+        }
+        if i >= 3 {
+            let oldest = &cookies[i - 3];
+            assert_eq!(
+                status(h, oldest, "/whoami").await,
+                StatusCode::FOUND,
+                "login {i}"
+            );
+        }
+    }
+}
+
 const ABANDONED: &str = "idle_timeout = \"2s\"\nabsolute_timeout = \"1h\"";
 const CAPPED: &str = "max_sessions_per_citizen = 3";
 
@@ -243,4 +264,17 @@ async fn one_citizen_is_capped_redis_store() {
     let h = Harness::with(redis(&server, CAPPED)).await;
     a_fourth_session_ends_the_first(&h).await;
     assert_eq!(server.keys("guichet:*:s:*").len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_of_one_second_end_the_oldest_memory_store() {
+    let h = Harness::with(memory(CAPPED)).await;
+    logins_of_one_second_end_the_oldest(&h).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_of_one_second_end_the_oldest_redis_store() {
+    let server = RedisServer::start();
+    let h = Harness::with(redis(&server, CAPPED)).await;
+    logins_of_one_second_end_the_oldest(&h).await;
 }

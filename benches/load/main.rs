@@ -40,9 +40,10 @@ mod wrk;
 use common::Proc;
 use guichet::demo::provider::{Flavour, MockConfig, MockProvider};
 use guichet::demo::{free_port, Stack, StackOptions};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -124,7 +125,17 @@ async fn bench(s: &Settings) -> Result<(), String> {
     let pass = servers::passthrough(dir, pass_port, up_port, s.threads)?;
     let up_url = format!("http://127.0.0.1:{up_port}");
 
-    let mem = start_guichet(dir, "guichet", &up_url, "", s.threads).await?;
+    // The login run logs the mock's four test identities in hundreds of times a second, each
+    // standing for many citizens: at the default per-citizen cap (10) guichet would hold 40
+    // sessions and the RSS per session would mean nothing. At its highest (1000), 4000.
+    let mem = start_guichet(
+        dir,
+        "guichet",
+        &up_url,
+        &format!("[session]\nmax_sessions_per_citizen = {PER_CITIZEN}\n"),
+        s.threads,
+    )
+    .await?;
     let redis_proc;
     let red = if s.redis {
         let redis_port = port()?;
@@ -277,16 +288,18 @@ async fn bench(s: &Settings) -> Result<(), String> {
     let login = logins(&mem.url, mem.proc.pid(), Flow::Guichet, s).await?;
     println!(
         "\nload: guichet logins: {} complete flows in {:.1} s = {:.0} flows/s ({} failed), {:.3} ms of guichet CPU per flow; \
-         guichet RSS {} KiB -> {} KiB: {:.0} bytes per session",
+         guichet RSS {} KiB -> {} KiB: {:.0} bytes per session held ({})",
         login.flows,
         login.seconds,
         login.flows as f64 / login.seconds,
-        login.failed,
+        login.failed.values().sum::<u64>(),
         login.cpu_ms_per_flow,
         login.rss_before,
         login.rss_after,
-        login.bytes_per_session
+        login.bytes_per_session,
+        login.held,
     );
+    print_failures("guichet", &login.failed);
     if let Some(a) = &apache {
         let al = logins(&a.url, a.proc.pid(), Flow::Apache, s).await?;
         println!(
@@ -294,9 +307,10 @@ async fn bench(s: &Settings) -> Result<(), String> {
             al.flows,
             al.seconds,
             al.flows as f64 / al.seconds,
-            al.failed,
+            al.failed.values().sum::<u64>(),
             al.cpu_ms_per_flow,
         );
+        print_failures("apache", &al.failed);
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
         println!(
             "load: logins, guichet / apache: {:.2}x the flows per second, {:.2}x the CPU per flow",
@@ -314,6 +328,15 @@ async fn bench(s: &Settings) -> Result<(), String> {
     drop(nginx);
     drop(upstream);
     Ok(())
+}
+
+/// The failed login flows of a run, by reason, most frequent first.
+fn print_failures(name: &str, failed: &BTreeMap<String, u64>) {
+    let mut by_count: Vec<_> = failed.iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(a.1));
+    for (why, n) in by_count.iter().take(10) {
+        println!("load: {name} logins failed: {n} x {why}");
+    }
 }
 
 fn target(name: &'static str, url: &str, cookie: Option<String>, proc: &Proc) -> Target {
@@ -382,7 +405,7 @@ async fn start_guichet(
     }
     let cookie = login(&url, Flow::Guichet, "elodie")
         .await
-        .ok_or_else(|| format!("{name}: the login through the mock provider failed"))?;
+        .map_err(|e| format!("{name}: the login through the mock provider failed: {e}"))?;
     Ok(Gateway {
         url,
         cookie,
@@ -421,13 +444,12 @@ async fn start_apache(dir: &Path, upstream: u16) -> Result<Apache, String> {
             issuer: &issuer,
             client_id: mock.client_id(),
             client_secret: mock.client_secret(),
-            login_hint: "elodie",
         },
     )?;
     let url = format!("http://127.0.0.1:{port}");
-    let cookie = login(&url, Flow::Apache, "elodie").await.ok_or_else(|| {
+    let cookie = login(&url, Flow::Apache, "elodie").await.map_err(|e| {
         format!(
-            "the login through the mock provider failed (see {})",
+            "the login through the mock provider failed: {e} (see {})",
             dir.join("apache/error.log").display()
         )
     })?;
@@ -439,66 +461,117 @@ async fn start_apache(dir: &Path, upstream: u16) -> Result<Apache, String> {
     })
 }
 
+/// The identities the login run takes turns with.
+const CITIZENS: &[&str] = &["elodie", "jean-philippe", "ana", "angela"];
+/// guichet's `max_sessions_per_citizen` in the login run (the most it accepts).
+const PER_CITIZEN: u64 = 1000;
+
 /// Where a login flow starts.
 #[derive(Clone, Copy)]
 enum Flow {
-    /// guichet's login URL, naming the citizen (the mock then asks nothing).
+    /// guichet's login URL.
     Guichet,
-    /// Any protected page: mod_auth_openidc redirects to the provider (its configuration
-    /// adds the `login_hint`).
+    /// Any protected page: mod_auth_openidc redirects to the provider. Both flows go through
+    /// the mock's interaction page, where the citizen is picked: no `login_hint` (the generic
+    /// mock would honour it and skip the page, a shorter flow than guichet's, which
+    /// FranceConnect's rules give no hint).
     Apache,
 }
 
 /// One complete login flow (gateway -> mock provider -> callback -> application); the
-/// session's cookie header on success.
-async fn login(url: &str, flow: Flow, who: &str) -> Option<String> {
+/// session's cookie header on success, else the step that failed and how (for the tally).
+async fn login(url: &str, flow: Flow, who: &str) -> Result<String, String> {
     let jar = Arc::new(reqwest::cookie::Jar::default());
     let client = reqwest::Client::builder()
         .cookie_provider(jar.clone())
         .timeout(Duration::from_secs(10))
         .build()
-        .ok()?;
+        .map_err(|e| format!("client: {e}"))?;
     let start = match flow {
         Flow::Guichet => format!("{url}/.guichet/login?return_to=%2F"),
         Flow::Apache => format!("{url}/"),
     };
-    let r = client.get(start).send().await.ok()?;
+    let r = client
+        .get(start)
+        .send()
+        .await
+        .map_err(|e| why("start", e))?;
     // The mock provider's page: the citizen is picked there, as a browser would (the
     // authorization request never names the citizen: FranceConnect would refuse it).
     let page = r.url().clone();
     if r.status() != reqwest::StatusCode::OK || !page.path().contains("/interaction/") {
-        return None;
+        return Err(format!("start: {} at {}", r.status(), shape(page.path())));
     }
     let r = client
         .get(format!("{page}/login?citizen={who}"))
         .send()
         .await
-        .ok()?;
-    if r.status() != reqwest::StatusCode::OK || r.text().await.ok()? != "ok\n" {
-        return None;
+        .map_err(|e| why("citizen", e))?;
+    let (status, path) = (r.status(), r.url().path().to_string());
+    let body = r.text().await.map_err(|e| why("citizen body", e))?;
+    if status != reqwest::StatusCode::OK || body != "ok\n" {
+        return Err(format!("citizen: {status} at {}", shape(&path)));
     }
     use reqwest::cookie::CookieStore;
-    let base = reqwest::Url::parse(url).ok()?;
-    let cookies = jar.cookies(&base)?;
-    cookies.to_str().ok().map(str::to_string)
+    let base = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    let cookies = jar
+        .cookies(&base)
+        .ok_or_else(|| "no session cookie".to_string())?;
+    cookies
+        .to_str()
+        .map(str::to_string)
+        .map_err(|e| e.to_string())
+}
+
+/// A failed request, by kind (the tally groups them).
+fn why(step: &str, e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_redirect() {
+        "redirect"
+    } else if e.is_body() || e.is_decode() {
+        "body"
+    } else {
+        "request"
+    };
+    format!("{step}: {kind} error ({})", e.without_url())
+}
+
+/// A path with its random parts (interaction ids) blanked, so that failures group.
+fn shape(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.len() >= 16 && seg.bytes().all(|b| b.is_ascii_hexdigit()) {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 struct Logins {
     flows: u64,
-    failed: u64,
+    /// Failed flows, by reason.
+    failed: BTreeMap<String, u64>,
     seconds: f64,
     cpu_ms_per_flow: f64,
     rss_before: u64,
     rss_after: u64,
+    /// Sessions the gateway holds at the end (past its per-citizen cap, logins end the
+    /// oldest ones).
+    held: u64,
     bytes_per_session: f64,
 }
 
 /// Complete login flows, `login_concurrency` at a time, for `login_seconds`; CPU and RSS of
 /// `pid` (and its children).
 async fn logins(url: &str, pid: u32, flow: Flow, s: &Settings) -> Result<Logins, String> {
-    const CITIZENS: &[&str] = &["elodie", "jean-philippe", "ana", "angela"];
     let done = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let rss_before = common::rss_kib(pid);
     let cpu_before = wrk::cpu_ticks(&[pid]);
     let started = Instant::now();
@@ -510,9 +583,15 @@ async fn logins(url: &str, pid: u32, flow: Flow, s: &Settings) -> Result<Logins,
             let mut n = w;
             while Instant::now() < deadline {
                 match login(&url, flow, CITIZENS[n % CITIZENS.len()]).await {
-                    Some(_) => done.fetch_add(1, Ordering::Relaxed),
-                    None => failed.fetch_add(1, Ordering::Relaxed),
-                };
+                    Ok(_) => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(why) => {
+                        if let Ok(mut f) = failed.lock() {
+                            *f.entry(why).or_default() += 1;
+                        }
+                    }
+                }
                 n += 1;
             }
         }));
@@ -524,15 +603,17 @@ async fn logins(url: &str, pid: u32, flow: Flow, s: &Settings) -> Result<Logins,
     let cpu = wrk::cpu_ticks(&[pid]).saturating_sub(cpu_before);
     let rss_after = common::rss_kib(pid);
     let flows = done.load(Ordering::Relaxed);
+    let held = flows.min(CITIZENS.len() as u64 * PER_CITIZEN);
     Ok(Logins {
         flows,
-        failed: failed.load(Ordering::Relaxed),
+        failed: failed.lock().map(|f| f.clone()).unwrap_or_default(),
         seconds,
         cpu_ms_per_flow: cpu as f64 * 10.0 / flows.max(1) as f64,
         rss_before,
         rss_after,
+        held,
         bytes_per_session: rss_after.saturating_sub(rss_before) as f64 * 1024.0
-            / flows.max(1) as f64,
+            / held.max(1) as f64,
     })
 }
 

@@ -126,9 +126,6 @@ pub struct OidcClient<'a> {
     pub issuer: &'a str,
     pub client_id: &'a str,
     pub client_secret: &'a str,
-    /// `login_hint` sent with every authorization request (the mock then logs that citizen
-    /// in without a page).
-    pub login_hint: &'a str,
 }
 
 /// Apache 2.4 with mod_auth_openidc (Debian's packages) in front of the application: what a
@@ -169,7 +166,7 @@ pub fn apache(dir: &Path, port: u16, upstream: u16, oidc: &OidcClient) -> Result
          OIDCClientID {client_id}\nOIDCClientSecret {client_secret}\n\
          OIDCRedirectURI http://127.0.0.1:{port}/redirect_uri\n\
          OIDCCryptoPassphrase {passphrase}\nOIDCScope \"openid profile email\"\n\
-         OIDCAuthRequestParams login_hint={hint}\nOIDCPassClaimsAs headers\n\
+         OIDCPassClaimsAs headers\n\
          OIDCCacheShmMax 50000\nOIDCSessionInactivityTimeout 1800\n\
          <Location />\n  AuthType openid-connect\n  Require valid-user\n\
          ProxyPass http://127.0.0.1:{upstream}/ keepalive=On\n</Location>\n",
@@ -177,7 +174,6 @@ pub fn apache(dir: &Path, port: u16, upstream: u16, oidc: &OidcClient) -> Result
         client_id = oidc.client_id,
         client_secret = oidc.client_secret,
         passphrase = hex::encode(guichet::crypto::random_bytes::<16>()),
-        hint = oidc.login_hint,
     );
     let path = dir.join("httpd.conf");
     std::fs::write(&path, conf).map_err(|e| e.to_string())?;

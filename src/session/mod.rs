@@ -292,8 +292,14 @@ pub struct Session {
     key: SessionKey,
     pub record: SessionRecord,
     last_seen: AtomicU64,
+    /// Order of creation in this process: breaks ties of `record.created_at` (a second), so
+    /// that "the oldest" is exact for the memory store's per-citizen cap.
+    born: u64,
     pub headers: SessionHeaders,
 }
+
+/// The next [`Session::born`].
+static BORN: AtomicU64 = AtomicU64::new(0);
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -315,8 +321,14 @@ impl Session {
             key,
             record,
             last_seen: AtomicU64::new(last_seen),
+            born: BORN.fetch_add(1, Ordering::Relaxed),
             headers,
         }
+    }
+
+    /// Order of creation of the sessions built by this process (later is larger).
+    pub fn born(&self) -> u64 {
+        self.born
     }
 
     /// The store key this session was built for.

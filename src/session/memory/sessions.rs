@@ -8,7 +8,8 @@
 //!   at a random place of a random shard (`tests::bounded_store_evicts_instead_of_growing`,
 //!   `tests::eviction_samples_start_at_random`); never the session being inserted.
 //! - At most `max_sessions_per_citizen` sessions per provider and `sub`: an insert past it
-//!   ends that citizen's oldest (`tests::one_citizen_cannot_crowd_out_the_others`).
+//!   ends that citizen's oldest (`tests::one_citizen_cannot_crowd_out_the_others`), exactly
+//!   even within one second (`tests::the_cap_ends_the_oldest_of_the_same_second`).
 //! - Every session removed by the store itself (sweep, eviction, cap) is reported to the
 //!   [`Notices`] with its reason, once, after the locks are released.
 //! - Expired sessions (idle or absolute limit, [`Session::expired`]) are removed by a sweep of
@@ -178,7 +179,9 @@ impl Sessions {
             })
             .collect();
         let excess = (same.len() + 1).saturating_sub(self.per_citizen);
-        same.sort_by_key(|s| (s.record.created_at, s.last_seen()));
+        // `created_at` is in seconds: within one, the order of creation decides (a citizen's
+        // session of the same second as the login must not go before an older one).
+        same.sort_by_key(|s| (s.record.created_at, s.born()));
         same.truncate(excess);
         same
     }
@@ -448,6 +451,29 @@ mod tests {
             SessionHeaders::default(),
         )));
         assert_eq!(s.len(), 5);
+    }
+
+    #[test]
+    fn the_cap_ends_the_oldest_of_the_same_second() {
+        // A script logging one identity in many times a second: every new login ends the
+        // oldest session, never one just created (whose flow may not have used it yet).
+        let mut c = cfg(100);
+        c.max_sessions_per_citizen = 2;
+        let s = Sessions::new(&c, Notices::none());
+        let t = now();
+        for i in 0..40 {
+            s.insert(session(i, "alice", &format!("a{i}"), t));
+            if i >= 1 {
+                assert!(
+                    s.get(&key(i - 1)).is_some(),
+                    "{i}: the previous login's session"
+                );
+            }
+            if i >= 2 {
+                assert!(s.get(&key(i - 2)).is_none(), "{i}: the oldest session");
+            }
+        }
+        assert_eq!(s.len(), 2);
     }
 
     #[test]
