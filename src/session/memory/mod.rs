@@ -14,7 +14,7 @@
 //! **Memory per session.** The memory store is sized for a million live sessions;
 //! `benches/memory.rs` measures the resident memory per session built the way a
 //! FranceConnect login builds it (`MEMORY_SESSIONS=1000000 cargo bench --bench memory`):
-//! about 950 bytes per session (0.88 GiB per million; it was 8 KB, then 1.65 KB with
+//! about 970 bytes per session (0.91 GiB per million; it was 8 KB, then 1.65 KB with
 //! FranceConnect's largest id_tokens kept in the session, `MEMORY_ID_TOKEN=1`), plus about 0.95 KB per session that has
 //! a cached assertion (`MEMORY_SIGN=1`), dropped once it can no longer be sent. What keeps it there, each with the test that guards its correctness: the
 //! `Identity` is one string buffer with the end offset of each claim (not a
