@@ -100,6 +100,10 @@ struct Entry {
     switch: Arc<Switch>,
     /// The session's absolute limit (Unix seconds), used when the store cannot answer.
     ends_at: u64,
+    /// When the session expires as the store last showed it (idle or absolute limit, Unix
+    /// seconds): a session gone from the store at or after it expired (the store's sweep may
+    /// remove it before this check sees it), one gone before it ended.
+    expires_at: u64,
 }
 
 /// The upgraded connections of this process, by session.
@@ -169,6 +173,7 @@ impl Upgraded {
             id,
             switch,
             ends_at,
+            expires_at: ends_at,
         });
         Registration {
             registry: self.clone(),
@@ -194,12 +199,26 @@ impl Upgraded {
         self.lock().values().map(Vec::len).sum()
     }
 
-    /// The sessions with at least one connection, and the earliest absolute limit of each.
-    fn sessions(&self) -> Vec<(SessionKey, u64)> {
+    /// The sessions with at least one connection, with the earliest absolute limit and the
+    /// earliest expiry as last seen of each.
+    fn sessions(&self) -> Vec<(SessionKey, u64, u64)> {
         self.lock()
             .iter()
-            .map(|(k, v)| (*k, v.iter().map(|e| e.ends_at).min().unwrap_or(0)))
+            .map(|(k, v)| {
+                let ends_at = v.iter().map(|e| e.ends_at).min().unwrap_or(0);
+                let expires_at = v.iter().map(|e| e.expires_at).min().unwrap_or(0);
+                (*k, ends_at, expires_at)
+            })
             .collect()
+    }
+
+    /// Notes when a session the store still has expires, as it showed it.
+    fn seen(&self, key: &SessionKey, expires_at: u64) {
+        if let Some(entries) = self.lock().get_mut(key) {
+            for e in entries {
+                e.expires_at = expires_at.min(e.ends_at);
+            }
+        }
     }
 
     /// Asks the store about every registered session once ([`SessionStore::get_confirmed`]:
@@ -216,27 +235,39 @@ impl Upgraded {
         let mut sessions = self.sessions().into_iter();
         loop {
             while pending.len() < PARALLEL_CHECKS {
-                let Some((key, ends_at)) = sessions.next() else {
+                let Some((key, ends_at, expires_at)) = sessions.next() else {
                     break;
                 };
                 let store = store.clone();
                 pending.spawn(async move {
                     let t = now();
+                    let mut live_until = None;
                     let verdict = match store.get_confirmed(&key).await {
+                        // Gone: expired if it was past its limits as last seen (the store's
+                        // sweep got there first), ended otherwise.
+                        Ok(None) if t >= expires_at => Some(Closed::Expired),
                         Ok(None) => Some(Closed::Ended),
-                        Ok(Some(s)) => s.expired(t, idle, absolute).map(|_| Closed::Expired),
+                        Ok(Some(s)) => {
+                            let verdict = s.expired(t, idle, absolute).map(|_| Closed::Expired);
+                            live_until = Some(s.last_seen().saturating_add(idle.as_secs()));
+                            verdict
+                        }
                         // The store cannot say; only the absolute limit is certain.
                         Err(_) => (t >= ends_at).then_some(Closed::Expired),
                     };
-                    (key, verdict)
+                    (key, verdict, live_until)
                 });
             }
             let Some(done) = pending.join_next().await else {
                 break;
             };
-            if let Ok((key, Some(why))) = done {
-                self.close_session(&key);
-                closed.push((key, why));
+            match done {
+                Ok((key, Some(why), _)) => {
+                    self.close_session(&key);
+                    closed.push((key, why));
+                }
+                Ok((key, None, Some(live_until))) => self.seen(&key, live_until),
+                _ => {}
             }
         }
         closed
@@ -286,8 +317,11 @@ mod tests {
         let c = r.register(SessionKey([2; 32]), Switch::new(), 10);
         assert_eq!(r.connections(), 3);
         let mut s = r.sessions();
-        s.sort_by_key(|(k, _)| k.0);
-        assert_eq!(s, vec![(SessionKey([1; 32]), 5), (SessionKey([2; 32]), 10)]);
+        s.sort_by_key(|(k, _, _)| k.0);
+        assert_eq!(
+            s,
+            vec![(SessionKey([1; 32]), 5, 5), (SessionKey([2; 32]), 10, 10)]
+        );
         drop(b);
         drop(c);
         assert_eq!(r.connections(), 1);
@@ -380,5 +414,51 @@ mod tests {
         assert!(switches[1].is_thrown() && switches[2].is_thrown());
         assert_eq!(r.close_session(&live), 1);
         assert!(switches[0].is_thrown());
+    }
+
+    /// The store's sweep may remove an expired session before the watcher asks: gone after
+    /// its limit as last seen is still "expired", gone before it "ended".
+    #[tokio::test]
+    async fn a_session_swept_after_its_limit_counts_as_expired() {
+        let session_cfg = crate::config::SessionConfig {
+            store: crate::config::StoreKind::Memory,
+            idle_timeout: Duration::from_secs(60),
+            absolute_timeout: Duration::from_secs(3600),
+            login_timeout: Duration::from_secs(600),
+            max_sessions: 100,
+            max_sessions_per_citizen: 10,
+            preserve_post_max_bytes: 0,
+        };
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new(
+            &session_cfg,
+            crate::session::Notices::none(),
+        ));
+        let (idle, absolute) = (Duration::from_secs(60), Duration::from_secs(3600));
+        let (swept, logged_out) = (SessionKey([4; 32]), SessionKey([5; 32]));
+        let t = now();
+        // Idle for 59 of its 60 s: it expires at t + 1.
+        store.insert(swept, session(swept, t - 59)).await.unwrap();
+        store
+            .insert(logged_out, session(logged_out, t))
+            .await
+            .unwrap();
+        let r = Upgraded::new();
+        let _regs: Vec<_> = [swept, logged_out]
+            .iter()
+            .map(|k| r.register(*k, Switch::new(), t + 3600))
+            .collect();
+        assert!(r.check_once(&store, idle, absolute).await.is_empty());
+        store.remove(&swept).await.unwrap();
+        store.remove(&logged_out).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while now() < t + 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut closed = r.check_once(&store, idle, absolute).await;
+        closed.sort_by_key(|(k, _)| k.0);
+        assert_eq!(
+            closed,
+            vec![(swept, Closed::Expired), (logged_out, Closed::Ended)]
+        );
     }
 }
