@@ -375,8 +375,8 @@ mod tests {
         ))
     }
 
-    #[tokio::test]
-    async fn ended_and_expired_sessions_close_their_connections_and_live_ones_keep_them() {
+    /// A memory store (idle 60 s, absolute 1 h).
+    fn memory_store() -> Arc<dyn SessionStore> {
         let session_cfg = crate::config::SessionConfig {
             store: crate::config::StoreKind::Memory,
             idle_timeout: Duration::from_secs(60),
@@ -386,10 +386,15 @@ mod tests {
             max_sessions_per_citizen: 10,
             preserve_post_max_bytes: 0,
         };
-        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new(
+        Arc::new(MemoryStore::new(
             &session_cfg,
             crate::session::Notices::none(),
-        ));
+        ))
+    }
+
+    #[tokio::test]
+    async fn ended_and_expired_sessions_close_their_connections_and_live_ones_keep_them() {
+        let store = memory_store();
         let (live, gone, old) = (
             SessionKey([1; 32]),
             SessionKey([2; 32]),
@@ -420,19 +425,7 @@ mod tests {
     /// its limit as last seen is still "expired", gone before it "ended".
     #[tokio::test]
     async fn a_session_swept_after_its_limit_counts_as_expired() {
-        let session_cfg = crate::config::SessionConfig {
-            store: crate::config::StoreKind::Memory,
-            idle_timeout: Duration::from_secs(60),
-            absolute_timeout: Duration::from_secs(3600),
-            login_timeout: Duration::from_secs(600),
-            max_sessions: 100,
-            max_sessions_per_citizen: 10,
-            preserve_post_max_bytes: 0,
-        };
-        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new(
-            &session_cfg,
-            crate::session::Notices::none(),
-        ));
+        let store = memory_store();
         let (idle, absolute) = (Duration::from_secs(60), Duration::from_secs(3600));
         let (swept, logged_out) = (SessionKey([4; 32]), SessionKey([5; 32]));
         let t = now();
