@@ -355,11 +355,7 @@ impl Harness {
 
     /// The last `login` event's reason in the evidence log.
     pub fn last_login_reason(&self) -> Option<String> {
-        self.audit()
-            .iter()
-            .rev()
-            .find(|e| e["event"] == "login")
-            .and_then(|e| e["reason"].as_str().map(String::from))
+        self.gateway.last_login_reason()
     }
 
     /// Did the upstream see any request carrying an identity?

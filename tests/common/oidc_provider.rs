@@ -438,11 +438,7 @@ output = "{audit}"
     }
 
     pub fn last_login_reason(&self) -> Option<String> {
-        self.audit()
-            .iter()
-            .rev()
-            .find(|e| e["event"] == "login")
-            .and_then(|e| e["reason"].as_str().map(String::from))
+        self.gateway.last_login_reason()
     }
 
     pub fn logs(&self) -> String {

@@ -31,6 +31,15 @@ impl GatewayProcess {
             .collect()
     }
 
+    /// The last `login` event's reason in the evidence log.
+    pub fn last_login_reason(&self) -> Option<String> {
+        self.audit()
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "login")
+            .and_then(|e| e["reason"].as_str().map(String::from))
+    }
+
     /// The evidence log's text once every line recorded so far is written: guichet's writer
     /// thread writes after the request that recorded a line was answered, so this waits
     /// (bounded) until `guichet_audit_queue_depth` is 0. A gateway that is gone (or has no
